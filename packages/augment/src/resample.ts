@@ -1,0 +1,182 @@
+import type { ImageU8 } from '@maskcon/datasets';
+import { checkImage, checkPositiveInt } from './image.js';
+
+/*
+ * PIL's BILINEAR resize (Pillow `libImaging/Resample.c`), reproduced so that our crops and
+ * resizes give the same bytes as torchvision transforms applied to PIL images:
+ *  - a separable triangle filter whose support grows with the downscale factor (antialiased
+ *    when shrinking; plain bilinear with half-pixel centres when enlarging);
+ *  - weights normalised in double precision, then converted to 22-bit fixed point;
+ *  - horizontal pass first, rounded and clipped to uint8, then the vertical pass;
+ *  - a pass whose size does not change is skipped.
+ */
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 2 ** PRECISION_BITS;
+const HALF = 2 ** (PRECISION_BITS - 1);
+const CLIP_HIGH = 2 ** (PRECISION_BITS + 8);
+
+/** Per output index `o`: input taps `first[o] .. first[o]+count[o]-1`, weights at `o*taps`. */
+interface Coefficients {
+  first: Int32Array;
+  count: Int32Array;
+  weights: Int32Array; // fixed point, sum ≈ 2^22 per output index
+  taps: number;
+}
+
+const coefficientCache = new Map<number, Coefficients>();
+const CACHE_LIMIT = 4096;
+
+function triangle(x: number): number {
+  if (x < 0) x = -x;
+  return x < 1 ? 1 - x : 0;
+}
+
+/** Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for box [0, inSize) → outSize. */
+function coefficients(inSize: number, outSize: number): Coefficients {
+  const key = inSize * 65536 + outSize;
+  const cached = coefficientCache.get(key);
+  if (cached) return cached;
+
+  const scale = inSize / outSize;
+  const filterScale = scale < 1 ? 1 : scale;
+  const support = 1 * filterScale; // triangle support is 1
+  const taps = Math.ceil(support) * 2 + 1;
+  const inverse = 1 / filterScale;
+  const first = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * taps);
+  const w = new Float64Array(taps);
+  for (let o = 0; o < outSize; o++) {
+    const center = (o + 0.5) * scale;
+    let lo = Math.trunc(center - support + 0.5);
+    if (lo < 0) lo = 0;
+    let hi = Math.trunc(center + support + 0.5);
+    if (hi > inSize) hi = inSize;
+    const n = hi - lo;
+    let sum = 0;
+    for (let t = 0; t < n; t++) {
+      w[t] = triangle((t + lo - center + 0.5) * inverse);
+      sum += w[t];
+    }
+    for (let t = 0; t < n; t++) {
+      const k = sum !== 0 ? w[t] / sum : w[t];
+      weights[o * taps + t] = k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE);
+    }
+    first[o] = lo;
+    count[o] = n;
+  }
+  const c: Coefficients = { first, count, weights, taps };
+  if (coefficientCache.size >= CACHE_LIMIT) coefficientCache.clear();
+  coefficientCache.set(key, c);
+  return c;
+}
+
+function clip8(acc: number): number {
+  if (acc >= CLIP_HIGH) return 255;
+  if (acc <= 0) return 0;
+  return acc >> PRECISION_BITS; // acc is an integer below 2^30
+}
+
+/**
+ * Crop rows [top, top+h) × columns [left, left+w) of `img` and resize the crop to
+ * outHeight × outWidth with PIL BILINEAR — equal to `img.crop(box).resize(size, BILINEAR)`.
+ * The crop is never copied: the filter reads the region in place and clamps at its edges,
+ * as PIL does on the cropped image.
+ */
+export function resampleRegion(
+  img: ImageU8,
+  top: number,
+  left: number,
+  h: number,
+  w: number,
+  outHeight: number,
+  outWidth: number,
+): ImageU8 {
+  checkImage(img, 'resample');
+  checkPositiveInt(outHeight, 'Output height');
+  checkPositiveInt(outWidth, 'Output width');
+  if (
+    !(Number.isInteger(top) && Number.isInteger(left) && Number.isInteger(h) && Number.isInteger(w)) ||
+    top < 0 || left < 0 || h <= 0 || w <= 0 || top + h > img.height || left + w > img.width
+  ) {
+    throw new Error(
+      `Crop (top ${top}, left ${left}, ${h}×${w}) does not fit inside the ${img.height}×${img.width} image; ` +
+        'crop boxes must be integer and lie within the image.',
+    );
+  }
+  const C = img.channels;
+  const src = img.data;
+  const srcStride = img.width * C;
+  const needHorizontal = outWidth !== w;
+  const needVertical = outHeight !== h;
+
+  // Vertical coefficients first: they say which source rows the horizontal pass must produce.
+  const cv = needVertical ? coefficients(h, outHeight) : null;
+  let rowFirst = 0;
+  let rowEnd = h;
+  if (cv) {
+    rowFirst = cv.first[0];
+    rowEnd = cv.first[outHeight - 1] + cv.count[outHeight - 1];
+  }
+
+  // Stage 1 (horizontal): rows [rowFirst, rowEnd) of the crop → mid, (rowEnd-rowFirst)×outWidth×C.
+  let mid: Uint8Array;
+  let midStride: number;
+  let midBase: number; // index of crop row 0, column 0 in `mid` (may be negative: virtual)
+  if (needHorizontal) {
+    const ch = coefficients(w, outWidth);
+    const { first, count, weights, taps } = ch;
+    midStride = outWidth * C;
+    mid = new Uint8Array((rowEnd - rowFirst) * midStride);
+    midBase = -rowFirst * midStride;
+    for (let y = rowFirst; y < rowEnd; y++) {
+      const srcRow = (top + y) * srcStride + left * C;
+      let o = (y - rowFirst) * midStride;
+      for (let x = 0; x < outWidth; x++) {
+        const n = count[x];
+        const kb = x * taps;
+        const sb = srcRow + first[x] * C;
+        for (let c = 0; c < C; c++) {
+          let acc = HALF;
+          for (let t = 0, s = sb + c; t < n; t++, s += C) acc += src[s] * weights[kb + t];
+          mid[o++] = clip8(acc);
+        }
+      }
+    }
+  } else {
+    mid = src;
+    midStride = srcStride;
+    midBase = top * srcStride + left * C;
+  }
+
+  // Stage 2 (vertical): mid → out, outHeight×outWidth×C.
+  const rowLen = outWidth * C;
+  const out = new Uint8Array(outHeight * rowLen);
+  if (cv) {
+    const { first, count, weights, taps } = cv;
+    for (let y = 0; y < outHeight; y++) {
+      const n = count[y];
+      const kb = y * taps;
+      const mb = midBase + first[y] * midStride;
+      const ob = y * rowLen;
+      for (let i = 0; i < rowLen; i++) {
+        let acc = HALF;
+        for (let t = 0, s = mb + i; t < n; t++, s += midStride) acc += mid[s] * weights[kb + t];
+        out[ob + i] = clip8(acc);
+      }
+    }
+  } else {
+    for (let y = 0; y < outHeight; y++) {
+      const s = midBase + y * midStride;
+      out.set(mid.subarray(s, s + rowLen), y * rowLen);
+    }
+  }
+  return { data: out, height: outHeight, width: outWidth, channels: C };
+}
+
+/** Resize the whole image to outHeight × outWidth with PIL BILINEAR (`img.resize((W, H), BILINEAR)`). */
+export function resizeBilinear(img: ImageU8, outHeight: number, outWidth: number): ImageU8 {
+  checkImage(img, 'resizeBilinear');
+  return resampleRegion(img, 0, 0, img.height, img.width, outHeight, outWidth);
+}

@@ -1,0 +1,48 @@
+/**
+ * The on-disk SQLite index: one file per dataset, read by `openIndex`.
+ * Bump INDEX_FORMAT_VERSION whenever the schema or the meaning of a column changes.
+ */
+export const INDEX_FORMAT_VERSION = '1';
+
+export const INDEX_SCHEMA = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE sources (
+  name   TEXT PRIMARY KEY,
+  path   TEXT NOT NULL,
+  bytes  INTEGER NOT NULL,
+  sha256 TEXT NOT NULL
+);
+CREATE TABLE classes (
+  level TEXT NOT NULL CHECK (level IN ('fine', 'coarse')),
+  id    INTEGER NOT NULL,
+  name  TEXT NOT NULL,
+  PRIMARY KEY (level, id)
+);
+CREATE TABLE images (
+  split    TEXT NOT NULL CHECK (split IN ('train', 'test')),
+  idx      INTEGER NOT NULL,
+  fine     INTEGER NOT NULL,
+  coarse   INTEGER NOT NULL,
+  height   INTEGER NOT NULL,
+  width    INTEGER NOT NULL,
+  channels INTEGER NOT NULL,
+  pixels   BLOB NOT NULL, -- HWC, u8, length height*width*channels
+  PRIMARY KEY (split, idx)
+);
+`;
+
+/** Keys of the `meta` table. Values are text; JSON where noted. */
+export const META = {
+  dataset: 'dataset',
+  formatVersion: 'format_version',
+  builderVersion: 'builder_version',
+  sourceConfig: 'source_config', // JSON object
+  builtAt: 'built_at', // ISO 8601
+  channelMean: 'channel_mean', // JSON number[], train pixels in [0,1]
+  channelStd: 'channel_std', // JSON number[]
+  imageShape: 'image_shape', // JSON [height, width, channels], or null when sizes vary
+  counts: 'counts', // JSON { train, test }
+} as const;

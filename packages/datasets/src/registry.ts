@@ -1,0 +1,57 @@
+import { join } from 'node:path';
+import { DatasetError } from './errors.js';
+import type { DatasetSource, ProgressListener } from './source.js';
+import { fashionMnistSource } from './sources/fashion-mnist.js';
+import { writeIndex, type WriteIndexResult } from './write-index.js';
+
+/** Every dataset `buildDataset` knows, by registry name. Add a source module, then a line here. */
+const SOURCES = {
+  fashion_mnist: (root: string | undefined): DatasetSource => fashionMnistSource({ root }),
+} as const satisfies Record<string, (root: string | undefined) => DatasetSource>;
+
+export type DatasetName = keyof typeof SOURCES;
+
+export const DATASET_NAMES = Object.freeze(Object.keys(SOURCES) as DatasetName[]);
+
+export function isDatasetName(name: string): name is DatasetName {
+  return Object.prototype.hasOwnProperty.call(SOURCES, name);
+}
+
+/** Throws a sentence listing the known datasets when `name` is not one of them. */
+export function assertDatasetName(name: string): asserts name is DatasetName {
+  if (!isDatasetName(name)) {
+    throw new DatasetError(`Unknown dataset '${name}'. Known datasets: ${DATASET_NAMES.join(', ')}.`);
+  }
+}
+
+/** Where a dataset's index lives: `<dataDir>/<name>.sqlite` (dataDir defaults to $MASKCON_DATA or ./data). */
+export function defaultIndexPath(name: string, dataDir: string = process.env.MASKCON_DATA ?? 'data'): string {
+  return join(dataDir, `${name}.sqlite`);
+}
+
+export interface BuildDatasetOptions {
+  /** Directory with the dataset's published files (each source has its own default). */
+  readonly root?: string;
+  /** Directory for the index (default $MASKCON_DATA or ./data). */
+  readonly outDir?: string;
+  /** Rebuild even if the index is up to date. */
+  readonly force?: boolean;
+  readonly onProgress?: ProgressListener;
+}
+
+export type BuildDatasetResult = WriteIndexResult;
+
+/** The source for a registered dataset (for callers that want `writeIndex` directly). */
+export function datasetSource(name: string, root?: string): DatasetSource {
+  assertDatasetName(name);
+  return SOURCES[name](root);
+}
+
+/** Build (or confirm up to date) the index of a registered dataset. */
+export async function buildDataset(name: string, options: BuildDatasetOptions = {}): Promise<BuildDatasetResult> {
+  const source = datasetSource(name, options.root);
+  return writeIndex(source, defaultIndexPath(name, options.outDir), {
+    force: options.force,
+    onProgress: options.onProgress,
+  });
+}

@@ -1,0 +1,306 @@
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DatasetError } from './errors.js';
+import { hashSourceFiles, type HashedSourceFile } from './hash.js';
+import { INDEX_FORMAT_VERSION, INDEX_SCHEMA, META } from './index-format.js';
+import type { DatasetRecord, DatasetSource, ProgressListener } from './source.js';
+import type { Split } from './types.js';
+
+export const SPLITS: readonly Split[] = ['train', 'test'];
+
+export interface WriteIndexOptions {
+  /** Rebuild even when the index is up to date. */
+  readonly force?: boolean;
+  readonly onProgress?: ProgressListener;
+}
+
+export interface WriteIndexResult {
+  readonly path: string;
+  /** True when an index built from identical inputs existed and was left untouched. */
+  readonly upToDate: boolean;
+  readonly counts: Readonly<Record<Split, number>>;
+}
+
+/** How often (in images) the writer reports progress; listeners throttle by time. */
+const PROGRESS_EVERY = 1024;
+
+/**
+ * Build the SQLite index of `source` at `outPath`. The index is written in one transaction
+ * to `<outPath>.tmp-<pid>`, fsynced and renamed into place, so readers never see a partial
+ * index; on any error the temp file is removed and no index is left behind (an older index
+ * at `outPath` stays as it was).
+ */
+export async function writeIndex(
+  source: DatasetSource,
+  outPath: string,
+  options: WriteIndexOptions = {},
+): Promise<WriteIndexResult> {
+  const path = resolve(outPath);
+  const hashed = await hashSourceFiles(source, options.onProgress);
+
+  if (!options.force) {
+    const existing = readExistingBuild(path);
+    if (existing && sameInputs(existing, source, hashed)) {
+      return { path, upToDate: true, counts: existing.counts };
+    }
+  }
+
+  mkdirSync(dirname(path), { recursive: true });
+  const tmpPath = `${path}.tmp-${process.pid}`;
+  removeFile(tmpPath);
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(tmpPath);
+    // No journal: the temp file is discarded on failure, so rollback safety buys nothing.
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    db.exec(INDEX_SCHEMA);
+    db.exec('BEGIN');
+    const counts = await insertEverything(db, source, hashed, options.onProgress);
+    db.exec('COMMIT');
+    db.close();
+    db = undefined;
+    fsyncPath(tmpPath);
+    renameSync(tmpPath, path);
+    fsyncDirectory(dirname(path));
+    return { path, upToDate: false, counts };
+  } catch (error) {
+    if (db?.open) db.close();
+    removeFile(tmpPath);
+    throw error;
+  }
+}
+
+async function insertEverything(
+  db: Database.Database,
+  source: DatasetSource,
+  hashed: readonly HashedSourceFile[],
+  onProgress: ProgressListener | undefined,
+): Promise<Record<Split, number>> {
+  const putMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+  putMeta.run(META.dataset, source.name);
+  putMeta.run(META.formatVersion, INDEX_FORMAT_VERSION);
+  putMeta.run(META.builderVersion, source.builderVersion);
+  putMeta.run(META.sourceConfig, JSON.stringify(source.config ?? {}));
+
+  const putSource = db.prepare('INSERT INTO sources (name, path, bytes, sha256) VALUES (?, ?, ?, ?)');
+  for (const file of hashed) putSource.run(file.name, resolve(file.path), file.bytes, file.sha256);
+
+  const putClass = db.prepare('INSERT INTO classes (level, id, name) VALUES (?, ?, ?)');
+  source.fineClassNames.forEach((name, id) => putClass.run('fine', id, name));
+  source.coarseClassNames.forEach((name, id) => putClass.run('coarse', id, name));
+
+  const putImage = db.prepare(
+    'INSERT INTO images (split, idx, fine, coarse, height, width, channels, pixels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const counts: Record<Split, number> = { train: 0, test: 0 };
+  const shape = new ShapeTracker(source.name);
+  let trainStats: ChannelStats | undefined;
+
+  for (const split of SPLITS) {
+    const { expectedCount, records } = await source.readSplit(split);
+    let idx = 0;
+    onProgress?.({ phase: 'write', split, done: 0, total: expectedCount, unit: 'images' });
+    for await (const record of records) {
+      checkRecord(source, split, idx, record);
+      const { height, width, channels, data } = record.image;
+      shape.see(height, width, channels, split, idx);
+      if (split === 'train') {
+        trainStats ??= new ChannelStats(channels);
+        trainStats.add(data);
+      }
+      putImage.run(split, idx, record.fine, record.coarse, height, width, channels, data);
+      idx += 1;
+      if (idx % PROGRESS_EVERY === 0) {
+        onProgress?.({ phase: 'write', split, done: idx, total: expectedCount, unit: 'images' });
+      }
+    }
+    if (expectedCount !== undefined && idx !== expectedCount) {
+      throw new DatasetError(
+        `Dataset ${source.name} announced ${expectedCount} ${split} images but produced ${idx}; the source files are inconsistent.`,
+      );
+    }
+    onProgress?.({ phase: 'write', split, done: idx, total: expectedCount, unit: 'images' });
+    counts[split] = idx;
+  }
+
+  if (!trainStats) {
+    throw new DatasetError(
+      `Dataset ${source.name} has no train images; an index needs at least one to compute the normalisation statistics.`,
+    );
+  }
+  const { mean, std } = trainStats.result();
+  putMeta.run(META.channelMean, JSON.stringify(mean));
+  putMeta.run(META.channelStd, JSON.stringify(std));
+  putMeta.run(META.imageShape, JSON.stringify(shape.uniform()));
+  putMeta.run(META.counts, JSON.stringify(counts));
+  putMeta.run(META.builtAt, new Date().toISOString());
+  return counts;
+}
+
+function checkRecord(source: DatasetSource, split: Split, idx: number, record: DatasetRecord): void {
+  const where = `${source.name} ${split} image ${idx}`;
+  const { fine, coarse, image } = record;
+  if (!Number.isInteger(fine) || fine < 0 || fine >= source.fineClassNames.length) {
+    throw new DatasetError(
+      `${where} has fine label ${fine}, outside 0..${source.fineClassNames.length - 1}; the source files are corrupt or the builder is wrong.`,
+    );
+  }
+  if (!Number.isInteger(coarse) || coarse < 0 || coarse >= source.coarseClassNames.length) {
+    throw new DatasetError(
+      `${where} has coarse label ${coarse}, outside 0..${source.coarseClassNames.length - 1}; the source files are corrupt or the builder is wrong.`,
+    );
+  }
+  const { height, width, channels, data } = image;
+  for (const [dim, value] of [['height', height], ['width', width], ['channels', channels]] as const) {
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new DatasetError(`${where} has ${dim} ${value}; it must be a positive integer.`);
+    }
+  }
+  if (data.length !== height * width * channels) {
+    throw new DatasetError(
+      `${where} has ${data.length} pixel bytes but its shape ${height}×${width}×${channels} needs ${height * width * channels}.`,
+    );
+  }
+}
+
+/** Running per-channel sums over u8 pixels. Sums of u8 and u8² stay exact in float64 up to ~10^11 pixels per channel. */
+class ChannelStats {
+  private readonly sum: Float64Array;
+  private readonly sumSq: Float64Array;
+  private pixelsPerChannel = 0;
+  constructor(private readonly channels: number) {
+    this.sum = new Float64Array(channels);
+    this.sumSq = new Float64Array(channels);
+  }
+  add(data: Uint8Array): void {
+    const c = this.channels;
+    if (data.length % c !== 0) throw new Error(`Pixel buffer length ${data.length} is not a multiple of ${c} channels.`);
+    if (c === 1) {
+      let s = 0;
+      let q = 0;
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        s += v;
+        q += v * v;
+      }
+      this.sum[0] += s;
+      this.sumSq[0] += q;
+    } else {
+      for (let i = 0; i < data.length; i += c) {
+        for (let k = 0; k < c; k++) {
+          const v = data[i + k];
+          this.sum[k] += v;
+          this.sumSq[k] += v * v;
+        }
+      }
+    }
+    this.pixelsPerChannel += data.length / c;
+  }
+  result(): { mean: number[]; std: number[] } {
+    const n = this.pixelsPerChannel;
+    const mean: number[] = [];
+    const std: number[] = [];
+    for (let k = 0; k < this.channels; k++) {
+      const m = this.sum[k] / n;
+      const variance = Math.max(0, this.sumSq[k] / n - m * m);
+      mean.push(m / 255);
+      std.push(Math.sqrt(variance) / 255);
+    }
+    return { mean, std };
+  }
+}
+
+/** Tracks whether all images share one shape; channel count must be the same throughout. */
+class ShapeTracker {
+  private first: [number, number, number] | undefined;
+  private uniformShape = true;
+  constructor(private readonly dataset: string) {}
+  see(height: number, width: number, channels: number, split: Split, idx: number): void {
+    if (!this.first) {
+      this.first = [height, width, channels];
+      return;
+    }
+    if (channels !== this.first[2]) {
+      throw new DatasetError(
+        `${this.dataset} ${split} image ${idx} has ${channels} channels but earlier images have ${this.first[2]}; every image of a dataset must have the same channel count.`,
+      );
+    }
+    if (height !== this.first[0] || width !== this.first[1]) this.uniformShape = false;
+  }
+  uniform(): [number, number, number] | null {
+    return this.uniformShape && this.first ? this.first : null;
+  }
+}
+
+interface ExistingBuild {
+  readonly meta: ReadonlyMap<string, string>;
+  readonly sources: readonly { name: string; bytes: number; sha256: string }[];
+  readonly counts: Record<Split, number>;
+}
+
+/** The inputs an existing index was built from, or undefined if there is no readable index. */
+function readExistingBuild(path: string): ExistingBuild | undefined {
+  if (!existsSync(path)) return undefined;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    const rows = db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
+    const meta = new Map(rows.map((r) => [r.key, r.value]));
+    const sources = db.prepare('SELECT name, bytes, sha256 FROM sources ORDER BY name').all() as {
+      name: string;
+      bytes: number;
+      sha256: string;
+    }[];
+    const counts = JSON.parse(meta.get(META.counts) ?? 'null') as Record<Split, number> | null;
+    if (!counts || typeof counts.train !== 'number' || typeof counts.test !== 'number') return undefined;
+    return { meta, sources, counts };
+  } catch {
+    return undefined; // not an index (or an older/corrupt one): rebuild it
+  } finally {
+    db?.close();
+  }
+}
+
+function sameInputs(existing: ExistingBuild, source: DatasetSource, hashed: readonly HashedSourceFile[]): boolean {
+  const { meta } = existing;
+  if (meta.get(META.dataset) !== source.name) return false;
+  if (meta.get(META.formatVersion) !== INDEX_FORMAT_VERSION) return false;
+  if (meta.get(META.builderVersion) !== source.builderVersion) return false;
+  if (meta.get(META.sourceConfig) !== JSON.stringify(source.config ?? {})) return false;
+  const wanted = [...hashed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (wanted.length !== existing.sources.length) return false;
+  return wanted.every(
+    (file, i) =>
+      file.name === existing.sources[i].name &&
+      file.bytes === existing.sources[i].bytes &&
+      file.sha256 === existing.sources[i].sha256,
+  );
+}
+
+function removeFile(path: string): void {
+  rmSync(path, { force: true });
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Make the rename durable. Some platforms cannot fsync a directory; the rename still happened. */
+function fsyncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

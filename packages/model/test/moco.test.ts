@@ -1,0 +1,129 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { MaskConModel, MemoryQueue, SgdMomentum, learningRateAt, type MocoConfig } from '../src/index.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const cfg = (method: MocoConfig['method']): MocoConfig => ({
+  method,
+  w: 1,
+  t: 0.1,
+  t0: 0.1,
+  queueSize: 16,
+  keyMomentum: 0.9,
+  sgdMomentum: 0.9,
+  weightDecay: 5e-4,
+  bnSplits: 2,
+  seed: 3,
+  network: { arch: 'resnet-mini', width: 2, inChannels: 1, projHidden: 8, projDim: 4 },
+});
+
+function images(n: number, seed: number): tf.Tensor4D {
+  return tf.randomUniform([n, 8, 8, 1], -1, 1, 'float32', seed) as tf.Tensor4D;
+}
+
+describe('MemoryQueue', () => {
+  it('enqueues FIFO and wraps around', () => {
+    const q = new MemoryQueue(4, 2);
+    q.enqueue(tf.tensor2d([[1, 0], [0, 1]]), [5, 6]);
+    expect(q.pointer).toBe(2);
+    expect(q.isFull).toBe(false);
+    q.enqueue(tf.tensor2d([[2, 0], [0, 2]]), [7, 8]);
+    expect(q.pointer).toBe(0);
+    expect(q.isFull).toBe(true);
+    q.enqueue(tf.tensor2d([[3, 3], [4, 4]]), [9, 10]);
+    expect(Array.from(q.keys.dataSync())).toEqual([3, 3, 4, 4, 2, 0, 0, 2]);
+    expect(Array.from(q.labels)).toEqual([9, 10, 7, 8]);
+    expect(() => q.enqueue(tf.zeros([3, 2]) as tf.Tensor2D, [1, 2, 3])).toThrow(/not a multiple/);
+    expect(() => new MemoryQueue(-1, 2)).toThrow(/Illegal queue size -1/);
+    q.dispose();
+  });
+});
+
+describe('SGD and schedule', () => {
+  it('matches torch.optim.SGD semantics element by element', () => {
+    const p = tf.variable(tf.tensor1d([1, -2, 3]));
+    const sgd = new SgdMomentum(0.9, 0.1);
+    const g1 = tf.tensor1d([0.5, 0.5, -1]);
+    const g2 = tf.tensor1d([1, 0, 2]);
+    sgd.step(new Map([['p', p]]), { p: g1 }, 0.1);
+    // b = g + wd·θ; θ = θ − lr·b
+    let theta = [1, -2, 3];
+    let b = theta.map((t, i) => [0.5, 0.5, -1][i] + 0.1 * t);
+    theta = theta.map((t, i) => t - 0.1 * b[i]);
+    expect(Array.from(p.dataSync()).map((v) => +v.toFixed(6))).toEqual(theta.map((v) => +v.toFixed(6)));
+    sgd.step(new Map([['p', p]]), { p: g2 }, 0.05);
+    b = b.map((bb, i) => 0.9 * bb + [1, 0, 2][i] + 0.1 * theta[i]);
+    theta = theta.map((t, i) => t - 0.05 * b[i]);
+    const got = Array.from(p.dataSync());
+    got.forEach((v, i) => expect(v).toBeCloseTo(theta[i], 5));
+    sgd.dispose();
+    p.dispose();
+  });
+
+  it('warms up linearly then decays with a cosine to zero', () => {
+    expect(learningRateAt(0, 0.02, 10, 110)).toBe(0);
+    expect(learningRateAt(5, 0.02, 10, 110)).toBeCloseTo(0.01, 12);
+    expect(learningRateAt(10, 0.02, 10, 110)).toBeCloseTo(0.02, 12);
+    expect(learningRateAt(60, 0.02, 10, 110)).toBeCloseTo(0.01, 12);
+    expect(learningRateAt(110, 0.02, 10, 110)).toBeCloseTo(0, 12);
+  });
+});
+
+describe('MaskConModel', () => {
+  it('trains: momentum update, queue enqueue, finite decreasing loss, no tensor leaks', () => {
+    const model = new MaskConModel(cfg('maskcon'));
+    const x = images(8, 1);
+    const labels = Int32Array.from([0, 1, 0, 1, 0, 1, 0, 1]);
+    model.fillQueue(images(8, 2), labels);
+    model.fillQueue(images(8, 3), labels);
+    expect(model.queue.isFull).toBe(true);
+
+    // θ_k ← m·θ_k + (1−m)·θ_q, checked on one parameter after perturbing θ_q.
+    const name = 'layer2.0.conv1.weight';
+    const pq = model.encoderQ.trainable.get(name)!;
+    pq.assign(tf.add(pq, 1));
+    const before = model.encoderK.trainable.get(name)!.dataSync().slice();
+    const q = pq.dataSync();
+    model.momentumUpdateKeyEncoder();
+    const after = model.encoderK.trainable.get(name)!.dataSync();
+    for (let i = 0; i < after.length; i++) expect(after[i]).toBeCloseTo(0.9 * before[i] + 0.1 * q[i], 5);
+
+    const losses: number[] = [];
+    let tensors = -1;
+    for (let step = 0; step < 6; step++) {
+      const loss = model.trainStep(x, x, labels, 0.05);
+      losses.push(loss.dataSync()[0]);
+      loss.dispose();
+      if (step === 1) tensors = tf.memory().numTensors;
+      if (step > 1) expect(tf.memory().numTensors).toBe(tensors);
+      expect(model.queue.pointer).toBe(((step + 1) * 8) % 16);
+    }
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[5]).toBeLessThan(losses[0]);
+    const feats = model.features(x);
+    expect(feats.shape).toEqual([8, 8]);
+    feats.dispose();
+    model.dispose();
+    x.dispose();
+  });
+
+  it('is reproducible from its seed', () => {
+    const run = () => {
+      const model = new MaskConModel(cfg('selfcon'));
+      const x = images(8, 7);
+      const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
+      model.fillQueue(x, labels);
+      model.fillQueue(x, labels);
+      const l = model.trainStep(x, x, labels, 0.05);
+      const out = [l.dataSync()[0], ...model.encoderQ.get('conv1.weight').dataSync()];
+      l.dispose();
+      model.dispose();
+      x.dispose();
+      return out;
+    };
+    expect(run()).toEqual(run());
+  });
+});

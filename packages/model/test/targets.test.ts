@@ -1,0 +1,153 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import {
+  contrastiveLogits,
+  grafitTargets,
+  maskconTargets,
+  sameLabelMask,
+  selfconTargets,
+  softTargetCrossEntropy,
+  softTargets,
+} from '../src/index.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** Deterministic pseudo-random numbers for test inputs. */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+function randomUnitRows(n: number, d: number, rnd: () => number): number[][] {
+  const rows: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const r = Array.from({ length: d }, () => rnd() * 2 - 1);
+    const norm = Math.hypot(...r);
+    rows.push(r.map((v) => v / norm));
+  }
+  return rows;
+}
+
+const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
+
+/** The algorithm of algorithm.md, element by element, literally (softmax, then divide by max). */
+function naiveMaskcon(k: number[][], Q: number[][], labels: number[], qLabels: number[], w: number, tau: number): number[][] {
+  return k.map((ki, i) => {
+    const same = qLabels.map((l) => l === labels[i]);
+    const s = Q.map((qj) => dot(ki, qj) / tau);
+    const p = new Array(Q.length).fill(0);
+    const idx = same.flatMap((m, j) => (m ? [j] : []));
+    if (idx.length > 0) {
+      const mx = Math.max(...idx.map((j) => s[j]));
+      let denom = 0;
+      for (const j of idx) denom += Math.exp(s[j] - mx);
+      for (const j of idx) p[j] = Math.exp(s[j] - mx) / denom;
+      const pmax = Math.max(...idx.map((j) => p[j]));
+      for (const j of idx) p[j] /= pmax;
+    }
+    const total = 1 + p.reduce((a, b) => a + b, 0);
+    const z = [1 / total, ...p.map((v) => v / total)];
+    return z.map((v, j) => w * v + (1 - w) * (j === 0 ? 1 : 0));
+  });
+}
+
+function naiveGrafit(labels: number[], qLabels: number[], w: number): number[][] {
+  return labels.map((l) => {
+    const m = qLabels.map((q) => (q === l ? 1 : 0));
+    const total = 1 + m.reduce<number>((a, b) => a + b, 0);
+    return [1, ...m].map((v, j) => w * (v / total) + (1 - w) * (j === 0 ? 1 : 0));
+  });
+}
+
+function maxAbsDiff(a: number[][], b: number[][]): number {
+  let m = 0;
+  a.forEach((r, i) => r.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i][j])))));
+  return m;
+}
+
+describe('soft targets', () => {
+  it('SelfCon is onehot(0)', () => {
+    const y = selfconTargets(3, 4).arraySync();
+    expect(y).toEqual([
+      [1, 0, 0, 0, 0],
+      [1, 0, 0, 0, 0],
+      [1, 0, 0, 0, 0],
+    ]);
+  });
+
+  for (const [w, tau, seed] of [
+    [1, 0.1, 1],
+    [0.5, 0.05, 2],
+    [0.8, 0.5, 3],
+    [0.2, 0.01, 4],
+  ] as const) {
+    it(`MaskCon matches the element-wise definition (w=${w}, τ=${tau})`, () => {
+      const rnd = lcg(seed);
+      const n = 6, K = 16, d = 8;
+      const k = randomUnitRows(n, d, rnd);
+      const Q = randomUnitRows(K, d, rnd);
+      const labels = Array.from({ length: n }, () => Math.floor(rnd() * 3));
+      labels[n - 1] = 7; // a row with no same-coarse entry in the queue
+      const qLabels = Array.from({ length: K }, () => Math.floor(rnd() * 3));
+      const expected = naiveMaskcon(k, Q, labels, qLabels, w, tau);
+      const got = tf.tidy(() =>
+        maskconTargets(tf.tensor2d(k), tf.tensor2d(Q), sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')), w, tau).arraySync(),
+      );
+      expect(maxAbsDiff(got, expected)).toBeLessThan(1e-5);
+      // Every row is a distribution, the row with no same-label entry is onehot(0), no NaN.
+      for (const row of got) {
+        expect(row.every(Number.isFinite)).toBe(true);
+        expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      }
+      expect(got[n - 1][0]).toBeCloseTo(1, 6);
+      expect(Math.max(...got[n - 1].slice(1))).toBe(0);
+    });
+  }
+
+  it('MaskCon gives the most similar same-coarse entry the weight of the positive key (w=1)', () => {
+    const rnd = lcg(9);
+    const k = randomUnitRows(4, 5, rnd);
+    const Q = randomUnitRows(10, 5, rnd);
+    const labels = [0, 1, 0, 1];
+    const qLabels = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
+    const y = tf.tidy(() => maskconTargets(tf.tensor2d(k), tf.tensor2d(Q), sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')), 1, 0.1).arraySync());
+    for (const row of y) expect(Math.max(...row.slice(1))).toBeCloseTo(row[0], 6);
+  });
+
+  it('Grafit and SupFINE match the element-wise definition', () => {
+    const labels = [0, 1, 2, 5];
+    const qLabels = [0, 0, 1, 2, 2, 2, 1, 0];
+    for (const w of [0.2, 0.8, 1]) {
+      const got = tf.tidy(() => grafitTargets(sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')), w).arraySync());
+      expect(maxAbsDiff(got, naiveGrafit(labels, qLabels, w))).toBeLessThan(1e-6);
+    }
+    const sup = tf.tidy(() =>
+      softTargets({ method: 'supfine', w: 0.3, t: 0.1 }, tf.zeros([4, 2]), tf.zeros([8, 2]), tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')).arraySync(),
+    );
+    expect(maxAbsDiff(sup, naiveGrafit(labels, qLabels, 1))).toBeLessThan(1e-6);
+  });
+
+  it('contrastive loss equals the naive cross-entropy over [q·k, q·Q]/τ0', () => {
+    const rnd = lcg(5);
+    const n = 4, K = 8, d = 6, t0 = 0.1;
+    const q = randomUnitRows(n, d, rnd);
+    const k = randomUnitRows(n, d, rnd);
+    const Q = randomUnitRows(K, d, rnd);
+    const y = naiveGrafit([0, 1, 0, 1], [0, 1, 1, 0, 0, 1, 1, 0], 0.6);
+    let expected = 0;
+    for (let i = 0; i < n; i++) {
+      const l = [dot(q[i], k[i]) / t0, ...Q.map((qj) => dot(q[i], qj) / t0)];
+      const mx = Math.max(...l);
+      const lse = mx + Math.log(l.reduce((s, v) => s + Math.exp(v - mx), 0));
+      expected += -l.reduce((s, v, j) => s + y[i][j] * (v - lse), 0);
+    }
+    expected /= n;
+    const got = tf.tidy(() => softTargetCrossEntropy(contrastiveLogits(tf.tensor2d(q), tf.tensor2d(k), tf.tensor2d(Q), t0), tf.tensor2d(y)).dataSync()[0]);
+    expect(got).toBeCloseTo(expected, 4);
+  });
+});

@@ -1,0 +1,170 @@
+import { METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
+
+export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+export type PipelineKind = 'strong' | 'weak' | 'test';
+
+/** Everything that determines a training run. Same config + seed ⇒ same result. */
+export interface TrainConfig {
+  dataset: string;
+  /** SQLite index to read (default: data/<dataset>.sqlite). */
+  index?: string;
+  method: MethodName;
+  /** Which labels the method's target uses ('fine' = the SupFINE upper bound). */
+  labels: 'coarse' | 'fine';
+  arch: ArchName;
+  width: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  warmupEpochs: number;
+  /** MaskCon/Grafit weight w. */
+  w: number;
+  /** MaskCon temperature τ. */
+  t: number;
+  /** Contrastive temperature τ0. */
+  t0: number;
+  /** Queue size K. */
+  K: number;
+  /** Key encoder momentum m. */
+  m: number;
+  bnSplits: number;
+  augQ: PipelineKind;
+  augK: PipelineKind;
+  /** Use only this many (seeded random) training images; 0 = all. */
+  trainSubset: number;
+  /** Evaluate on only this many (seeded random) test images; 0 = all. */
+  testSubset: number;
+  evalEvery: number;
+  seed: number;
+  backend: BackendChoice;
+  /** Runs database path. */
+  runsDb: string;
+}
+
+export const DEFAULT_CONFIG: TrainConfig = {
+  dataset: 'fashion_mnist',
+  method: 'maskcon',
+  labels: 'coarse',
+  arch: 'resnet-mini',
+  width: 32,
+  epochs: 200,
+  batchSize: 128,
+  lr: 0.02,
+  weightDecay: 5e-4,
+  warmupEpochs: 5,
+  w: 1,
+  t: 0.1,
+  t0: 0.1,
+  K: 8192,
+  m: 0.99,
+  bnSplits: 4,
+  augQ: 'strong',
+  augK: 'weak',
+  trainSubset: 0,
+  testSubset: 0,
+  evalEvery: 10,
+  seed: 0,
+  backend: 'auto',
+  runsDb: process.env.MASKCON_RUNS ?? 'runs/runs.sqlite',
+};
+
+/**
+ * Named presets. `quick` is the README's default job: a few minutes on two CPU cores,
+ * still long enough for MaskCon to pull ahead of SelfCon on Fashion-MNIST.
+ */
+export const PRESETS: Record<string, Partial<TrainConfig>> = {
+  paper: { epochs: 200, batchSize: 128, lr: 0.02, warmupEpochs: 5, K: 8192, width: 32 },
+  quick: { epochs: 4, batchSize: 128, lr: 0.05, warmupEpochs: 1, K: 4096, width: 16, trainSubset: 20000, testSubset: 5000, evalEvery: 0 },
+  tiny: { epochs: 1, batchSize: 32, lr: 0.05, warmupEpochs: 0, K: 256, width: 4, trainSubset: 512, testSubset: 256, evalEvery: 0, bnSplits: 2 },
+};
+
+const BACKENDS: readonly BackendChoice[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
+const PIPELINES: readonly PipelineKind[] = ['strong', 'weak', 'test'];
+
+/** Checks every hyperparameter before any work; throws a sentence naming the bad value. */
+export function validateConfig(cfg: TrainConfig): void {
+  const bad = (msg: string) => {
+    throw new Error(`Invalid configuration: ${msg}`);
+  };
+  if (!METHOD_NAMES.includes(cfg.method)) bad(`unknown --method ${cfg.method}; known: ${METHOD_NAMES.join(', ')}.`);
+  if (!ARCH_NAMES.includes(cfg.arch)) bad(`unknown --arch ${cfg.arch}; known: ${ARCH_NAMES.join(', ')}.`);
+  if (!BACKENDS.includes(cfg.backend)) bad(`unknown --backend ${cfg.backend}; known: ${BACKENDS.join(', ')}.`);
+  if (!PIPELINES.includes(cfg.augQ) || !PIPELINES.includes(cfg.augK)) bad(`--aug-q/--aug-k must be one of ${PIPELINES.join(', ')}.`);
+  if (cfg.labels !== 'coarse' && cfg.labels !== 'fine') bad(`--labels must be coarse or fine, got ${cfg.labels}.`);
+  const posInt = (name: string, v: number) => {
+    if (!(Number.isInteger(v) && v > 0)) bad(`${name} must be a positive integer, got ${v}.`);
+  };
+  posInt('--epochs', cfg.epochs);
+  posInt('--batch-size', cfg.batchSize);
+  posInt('--width', cfg.width);
+  posInt('--K', cfg.K);
+  posInt('--bn-splits', cfg.bnSplits);
+  if (!(cfg.w >= 0 && cfg.w <= 1)) bad(`--w must be in [0, 1], got ${cfg.w}.`);
+  if (!(cfg.t > 0)) bad(`--t (τ) must be > 0, got ${cfg.t}.`);
+  if (!(cfg.t0 > 0)) bad(`--t0 (τ0) must be > 0, got ${cfg.t0}.`);
+  if (!(cfg.lr > 0)) bad(`--lr must be > 0, got ${cfg.lr}.`);
+  if (!(cfg.weightDecay >= 0)) bad(`--wd must be ≥ 0, got ${cfg.weightDecay}.`);
+  if (!(cfg.m >= 0 && cfg.m < 1)) bad(`--m must be in [0, 1), got ${cfg.m}.`);
+  if (!(cfg.warmupEpochs >= 0)) bad(`--warmup-epochs must be ≥ 0, got ${cfg.warmupEpochs}.`);
+  if (cfg.K % cfg.batchSize !== 0) bad(`--K ${cfg.K} must be a multiple of --batch-size ${cfg.batchSize}.`);
+  if (cfg.batchSize % cfg.bnSplits !== 0) bad(`--batch-size ${cfg.batchSize} must be divisible by --bn-splits ${cfg.bnSplits}.`);
+  if (!(Number.isInteger(cfg.trainSubset) && cfg.trainSubset >= 0)) bad(`--train-subset must be a non-negative integer, got ${cfg.trainSubset}.`);
+  if (!(Number.isInteger(cfg.testSubset) && cfg.testSubset >= 0)) bad(`--test-subset must be a non-negative integer, got ${cfg.testSubset}.`);
+  if (!(Number.isInteger(cfg.evalEvery) && cfg.evalEvery >= 0)) bad(`--eval-every must be a non-negative integer, got ${cfg.evalEvery}.`);
+  if (!Number.isInteger(cfg.seed)) bad(`--seed must be an integer, got ${cfg.seed}.`);
+}
+
+/** Checks that depend on the data: K no larger than the training set, a full batch exists. */
+export function validateAgainstData(cfg: TrainConfig, trainSize: number): void {
+  if (cfg.K > trainSize) throw new Error(`Invalid configuration: --K ${cfg.K} is larger than the training set (${trainSize} images); lower --K.`);
+  if (cfg.batchSize > trainSize) throw new Error(`Invalid configuration: --batch-size ${cfg.batchSize} is larger than the training set (${trainSize} images).`);
+}
+
+const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
+  dataset: 'dataset', index: 'index', method: 'method', labels: 'labels', arch: 'arch', width: 'width',
+  epochs: 'epochs', 'batch-size': 'batchSize', lr: 'lr', wd: 'weightDecay', 'weight-decay': 'weightDecay',
+  'warmup-epochs': 'warmupEpochs', w: 'w', t: 't', t0: 't0', K: 'K', k: 'K', m: 'm', 'bn-splits': 'bnSplits',
+  'aug-q': 'augQ', 'aug-k': 'augK', 'train-subset': 'trainSubset', 'test-subset': 'testSubset',
+  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', 'runs-db': 'runsDb',
+};
+const STRING_KEYS = new Set<keyof TrainConfig>(['dataset', 'index', 'method', 'labels', 'arch', 'augQ', 'augK', 'backend', 'runsDb']);
+
+/** Parses `--flag value` / `--flag=value` arguments, applying `--preset` first. */
+export function parseTrainArgs(argv: string[]): TrainConfig {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`Unexpected argument "${a}"; flags look like --epochs 10.`);
+    const eq = a.indexOf('=');
+    if (eq > 0) pairs.push([a.slice(2, eq), a.slice(eq + 1)]);
+    else {
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith('--')) throw new Error(`Flag ${a} needs a value.`);
+      pairs.push([a.slice(2), v]);
+      i++;
+    }
+  }
+  let cfg: TrainConfig = { ...DEFAULT_CONFIG };
+  const preset = pairs.find(([f]) => f === 'preset');
+  if (preset) {
+    const p = PRESETS[preset[1]];
+    if (!p) throw new Error(`Unknown --preset ${preset[1]}; known: ${Object.keys(PRESETS).join(', ')}.`);
+    cfg = { ...cfg, ...p };
+  }
+  const out: Record<string, unknown> = cfg as unknown as Record<string, unknown>;
+  for (const [flag, value] of pairs) {
+    if (flag === 'preset') continue;
+    const key = FLAG_TO_KEY[flag];
+    if (!key) throw new Error(`Unknown flag --${flag}. Known flags: --preset, ${Object.keys(FLAG_TO_KEY).map((f) => `--${f}`).join(', ')}.`);
+    if (STRING_KEYS.has(key)) out[key] = value;
+    else {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new Error(`--${flag} needs a number, got "${value}".`);
+      out[key] = n;
+    }
+  }
+  if (cfg.method === 'supfine') cfg.labels = 'fine';
+  validateConfig(cfg);
+  return cfg;
+}

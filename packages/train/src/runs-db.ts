@@ -1,0 +1,101 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** The local runs database: one row per run, per-epoch metrics, Recall@K per evaluation. */
+export class RunsDb {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        method TEXT NOT NULL,
+        config TEXT NOT NULL,
+        backend TEXT,
+        git_rev TEXT,
+        wall_time_s REAL,
+        images_per_s REAL
+      );
+      CREATE TABLE IF NOT EXISTS epochs (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        epoch INTEGER NOT NULL,
+        loss REAL NOT NULL,
+        lr REAL NOT NULL,
+        images_per_s REAL NOT NULL,
+        PRIMARY KEY (run_id, epoch)
+      );
+      CREATE TABLE IF NOT EXISTS recalls (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        epoch INTEGER NOT NULL,
+        k INTEGER NOT NULL,
+        recall REAL NOT NULL,
+        PRIMARY KEY (run_id, epoch, k)
+      );
+    `);
+  }
+
+  startRun(r: { dataset: string; method: string; config: object; backend: string; gitRev: string | null }): number {
+    const info = this.db
+      .prepare(`INSERT INTO runs (started_at, status, dataset, method, config, backend, git_rev) VALUES (?, 'running', ?, ?, ?, ?, ?)`)
+      .run(new Date().toISOString(), r.dataset, r.method, JSON.stringify(r.config), r.backend, r.gitRev);
+    return Number(info.lastInsertRowid);
+  }
+
+  logEpoch(runId: number, e: { epoch: number; loss: number; lr: number; imagesPerS: number }): void {
+    this.db.prepare(`INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?)`).run(runId, e.epoch, e.loss, e.lr, e.imagesPerS);
+  }
+
+  logRecall(runId: number, epoch: number, recalls: { k: number; recall: number }[]): void {
+    const st = this.db.prepare(`INSERT OR REPLACE INTO recalls VALUES (?, ?, ?, ?)`);
+    this.db.transaction(() => {
+      for (const r of recalls) st.run(runId, epoch, r.k, r.recall);
+    })();
+  }
+
+  finishRun(runId: number, status: 'finished' | 'failed', wallTimeS: number, imagesPerS: number): void {
+    this.db
+      .prepare(`UPDATE runs SET finished_at = ?, status = ?, wall_time_s = ?, images_per_s = ? WHERE id = ?`)
+      .run(new Date().toISOString(), status, wallTimeS, imagesPerS, runId);
+  }
+
+  listRuns(): RunRow[] {
+    return this.db.prepare(`SELECT * FROM runs ORDER BY id`).all() as RunRow[];
+  }
+
+  epochs(runId: number): { epoch: number; loss: number; lr: number; images_per_s: number }[] {
+    return this.db.prepare(`SELECT epoch, loss, lr, images_per_s FROM epochs WHERE run_id = ? ORDER BY epoch`).all(runId) as never;
+  }
+
+  /** Recall@K of the last evaluation of a run. */
+  finalRecalls(runId: number): { k: number; recall: number }[] {
+    return this.db
+      .prepare(`SELECT k, recall FROM recalls WHERE run_id = ? AND epoch = (SELECT MAX(epoch) FROM recalls WHERE run_id = ?) ORDER BY k`)
+      .all(runId, runId) as never;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+export interface RunRow {
+  id: number;
+  started_at: string;
+  finished_at: string | null;
+  status: string;
+  dataset: string;
+  method: string;
+  config: string;
+  backend: string | null;
+  git_rev: string | null;
+  wall_time_s: number | null;
+  images_per_s: number | null;
+}
