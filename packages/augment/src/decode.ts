@@ -43,6 +43,7 @@ export async function resizeShortSide(img: ImageU8, side: number): Promise<Image
   const channels = img.channels as 1 | 2 | 3 | 4;
   const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels } })
     .resize(width, height, { fit: 'fill', kernel: 'linear' })
+    .toColourspace(channels <= 2 ? 'b-w' : 'srgb') // otherwise sharp turns grey into RGB
     .raw()
     .toBuffer({ resolveWithObject: true });
   if (info.width !== width || info.height !== height || info.channels !== img.channels) {

@@ -49,13 +49,13 @@ export class Normalizer {
 
   /**
    * Write `img` as HWC float32 into `out` starting at `offset` (a new array when `out` is
-   * omitted). Returns the array written to.
+   * omitted). With `mirror`, columns are read right to left: a horizontal flip fused into
+   * the copy. Returns the array written to.
    */
-  apply(img: ImageU8, out?: Float32Array, offset = 0): Float32Array {
+  apply(img: ImageU8, out?: Float32Array, offset = 0, mirror = false): Float32Array {
     checkImage(img, 'toNormalizedFloat');
-    const C = img.channels;
-    const src = img.data;
-    const n = src.length;
+    const { height, width, channels: C, data: src } = img;
+    const n = height * width * C;
     const dst = out ?? new Float32Array(n);
     if (!(Number.isInteger(offset) && offset >= 0 && offset + n <= dst.length)) {
       throw new Error(
@@ -64,16 +64,25 @@ export class Normalizer {
       );
     }
     const t = this.table(C);
-    if (C === 1) {
-      for (let i = 0; i < n; i++) dst[offset + i] = t[src[i]];
-    } else if (C === 3) {
-      for (let i = 0, o = offset; i < n; i += 3, o += 3) {
-        dst[o] = t[src[i]];
-        dst[o + 1] = t[256 + src[i + 1]];
-        dst[o + 2] = t[512 + src[i + 2]];
+    const stride = width * C;
+    // Source pixel step along a row: +C normally, −C when mirrored (start at the row's end).
+    const step = mirror ? -C : C;
+    const rowStart = mirror ? stride - C : 0;
+    let o = offset;
+    for (let y = 0; y < height; y++) {
+      let s = y * stride + rowStart;
+      if (C === 1) {
+        for (let x = 0; x < width; x++, s += step) dst[o++] = t[src[s]];
+      } else if (C === 3) {
+        for (let x = 0; x < width; x++, s += step) {
+          dst[o] = t[src[s]];
+          dst[o + 1] = t[256 + src[s + 1]];
+          dst[o + 2] = t[512 + src[s + 2]];
+          o += 3;
+        }
+      } else {
+        for (let x = 0; x < width; x++, s += step) for (let c = 0; c < C; c++) dst[o++] = t[c * 256 + src[s + c]];
       }
-    } else {
-      for (let i = 0; i < n; i++) dst[offset + i] = t[(i % C) * 256 + src[i]];
     }
     return dst;
   }

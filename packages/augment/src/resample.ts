@@ -93,6 +93,25 @@ export function resampleRegion(
   outHeight: number,
   outWidth: number,
 ): ImageU8 {
+  const out = new Uint8Array(outHeight * outWidth * img.channels);
+  resampleRegionInto(img, top, left, h, w, outHeight, outWidth, out);
+  return { data: out, height: outHeight, width: outWidth, channels: img.channels };
+}
+
+// Horizontal-pass output, reused between calls (everything here is synchronous).
+let scratch = new Uint8Array(4096);
+
+/** `resampleRegion` writing into `dst` (length ≥ outHeight*outWidth*channels). */
+export function resampleRegionInto(
+  img: ImageU8,
+  top: number,
+  left: number,
+  h: number,
+  w: number,
+  outHeight: number,
+  outWidth: number,
+  dst: Uint8Array,
+): void {
   checkImage(img, 'resample');
   checkPositiveInt(outHeight, 'Output height');
   checkPositiveInt(outWidth, 'Output width');
@@ -106,12 +125,15 @@ export function resampleRegion(
     );
   }
   const C = img.channels;
+  if (dst.length < outHeight * outWidth * C) {
+    throw new Error(`resample: output buffer holds ${dst.length} bytes, ${outHeight * outWidth * C} needed.`);
+  }
   const src = img.data;
   const srcStride = img.width * C;
   const needHorizontal = outWidth !== w;
   const needVertical = outHeight !== h;
 
-  // Vertical coefficients first: they say which source rows the horizontal pass must produce.
+  // Vertical coefficients first: they say which crop rows the horizontal pass must produce.
   const cv = needVertical ? coefficients(h, outHeight) : null;
   let rowFirst = 0;
   let rowEnd = h;
@@ -120,19 +142,84 @@ export function resampleRegion(
     rowEnd = cv.first[outHeight - 1] + cv.count[outHeight - 1];
   }
 
-  // Stage 1 (horizontal): rows [rowFirst, rowEnd) of the crop → mid, (rowEnd-rowFirst)×outWidth×C.
+  // Stage 1 (horizontal): crop rows [rowFirst, rowEnd) → mid, (rowEnd−rowFirst)×outWidth×C,
+  // or straight into dst when there is no vertical pass.
   let mid: Uint8Array;
   let midStride: number;
   let midBase: number; // index of crop row 0, column 0 in `mid` (may be negative: virtual)
   if (needHorizontal) {
-    const ch = coefficients(w, outWidth);
-    const { first, count, weights, taps } = ch;
     midStride = outWidth * C;
-    mid = new Uint8Array((rowEnd - rowFirst) * midStride);
+    if (cv) {
+      const need = (rowEnd - rowFirst) * midStride;
+      if (scratch.length < need) scratch = new Uint8Array(need);
+      mid = scratch;
+    } else {
+      mid = dst;
+    }
     midBase = -rowFirst * midStride;
-    for (let y = rowFirst; y < rowEnd; y++) {
-      const srcRow = (top + y) * srcStride + left * C;
-      let o = (y - rowFirst) * midStride;
+    horizontalPass(src, (top + rowFirst) * srcStride + left * C, srcStride, rowEnd - rowFirst, C, coefficients(w, outWidth), mid);
+  } else {
+    mid = src;
+    midStride = srcStride;
+    midBase = top * srcStride + left * C;
+  }
+
+  // Stage 2 (vertical): mid → dst, outHeight×outWidth×C.
+  const rowLen = outWidth * C;
+  if (cv) {
+    verticalPass(mid, midBase, midStride, rowLen, cv, dst);
+  } else if (!needHorizontal) {
+    for (let y = 0; y < outHeight; y++) {
+      const s = midBase + y * midStride;
+      dst.set(src.subarray(s, s + rowLen), y * rowLen);
+    }
+  }
+}
+
+/** rows × (coefficient inputs) of `src` starting at `base` → rows × outWidth × C in `out`. */
+function horizontalPass(
+  src: Uint8Array,
+  base: number,
+  srcStride: number,
+  rows: number,
+  C: number,
+  coeffs: Coefficients,
+  out: Uint8Array,
+): void {
+  const { first, count, weights, taps } = coeffs;
+  const outWidth = first.length;
+  let o = 0;
+  for (let y = 0; y < rows; y++) {
+    const srcRow = base + y * srcStride;
+    if (C === 1) {
+      for (let x = 0; x < outWidth; x++) {
+        const n = count[x];
+        const kb = x * taps;
+        const sb = srcRow + first[x];
+        let acc = HALF;
+        for (let t = 0; t < n; t++) acc += src[sb + t] * weights[kb + t];
+        out[o++] = clip8(acc);
+      }
+    } else if (C === 3) {
+      for (let x = 0; x < outWidth; x++) {
+        const n = count[x];
+        const kb = x * taps;
+        let s = srcRow + first[x] * 3;
+        let a0 = HALF;
+        let a1 = HALF;
+        let a2 = HALF;
+        for (let t = 0; t < n; t++, s += 3) {
+          const k = weights[kb + t];
+          a0 += src[s] * k;
+          a1 += src[s + 1] * k;
+          a2 += src[s + 2] * k;
+        }
+        out[o] = clip8(a0);
+        out[o + 1] = clip8(a1);
+        out[o + 2] = clip8(a2);
+        o += 3;
+      }
+    } else {
       for (let x = 0; x < outWidth; x++) {
         const n = count[x];
         const kb = x * taps;
@@ -140,39 +227,55 @@ export function resampleRegion(
         for (let c = 0; c < C; c++) {
           let acc = HALF;
           for (let t = 0, s = sb + c; t < n; t++, s += C) acc += src[s] * weights[kb + t];
-          mid[o++] = clip8(acc);
+          out[o++] = clip8(acc);
         }
       }
     }
-  } else {
-    mid = src;
-    midStride = srcStride;
-    midBase = top * srcStride + left * C;
   }
+}
 
-  // Stage 2 (vertical): mid → out, outHeight×outWidth×C.
-  const rowLen = outWidth * C;
-  const out = new Uint8Array(outHeight * rowLen);
-  if (cv) {
-    const { first, count, weights, taps } = cv;
-    for (let y = 0; y < outHeight; y++) {
-      const n = count[y];
-      const kb = y * taps;
-      const mb = midBase + first[y] * midStride;
-      const ob = y * rowLen;
+/** Filter columns of `mid` (row r at midBase + r*midStride, rowLen values each) into `out`. */
+function verticalPass(
+  mid: Uint8Array,
+  midBase: number,
+  midStride: number,
+  rowLen: number,
+  coeffs: Coefficients,
+  out: Uint8Array,
+): void {
+  const { first, count, weights, taps } = coeffs;
+  const outHeight = first.length;
+  for (let y = 0; y < outHeight; y++) {
+    const n = count[y];
+    const kb = y * taps;
+    const r0 = midBase + first[y] * midStride;
+    let o = y * rowLen;
+    // Enlarging (the usual case for small images) has at most 3 taps: unrolled.
+    if (n === 1) {
+      const k0 = weights[kb];
+      for (let i = 0; i < rowLen; i++) out[o++] = clip8(HALF + mid[r0 + i] * k0);
+    } else if (n === 2) {
+      const k0 = weights[kb];
+      const k1 = weights[kb + 1];
+      const r1 = r0 + midStride;
+      for (let i = 0; i < rowLen; i++) out[o++] = clip8(HALF + mid[r0 + i] * k0 + mid[r1 + i] * k1);
+    } else if (n === 3) {
+      const k0 = weights[kb];
+      const k1 = weights[kb + 1];
+      const k2 = weights[kb + 2];
+      const r1 = r0 + midStride;
+      const r2 = r1 + midStride;
+      for (let i = 0; i < rowLen; i++) {
+        out[o++] = clip8(HALF + mid[r0 + i] * k0 + mid[r1 + i] * k1 + mid[r2 + i] * k2);
+      }
+    } else {
       for (let i = 0; i < rowLen; i++) {
         let acc = HALF;
-        for (let t = 0, s = mb + i; t < n; t++, s += midStride) acc += mid[s] * weights[kb + t];
-        out[ob + i] = clip8(acc);
+        for (let t = 0, s = r0 + i; t < n; t++, s += midStride) acc += mid[s] * weights[kb + t];
+        out[o++] = clip8(acc);
       }
     }
-  } else {
-    for (let y = 0; y < outHeight; y++) {
-      const s = midBase + y * midStride;
-      out.set(mid.subarray(s, s + rowLen), y * rowLen);
-    }
   }
-  return { data: out, height: outHeight, width: outWidth, channels: C };
 }
 
 /** Resize the whole image to outHeight × outWidth with PIL BILINEAR (`img.resize((W, H), BILINEAR)`). */

@@ -28,3 +28,12 @@ export {
 } from './targets.js';
 export { SgdMomentum, learningRateAt } from './sgd.js';
 export { MaskConModel, type MocoConfig } from './moco.js';
+export { initBackend, BACKEND_ORDER, backendIdOf, currentBackend, type BackendName, type BackendInfo } from './backend.js';
+export {
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  wasmTrainingKernelsRegistered,
+  WASM_TRAINING_KERNEL_NAMES,
+  conv2DBackpropFilterWasm,
+  conv2DBackpropInputWasm,
+} from './kernels/index.js';

@@ -133,7 +133,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const evaluate = (epoch: number) => {
     const { features, dim } = embedSplit(model, testSet, testIdx, pipeTest);
     const r = recallAtK(features, dim, testLabels, RECALL_KS);
-    recall = RECALL_KS.map((k) => ({ k, recall: r.get(k)! }));
+    recall = RECALL_KS.map((k) => ({ k, recall: r[k] }));
     db.logRecall(runId, epoch, recall);
     log(`epoch ${epoch}: ${recall.map((x) => `R@${x.k} ${(100 * x.recall).toFixed(2)}`).join('  ')}`);
   };

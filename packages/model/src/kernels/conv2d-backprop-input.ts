@@ -59,6 +59,43 @@ function polyphaseFilter(
   return { info: out, mh, mw };
 }
 
+/**
+ * out[b,i,j,:] = z[b, (i+offH)/sh, (j+offW)/sw, phase(i+offH, j+offW)*ci : +ci]
+ * with copyWithin on the wasm heap (one contiguous run of ci floats per pixel).
+ */
+function interleavePhases(
+  backend: WasmBackend,
+  z: Info,
+  out: Info,
+  sh: number,
+  sw: number,
+  offH: number,
+  offW: number,
+): void {
+  const [batch, H, W, ci] = out.shape;
+  const [, uh, uw, zc] = z.shape;
+  const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
+  const zBase = backend.getMemoryOffset(z.dataId) / 4;
+  const oBase = backend.getMemoryOffset(out.dataId) / 4;
+  let dst = oBase;
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < H; i++) {
+      const qi = i + offH;
+      const u = Math.floor(qi / sh);
+      const rh = qi - u * sh;
+      const rowBase = zBase + (b * uh + u) * uw * zc + rh * sw * ci;
+      for (let j = 0; j < W; j++) {
+        const qj = j + offW;
+        const v = Math.floor(qj / sw);
+        const rw = qj - v * sw;
+        const src = rowBase + v * zc + rw * ci;
+        heap.copyWithin(dst, src, src + ci);
+        dst += ci;
+      }
+    }
+  }
+}
+
 export function conv2DBackpropInputWasm(args: {
   inputs: tf.NamedTensorInfoMap;
   backend: unknown;
@@ -114,17 +151,15 @@ export function conv2DBackpropInputWasm(args: {
       [Math.max(padLeft, 0), Math.max(padRight, 0)],
       [0, 0],
     ]);
-    let q: Info;
+    let out: Info;
     if (sh === 1 && sw === 1) {
-      q = z;
-    } else if (sh === sw) {
-      q = s.call('DepthToSpace', { x: z }, { blockSize: sh, dataFormat: 'NHWC' });
+      out = s.slice(z, [0, pt - u0, pl - v0, 0], [batchSize, H, W, ci]);
     } else {
-      const z6 = s.reshape(z, [batchSize, uh, uw, sh, sw, ci]);
-      const t6 = s.transpose(z6, [0, 1, 3, 2, 4, 5]);
-      q = s.reshape(t6, [batchSize, uh * sh, uw * sw, ci]);
+      // Interleave the phases and crop in one pass (wasm DepthToSpace + Slice
+      // are generic element loops and cost more than the convolution itself).
+      out = s.keep(backend.makeOutput([batchSize, H, W, ci], 'float32'));
+      interleavePhases(backend, z, out, sh, sw, pt - sh * u0, pl - sw * v0);
     }
-    const out = s.slice(q, [0, pt - sh * u0, pl - sw * v0, 0], [batchSize, H, W, ci]);
     s.dispose([out]);
     return out;
   } catch (e) {

@@ -1,0 +1,5 @@
+export { recallAtK, DEFAULT_KS } from './recall.js';
+export type { RecallResult, RecallOptions } from './recall.js';
+export { l2NormalizeRows } from './normalize.js';
+export { formatRecallTable, formatRecallMarkdown } from './table.js';
+export type { RecallTableRow, RecallTableOptions } from './table.js';

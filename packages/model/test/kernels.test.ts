@@ -1,0 +1,229 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  WASM_TRAINING_KERNEL_NAMES,
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  wasmTrainingKernelsRegistered,
+} from '../src/kernels/index.js';
+import { createTinyNetVars, seededValues, tinyNetLoss, type TinyNetConfig } from '../src/kernels/tiny-net.js';
+
+const TOL = 1e-3;
+
+async function use(backend: 'cpu' | 'wasm'): Promise<void> {
+  expect(await tf.setBackend(backend)).toBe(true);
+  await tf.ready();
+  expect(tf.getBackend()).toBe(backend);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+type Pad = 'same' | 'valid' | number;
+interface ConvCase {
+  b: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  k: number;
+  s: 1 | 2;
+  pad: Pad;
+}
+
+function convOutShape(c: ConvCase): number[] {
+  const x = tf.zeros([c.b, c.h, c.w, c.ci]) as tf.Tensor4D;
+  const f = tf.zeros([c.k, c.k, c.ci, c.co]) as tf.Tensor4D;
+  const y = tf.conv2d(x, f, c.s, c.pad);
+  const shape = y.shape;
+  tf.dispose([x, f, y]);
+  return shape;
+}
+
+/** Runs one of the conv gradient kernels directly on `backend` with seeded inputs. */
+async function runKernelOn(
+  backend: 'cpu' | 'wasm',
+  kernel: 'Conv2DBackpropFilter' | 'Conv2DBackpropInput',
+  c: ConvCase,
+  seed: number,
+): Promise<Float32Array> {
+  await use(backend);
+  const dyShape = convOutShape(c);
+  const n = (s: number[]): number => s.reduce((p, q) => p * q, 1);
+  const dy = tf.tensor(seededValues(n(dyShape), seed), dyShape);
+  let out: tf.Tensor;
+  if (kernel === 'Conv2DBackpropFilter') {
+    const xs = [c.b, c.h, c.w, c.ci];
+    const x = tf.tensor(seededValues(n(xs), seed + 1), xs);
+    out = tf.engine().runKernel(kernel, { x, dy }, {
+      strides: c.s,
+      pad: c.pad,
+      dataFormat: 'NHWC',
+      filterShape: [c.k, c.k, c.ci, c.co],
+    } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    expect(out.shape).toEqual([c.k, c.k, c.ci, c.co]);
+    x.dispose();
+  } else {
+    const fs = [c.k, c.k, c.ci, c.co];
+    const filter = tf.tensor(seededValues(n(fs), seed + 2), fs);
+    out = tf.engine().runKernel(kernel, { dy, filter }, {
+      strides: c.s,
+      pad: c.pad,
+      dataFormat: 'NHWC',
+      inputShape: [c.b, c.h, c.w, c.ci],
+    } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    expect(out.shape).toEqual([c.b, c.h, c.w, c.ci]);
+    filter.dispose();
+  }
+  const data = (await out.data()) as Float32Array;
+  tf.dispose([dy, out]);
+  return data;
+}
+
+/** Deterministic grid: batch 1–4, channels 1–16, sizes 5–12 (odd and even), k 1/3 (+7), s 1/2, same/valid/numeric. */
+function convCases(): ConvCase[] {
+  const cases: ConvCase[] = [];
+  const sizes = [5, 6, 7, 8, 9, 10, 11, 12];
+  const chans = [1, 3, 4, 8, 16];
+  let i = 0;
+  for (const k of [1, 3]) {
+    for (const s of [1, 2] as const) {
+      for (const pad of ['same', 'valid'] as const) {
+        for (let r = 0; r < 3; r++, i++) {
+          const h = sizes[(i * 3 + r) % sizes.length];
+          const w = sizes[(i * 5 + 2 * r + 1) % sizes.length];
+          cases.push({ b: 1 + (i % 4), h, w, ci: chans[i % chans.length], co: chans[(i * 2 + 1) % chans.length], k, s, pad });
+        }
+      }
+    }
+  }
+  // Extra coverage: 7×7 stems, numeric padding, asymmetric 'same' on even sizes.
+  cases.push({ b: 2, h: 12, w: 12, ci: 3, co: 8, k: 7, s: 2, pad: 'same' });
+  cases.push({ b: 1, h: 11, w: 9, ci: 3, co: 4, k: 7, s: 2, pad: 'valid' });
+  cases.push({ b: 2, h: 9, w: 9, ci: 4, co: 5, k: 3, s: 2, pad: 1 });
+  cases.push({ b: 3, h: 8, w: 7, ci: 2, co: 6, k: 3, s: 1, pad: 2 });
+  cases.push({ b: 4, h: 12, w: 12, ci: 16, co: 16, k: 3, s: 2, pad: 'same' });
+  cases.push({ b: 2, h: 10, w: 10, ci: 16, co: 8, k: 1, s: 2, pad: 'same' });
+  return cases;
+}
+
+const name = (c: ConvCase): string =>
+  `b${c.b} ${c.h}x${c.w} ${c.ci}->${c.co} k${c.k} s${c.s} pad=${c.pad}`;
+
+beforeAll(async () => {
+  registerWasmTrainingKernels();
+  await use('wasm');
+});
+
+afterAll(() => {
+  // leave the registry as we found it for other suites in this worker
+  registerWasmTrainingKernels();
+});
+
+describe('registration', () => {
+  it('registers the listed kernels for wasm, idempotently, and unregisters cleanly', () => {
+    expect([...WASM_TRAINING_KERNEL_NAMES].sort()).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+    const before = tf.getKernelsForBackend('wasm').length;
+    expect(registerWasmTrainingKernels()).toEqual(WASM_TRAINING_KERNEL_NAMES);
+    registerWasmTrainingKernels();
+    expect(tf.getKernelsForBackend('wasm').length).toBe(before);
+    expect(wasmTrainingKernelsRegistered()).toBe(true);
+
+    unregisterWasmTrainingKernels();
+    expect(wasmTrainingKernelsRegistered()).toBe(false);
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+    // tfjs's own (slow) wasm Conv2DBackpropInput comes back
+    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')).toBeDefined();
+    unregisterWasmTrainingKernels(); // second call is harmless
+
+    registerWasmTrainingKernels();
+    expect(wasmTrainingKernelsRegistered()).toBe(true);
+  });
+});
+
+describe.each(['Conv2DBackpropFilter', 'Conv2DBackpropInput'] as const)('%s on wasm matches cpu', (kernel) => {
+  it.each(convCases().map((c, i) => [name(c), c, i] as const))('%s', async (_n, c, i) => {
+    const ref = await runKernelOn('cpu', kernel, c, 100 + i);
+    const got = await runKernelOn('wasm', kernel, c, 100 + i);
+    const err = maxAbsDiff(ref, got);
+    expect(maxAbs(ref)).toBeGreaterThan(0);
+    expect(err).toBeLessThan(TOL);
+  });
+});
+
+describe('tiny network training step', () => {
+  const cfg: TinyNetConfig = { inChannels: 3, width: 8, hidden: 16, dim: 8, queue: 12 };
+  const batch = 4;
+  const size = 10;
+
+  async function gradsOn(backend: 'cpu' | 'wasm'): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
+    await use(backend);
+    const vars = createTinyNetVars(cfg, 7);
+    const x = tf.tensor(seededValues(batch * size * size * cfg.inChannels, 11), [batch, size, size, cfg.inChannels]) as tf.Tensor4D;
+    const queue = tf.tensor(seededValues(cfg.queue * cfg.dim, 12), [cfg.queue, cfg.dim]) as tf.Tensor2D;
+    const targets = tf.tidy(() =>
+      tf.softmax(tf.mul(tf.tensor(seededValues(batch * cfg.queue, 13), [batch, cfg.queue]), 3)),
+    ) as tf.Tensor2D;
+    const { value, grads } = tf.variableGrads(() => tinyNetLoss(vars, x, queue, targets));
+    const out: Record<string, Float32Array> = {};
+    const byVar = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
+    for (const [varName, g] of Object.entries(grads)) out[byVar.get(varName) ?? varName] = (await g.data()) as Float32Array;
+    const loss = (await value.data())[0];
+    tf.dispose([value, ...Object.values(grads), x, queue, targets, ...Object.values(vars)]);
+    return { loss, grads: out };
+  }
+
+  it('gives the same gradients for every variable on wasm and cpu', async () => {
+    const ref = await gradsOn('cpu');
+    const got = await gradsOn('wasm');
+    expect(Math.abs(ref.loss - got.loss)).toBeLessThan(TOL);
+    const names = Object.keys(ref.grads).sort();
+    expect(names).toHaveLength(15);
+    expect(Object.keys(got.grads).sort()).toEqual(names);
+    for (const n of names) {
+      expect(maxAbs(ref.grads[n]), n).toBeGreaterThan(0);
+      expect(maxAbsDiff(ref.grads[n], got.grads[n]), n).toBeLessThan(TOL);
+    }
+  });
+
+  it('does not leak tensors or wasm buffers over repeated SGD steps', async () => {
+    await use('wasm');
+    const vars = createTinyNetVars(cfg, 3);
+    const x = tf.tensor(seededValues(batch * size * size * cfg.inChannels, 21), [batch, size, size, cfg.inChannels]) as tf.Tensor4D;
+    const queue = tf.tensor(seededValues(cfg.queue * cfg.dim, 22), [cfg.queue, cfg.dim]) as tf.Tensor2D;
+    const targets = tf.tidy(() => tf.softmax(tf.tensor(seededValues(batch * cfg.queue, 23), [batch, cfg.queue]))) as tf.Tensor2D;
+    const opt = tf.train.sgd(0.05);
+    const step = (): number => {
+      const { value, grads } = tf.variableGrads(() => tinyNetLoss(vars, x, queue, targets));
+      opt.applyGradients(grads);
+      const loss = value.dataSync()[0];
+      tf.dispose([value, ...Object.values(grads)]);
+      return loss;
+    };
+    const first = step(); // warm-up (optimizer state, kernel setup)
+    const tensors = tf.memory().numTensors;
+    const dataIds = tf.backend().numDataIds();
+    let last = first;
+    for (let i = 0; i < 5; i++) last = step();
+    expect(tf.memory().numTensors).toBe(tensors);
+    // also catches intermediates our kernels create outside the engine
+    expect(tf.backend().numDataIds()).toBe(dataIds);
+    expect(last).toBeLessThan(first); // it actually trains
+    opt.dispose();
+    tf.dispose([x, queue, targets, ...Object.values(vars)]);
+  });
+});
