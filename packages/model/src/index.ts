@@ -20,6 +20,7 @@ export {
   grafitTargets,
   maskconTargets,
   sameLabelMask,
+  sameLabelMaskHost,
   selfconTargets,
   softTargetCrossEntropy,
   softTargets,

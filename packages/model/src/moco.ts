@@ -4,7 +4,7 @@ import { ParamStore } from './params.js';
 import { createNetwork, backbone, embed, updateRunningStats, type ForwardContext, type NetworkSpec } from './resnet.js';
 import { MemoryQueue } from './queue.js';
 import { SgdMomentum } from './sgd.js';
-import { contrastiveLogits, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
+import { contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
 
 export interface MocoConfig extends TargetConfig {
   network: NetworkSpec;
@@ -86,9 +86,12 @@ export class MaskConModel {
     this.momentumUpdateKeyEncoder();
     const k = this.computeKeys(xk); // N×d
     const queueKeys = this.queue.keys; // K×d, read before this batch is enqueued
-    const y = tf.tidy(() =>
-      softTargets(this.cfg, k, queueKeys, tf.tensor1d(labels, 'int32'), this.queue.labelTensor()),
-    ); // N×(1+K)
+    const y = tf.tidy(() => {
+      const mask = this.cfg.method === 'selfcon'
+        ? tf.zeros([labels.length, this.queue.size]) as tf.Tensor2D
+        : tf.tensor2d(sameLabelMaskHost(labels, this.queue.labels), [labels.length, this.queue.size]); // N×K
+      return softTargets(this.cfg, k, queueKeys, mask);
+    }); // N×(1+K)
 
     const bnStats: NonNullable<ForwardContext['bnStats']> = [];
     const ctx: ForwardContext = { training: true, bnSplits: this.cfg.bnSplits, bnStats };

@@ -88,18 +88,37 @@ export interface TargetConfig {
   t: number;
 }
 
-/** The target for a method. labels/queueLabels are coarse (or fine for SupFINE / --labels fine). */
-export function softTargets(cfg: TargetConfig, keys: tf.Tensor2D, queue: tf.Tensor2D, labels: tf.Tensor1D, queueLabels: tf.Tensor1D): tf.Tensor2D {
+/**
+ * Same-label mask built on the host from host labels (the labels come from the data loader,
+ * so this avoids a device-side broadcast compare). labels: N, queueLabels: K → N×K (row-major).
+ */
+export function sameLabelMaskHost(labels: ArrayLike<number>, queueLabels: ArrayLike<number>): Float32Array {
+  const n = labels.length;
+  const k = queueLabels.length;
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const l = labels[i];
+    const row = i * k;
+    for (let j = 0; j < k; j++) if (queueLabels[j] === l) out[row + j] = 1;
+  }
+  return out;
+}
+
+/**
+ * The target for a method.
+ *   keys: N×d, queue: K×d, mask: N×K same-label mask (coarse labels, or fine for SupFINE)
+ */
+export function softTargets(cfg: TargetConfig, keys: tf.Tensor2D, queue: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
   const n = keys.shape[0];
   const kSize = queue.shape[0];
   switch (cfg.method) {
     case 'selfcon':
       return selfconTargets(n, kSize);
     case 'maskcon':
-      return tf.tidy(() => maskconTargets(keys, queue, sameLabelMask(labels, queueLabels), cfg.w, cfg.t));
+      return maskconTargets(keys, queue, mask, cfg.w, cfg.t);
     case 'grafit':
-      return tf.tidy(() => grafitTargets(sameLabelMask(labels, queueLabels), cfg.w));
+      return grafitTargets(mask, cfg.w);
     case 'supfine':
-      return tf.tidy(() => grafitTargets(sameLabelMask(labels, queueLabels), 1));
+      return grafitTargets(mask, 1);
   }
 }

@@ -5,6 +5,7 @@ import {
   grafitTargets,
   maskconTargets,
   sameLabelMask,
+  sameLabelMaskHost,
   selfconTargets,
   softTargetCrossEntropy,
   softTargets,
@@ -127,9 +128,18 @@ describe('soft targets', () => {
       expect(maxAbsDiff(got, naiveGrafit(labels, qLabels, w))).toBeLessThan(1e-6);
     }
     const sup = tf.tidy(() =>
-      softTargets({ method: 'supfine', w: 0.3, t: 0.1 }, tf.zeros([4, 2]), tf.zeros([8, 2]), tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')).arraySync(),
+      softTargets({ method: 'supfine', w: 0.3, t: 0.1 }, tf.zeros([4, 2]), tf.zeros([8, 2]), tf.tensor2d(sameLabelMaskHost(labels, qLabels), [4, 8])).arraySync(),
     );
     expect(maxAbsDiff(sup, naiveGrafit(labels, qLabels, 1))).toBeLessThan(1e-6);
+  });
+
+  it('host mask equals the device mask', () => {
+    const labels = [0, 2, 1, 2];
+    const qLabels = [2, 0, 0, 1, 2, 3];
+    const host = Array.from(sameLabelMaskHost(labels, qLabels));
+    const dev = Array.from(tf.tidy(() => sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')).dataSync()));
+    expect(host).toEqual(dev);
+    expect(host.reduce((a, b) => a + b, 0)).toBe(2 + 2 + 1 + 2);
   });
 
   it('contrastive loss equals the naive cross-entropy over [q·k, q·Q]/τ0', () => {
