@@ -173,7 +173,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         xq.dispose();
         xk.dispose();
         if (it % 20 === 19) lastLoss = lossSum.dataSync()[0] / (it + 1); // read back only for the progress line
-        bar.update((it + 1) * B, (it + 1) * B, `loss ${lastLoss.toFixed(3)} lr ${lr.toExponential(2)}`);
+        bar.update((it + 1) * B, (it + 1) * B, `${Number.isNaN(lastLoss) ? '' : `loss ${lastLoss.toFixed(3)} `}lr ${lr.toExponential(2)}`);
       }
       const epochLoss = lossSum.dataSync()[0] / itersPerEpoch;
       lossSum.dispose();
