@@ -3,6 +3,8 @@ import { checkPositiveInt } from './image.js';
 import { Normalizer } from './normalize.js';
 import { resampleRegionInto } from './resample.js';
 import type { Rng } from './rng.js';
+import { cifar10Policy } from './autoaugment.js';
+import { colorJitter, randomApply, randomGaussianBlur, randomGrayscale, randomPerspective } from './random-ops.js';
 import {
   compose,
   hflip,
@@ -19,12 +21,29 @@ const CROP_RATIO: readonly [number, number] = [3 / 4, 4 / 3];
 /** Which of the paper's three augmentation pipelines (query view, key view, evaluation). */
 export type PipelineKind = 'strong' | 'weak' | 'test';
 
+/**
+ * Which dataset's listing of the pipelines (supplementary material, "Augmentation strategies"):
+ *  - `cifar` (the default branch: CIFAR, ImageNet32, Fashion-MNIST)
+ *      strong = RRC → flip → CIFAR10Policy;  weak = RRC → flip
+ *  - `cars196`
+ *      strong = RRC → flip → RandomPerspective(0.5, 0.5) → RandomApply(ColorJitter(0.4, 0.4, 0.4, 0.1), 0.8)
+ *               → RandomGrayscale(0.2) → RandomApply(GaussianBlur([0.1, 2]), 0.5)
+ *      weak   = RRC → RandomPerspective(0.5, 0.5) → flip
+ *  - `sop` (sop_split1, sop_split2)
+ *      strong = RRC → flip → RandomPerspective(0.5, 0.5);  weak as cars196
+ * RRC is RandomResizedCrop(size, (0.2, 1)); test is Resize(size) for all. Every pipeline
+ * ends in ToTensor → Normalize.
+ */
+export type PipelineFamily = 'cifar' | 'cars196' | 'sop';
+
 export interface PipelineOptions {
   /** Output side length (RandomResizedCrop size; shorter side for the test Resize). */
   size: number;
   /** Per-channel normalisation mean and std (one value is broadcast to all channels). */
   mean: readonly number[];
   std: readonly number[];
+  /** Which dataset's pipelines; default `cifar`. */
+  family?: PipelineFamily;
 }
 
 /**
@@ -35,90 +54,111 @@ export interface PipelineOptions {
 export interface Pipeline {
   (img: ImageU8, rng: Rng, out?: Float32Array, offset?: number): Float32Array;
   readonly kind: PipelineKind;
+  readonly family: PipelineFamily;
   readonly size: number;
   /** The uint8 part of the pipeline, before normalisation. */
   readonly transform: Transform;
 }
 
+/** A stage after the crop: a transform, or the horizontal flip (which can be fused into normalisation). */
+type Stage = Transform | 'flip';
+
+/** The stages after RandomResizedCrop for each family and kind. */
+function stagesOf(family: PipelineFamily, kind: 'strong' | 'weak'): Stage[] {
+  const perspective = randomPerspective(0.5, 0.5);
+  switch (family) {
+    case 'cifar':
+      return kind === 'strong' ? ['flip', cifar10Policy(128)] : ['flip'];
+    case 'sop':
+      return kind === 'strong' ? ['flip', perspective] : [perspective, 'flip'];
+    case 'cars196':
+      return kind === 'strong'
+        ? [
+            'flip',
+            perspective,
+            randomApply(colorJitter(0.4, 0.4, 0.4, 0.1), 0.8),
+            randomGrayscale(0.2),
+            randomApply(randomGaussianBlur([0.1, 2]), 0.5),
+          ]
+        : [perspective, 'flip'];
+    default:
+      throw new Error(`Unknown pipeline family '${family as string}'; use 'cifar', 'cars196' or 'sop'.`);
+  }
+}
+
 /**
- * The paper's pipelines for small images (CIFAR, Fashion-MNIST, downsampled ImageNet):
- *   weak   = RandomResizedCrop(size, (0.2, 1)) → RandomHorizontalFlip → ToTensor → Normalize
- *   strong = RandomResizedCrop → RandomHorizontalFlip → CIFAR10Policy → ToTensor → Normalize
- *   test   = Resize(size) → ToTensor → Normalize
- * CIFAR10Policy (AutoAugment) is not implemented yet, so `strong` currently equals `weak`
- * (same draws, same output). The large-image pipelines (RandomPerspective, ColorJitter, …)
- * are not here either.
+ * The paper's pipelines (see `PipelineFamily`) for one output size and normalisation.
+ * `makePipeline(kind, { size, mean, std })` gives the CIFAR-style default.
  */
 export function makePipeline(kind: PipelineKind, options: PipelineOptions): Pipeline {
   const { size } = options;
+  const family = options.family ?? 'cifar';
   checkPositiveInt(size, 'Pipeline size');
   const normalizer = new Normalizer(options.mean, options.std);
-
-  const checkSlot = (height: number, width: number, out: Float32Array | undefined) => {
-    if (out && (height !== size || width !== size)) {
-      throw new Error(
-        `The ${kind} pipeline produced a ${height}×${width} image but a batch slot holds ${size}×${size}; ` +
-          'the test pipeline only gives size×size for square inputs, so centre-crop non-square images first.',
-      );
-    }
-  };
 
   let run: (img: ImageU8, rng: Rng, out?: Float32Array, offset?: number) => Float32Array;
   let transform: Transform;
   switch (kind) {
     case 'weak':
-      ({ run, transform } = cropFlipPipeline(size, [], normalizer));
-      break;
     case 'strong':
-      ({ run, transform } = cropFlipPipeline(
-        size,
-        [
-          // CIFAR10Policy (AutoAugment) goes here, after the flip. It is not implemented yet,
-          // so for now the strong pipeline equals the weak one.
-        ],
-        normalizer,
-      ));
+      ({ run, transform } = cropPipeline(size, stagesOf(family, kind), normalizer, kind));
       break;
     case 'test':
       transform = resize(size);
       run = (img, rng, out, offset = 0) => {
         const t = transform(img, rng);
-        checkSlot(t.height, t.width, out);
+        if (out && (t.height !== size || t.width !== size)) {
+          throw new Error(
+            `The test pipeline produced a ${t.height}×${t.width} image but a batch slot holds ${size}×${size}; ` +
+              'Resize(size) only gives size×size for square inputs, so centre-crop non-square images first.',
+          );
+        }
         return normalizer.apply(t, out, offset);
       };
       break;
     default:
       throw new Error(`Unknown pipeline kind '${kind as string}'; use 'strong', 'weak' or 'test'.`);
   }
-  return Object.assign(run, { kind, size, transform });
+  return Object.assign(run, { kind, family, size, transform });
 }
 
 /**
- * RandomResizedCrop(size, (0.2, 1)) → RandomHorizontalFlip → `extra` → normalise.
- * `run` draws from the rng exactly as `transform` does, but crops into a reused buffer and,
- * when there are no extra stages, folds the flip into the normalising copy.
+ * RandomResizedCrop(size, (0.2, 1)) → `stages` → normalise. `run` draws from the rng exactly
+ * as `transform` does, but crops into a reused buffer and, when the flip is the last stage,
+ * folds it into the normalising copy.
  */
-function cropFlipPipeline(
+function cropPipeline(
   size: number,
-  extra: Transform[],
+  stages: Stage[],
   normalizer: Normalizer,
+  kind: PipelineKind,
 ): { run: (img: ImageU8, rng: Rng, out?: Float32Array, offset?: number) => Float32Array; transform: Transform } {
-  const transform = compose(randomResizedCrop(size, CROP_SCALE, CROP_RATIO), horizontalFlip(0.5), ...extra);
+  const transform = compose(
+    randomResizedCrop(size, CROP_SCALE, CROP_RATIO),
+    ...stages.map((s) => (s === 'flip' ? horizontalFlip(0.5) : s)),
+  );
   let buffer = new Uint8Array(size * size * 3);
   const run = (img: ImageU8, rng: Rng, out?: Float32Array, offset = 0): Float32Array => {
     const box = sampleResizedCropParams(img.height, img.width, CROP_SCALE, CROP_RATIO, rng);
-    const flip = rng.next() < 0.5;
     const n = size * size * img.channels;
     if (buffer.length < n) buffer = new Uint8Array(n);
     resampleRegionInto(img, box.top, box.left, box.height, box.width, size, size, buffer);
-    const cropped: ImageU8 = { data: buffer.subarray(0, n), height: size, width: size, channels: img.channels };
-    if (extra.length === 0) return normalizer.apply(cropped, out, offset, flip);
-    let t = flip ? hflip(cropped) : { ...cropped, data: cropped.data.slice() };
-    for (const stage of extra) t = stage(t, rng);
-    if (out && (t.height !== size || t.width !== size)) {
-      throw new Error(`An augmentation stage changed the image to ${t.height}×${t.width}; a batch slot holds ${size}×${size}.`);
+    let t: ImageU8 = { data: buffer.subarray(0, n), height: size, width: size, channels: img.channels };
+    let mirror = false;
+    for (let i = 0; i < stages.length; i++) {
+      const stage = stages[i];
+      if (stage === 'flip') {
+        const flip = rng.next() < 0.5;
+        if (i === stages.length - 1) mirror = flip;
+        else if (flip) t = hflip(t);
+      } else {
+        t = stage(t, rng);
+      }
     }
-    return normalizer.apply(t, out, offset);
+    if (t.height !== size || t.width !== size) {
+      throw new Error(`A stage of the ${kind} pipeline changed the image to ${t.height}×${t.width}; it should stay ${size}×${size}.`);
+    }
+    return normalizer.apply(t, out, offset, mirror);
   };
   return { run, transform };
 }

@@ -36,3 +36,49 @@ export {
   type FashionMnistOptions,
 } from './sources/fashion-mnist.js';
 export { createProgressPrinter } from './progress.js';
+export {
+  decodeImageFiles,
+  loadSharpDecoder,
+  sharpImageDecoder,
+  DEFAULT_SHORT_SIDE,
+  type ImageFileDecoder,
+  type ImageFileOptions,
+  type ImageFileItem,
+  type ImageFileRecord,
+  type SkippedImage,
+} from './image-files.js';
+export type { SourceOptions } from './source-options.js';
+export { DatasetRoot } from './safe-path.js';
+export { readMat5, readMat5File, type MatValue, type Mat5Limits } from './formats/mat5.js';
+export { sopSource, SOP_DEFAULT_SEED, type SopSplitName, type SopOptions } from './sources/sop.js';
+export { cars196Source, type Cars196Options } from './sources/cars196.js';
+export {
+  CARS196_BODY_TYPES,
+  CARS196_CLASSES,
+  CARS196_CLASS_NAMES,
+  CARS196_TABLE2_FINE_PER_COARSE,
+  cars196BodyTypeOf,
+} from './sources/cars196-body-types.js';
+export { csvSource, CSV_DEFAULT_SEED, CSV_DEFAULT_TEST_FRACTION, type CsvSourceOptions } from './sources/csv.js';
+export {
+  cifar100Source,
+  cifarToySource,
+  CIFAR10_CLASSES,
+  CIFAR100_FINE_CLASSES,
+  CIFAR100_COARSE_CLASSES,
+  CIFARTOY_FINE_CLASSES,
+  CIFARTOY_COARSE_CLASSES,
+  CIFARTOY_COARSE_OF_FINE,
+  type CifarOptions,
+} from './sources/cifar.js';
+export { imagenet32Source, type ImageNet32Options } from './sources/imagenet32.js';
+export { IMAGENET_GROUP_NAMES, IMAGENET_GROUP_OF_WNID } from './sources/imagenet-groups.js';
+export {
+  downloadDataset,
+  downloadVerified,
+  defaultCacheDir,
+  createDownloadPrinter,
+  DOWNLOAD_SETS,
+  type DownloadOptions,
+  type DownloadProgress,
+} from './download.js';

@@ -1,13 +1,27 @@
 import { join } from 'node:path';
 import { DatasetError } from './errors.js';
 import type { DatasetSource, ProgressListener } from './source.js';
+import type { SourceOptions } from './source-options.js';
+import { cars196Source } from './sources/cars196.js';
+import { csvSource } from './sources/csv.js';
 import { fashionMnistSource } from './sources/fashion-mnist.js';
+import { cifar100Source, cifarToySource } from './sources/cifar.js';
+import { imagenet32Source } from './sources/imagenet32.js';
+import { sopSource } from './sources/sop.js';
 import { writeIndex, type WriteIndexResult } from './write-index.js';
 
 /** Every dataset `buildDataset` knows, by registry name. Add a source module, then a line here. */
 const SOURCES = {
   fashion_mnist: (root: string | undefined): DatasetSource => fashionMnistSource({ root }),
-} as const satisfies Record<string, (root: string | undefined) => DatasetSource>;
+  cifar100: (root: string | undefined): DatasetSource => cifar100Source({ root }),
+  cifartoy_good: (root: string | undefined): DatasetSource => cifarToySource('good', { root }),
+  cifartoy_bad: (root: string | undefined): DatasetSource => cifarToySource('bad', { root }),
+  imagenet32: (root: string | undefined): DatasetSource => imagenet32Source({ root }),
+  sop_split1: (root: string | undefined, options?: SourceOptions): DatasetSource => sopSource('sop_split1', { ...options, root }),
+  sop_split2: (root: string | undefined, options?: SourceOptions): DatasetSource => sopSource('sop_split2', { ...options, root }),
+  cars196: (root: string | undefined, options?: SourceOptions): DatasetSource => cars196Source({ ...options, root }),
+  csv: (root: string | undefined, options?: SourceOptions): DatasetSource => csvSource({ ...options, root }),
+} as const satisfies Record<string, (root: string | undefined, options?: SourceOptions) => DatasetSource>;
 
 export type DatasetName = keyof typeof SOURCES;
 
@@ -37,20 +51,23 @@ export interface BuildDatasetOptions {
   /** Rebuild even if the index is up to date. */
   readonly force?: boolean;
   readonly onProgress?: ProgressListener;
+  /** Settings some sources take (`--skip-bad`, `--short-side`, `--seed`, `--name`, `--csv`). */
+  readonly sourceOptions?: SourceOptions;
 }
 
 export type BuildDatasetResult = WriteIndexResult;
 
 /** The source for a registered dataset (for callers that want `writeIndex` directly). */
-export function datasetSource(name: string, root?: string): DatasetSource {
+export function datasetSource(name: string, root?: string, options?: SourceOptions): DatasetSource {
   assertDatasetName(name);
-  return SOURCES[name](root);
+  return SOURCES[name](root, options);
 }
 
 /** Build (or confirm up to date) the index of a registered dataset. */
 export async function buildDataset(name: string, options: BuildDatasetOptions = {}): Promise<BuildDatasetResult> {
-  const source = datasetSource(name, options.root);
-  return writeIndex(source, defaultIndexPath(name, options.outDir), {
+  const source = datasetSource(name, options.root, options.sourceOptions);
+  // source.name, not name: a `csv` build is indexed under its --name.
+  return writeIndex(source, defaultIndexPath(source.name, options.outDir), {
     force: options.force,
     onProgress: options.onProgress,
   });

@@ -6,6 +6,14 @@ import { MemoryQueue } from './queue.js';
 import { SgdMomentum } from './sgd.js';
 import { contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
 
+export interface StepGradients {
+  loss: tf.Scalar;
+  /** Gradient per trainable parameter name. */
+  grads: Map<string, tf.Tensor>;
+  /** Per BN layer batch mean/variance (kept tensors), for the running statistics. */
+  bnStats: NonNullable<ForwardContext['bnStats']>;
+}
+
 export interface MocoConfig extends TargetConfig {
   network: NetworkSpec;
   /** Queue size K (a multiple of the batch size). */
@@ -54,19 +62,31 @@ export class MaskConModel {
   }
 
   /**
+   * Keys of an already-shuffled batch: normalize(proj(backbone_k(x))) with training-mode BN
+   * over `bnSplits` groups. x: N×H×W×C → N×d (no gradient). Data-parallel workers call this on
+   * their share of the shuffled batch.
+   */
+  encodeKeys(xShuffled: tf.Tensor4D, bnSplits = this.cfg.bnSplits): tf.Tensor2D {
+    return tf.tidy(() => embed(this.encoderK, xShuffled, { training: true, bnSplits }));
+  }
+
+  /** The shuffle-BN permutation for the next key batch (drawn from the model's seeded stream). */
+  nextShuffle(n: number): { perm: Int32Array; inverse: Int32Array } {
+    const perm = this.shuffleRng.permutation(n);
+    const inverse = new Int32Array(n);
+    for (let i = 0; i < n; i++) inverse[perm[i]] = i;
+    return { perm, inverse };
+  }
+
+  /**
    * Keys k = normalize(proj(backbone_k(x_k))) with shuffle BN: the batch is permuted before the
    * key encoder (so BN groups mix different samples than the query's) and un-permuted after.
    *   xk: N×H×W×C → N×d (no gradient)
    */
   computeKeys(xk: tf.Tensor4D): tf.Tensor2D {
-    const n = xk.shape[0];
-    const perm = this.shuffleRng.permutation(n);
-    const inverse = new Int32Array(n);
-    for (let i = 0; i < n; i++) inverse[perm[i]] = i;
+    const { perm, inverse } = this.nextShuffle(xk.shape[0]);
     return tf.tidy(() => {
-      const shuffled = tf.gather(xk, tf.tensor1d(perm, 'int32'));
-      const ctx: ForwardContext = { training: true, bnSplits: this.cfg.bnSplits };
-      const k = embed(this.encoderK, shuffled, ctx);
+      const k = this.encodeKeys(tf.gather(xk, tf.tensor1d(perm, 'int32')));
       return tf.gather(k, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D;
     });
   }
@@ -79,39 +99,51 @@ export class MaskConModel {
   }
 
   /**
-   * One training step. Returns the loss as a device scalar (the caller decides when to read it).
-   *   xq, xk: N×H×W×C query/key views; labels: N (coarse, or fine for SupFINE)
+   * Loss and gradients of the query encoder for (a share of) a batch, before the update.
+   *   xq: n×H×W×C query views, k: n×d their keys, labels: n (coarse, or fine)
+   * Returns the loss (device scalar), gradients by parameter name, and the BN batch statistics.
    */
-  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, labels: Int32Array, lr: number): tf.Scalar {
-    this.momentumUpdateKeyEncoder();
-    const k = this.computeKeys(xk); // N×d
+  gradients(xq: tf.Tensor4D, k: tf.Tensor2D, labels: Int32Array, bnSplits = this.cfg.bnSplits): StepGradients {
     const queueKeys = this.queue.keys; // K×d, read before this batch is enqueued
     const y = tf.tidy(() => {
       const mask = this.cfg.method === 'selfcon'
         ? tf.zeros([labels.length, this.queue.size]) as tf.Tensor2D
-        : tf.tensor2d(sameLabelMaskHost(labels, this.queue.labels), [labels.length, this.queue.size]); // N×K
+        : tf.tensor2d(sameLabelMaskHost(labels, this.queue.labels), [labels.length, this.queue.size]); // n×K
       return softTargets(this.cfg, k, queueKeys, mask);
-    }); // N×(1+K)
-
+    }); // n×(1+K)
     const bnStats: NonNullable<ForwardContext['bnStats']> = [];
-    const ctx: ForwardContext = { training: true, bnSplits: this.cfg.bnSplits, bnStats };
+    const ctx: ForwardContext = { training: true, bnSplits, bnStats };
     const vars = [...this.encoderQ.trainable.values()];
     const { value, grads } = tf.variableGrads(() => {
-      const q = embed(this.encoderQ, xq, ctx); // N×d
-      const logits = contrastiveLogits(q, k, queueKeys, this.cfg.t0); // N×(1+K)
+      const q = embed(this.encoderQ, xq, ctx); // n×d
+      const logits = contrastiveLogits(q, k, queueKeys, this.cfg.t0); // n×(1+K)
       return softTargetCrossEntropy(logits, y);
     }, vars);
-    updateRunningStats(this.encoderQ, bnStats);
-
-    const byName: Record<string, tf.Tensor> = {};
-    for (const [name, v] of this.encoderQ.trainable) byName[name] = grads[v.name];
-    this.optimizer.step(this.encoderQ.trainable, byName, lr);
-    tf.dispose(grads);
     y.dispose();
+    const byName = new Map<string, tf.Tensor>();
+    for (const [name, v] of this.encoderQ.trainable) byName.set(name, grads[v.name]);
+    return { loss: value, grads: byName, bnStats };
+  }
 
+  /** SGD on the query encoder and BN running statistics; disposes the gradients and statistics. */
+  applyGradients(g: Omit<StepGradients, 'loss'>, lr: number): void {
+    updateRunningStats(this.encoderQ, g.bnStats);
+    this.optimizer.step(this.encoderQ.trainable, Object.fromEntries(g.grads), lr);
+    for (const t of g.grads.values()) t.dispose();
+  }
+
+  /**
+   * One training step. Returns the loss as a device scalar (the caller decides when to read it).
+   *   xq, xk: N×H×W×C query/key views; labels: N (coarse, or fine for SupFINE)
+   */
+  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, labels: Int32Array, lr: number): tf.Scalar {
+    this.momentumUpdateKeyEncoder(); // before computing keys
+    const k = this.computeKeys(xk); // N×d
+    const g = this.gradients(xq, k, labels);
+    this.applyGradients(g, lr);
     this.queue.enqueue(k, labels);
     k.dispose();
-    return value;
+    return g.loss;
   }
 
   /** Backbone features of the query encoder in eval mode (for Recall@K). x: N×H×W×C → N×feat. */

@@ -136,7 +136,13 @@ afterAll(() => {
 
 describe('registration', () => {
   it('registers the listed kernels for wasm, idempotently, and unregisters cleanly', () => {
-    expect([...WASM_TRAINING_KERNEL_NAMES].sort()).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+    expect([...WASM_TRAINING_KERNEL_NAMES].sort()).toEqual([
+      'BatchMatMul',
+      'Conv2DBackpropFilter',
+      'Conv2DBackpropInput',
+      'Mean',
+      'Sum',
+    ]);
     const before = tf.getKernelsForBackend('wasm').length;
     expect(registerWasmTrainingKernels()).toEqual(WASM_TRAINING_KERNEL_NAMES);
     registerWasmTrainingKernels();
@@ -146,8 +152,10 @@ describe('registration', () => {
     unregisterWasmTrainingKernels();
     expect(wasmTrainingKernelsRegistered()).toBe(false);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
-    // tfjs's own (slow) wasm Conv2DBackpropInput comes back
-    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')).toBeDefined();
+    // tfjs's own (slow) wasm kernels come back, and work
+    for (const k of ['Conv2DBackpropInput', 'BatchMatMul', 'Sum', 'Mean']) expect(tf.getKernel(k, 'wasm'), k).toBeDefined();
+    const restored = tf.tidy(() => tf.sum(tf.matMul(tf.ones([2, 3]), tf.ones([4, 3]), false, true), 0).arraySync());
+    expect(restored).toEqual([6, 6, 6, 6]);
     unregisterWasmTrainingKernels(); // second call is harmless
 
     registerWasmTrainingKernels();
@@ -162,6 +170,116 @@ describe.each(['Conv2DBackpropFilter', 'Conv2DBackpropInput'] as const)('%s on w
     const err = maxAbsDiff(ref, got);
     expect(maxAbs(ref)).toBeGreaterThan(0);
     expect(err).toBeLessThan(TOL);
+  });
+});
+
+/** Runs `fn` on `backend` with seeded inputs of `shapes` and returns the output values and shape. */
+async function runOn(
+  backend: 'cpu' | 'wasm',
+  shapes: number[][],
+  seed: number,
+  fn: (...xs: tf.Tensor[]) => tf.Tensor,
+): Promise<{ data: Float32Array; shape: number[] }> {
+  await use(backend);
+  const xs = shapes.map((s, i) => tf.tensor(seededValues(s.reduce((p, q) => p * q, 1), seed + i), s));
+  const out = fn(...xs);
+  const data = Float32Array.from((await out.data()) as ArrayLike<number>);
+  const shape = out.shape;
+  tf.dispose([...xs, out]);
+  return { data, shape };
+}
+
+interface MatMulCase {
+  a: number[];
+  b: number[];
+  tA: boolean;
+  tB: boolean;
+}
+
+function matMulCases(): MatMulCase[] {
+  const cases: MatMulCase[] = [];
+  const dims = [1, 3, 7, 16, 33];
+  let i = 0;
+  for (const tA of [false, true]) {
+    for (const tB of [false, true]) {
+      for (let r = 0; r < 5; r++, i++) {
+        const m = dims[(i * 3 + r) % dims.length];
+        const k = dims[(i + 2 * r + 1) % dims.length];
+        const n = dims[(i * 7 + r + 2) % dims.length];
+        cases.push({ a: tA ? [k, m] : [m, k], b: tB ? [n, k] : [k, n], tA, tB });
+      }
+    }
+  }
+  // shapes of the MaskCon step (queue logits and their gradients, projector and its gradients)
+  cases.push({ a: [32, 128], b: [1024, 128], tA: false, tB: true });
+  cases.push({ a: [32, 1024], b: [32, 128], tA: true, tB: false });
+  cases.push({ a: [32, 64], b: [32, 512], tA: true, tB: false });
+  cases.push({ a: [32, 512], b: [64, 512], tA: false, tB: true });
+  // rank 3 with one matrix (our path) and batched (tfjs's original kernel)
+  cases.push({ a: [1, 5, 9], b: [1, 6, 9], tA: false, tB: true });
+  cases.push({ a: [3, 9, 5], b: [3, 9, 6], tA: true, tB: false });
+  cases.push({ a: [2, 4, 5], b: [1, 6, 5], tA: false, tB: true });
+  return cases;
+}
+
+describe('BatchMatMul on wasm matches cpu', () => {
+  it.each(matMulCases().map((c, i) => [`${c.a}${c.tA ? 'ᵀ' : ''} · ${c.b}${c.tB ? 'ᵀ' : ''}`, c, i] as const))(
+    '%s',
+    async (_n, c, i) => {
+      const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a, b, c.tA, c.tB);
+      const ref = await runOn('cpu', [c.a, c.b], 300 + 2 * i, f);
+      const got = await runOn('wasm', [c.a, c.b], 300 + 2 * i, f);
+      expect(got.shape).toEqual(ref.shape);
+      expect(maxAbs(ref.data)).toBeGreaterThan(0);
+      expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+    },
+  );
+});
+
+interface ReduceCase {
+  shape: number[];
+  axis: number | number[];
+  keepDims: boolean;
+}
+
+function reduceCases(): ReduceCase[] {
+  return [
+    { shape: [4, 5, 6, 7], axis: [0, 1, 2], keepDims: false }, // BatchNorm statistics
+    { shape: [4, 5, 6, 7], axis: [0, 1, 2], keepDims: true },
+    { shape: [2, 3, 5, 6, 4], axis: [1, 2, 3], keepDims: true }, // split BatchNorm (G groups)
+    { shape: [3, 8, 8, 16], axis: [1, 2], keepDims: false }, // global average pool
+    { shape: [9, 11], axis: 0, keepDims: false },
+    { shape: [9, 11], axis: [-2], keepDims: true },
+    { shape: [5, 1, 3], axis: [0, 1], keepDims: false },
+    { shape: [1000, 3], axis: 0, keepDims: false },
+    { shape: [6, 7, 2], axis: [1], keepDims: false },
+    // tfjs's original kernel: innermost, non-contiguous, all axes, size-1 block
+    { shape: [9, 11], axis: 1, keepDims: true },
+    { shape: [4, 5, 6], axis: [0, 2], keepDims: false },
+    { shape: [4, 5, 6], axis: [0, 1, 2], keepDims: false },
+    { shape: [1, 5, 6], axis: [0], keepDims: false },
+  ];
+}
+
+describe.each(['sum', 'mean'] as const)('%s on wasm matches cpu', (op) => {
+  it.each(reduceCases().map((c, i) => [`[${c.shape}] axis ${JSON.stringify(c.axis)} keepDims ${c.keepDims}`, c, i] as const))(
+    '%s',
+    async (_n, c, i) => {
+      const f = (x: tf.Tensor): tf.Tensor => tf[op](x, c.axis, c.keepDims);
+      const ref = await runOn('cpu', [c.shape], 500 + i, f);
+      const got = await runOn('wasm', [c.shape], 500 + i, f);
+      expect(got.shape).toEqual(ref.shape);
+      expect(maxAbs(ref.data)).toBeGreaterThan(0);
+      expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+    },
+  );
+
+  it('keeps int32 inputs working (original kernel)', async () => {
+    await use('wasm');
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+    const y = tf[op](x, 0);
+    expect(Array.from(await y.data())).toEqual(op === 'sum' ? [9, 12] : [3, 4]);
+    tf.dispose([x, y]);
   });
 });
 

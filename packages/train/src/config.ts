@@ -38,6 +38,9 @@ export interface TrainConfig {
   evalEvery: number;
   seed: number;
   backend: BackendChoice;
+  /** Data-parallel worker threads (one replica each); 0 = as many as the machine has cores
+   * (the largest count that divides the batch size and --bn-splits). */
+  workers: number;
   /** Runs database path. */
   runsDb: string;
 }
@@ -66,6 +69,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   evalEvery: 10,
   seed: 0,
   backend: 'auto',
+  workers: 0,
   runsDb: process.env.MASKCON_RUNS ?? 'runs/runs.sqlite',
 };
 
@@ -112,6 +116,9 @@ export function validateConfig(cfg: TrainConfig): void {
   if (!(Number.isInteger(cfg.trainSubset) && cfg.trainSubset >= 0)) bad(`--train-subset must be a non-negative integer, got ${cfg.trainSubset}.`);
   if (!(Number.isInteger(cfg.testSubset) && cfg.testSubset >= 0)) bad(`--test-subset must be a non-negative integer, got ${cfg.testSubset}.`);
   if (!(Number.isInteger(cfg.evalEvery) && cfg.evalEvery >= 0)) bad(`--eval-every must be a non-negative integer, got ${cfg.evalEvery}.`);
+  if (!(Number.isInteger(cfg.workers) && cfg.workers >= 0)) bad(`--workers must be a non-negative integer (0 = one per core), got ${cfg.workers}.`);
+  if (cfg.workers > 0 && cfg.batchSize % cfg.workers !== 0) bad(`--batch-size ${cfg.batchSize} must be divisible by --workers ${cfg.workers}.`);
+  if (cfg.workers > 0 && cfg.bnSplits % cfg.workers !== 0) bad(`--bn-splits ${cfg.bnSplits} must be a multiple of --workers ${cfg.workers} (each worker holds whole BatchNorm groups).`);
   if (!Number.isInteger(cfg.seed)) bad(`--seed must be an integer, got ${cfg.seed}.`);
 }
 
@@ -126,7 +133,7 @@ const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
   epochs: 'epochs', 'batch-size': 'batchSize', lr: 'lr', wd: 'weightDecay', 'weight-decay': 'weightDecay',
   'warmup-epochs': 'warmupEpochs', w: 'w', t: 't', t0: 't0', K: 'K', k: 'K', m: 'm', 'bn-splits': 'bnSplits',
   'aug-q': 'augQ', 'aug-k': 'augK', 'train-subset': 'trainSubset', 'test-subset': 'testSubset',
-  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', 'runs-db': 'runsDb',
+  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'runs-db': 'runsDb',
 };
 const STRING_KEYS = new Set<keyof TrainConfig>(['dataset', 'index', 'method', 'labels', 'arch', 'augQ', 'augK', 'backend', 'runsDb']);
 
@@ -167,4 +174,11 @@ export function parseTrainArgs(argv: string[]): TrainConfig {
   if (cfg.method === 'supfine') cfg.labels = 'fine';
   validateConfig(cfg);
   return cfg;
+}
+
+/** The worker count a run uses: --workers, or for 0 the most cores that divide batch and BN groups. */
+export function resolveWorkers(cfg: TrainConfig, cores: number): number {
+  if (cfg.workers > 0) return cfg.workers;
+  for (let w = Math.max(1, cores); w > 1; w--) if (cfg.batchSize % w === 0 && cfg.bnSplits % w === 0) return w;
+  return 1;
 }

@@ -7,17 +7,26 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
+import { batchMatMulConfig } from './batch-mat-mul.js';
+import { meanConfig, sumConfig } from './reduce.js';
+import { replacedKernels as replaced } from './originals.js';
 
 export { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 export { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
+export { batchMatMulWasm } from './batch-mat-mul.js';
+export { sumWasm, meanWasm, leadingBlockView } from './reduce.js';
 
-const CONFIGS: readonly tf.KernelConfig[] = [conv2DBackpropFilterConfig, conv2DBackpropInputConfig];
+const CONFIGS: readonly tf.KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  batchMatMulConfig,
+  sumConfig,
+  meanConfig,
+];
 
 /** Names of the kernels registered for the 'wasm' backend by `registerWasmTrainingKernels()`. */
 export const WASM_TRAINING_KERNEL_NAMES: readonly string[] = Object.freeze(CONFIGS.map((c) => c.kernelName));
 
-/** tfjs's own wasm kernels that we replaced, so they can be restored. */
-const replaced = new Map<string, tf.KernelConfig>();
 
 function currentWasmBackend(): tf.KernelBackend | null {
   try {

@@ -71,6 +71,14 @@ export class Scratch {
     );
   }
 
+  /** Stops tracking `infos` (the caller released them already). */
+  forget(infos: Info[]): void {
+    const drop = new Set(infos);
+    let w = 0;
+    for (const info of this.infos) if (!drop.has(info)) this.infos[w++] = info;
+    this.infos.length = w;
+  }
+
   /** Releases one reference for every tracked info except the ones in `except`. */
   dispose(except: Info[] = []): void {
     const keep = new Set(except);

@@ -1,0 +1,48 @@
+import type { Split } from '@maskcon/datasets';
+import type { PipelineFamily, PipelineKind } from './pipeline.js';
+
+/**
+ * A pipeline by name, rebuilt inside each worker: a dataset's listing (`dataset`), or
+ * explicit size/mean/std/family (with `dataset`, these override its values).
+ */
+export interface PipelineSpec {
+  kind: PipelineKind;
+  dataset?: string;
+  size?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+  family?: PipelineFamily;
+}
+
+/** What every worker is started with. */
+export interface WorkerConfig {
+  indexPath: string;
+  split: Split;
+  query: PipelineSpec;
+  key: PipelineSpec;
+}
+
+/** Main → worker: augment the images `indices` as batch `batch` of `epoch`. */
+export interface BatchTask {
+  type: 'task';
+  id: number;
+  seed: number;
+  epoch: number;
+  batch: number;
+  indices: Int32Array;
+}
+
+/** Worker → main. Buffers are transferred, not copied. */
+export type WorkerReply =
+  | { type: 'ready' }
+  | {
+      type: 'batch';
+      id: number;
+      query: Float32Array;
+      key: Float32Array;
+      coarseLabels: Int32Array;
+      fineLabels: Int32Array;
+      size: number;
+      channels: number;
+    }
+  | { type: 'error'; id: number | null; message: string };

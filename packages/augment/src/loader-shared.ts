@@ -1,0 +1,26 @@
+import { datasetPipeline } from './datasets.js';
+import type { PipelineSpec } from './loader-protocol.js';
+import { makePipeline, type Pipeline } from './pipeline.js';
+import { Rng } from './rng.js';
+
+/** The rng of batch `batch` in `epoch`: a function of (seed, epoch, batch) only. */
+export function batchRng(seed: number, epoch: number, batch: number): Rng {
+  return new Rng(seed).fork(0xba7c).fork(epoch).fork(batch);
+}
+
+/** The sample order of `epoch`: a seeded permutation of 0..n-1, different every epoch. */
+export function epochPermutation(seed: number, epoch: number, n: number): Int32Array {
+  return new Rng(seed).fork(0x5401).fork(epoch).permutation(n);
+}
+
+export function buildPipeline(spec: PipelineSpec): Pipeline {
+  if (spec.dataset !== undefined) {
+    return datasetPipeline(spec.dataset, spec.kind, { size: spec.size, mean: spec.mean, std: spec.std });
+  }
+  if (spec.size === undefined || spec.mean === undefined || spec.std === undefined) {
+    throw new Error(
+      `Pipeline '${spec.kind}' needs either a dataset name or size, mean and std; got ${JSON.stringify(spec)}.`,
+    );
+  }
+  return makePipeline(spec.kind, { size: spec.size, mean: spec.mean, std: spec.std, family: spec.family });
+}

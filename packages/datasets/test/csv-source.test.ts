@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openIndex } from '../src/read-index.js';
+import { buildDataset } from '../src/registry.js';
+import { csvSource } from '../src/sources/csv.js';
+import { writeIndex } from '../src/write-index.js';
+import { tempDir } from './helpers.js';
+import { jpegBytes, testDecoder, writeFile } from './image-fixtures.js';
+
+const REPO = resolve(import.meta.dirname, '../../..');
+
+function cli(args: string[]) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, MASKCON_DEBUG: '' },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `count` tiny JPEGs named img<i>.jpg under `dir/images`. */
+async function writeImages(dir: string, count: number): Promise<void> {
+  const jpeg = await jpegBytes(9, 9, [10, 200, 10]);
+  for (let i = 0; i < count; i++) writeFile(join(dir, 'images', `img${i}.jpg`), jpeg);
+}
+
+describe('csv source', () => {
+  it('reads names, a split column and extra columns; classes numbered in sorted name order', async () => {
+    const dir = tempDir('csv');
+    await writeImages(dir, 5);
+    writeFile(
+      join(dir, 'labels.csv'),
+      [
+        'Image,Coarse_Label,fine,split,notes',
+        'images/img0.jpg,shoes,boot,train,"a, quoted note"',
+        'images/img1.jpg,shoes,sandal,train,',
+        'images/img2.jpg,bags,tote,test,',
+        '',
+        'images/img3.jpg,bags,tote,TRAIN,',
+        'images/img4.jpg,shoes,boot,test,',
+      ].join('\n'),
+    );
+    const source = csvSource({ name: 'my_shop', root: dir, decoder: testDecoder, shortSide: 8 });
+    const out = join(tempDir('csv-out'), 'my_shop.sqlite');
+    expect((await writeIndex(source, out)).counts).toEqual({ train: 3, test: 2 });
+    expect(source.coarseClassNames).toEqual(['bags', 'shoes']);
+    expect(source.fineClassNames).toEqual(['boot', 'sandal', 'tote']);
+    const train = openIndex(out, 'train');
+    expect(Array.from(train.coarseLabels())).toEqual([1, 1, 0]);
+    expect(Array.from(train.fineLabels())).toEqual([0, 1, 2]);
+    expect(train.image(2)).toMatchObject({ height: 8, width: 8, channels: 3 });
+    train.close();
+  });
+
+  it('reads a TSV of ids without a split column: a seeded 20% of each coarse class is test', async () => {
+    const dir = tempDir('tsv');
+    await writeImages(dir, 20);
+    const rows = Array.from({ length: 20 }, (_, i) => `images/img${i}.jpg\t${i < 10 ? 0 : 2}\t${i % 5}`);
+    // fine i % 5 would sit in both coarse classes: make fine ids unique per coarse class.
+    const fixed = rows.map((r, i) => r.replace(/\t\d+$/, `\t${(i % 5) + (i < 10 ? 0 : 5)}`));
+    writeFile(join(dir, 'list.tsv'), ['path\tcoarse\tfine_label', ...fixed].join('\n'));
+    const build = async (seed: number) => {
+      const out = join(tempDir('tsv-out'), 'x.sqlite');
+      await writeIndex(csvSource({ name: 'x', csvFile: join(dir, 'list.tsv'), seed, decoder: testDecoder, shortSide: 8 }), out);
+      const test = openIndex(out, 'test');
+      const labels = { coarse: Array.from(test.coarseLabels()), fine: Array.from(test.fineLabels()), names: test.coarseClassNames };
+      test.close();
+      return labels;
+    };
+    const a = await build(3);
+    expect(a.names).toEqual(['0', '1', '2']); // ids: class k is named "k", unused ids stay
+    expect(a.coarse.filter((c) => c === 0)).toHaveLength(2);
+    expect(a.coarse.filter((c) => c === 2)).toHaveLength(2);
+    expect(await build(3)).toEqual(a);
+  });
+
+  it('names the file and line of missing or unknown values and of escaping paths', async () => {
+    const dir = tempDir('csv-bad');
+    await writeImages(dir, 2);
+    const attempt = (lines: string[]) => {
+      writeFile(join(dir, 'labels.csv'), lines.join('\n'));
+      return writeIndex(csvSource({ name: 'bad', root: dir, decoder: testDecoder }), join(dir, 'bad.sqlite'));
+    };
+    const file = join(dir, 'labels.csv');
+    await expect(attempt(['path,coarse', 'images/img0.jpg,a', 'images/img1.jpg,'])).rejects.toThrow(`${file} line 3 has no coarse label (column coarse)`);
+    await expect(attempt(['path,coarse,split', 'images/img0.jpg,a,train', 'images/img1.jpg,a,validation'])).rejects.toThrow(
+      `${file} line 3 has split "validation"; splits are train or test.`,
+    );
+    await expect(attempt(['file,label', 'images/img0.jpg,a'])).rejects.toThrow(`${file} line 1 has no coarse label column`);
+    await expect(attempt(['path,coarse,fine', 'images/img0.jpg,a,x', 'images/img1.jpg,b,x'])).rejects.toThrow(
+      `${file} line 3 puts fine class x in coarse class b, but line 2 puts it in a`,
+    );
+    await expect(attempt(['path,coarse', 'images/img0.jpg,a', '../../etc/passwd,a'])).rejects.toThrow(`${file} line 3 names the image path "../../etc/passwd"`);
+    await expect(attempt(['path,coarse', 'images/img0.jpg,a', 'images/img1.jpg,a,extra'])).rejects.toThrow(/labels\.csv is not valid CSV: .*line 3/);
+    expect(() => csvSource({ root: dir })).toThrow('pass --name NAME');
+    expect(() => csvSource({ root: dir, name: '../evil' })).toThrow('Index name "../evil" is not usable');
+  });
+
+  it('is indexed under --name, and the CLI prints its stats table; CLI errors name the line', async () => {
+    const dir = tempDir('csv-cli');
+    const out = tempDir('csv-cli-out');
+    await writeImages(dir, 4);
+    writeFile(join(dir, 'labels.csv'), ['path,coarse,fine,split', 'images/img0.jpg,a,x,train', 'images/img1.jpg,a,y,train', 'images/img2.jpg,b,z,train', 'images/img3.jpg,a,x,test'].join('\n'));
+    const result = await buildDataset('csv', { root: dir, outDir: out, sourceOptions: { name: 'shop', decoder: testDecoder, shortSide: 8 } });
+    expect(result.path).toBe(join(out, 'shop.sqlite'));
+
+    const stats = cli(['stats', 'shop', '--out', out]);
+    expect(stats.stderr).toBe('');
+    expect(stats.stdout).toContain('train: 3 images, 3 fine / 2 coarse classes present');
+    expect(stats.stdout).toMatch(/fine classes per coarse class \(2 coarse, 3 fine\):\ncoarse +0 +1\nfine +2 +1/);
+
+    writeFile(join(dir, 'broken.csv'), ['path,coarse', 'images/img0.jpg,a', ',b'].join('\n'));
+    const bad = cli(['build', 'csv', '--name', 'shop2', '--csv', join(dir, 'broken.csv'), '--out', out]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`error: ${join(dir, 'broken.csv')} line 3 has no image path (column path)`);
+    const clash = cli(['build', 'csv', '--name', 'cars196', '--root', dir, '--out', out]);
+    expect(clash.stderr).toContain('--name cars196 is the name of a built-in dataset');
+  });
+});

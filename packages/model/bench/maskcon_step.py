@@ -1,0 +1,163 @@
+"""The MaskCon training step in PyTorch (CPU), for `pnpm bench train`.
+
+Matches packages/model/src (resnet.ts, moco.ts, targets.ts, sgd.ts) and
+/work/shared/docs/algorithm.md: resnet-mini backbone (3x3 stem conv w, BN,
+ReLU, BasicBlocks of widths w, 2w, 4w with strides 1, 2, 2 and a 1x1 conv+BN
+downsample, global average pool), projector Linear(4w,512)-ReLU-Linear(512,128),
+MoCo momentum key encoder with shuffle BN, queue logits, MaskCon soft targets,
+SGD momentum 0.9 weight decay 5e-4.
+
+    python3 maskcon_step.py --batch 128 --K 8192 --width 64 --size 32 --channels 3 \
+        --steps 5 --warmup 2 --threads 1
+
+Prints one JSON line: images/s, seconds/step, peak RSS, torch version, threads.
+"""
+import argparse
+import copy
+import json
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        sc = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + sc)
+
+
+class ResNetMiniEncoder(nn.Module):
+    """Backbone + projector: normalize(proj(backbone(x)))."""
+
+    def __init__(self, in_ch, w, hidden=512, dim=128):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, w, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        self.layer1 = BasicBlock(w, w, 1)
+        self.layer2 = BasicBlock(w, 2 * w, 2)
+        self.layer3 = BasicBlock(2 * w, 4 * w, 2)
+        self.projector = nn.Sequential(nn.Linear(4 * w, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.layer3(self.layer2(self.layer1(h)))
+        f = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
+        return F.normalize(self.projector(f), dim=1)
+
+
+class MaskCon:
+    def __init__(self, in_ch, w, K, dim=128, t0=0.1, m=0.99, weight=1.0, tau=0.05, lr=0.02):
+        self.enc_q = ResNetMiniEncoder(in_ch, w, dim=dim)
+        self.enc_k = copy.deepcopy(self.enc_q)
+        for p in self.enc_k.parameters():
+            p.requires_grad_(False)
+        self.queue = F.normalize(torch.randn(K, dim), dim=1)
+        self.queue_labels = torch.full((K,), -1, dtype=torch.long)
+        self.ptr = 0
+        self.K, self.t0, self.m, self.w, self.tau = K, t0, m, weight, tau
+        self.opt = torch.optim.SGD(self.enc_q.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+
+    @torch.no_grad()
+    def momentum_update(self):
+        for pk, pq in zip(self.enc_k.parameters(), self.enc_q.parameters()):
+            pk.mul_(self.m).add_(pq.detach(), alpha=1 - self.m)
+
+    @torch.no_grad()
+    def keys(self, xk):
+        idx = torch.randperm(xk.shape[0])
+        inv = torch.argsort(idx)
+        return self.enc_k(xk[idx])[inv]
+
+    @torch.no_grad()
+    def targets(self, k, labels):
+        mask = (labels[:, None] == self.queue_labels[None, :]).float()  # N x K
+        s = k @ self.queue.t() / self.tau
+        row_max = s.masked_fill(mask == 0, -1e30).max(dim=1, keepdim=True).values
+        row_max = torch.where(row_max > -1e29, row_max, torch.zeros_like(row_max))
+        p = torch.exp((s - row_max).masked_fill(mask == 0, 0.0)) * mask  # softmax / max over masked entries
+        z = torch.cat([torch.ones_like(p[:, :1]), p], 1) / (1 + p.sum(1, keepdim=True))
+        one = torch.zeros_like(z)
+        one[:, 0] = 1
+        return self.w * z + (1 - self.w) * one
+
+    def step(self, xq, xk, labels):
+        self.momentum_update()
+        k = self.keys(xk)
+        y = self.targets(k, labels)
+        q = self.enc_q(xq)
+        l_pos = (q * k).sum(1, keepdim=True)
+        l_neg = q @ self.queue.t()
+        logits = torch.cat([l_pos, l_neg], 1) / self.t0
+        loss = -(y * F.log_softmax(logits, 1)).sum(1).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        n = k.shape[0]
+        self.queue[self.ptr:self.ptr + n] = k
+        self.queue_labels[self.ptr:self.ptr + n] = labels
+        self.ptr = (self.ptr + n) % self.K
+        return loss.detach()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--K", type=int, default=8192)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=3)
+    ap.add_argument("--classes", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(a.threads)
+    model = MaskCon(a.channels, a.width, a.K)
+    model.queue_labels = torch.randint(0, a.classes, (a.K,))
+    n = a.batch
+    xq = torch.randn(n, a.channels, a.size, a.size)
+    xk = torch.randn(n, a.channels, a.size, a.size)
+    labels = torch.randint(0, a.classes, (n,))
+    for _ in range(a.warmup):
+        model.step(xq, xk, labels).item()
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        loss = model.step(xq, xk, labels).item()
+        times.append(time.perf_counter() - t0)
+    total = sum(times)
+    print(json.dumps({
+        "impl": "pytorch",
+        "batch": n,
+        "steps": a.steps,
+        "images_per_s": n * a.steps / total,
+        "step_s_min": min(times),
+        "step_s_max": max(times),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(),
+        "version": torch.__version__,
+        "loss": loss,
+    }))
+
+
+if __name__ == "__main__":
+    main()

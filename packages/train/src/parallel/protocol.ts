@@ -1,0 +1,22 @@
+import type { TrainConfig } from '../config.js';
+import type { SharedCollectiveBuffers } from './collective.js';
+
+/** Messages from the trainer to a worker. */
+export type WorkerRequest =
+  | { type: 'init'; cfg: TrainConfig; indexPath: string; rank: number; worldSize: number }
+  | { type: 'attach'; buffers: SharedCollectiveBuffers }
+  | { type: 'fill'; indices: Int32Array; labels: Int32Array; epoch: number; step: number }
+  | { type: 'step'; indices: Int32Array; labels: Int32Array; epoch: number; step: number; lr: number }
+  | { type: 'takeLoss' }
+  | { type: 'embed'; indices: Int32Array }
+  | { type: 'snapshot' }
+  | { type: 'close' };
+
+/** Messages from a worker to the trainer. */
+export type WorkerReply =
+  | { type: 'ready'; backend: string; logs: string[]; reduceSize: number; params: number }
+  | { type: 'done' }
+  | { type: 'loss'; sum: number }
+  | { type: 'features'; features: Float32Array; dim: number }
+  | { type: 'snapshot'; params: Map<string, Float32Array> }
+  | { type: 'error'; message: string };

@@ -1,0 +1,229 @@
+import * as tf from '@tensorflow/tfjs';
+import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
+import { Rng, makePipeline, type Pipeline } from '@maskcon/augment';
+import { MaskConModel, initBackend, type BackendName, type StepGradients } from '@maskcon/model';
+import type { TrainConfig } from './config.js';
+import type { Collective } from './parallel/collective.js';
+
+/** Image side per dataset (28 for Fashion-MNIST; others use the stored image size). */
+const IMAGE_SIZE: Record<string, number> = { fashion_mnist: 28 };
+
+/** Which augmented view an RNG stream belongs to. */
+export const enum View {
+  Query = 1,
+  Key = 2,
+}
+
+/**
+ * The RNG of one augmented view, derived only from (seed, epoch, step, view, position in the
+ * batch): any replica can augment any image of the batch and get the same pixels, so results
+ * do not depend on the number of workers.
+ */
+export function viewRng(seed: number, epoch: number, step: number, view: View, pos: number): Rng {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b);
+  for (const v of [epoch, step, view, pos]) {
+    h = Math.imul(h ^ (v + 0x632be5ab), 0xc2b2ae35);
+    h ^= h >>> 15;
+  }
+  return new Rng(h >>> 0);
+}
+
+export interface StepInput {
+  /** Global image indices of the batch (length B), in batch order. */
+  indices: Int32Array;
+  /** Method labels (coarse, or fine) of the batch. */
+  labels: Int32Array;
+  epoch: number;
+  step: number;
+  lr: number;
+}
+
+/**
+ * One data-parallel replica: a full copy of the model plus the data. With worldSize = 1 it is
+ * the whole single-process trainer. With W replicas, replica r takes rows [r·B/W, (r+1)·B/W)
+ * of the batch for the query loss and the same slice of the shuffled batch for the keys; the
+ * keys are all-gathered, the gradients and BN statistics averaged, so every replica applies
+ * the same update as one process with B images and `bnSplits` BN groups would.
+ */
+export class Replica {
+  readonly model: MaskConModel;
+  readonly trainSet: CoarseFineDataset;
+  readonly testSet: CoarseFineDataset;
+  readonly pipeQ: Pipeline;
+  readonly pipeK: Pipeline;
+  readonly pipeTest: Pipeline;
+  private readonly channels: number;
+  private readonly localBnSplits: number;
+
+  private constructor(readonly cfg: TrainConfig, readonly indexPath: string, readonly collective: Collective, readonly backend: BackendName) {
+    this.trainSet = openIndex(indexPath, 'train');
+    this.testSet = openIndex(indexPath, 'test');
+    const first = this.trainSet.image(0);
+    this.channels = first.channels;
+    const size = IMAGE_SIZE[cfg.dataset] ?? first.height;
+    const norm = { size, mean: this.trainSet.channelMean, std: this.trainSet.channelStd };
+    this.pipeQ = makePipeline(cfg.augQ, norm);
+    this.pipeK = makePipeline(cfg.augK, norm);
+    this.pipeTest = makePipeline('test', norm);
+    const w = collective.worldSize;
+    if (cfg.batchSize % w !== 0) throw new Error(`--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`);
+    if (cfg.bnSplits % w !== 0) throw new Error(`--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`);
+    this.localBnSplits = cfg.bnSplits / w;
+    this.model = new MaskConModel({
+      method: cfg.method,
+      w: cfg.w,
+      t: cfg.t,
+      t0: cfg.t0,
+      queueSize: cfg.K,
+      keyMomentum: cfg.m,
+      sgdMomentum: 0.9,
+      weightDecay: cfg.weightDecay,
+      bnSplits: cfg.bnSplits,
+      seed: cfg.seed,
+      network: { arch: cfg.arch, width: cfg.width, inChannels: this.channels, projHidden: 512, projDim: 128 },
+    });
+  }
+
+  static async create(cfg: TrainConfig, indexPath: string, collective: Collective, log: (m: string) => void): Promise<Replica> {
+    const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log);
+    return new Replica(cfg, indexPath, collective, backend.name);
+  }
+
+  /** Augments the images at batch positions `positions` into one NHWC tensor. */
+  private views(s: { indices: Int32Array; epoch: number; step: number }, positions: ArrayLike<number>, pipeline: Pipeline, view: View): tf.Tensor4D {
+    const n = positions.length;
+    const size = pipeline.size;
+    const per = size * size * this.channels;
+    const out = new Float32Array(n * per);
+    const idx = Int32Array.from({ length: n }, (_, i) => s.indices[positions[i]]);
+    const images = this.trainSet.images(idx);
+    for (let i = 0; i < n; i++) pipeline(images[i], viewRng(this.cfg.seed, s.epoch, s.step, view, positions[i]), out, i * per);
+    return tf.tensor4d(out, [n, size, size, this.channels]);
+  }
+
+  /**
+   * Keys of the whole batch with shuffle BN, this replica computing its share of the shuffled
+   * batch. Returns B×d in batch order.
+   */
+  private batchKeys(s: { indices: Int32Array; epoch: number; step: number }): tf.Tensor2D {
+    const B = s.indices.length;
+    const { rank, worldSize } = this.collective;
+    const share = B / worldSize;
+    const { perm, inverse } = this.model.nextShuffle(B);
+    const xk = this.views(s, perm.subarray(rank * share, (rank + 1) * share), this.pipeK, View.Key);
+    const kShard = this.model.encodeKeys(xk, this.localBnSplits); // share×d, shuffled order
+    xk.dispose();
+    if (worldSize === 1) {
+      const k = tf.gather(kShard, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D;
+      kShard.dispose();
+      return tf.keep(k);
+    }
+    const gathered = this.collective.allGather(kShard.dataSync() as Float32Array); // B×d shuffled
+    const d = kShard.shape[1];
+    kShard.dispose();
+    return tf.tidy(() => tf.gather(tf.tensor2d(gathered, [B, d]), tf.tensor1d(inverse, 'int32')) as tf.Tensor2D);
+  }
+
+  /** Enqueues key-view projections of a batch (queue filling before the first step). */
+  fill(s: { indices: Int32Array; labels: Int32Array; epoch: number; step: number }): void {
+    const k = this.batchKeys(s);
+    this.model.queue.enqueue(k, s.labels);
+    k.dispose();
+  }
+
+  /** One MoCo/MaskCon step on the batch. Returns the full-batch mean loss as a device scalar. */
+  step(s: StepInput): tf.Scalar {
+    const B = s.indices.length;
+    const { rank, worldSize } = this.collective;
+    const share = B / worldSize;
+    this.model.momentumUpdateKeyEncoder(); // before computing keys
+    const k = this.batchKeys(s); // B×d
+    const rows = Int32Array.from({ length: share }, (_, i) => rank * share + i);
+    const xq = this.views(s, rows, this.pipeQ, View.Query);
+    const kMine = worldSize === 1 ? k : (tf.slice(k, [rank * share, 0], [share, k.shape[1]]) as tf.Tensor2D);
+    const g = this.model.gradients(xq, kMine, s.labels.subarray(rank * share, (rank + 1) * share), this.localBnSplits);
+    xq.dispose();
+    if (kMine !== k) kMine.dispose();
+    let loss = g.loss;
+    if (worldSize > 1) loss = this.averageAcrossReplicas(g);
+    this.model.applyGradients(g, s.lr);
+    this.model.queue.enqueue(k, s.labels);
+    k.dispose();
+    return loss;
+  }
+
+  /** All-reduces gradients, BN statistics and the loss in one flat buffer; updates `g` in place. */
+  private averageAcrossReplicas(g: StepGradients): tf.Scalar {
+    const parts: tf.Tensor[] = [...g.grads.values()];
+    for (const st of g.bnStats) parts.push(st.mean, st.variance);
+    const total = parts.reduce((a, t) => a + t.size, 0) + 1;
+    const flat = new Float32Array(total);
+    let o = 0;
+    for (const t of parts) {
+      flat.set(t.dataSync() as Float32Array, o);
+      o += t.size;
+    }
+    flat[o] = g.loss.dataSync()[0];
+    this.collective.allReduceMean(flat);
+    o = 0;
+    for (const [name, t] of g.grads) {
+      g.grads.set(name, tf.tensor(flat.subarray(o, o + t.size), t.shape));
+      o += t.size;
+      t.dispose();
+    }
+    for (const st of g.bnStats) {
+      const c = st.mean.size;
+      st.mean.dispose();
+      st.variance.dispose();
+      st.mean = tf.tensor1d(flat.subarray(o, o + c));
+      st.variance = tf.tensor1d(flat.subarray(o + c, o + 2 * c));
+      o += 2 * c;
+    }
+    g.loss.dispose();
+    return tf.scalar(flat[o]);
+  }
+
+  /** Number of floats `averageAcrossReplicas` exchanges (for sizing shared buffers). */
+  reduceSize(): number {
+    let n = 1;
+    for (const [name, v] of this.model.encoderQ.trainable) {
+      n += v.size;
+      if (name.endsWith('.weight') && this.model.encoderQ.buffers.has(name.replace(/weight$/, 'running_mean'))) n += 2 * v.size;
+    }
+    return n;
+  }
+
+  /** Backbone features (eval-mode BN, test transform) of test images `indices`. n×feat. */
+  embed(indices: Int32Array, batchSize = 256): { features: Float32Array; dim: number } {
+    const chunks: Float32Array[] = [];
+    let dim = 0;
+    const rng = new Rng(0); // the test pipeline draws no random numbers
+    const size = this.pipeTest.size;
+    const per = size * size * this.channels;
+    for (let s = 0; s < indices.length; s += batchSize) {
+      const idx = indices.subarray(s, Math.min(indices.length, s + batchSize));
+      const images = this.testSet.images(idx);
+      const buf = new Float32Array(idx.length * per);
+      for (let i = 0; i < idx.length; i++) this.pipeTest(images[i], rng, buf, i * per);
+      const x = tf.tensor4d(buf, [idx.length, size, size, this.channels]);
+      const f = this.model.features(x);
+      dim = f.shape[1];
+      chunks.push(f.dataSync() as Float32Array);
+      x.dispose();
+      f.dispose();
+    }
+    const out = new Float32Array(indices.length * dim);
+    let o = 0;
+    for (const c of chunks) {
+      out.set(c, o);
+      o += c.length;
+    }
+    return { features: out, dim };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    this.trainSet.close();
+    this.testSet.close();
+  }
+}
