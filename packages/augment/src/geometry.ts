@@ -257,7 +257,7 @@ export function perspectiveCoefficients(startpoints: Corners, endpoints: Corners
     let pivot = col;
     for (let r = col + 1; r < n; r++) if (Math.abs(A[r][col]) > Math.abs(A[pivot][col])) pivot = r;
     if (Math.abs(A[pivot][col]) < 1e-12) {
-      throw new Error('perspectiveCoefficients: the end points are degenerate (three of them are collinear); no homography exists.');
+      throw new Error('perspectiveCoefficients: no homography with h33 = 1 maps these end points to the start points (degenerate or sending a point to infinity); choose other corners.');
     }
     [A[col], A[pivot]] = [A[pivot], A[col]];
     [b[col], b[pivot]] = [b[pivot], b[col]];

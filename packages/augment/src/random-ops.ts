@@ -1,7 +1,7 @@
 import type { ImageU8 } from '@maskcon/datasets';
 import { gaussianBlur } from './blur.js';
 import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, grayscale } from './color.js';
-import { perspective, type Corners } from './geometry.js';
+import { perspectiveBilinear, perspectiveCoefficients, type Corners, type PerspectiveCoefficients } from './geometry.js';
 import type { Rng } from './rng.js';
 import type { Transform } from './transforms.js';
 
@@ -53,7 +53,15 @@ export function randomPerspective(distortion = 0.5, p = 0.5): Transform {
   return (img, rng) => {
     if (!(rng.next() < p)) return img;
     const { startpoints, endpoints } = samplePerspectiveParams(img.width, img.height, distortion, rng);
-    return perspective(img, startpoints, endpoints, 0);
+    let coeffs: PerspectiveCoefficients;
+    try {
+      coeffs = perspectiveCoefficients(startpoints, endpoints);
+    } catch {
+      // On tiny images (side < 16) the drawn corners can ask for a homography that sends an
+      // output pixel to infinity; torchvision's least squares then returns garbage. Keep the image.
+      return img;
+    }
+    return perspectiveBilinear(img, coeffs, 0);
   };
 }
 

@@ -55,8 +55,9 @@ const TOLERANCE: Record<string, { maxDiff: number; maxMismatchFraction: number; 
   gaussianBlur: { maxDiff: 0, maxMismatchFraction: 0, why: 'fixed-point box blur reproduced' },
   perspectiveWarp: { maxDiff: 0, maxMismatchFraction: 0, why: 'same coefficients, same double arithmetic' },
   // torchvision 0.14 solves for the coefficients in float32 (lstsq); we solve in float64 and
-  // round to float32, so a sample point can land on the other side of a pixel boundary.
-  perspective: { maxDiff: 255, maxMismatchFraction: 0.01, why: 'coefficients solved in float64 vs float32' },
+  // round to float32, so a sample point can land on the other side of a pixel boundary (or
+  // of the image border, where the value jumps to the fill): a few values differ, by any amount.
+  perspective: { maxDiff: 255, maxMismatchFraction: 0.02, why: 'coefficients solved in float64 vs float32' },
   autoaugment: { maxDiff: 0, maxMismatchFraction: 0, why: 'Pillow arithmetic reproduced' },
 };
 

@@ -1,23 +1,38 @@
 /**
  * Conv2DBackpropFilter for the wasm backend, computed with forward (XNNPACK)
- * convolutions whose reduction runs over long contiguous rows.
+ * convolutions over cache-sized chunks of the reduction.
  *
  *   dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh+kh−pt, ow·sw+kw−pl, ci] · dy[b,oh,ow,co]
  *
- * For one filter column kw, gather
- *   T[ci, h, 0, (ow,b)] = x[b, h, ow·sw+kw−pl, ci]        (zero outside x)
- * (one contiguous run of OW·B floats per (ci, h) when sw = 1), and lay dy out
- * as a filter F[oh, 0, (ow,b), co] = dy[b,oh,ow,co]. Then
- *   dW[:, kw, :, :] = conv2d(T, F, stride 1, dilation [sh, 1], pad top pt)   → [ci, kh, 1, co]
- * is a forward convolution with "batch" ci, a kh×1 output, an OH×1 window and
- * OW·B input channels: XNNPACK sees a GEMM with M = ci·kh, N = co and a
- * reduction of OH·OW·B split into OH runs of OW·B contiguous floats (instead of
- * OH·OW runs of B floats when the batch alone is the channel axis). All kw
- * columns share F, so XNNPACK packs it once (its operator cache is keyed on
- * the filter tensor).
+ * This is a GEMM with M = kh·kw·ci, N = co and a long reduction K = B·OH·OW.
+ * XNNPACK's GEMM does not block K, so a single convolution with K in the tens
+ * of thousands streams its operands from memory (≈ half the forward speed).
+ * Here the reduction is cut into units of about `K_TARGET` terms — a band of
+ * dy rows oh ∈ [r0, r0+nb) × a range of columns ow ∈ [o0, o1) × the whole
+ * batch — and each unit is one forward convolution whose partial result is
+ * added into dW. For one unit and one filter column kw:
+ *
+ *   T[ci, t, 0, (ow,b)] = x[b, r0·sh − pt + t, ow·sw + kw − pl, ci]   (zero outside x)
+ *   F[oh, 0, (ow,b), co] = dy[b, r0+oh, ow, co]
+ *   conv2d(T, F, stride 1, dilation [sh, 1], no padding) = [ci, kh, 1, co]
+ *
+ * T is gathered with one contiguous copy per (ci, t) from x transposed once to
+ * [ci, H, W, B] (for stride 2, to [ci, H, 2, W/2, B] so a strided column set
+ * is contiguous too); F is shared by the kw columns of a unit, so XNNPACK
+ * packs it once (its operator cache is keyed on the filter tensor).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Scratch, assertNHWC, pair, type Info, type WasmBackend } from './wasm-ops.js';
+
+/** Reduction terms per convolution (operands of a 6×8 GEMM tile stay in L1/L2). */
+let K_TARGET = 2048;
+
+/** For benchmarks: sets the reduction chunk size (returns the previous value). */
+export function setBackpropFilterChunk(k: number): number {
+  const prev = K_TARGET;
+  K_TARGET = Math.max(1, Math.floor(k));
+  return prev;
+}
 
 function heapF32(backend: WasmBackend): Float32Array {
   return new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
@@ -50,70 +65,103 @@ export function conv2DBackpropFilterWasm(args: {
   }
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
-  // Rows of x used: oh·sh + i − pt for i < kh. Padding after x so that the output has exactly kh rows.
-  const pb = kh + (OH - 1) * sh - H - pt;
-  const Hc = H + Math.min(pb, 0);
 
   const s = new Scratch(backend);
   try {
-    const xc = s.slice(x, [0, 0, 0, 0], [B, Hc, W, ci]);
-    const xT = s.transpose(xc, [3, 1, 2, 0]); // [ci, Hc, W, B]
-    const f = s.reshape(s.transpose(dy, [1, 2, 0, 3]), [OH, 1, OW * B, co]); // [OH, 1, OW·B, co]
-    const run = OW * B;
+    // x → [ci, H, P, W/P, B] with P = sw phases when W divides evenly (else P = 1 and per-column copies).
+    const phased = sw > 1 && W % sw === 0;
+    const P = phased ? sw : 1;
+    const WP = W / P;
+    const xT = phased
+      ? s.transpose(s.reshape(x, [B, H, WP, P, ci]), [4, 1, 3, 2, 0])
+      : s.transpose(x, [3, 1, 2, 0]);
+    const dyT = s.transpose(dy, [1, 2, 0, 3]); // [OH, OW, B, co]
+
+    // Units: bands of nb rows × column ranges of owc columns, about K_TARGET terms each.
+    const rowTerms = OW * B;
+    const owc = rowTerms > K_TARGET ? Math.max(1, Math.floor(K_TARGET / B)) : OW;
+    const nb = rowTerms > K_TARGET ? 1 : Math.max(1, Math.floor(K_TARGET / rowTerms));
+
     const out = s.keep(backend.makeOutput([kh, kw, ci, co], 'float32'));
-    for (let j = 0; j < kw; j++) {
-      const t = s.keep(backend.makeOutput([ci, Hc, 1, run], 'float32'));
-      {
-        // Gather T (views taken after the allocation: the heap may have grown).
-        const heap = heapF32(backend);
-        const src = backend.getMemoryOffset(xT.dataId) / 4;
-        const dst = backend.getMemoryOffset(t.dataId) / 4;
-        // Output columns ow whose input column ow·sw + j − pl lies inside [0, W).
-        const owLo = Math.max(0, Math.ceil((pl - j) / sw));
-        const owHi = Math.min(OW, Math.floor((W - 1 + pl - j) / sw) + 1); // exclusive
-        const rows = ci * Hc;
-        if (owLo > 0 || owHi < OW) heap.fill(0, dst, dst + rows * run);
-        if (owHi > owLo) {
-          const w0 = owLo * sw + j - pl;
-          if (sw === 1) {
-            const len = (owHi - owLo) * B;
-            for (let r = 0; r < rows; r++) {
-              const a = src + (r * W + w0) * B;
-              heap.copyWithin(dst + r * run + owLo * B, a, a + len);
-            }
-          } else {
-            for (let r = 0; r < rows; r++) {
-              let a = src + (r * W + w0) * B;
-              let d = dst + r * run + owLo * B;
-              for (let ow = owLo; ow < owHi; ow++, a += sw * B, d += B) heap.copyWithin(d, a, a + B);
-            }
+    heapF32(backend).fill(0, backend.getMemoryOffset(out.dataId) / 4, backend.getMemoryOffset(out.dataId) / 4 + kh * kw * ci * co);
+
+    for (let r0 = 0; r0 < OH; r0 += nb) {
+      const nr = Math.min(nb, OH - r0);
+      const rowsT = (nr - 1) * sh + kh;
+      const h0 = r0 * sh - pt;
+      for (let o0 = 0; o0 < OW; o0 += owc) {
+        const o1 = Math.min(OW, o0 + owc);
+        const run = (o1 - o0) * B;
+        const f = s.keep(backend.makeOutput([nr, 1, run, co], 'float32'));
+        {
+          const heap = heapF32(backend);
+          const src = backend.getMemoryOffset(dyT.dataId) / 4;
+          const dst = backend.getMemoryOffset(f.dataId) / 4;
+          for (let r = 0; r < nr; r++) {
+            const a = src + ((r0 + r) * OW + o0) * B * co;
+            heap.copyWithin(dst + r * run * co, a, a + run * co);
           }
         }
-      }
-      const y = s.conv2d(
-        t,
-        f,
-        [
-          [0, 0],
-          [pt, Math.max(pb, 0)],
-          [0, 0],
-          [0, 0],
-        ],
-        [sh, 1],
-      ); // [ci, kh, 1, co]
-      const heap = heapF32(backend);
-      const ys = backend.getMemoryOffset(y.dataId) / 4;
-      const od = backend.getMemoryOffset(out.dataId) / 4;
-      // out[i, j, c, :] = y[c, i, 0, :]
-      for (let c = 0; c < ci; c++) {
-        for (let i = 0; i < kh; i++) {
-          const a = ys + (c * kh + i) * co;
-          heap.copyWithin(od + ((i * kw + j) * ci + c) * co, a, a + co);
+        for (let j = 0; j < kw; j++) {
+          // Columns ow in [o0, o1) whose input column ow·sw + j − pl lies inside [0, W).
+          const lo = Math.max(o0, Math.ceil((pl - j) / sw));
+          const hi = Math.min(o1, Math.floor((W - 1 + pl - j) / sw) + 1);
+          const t = s.keep(backend.makeOutput([ci, rowsT, 1, run], 'float32'));
+          {
+            const heap = heapF32(backend);
+            const src = backend.getMemoryOffset(xT.dataId) / 4;
+            const dst = backend.getMemoryOffset(t.dataId) / 4;
+            heap.fill(0, dst, dst + ci * rowsT * run);
+            if (hi > lo) {
+              const w0 = lo * sw + j - pl; // first input column
+              const phase = w0 % P;
+              const q0 = (w0 - phase) / P; // its index within the phase
+              const len = (hi - lo) * B;
+              for (let c = 0; c < ci; c++) {
+                for (let tr = 0; tr < rowsT; tr++) {
+                  const h = h0 + tr;
+                  if (h < 0 || h >= H) continue;
+                  const d = dst + (c * rowsT + tr) * run + (lo - o0) * B;
+                  if (phased || sw === 1) {
+                    const a = src + (((c * H + h) * P + phase) * WP + q0) * B;
+                    heap.copyWithin(d, a, a + len);
+                  } else {
+                    let a = src + ((c * H + h) * W + w0) * B;
+                    for (let k = 0; k < len; k += B, a += sw * B) heap.copyWithin(d + k, a, a + B);
+                  }
+                }
+              }
+            }
+          }
+          const y = s.conv2d(
+            t,
+            f,
+            [
+              [0, 0],
+              [0, 0],
+              [0, 0],
+              [0, 0],
+            ],
+            [sh, 1],
+          ); // [ci, kh, 1, co]
+          const heap = heapF32(backend);
+          const ys = backend.getMemoryOffset(y.dataId) / 4;
+          const od = backend.getMemoryOffset(out.dataId) / 4;
+          // dW[i, j, c, :] += y[c, i, 0, :]
+          for (let c = 0; c < ci; c++) {
+            for (let i = 0; i < kh; i++) {
+              const a = ys + (c * kh + i) * co;
+              const o = od + ((i * kw + j) * ci + c) * co;
+              for (let m = 0; m < co; m++) heap[o + m] += heap[a + m];
+            }
+          }
+          backend.disposeData(t.dataId);
+          backend.disposeData(y.dataId);
+          s.forget([t, y]);
         }
+        backend.disposeData(f.dataId);
+        s.forget([f]);
       }
-      backend.disposeData(t.dataId);
-      backend.disposeData(y.dataId);
-      s.forget([t, y]);
     }
     s.dispose([out]);
     return out;

@@ -1,0 +1,106 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildDataset, datasetStats, IMAGENET_GROUP_NAMES, IMAGENET_GROUP_OF_WNID, openIndex } from '../src/index.js';
+import { hwcOf, int64Bytes, npy, pickle, planarPixels, py, zip } from './archive-writers.js';
+import { tempDir } from './helpers.js';
+
+const TABLE_3 = [61, 123, 59, 95, 60, 130, 70, 53, 105, 71, 93, 80];
+
+/** A class list in map_clsloc.txt's format, in an order of our own (reversed wnids). */
+const WNIDS = Object.keys(IMAGENET_GROUP_OF_WNID).sort().reverse();
+function writeClassList(dir: string): void {
+  writeFileSync(join(dir, 'map_clsloc.txt'), WNIDS.map((w, i) => `${w} ${i + 1} class_${w.slice(1)}`).join('\n') + '\n');
+}
+
+// Batch b has 3 images (val 4); label of image i in batch b is 1-based.
+const label = (b: number, i: number) => ((b * 97 + i * 331) % 1000) + 1;
+const count = (b: number) => (b === 0 ? 4 : 3);
+function batchArrays(b: number) {
+  const n = count(b);
+  const data = new Uint8Array(n * 3072);
+  for (let i = 0; i < n; i++) data.set(planarPixels(i, 40 + b), i * 3072);
+  return { data, labels: Array.from({ length: n }, (_, i) => label(b, i)) };
+}
+const batchName = (b: number) => (b === 0 ? 'val_data' : `train_data_batch_${b}`);
+
+describe('imagenet32 coarse groups', () => {
+  it('the generated table has 1,000 wnids with the per-group counts of Table 3', () => {
+    const groups = Object.values(IMAGENET_GROUP_OF_WNID);
+    expect(groups).toHaveLength(1000);
+    expect(IMAGENET_GROUP_NAMES).toHaveLength(12);
+    expect(IMAGENET_GROUP_NAMES.map((_, g) => groups.filter((x) => x === g).length)).toEqual(TABLE_3);
+    // Spot checks against WordNet: tench is a fish, a Siberian husky a dog, a tabby a domestic cat.
+    expect(IMAGENET_GROUP_OF_WNID.n01440764).toBe(4);
+    expect(IMAGENET_GROUP_OF_WNID.n02110185).toBe(1);
+    expect(IMAGENET_GROUP_OF_WNID.n02123045).toBe(1);
+    expect(IMAGENET_GROUP_OF_WNID.n02119789).toBe(3); // kit fox: a wild mammal
+    expect(IMAGENET_GROUP_OF_WNID.n04398044).toBe(8); // teapot: a cooking utensil first
+  });
+});
+
+describe('imagenet32 build', () => {
+  function expectBuilt(path: string) {
+    for (const [split, batches] of [['train', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], ['test', [0]]] as const) {
+      const ds = openIndex(path, split);
+      const labels = batches.flatMap((b) => batchArrays(b).labels);
+      expect(ds.size).toBe(labels.length);
+      expect(Array.from(ds.fineLabels())).toEqual(labels.map((l) => l - 1));
+      expect(Array.from(ds.coarseLabels())).toEqual(labels.map((l) => IMAGENET_GROUP_OF_WNID[WNIDS[l - 1]]));
+      let k = 0;
+      for (const b of batches) {
+        for (let i = 0; i < count(b); i++, k++) {
+          expect(Buffer.from(ds.image(k).data).equals(Buffer.from(hwcOf(planarPixels(i, 40 + b))))).toBe(true);
+        }
+      }
+      expect(ds.fineClassNames[0]).toBe(`class_${WNIDS[0].slice(1)}`);
+      expect(ds.coarseClassNames).toEqual([...IMAGENET_GROUP_NAMES]);
+      ds.close();
+    }
+    expect(datasetStats(path).coarseClassNames).toHaveLength(12);
+  }
+
+  it('builds from pickled batches (in sub-folders) and from npz batches identically', async () => {
+    const pickles = tempDir('in32pkl');
+    mkdirSync(join(pickles, 'Imagenet32_train'));
+    mkdirSync(join(pickles, 'Imagenet32_val'));
+    writeClassList(pickles);
+    const npzRoot = tempDir('in32npz');
+    writeClassList(npzRoot);
+    for (let b = 0; b <= 10; b++) {
+      const { data, labels } = batchArrays(b);
+      const dict = py.dict([['data', py.u8array([count(b), 3072], data)], ['labels', py.ints(labels)], ['mean', py.u8array([3072], new Uint8Array(3072))]]);
+      writeFileSync(join(pickles, b === 0 ? 'Imagenet32_val' : 'Imagenet32_train', batchName(b)), pickle(dict, b % 2 ? 'py3' : 'py2'));
+      writeFileSync(join(npzRoot, `${batchName(b)}.npz`), zip([
+        { name: 'data.npy', data: npy('|u1', [count(b), 3072], data), deflate: b % 2 === 0 },
+        { name: 'labels.npy', data: npy('<i8', [count(b)], int64Bytes(labels)), deflate: true },
+      ]));
+    }
+    const a = await buildDataset('imagenet32', { root: pickles, outDir: tempDir('o') });
+    expect(a.counts).toEqual({ train: 30, test: 4 });
+    expectBuilt(a.path);
+    const b = await buildDataset('imagenet32', { root: npzRoot, outDir: tempDir('o') });
+    expect(b.counts).toEqual({ train: 30, test: 4 });
+    expectBuilt(b.path);
+  });
+
+  it('names the file of a truncated batch, a label-count mismatch and an out-of-range label', async () => {
+    const root = tempDir('in32bad');
+    writeClassList(root);
+    for (let b = 0; b <= 10; b++) {
+      const { data, labels } = batchArrays(b);
+      writeFileSync(join(root, batchName(b)), pickle(py.dict([['data', py.u8array([count(b), 3072], data)], ['labels', py.ints(labels)]])));
+    }
+    const file3 = join(root, 'train_data_batch_3');
+    const whole = readFileSync(file3);
+    writeFileSync(file3, whole.subarray(0, 5000));
+    await expect(buildDataset('imagenet32', { root, outDir: tempDir('o') })).rejects.toThrow(/Pickle .*train_data_batch_3 ends inside an object at byte \d+.*truncated/);
+
+    const { data } = batchArrays(3);
+    writeFileSync(file3, pickle(py.dict([['data', py.u8array([3, 3072], data)], ['labels', py.ints([1, 2])]])));
+    await expect(buildDataset('imagenet32', { root, outDir: tempDir('o') })).rejects.toThrow(/train_data_batch_3 has 3 images but 2 labels/);
+
+    writeFileSync(file3, pickle(py.dict([['data', py.u8array([3, 3072], data)], ['labels', py.ints([1, 0, 2])]])));
+    await expect(buildDataset('imagenet32', { root, outDir: tempDir('o') })).rejects.toThrow(/train_data_batch_3: label 1 is 0, outside 1\.\.1000/);
+  });
+});

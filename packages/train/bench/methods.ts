@@ -1,0 +1,40 @@
+/**
+ * `pnpm bench methods [--methods selfcon,maskcon] [train flags…]`: trains each method with the
+ * same data, seed, model, width and epochs, and prints fine-label Recall@K side by side with
+ * the training throughput. Defaults: Fashion-MNIST, the quick preset, MaskCon with w = 1, τ = 0.1.
+ */
+import { formatRecallTable } from '@maskcon/eval';
+import { parseTrainArgs, train, RECALL_KS, type TrainResult } from '../src/index.js';
+import type { MethodName } from '@maskcon/model';
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const mi = argv.indexOf('--methods');
+  const methods = (mi >= 0 ? argv.splice(mi, 2)[1] : 'selfcon,maskcon').split(',') as MethodName[];
+  const base = argv.includes('--preset') ? argv : ['--preset', 'quick', ...argv];
+  const results: { name: string; r: TrainResult; cfg: ReturnType<typeof parseTrainArgs> }[] = [];
+  for (const method of methods) {
+    const cfg = parseTrainArgs([...base, '--method', method]);
+    process.stderr.write(`\n=== ${method} ===\n`);
+    const r = await train(cfg);
+    const name = method === 'maskcon' ? `maskcon (w=${cfg.w}, τ=${cfg.t})` : method === 'grafit' ? `grafit (w=${cfg.w})` : method;
+    results.push({ name, r, cfg });
+  }
+  const c = results[0].cfg;
+  console.log(`\n${c.dataset}, ${c.arch} width ${c.width}, ${c.epochs} epochs, batch ${c.batchSize}, K ${c.K}, seed ${c.seed}, train subset ${c.trainSubset || 'all'}, test subset ${c.testSubset || 'all'}`);
+  console.log('Fine-label Recall@K (%) on the test split:\n');
+  console.log(
+    formatRecallTable(
+      results.map(({ name, r }) => ({ name, recalls: Object.fromEntries(r.recall.map((x) => [x.k, x.recall])) })),
+      RECALL_KS,
+      { nameHeader: 'method' },
+    ),
+  );
+  console.log('\nthroughput:');
+  for (const { name, r } of results) console.log(`  ${name.padEnd(24)} ${r.imagesPerS.toFixed(1)} images/s on ${r.backend} × ${r.workers} worker(s), wall ${r.wallTimeS.toFixed(0)} s`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
