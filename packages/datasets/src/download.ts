@@ -204,7 +204,7 @@ async function fetchToPart(url: string, part: string, options: DownloadOptions):
   const out = createWriteStream(part, { flags: append ? 'a' : 'w' });
   const started = performance.now();
   let received = 0;
-  let lastReport = 0;
+  let lastReport = started;
   const report = (final: boolean) => {
     const now = performance.now();
     if (!final && now - lastReport < 500) return;

@@ -48,7 +48,7 @@ describe('datasets CLI', () => {
 
     const unknown = cli(['build', 'imagenet_full']);
     expect(unknown.status).toBe(1);
-    expect(unknown.stderr).toContain("Unknown dataset 'imagenet_full'. Known datasets: fashion_mnist.");
+    expect(unknown.stderr).toContain("Unknown dataset 'imagenet_full'. Known datasets: fashion_mnist, cifar100, cifartoy_good, cifartoy_bad, imagenet32, sop_split1, sop_split2, cars196, csv.");
 
     const noIndex = cli(['stats', 'fashion_mnist', '--out', out]);
     expect(noIndex.status).toBe(1);

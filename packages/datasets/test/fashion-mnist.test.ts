@@ -255,12 +255,12 @@ describe('fashion_mnist corrupt inputs', () => {
 
 describe('registry and reader errors', () => {
   it('names the datasets and the default index path', () => {
-    expect(DATASET_NAMES).toEqual(['fashion_mnist']);
+    expect(DATASET_NAMES).toEqual(['fashion_mnist', 'cifar100', 'cifartoy_good', 'cifartoy_bad', 'imagenet32', 'sop_split1', 'sop_split2', 'cars196', 'csv']);
     expect(defaultIndexPath('fashion_mnist', '/x/y')).toBe('/x/y/fashion_mnist.sqlite');
   });
 
   it('lists the known datasets for an unknown name', async () => {
-    await expect(buildDataset('mnist_digits')).rejects.toThrow("Unknown dataset 'mnist_digits'. Known datasets: fashion_mnist.");
+    await expect(buildDataset('mnist_digits')).rejects.toThrow("Unknown dataset 'mnist_digits'. Known datasets: fashion_mnist, cifar100, cifartoy_good, cifartoy_bad, imagenet32, sop_split1, sop_split2, cars196, csv.");
   });
 
   it('tells the user to build when the index is missing or not an index', () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { conv2DBackpropFilterWasm as neu } from '../src/kernels/conv2d-backprop-filter.js';
+import { conv2DBackpropFilterWasm as neu, setBackpropFilterChunk } from '../src/kernels/conv2d-backprop-filter.js';
+setBackpropFilterChunk(Number(process.env.KT ?? 2048));
 import { conv2DBackpropFilterWasm as old } from '../src/kernels/conv2d-backprop-filter-old.js';
 import { registerWasmTrainingKernels } from '../src/kernels/index.js';
 import { seededTensor } from '../src/kernels/tiny-net.js';

@@ -83,45 +83,44 @@ export function conv2DBackpropFilterWasm(args: {
     const nb = rowTerms > K_TARGET ? 1 : Math.max(1, Math.floor(K_TARGET / rowTerms));
 
     const out = s.keep(backend.makeOutput([kh, kw, ci, co], 'float32'));
-    heapF32(backend).fill(0, backend.getMemoryOffset(out.dataId) / 4, backend.getMemoryOffset(out.dataId) / 4 + kh * kw * ci * co);
 
+    const M = kh * kw * ci;
     for (let r0 = 0; r0 < OH; r0 += nb) {
       const nr = Math.min(nb, OH - r0);
-      const rowsT = (nr - 1) * sh + kh;
-      const h0 = r0 * sh - pt;
       for (let o0 = 0; o0 < OW; o0 += owc) {
         const o1 = Math.min(OW, o0 + owc);
         const run = (o1 - o0) * B;
-        const f = s.keep(backend.makeOutput([nr, 1, run, co], 'float32'));
+        const K = nr * run;
+        // F[(oh,ow,b), co] = dy[b, r0+oh, o0+ow, co]
+        const f = s.keep(backend.makeOutput([K, co], 'float32'));
+        // T[(i,j,c), (oh,ow,b)] = x[b, (r0+oh)·sh + i − pt, ow·sw + j − pl, c]
+        const t = s.keep(backend.makeOutput([M, K], 'float32'));
         {
           const heap = heapF32(backend);
-          const src = backend.getMemoryOffset(dyT.dataId) / 4;
-          const dst = backend.getMemoryOffset(f.dataId) / 4;
+          let src = backend.getMemoryOffset(dyT.dataId) / 4;
+          let dst = backend.getMemoryOffset(f.dataId) / 4;
           for (let r = 0; r < nr; r++) {
             const a = src + ((r0 + r) * OW + o0) * B * co;
             heap.copyWithin(dst + r * run * co, a, a + run * co);
           }
-        }
-        for (let j = 0; j < kw; j++) {
-          // Columns ow in [o0, o1) whose input column ow·sw + j − pl lies inside [0, W).
-          const lo = Math.max(o0, Math.ceil((pl - j) / sw));
-          const hi = Math.min(o1, Math.floor((W - 1 + pl - j) / sw) + 1);
-          const t = s.keep(backend.makeOutput([ci, rowsT, 1, run], 'float32'));
-          {
-            const heap = heapF32(backend);
-            const src = backend.getMemoryOffset(xT.dataId) / 4;
-            const dst = backend.getMemoryOffset(t.dataId) / 4;
-            heap.fill(0, dst, dst + ci * rowsT * run);
-            if (hi > lo) {
-              const w0 = lo * sw + j - pl; // first input column
-              const phase = w0 % P;
-              const q0 = (w0 - phase) / P; // its index within the phase
-              const len = (hi - lo) * B;
-              for (let c = 0; c < ci; c++) {
-                for (let tr = 0; tr < rowsT; tr++) {
-                  const h = h0 + tr;
-                  if (h < 0 || h >= H) continue;
-                  const d = dst + (c * rowsT + tr) * run + (lo - o0) * B;
+          src = backend.getMemoryOffset(xT.dataId) / 4;
+          dst = backend.getMemoryOffset(t.dataId) / 4;
+          heap.fill(0, dst, dst + M * K);
+          for (let j = 0; j < kw; j++) {
+            // Columns ow in [o0, o1) whose input column ow·sw + j − pl lies inside [0, W).
+            const lo = Math.max(o0, Math.ceil((pl - j) / sw));
+            const hi = Math.min(o1, Math.floor((W - 1 + pl - j) / sw) + 1);
+            if (hi <= lo) continue;
+            const w0 = lo * sw + j - pl; // first input column
+            const phase = w0 % P;
+            const q0 = (w0 - phase) / P; // its index within the phase
+            const len = (hi - lo) * B;
+            for (let i = 0; i < kh; i++) {
+              for (let r = 0; r < nr; r++) {
+                const h = (r0 + r) * sh + i - pt;
+                if (h < 0 || h >= H) continue;
+                for (let c = 0; c < ci; c++) {
+                  const d = dst + ((i * kw + j) * ci + c) * K + r * run + (lo - o0) * B;
                   if (phased || sw === 1) {
                     const a = src + (((c * H + h) * P + phase) * WP + q0) * B;
                     heap.copyWithin(d, a, a + len);
@@ -133,34 +132,17 @@ export function conv2DBackpropFilterWasm(args: {
               }
             }
           }
-          const y = s.conv2d(
-            t,
-            f,
-            [
-              [0, 0],
-              [0, 0],
-              [0, 0],
-              [0, 0],
-            ],
-            [sh, 1],
-          ); // [ci, kh, 1, co]
-          const heap = heapF32(backend);
-          const ys = backend.getMemoryOffset(y.dataId) / 4;
-          const od = backend.getMemoryOffset(out.dataId) / 4;
-          // dW[i, j, c, :] += y[c, i, 0, :]
-          for (let c = 0; c < ci; c++) {
-            for (let i = 0; i < kh; i++) {
-              const a = ys + (c * kh + i) * co;
-              const o = od + ((i * kw + j) * ci + c) * co;
-              for (let m = 0; m < co; m++) heap[o + m] += heap[a + m];
-            }
-          }
-          backend.disposeData(t.dataId);
-          backend.disposeData(y.dataId);
-          s.forget([t, y]);
         }
+        const y = s.call('BatchMatMul', { a: t, b: f }, { transposeA: false, transposeB: false }); // [M, co]
+        const heap = heapF32(backend);
+        const ys = backend.getMemoryOffset(y.dataId) / 4;
+        const od = backend.getMemoryOffset(out.dataId) / 4;
+        if (r0 === 0 && o0 === 0) heap.copyWithin(od, ys, ys + M * co);
+        else for (let m = 0; m < M * co; m++) heap[od + m] += heap[ys + m];
+        backend.disposeData(t.dataId);
         backend.disposeData(f.dataId);
-        s.forget([f]);
+        backend.disposeData(y.dataId);
+        s.forget([t, f, y]);
       }
     }
     s.dispose([out]);
