@@ -8,6 +8,7 @@ const BENCHES = {
   train: ['packages/model', 'bench/bench-train.ts', 'MaskCon training step: ours vs PyTorch (CPU), images/s and peak RSS'],
   augment: ['packages/augment', 'scripts/bench-augment.ts', 'augmentation pipelines: ours vs torchvision + PIL'],
   eval: ['packages/eval', 'scripts/bench-recall.ts', 'Recall@K on N embeddings'],
+  datasets: ['packages/datasets', 'scripts/bench-datasets.ts', 'index build rate and random batch reads of 1,281,167 generated 32×32 images, peak RSS'],
   kernels: ['packages/model', 'src/kernels/bench-kernels.ts', 'wasm gradient kernels vs tfjs'],
 };
 

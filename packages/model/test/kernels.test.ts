@@ -7,6 +7,7 @@ import {
   unregisterWasmTrainingKernels,
   wasmTrainingKernelsRegistered,
 } from '../src/kernels/index.js';
+import { setBackpropFilterChunk } from '../src/kernels/conv2d-backprop-filter.js';
 import { createTinyNetVars, seededValues, tinyNetLoss, type TinyNetConfig } from '../src/kernels/tiny-net.js';
 
 const TOL = 1e-3;
@@ -171,6 +172,29 @@ describe.each(['Conv2DBackpropFilter', 'Conv2DBackpropInput'] as const)('%s on w
     expect(maxAbs(ref)).toBeGreaterThan(0);
     expect(err).toBeLessThan(TOL);
   });
+});
+
+describe('Conv2DBackpropFilter with small reduction chunks (bands of rows, ranges of columns)', () => {
+  const cases: ConvCase[] = [
+    { b: 3, h: 9, w: 7, ci: 4, co: 5, k: 3, s: 1, pad: 'same' },
+    { b: 2, h: 8, w: 8, ci: 3, co: 6, k: 3, s: 1, pad: 'valid' },
+    { b: 4, h: 6, w: 11, ci: 2, co: 3, k: 1, s: 1, pad: 'same' },
+    { b: 1, h: 12, w: 10, ci: 8, co: 4, k: 7, s: 1, pad: 2 },
+  ];
+  it.each(cases.flatMap((c, i) => [1, 5, 13, 64].map((chunk) => [`${name(c)} chunk ${chunk}`, c, i, chunk] as const)))(
+    '%s',
+    async (_n, c, i, chunk) => {
+      const ref = await runKernelOn('cpu', 'Conv2DBackpropFilter', c, 700 + i);
+      const prev = setBackpropFilterChunk(chunk);
+      try {
+        const got = await runKernelOn('wasm', 'Conv2DBackpropFilter', c, 700 + i);
+        expect(maxAbs(ref)).toBeGreaterThan(0);
+        expect(maxAbsDiff(ref, got)).toBeLessThan(TOL);
+      } finally {
+        setBackpropFilterChunk(prev);
+      }
+    },
+  );
 });
 
 /** Runs `fn` on `backend` with seeded inputs of `shapes` and returns the output values and shape. */

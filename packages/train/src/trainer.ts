@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
 import { Rng } from '@maskcon/augment';
 import { learningRateAt } from '@maskcon/model';
@@ -46,6 +48,26 @@ function gitRevision(): string | null {
   }
 }
 
+/** A run's folder, beside the runs database: `<runs-db dir>/<run id>/`. */
+export function runDir(runsDb: string, runId: number): string {
+  return join(dirname(runsDb), String(runId));
+}
+
+/**
+ * Final backbone features of the evaluated test images, for reports (t-SNE, retrieval grids):
+ * `test-embeddings.f32` (n×dim float32, little-endian) and `test-embeddings.json` (n, dim, the
+ * test-split image indices, fine and coarse labels). Written to temporary files and renamed.
+ */
+export function saveTestEmbeddings(dir: string, features: Float32Array, dim: number, indices: Int32Array, fine: Int32Array, coarse: Int32Array): void {
+  mkdirSync(dir, { recursive: true });
+  const bin = join(dir, 'test-embeddings.f32');
+  const meta = join(dir, 'test-embeddings.json');
+  writeFileSync(bin + '.tmp', new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
+  writeFileSync(meta + '.tmp', JSON.stringify({ n: indices.length, dim, indices: Array.from(indices), fineLabels: Array.from(fine), coarseLabels: Array.from(coarse) }));
+  renameSync(bin + '.tmp', bin);
+  renameSync(meta + '.tmp', meta);
+}
+
 /** Seeded random subset of 0..n-1 (sorted), or all when `limit` is 0 or ≥ n. */
 function subsetIndices(n: number, limit: number, rng: Rng): Int32Array {
   if (limit === 0 || limit >= n) return Int32Array.from({ length: n }, (_, i) => i);
@@ -66,10 +88,12 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const testIdx = subsetIndices(testSet.size, cfg.testSubset, dataRng.fork(2));
   const labelsAll = cfg.labels === 'fine' ? trainSet.fineLabels() : trainSet.coarseLabels();
   const testFine = testSet.fineLabels();
+  const testCoarseAll = testSet.coarseLabels();
   trainSet.close();
   testSet.close();
   validateAgainstData(cfg, trainIdx.length);
   const testLabels = Int32Array.from(testIdx, (i) => testFine[i]);
+  const testCoarse = Int32Array.from(testIdx, (i) => testCoarseAll[i]);
 
   const workers = resolveWorkers(cfg, availableParallelism());
   const engine: Engine = await createEngine(cfg, indexPath, workers, log);
@@ -91,6 +115,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
 
   const evaluate = async (epoch: number) => {
     const { features, dim } = await engine.embed(testIdx);
+    if (epoch === cfg.epochs) saveTestEmbeddings(runDir(cfg.runsDb, runId), features, dim, testIdx, testLabels, testCoarse);
     const r = recallAtK(features, dim, testLabels, RECALL_KS);
     recall = RECALL_KS.map((k) => ({ k, recall: r[k] }));
     db.logRecall(runId, epoch, recall);

@@ -1,27 +1,30 @@
 /**
- * Conv2DBackpropFilter for the wasm backend, computed with forward (XNNPACK)
- * convolutions over cache-sized chunks of the reduction.
+ * Conv2DBackpropFilter for the wasm backend (stride 1; strided convolutions
+ * use conv2d-backprop-filter-dilated.ts), as XNNPACK GEMMs over cache-sized
+ * chunks of the reduction.
  *
- *   dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh+kh−pt, ow·sw+kw−pl, ci] · dy[b,oh,ow,co]
+ *   dW[i,j,c,co] = Σ_{b,oh,ow} x[b, oh+i−pt, ow+j−pl, c] · dy[b,oh,ow,co]
  *
- * This is a GEMM with M = kh·kw·ci, N = co and a long reduction K = B·OH·OW.
- * XNNPACK's GEMM does not block K, so a single convolution with K in the tens
- * of thousands streams its operands from memory (≈ half the forward speed).
- * Here the reduction is cut into units of about `K_TARGET` terms — a band of
- * dy rows oh ∈ [r0, r0+nb) × a range of columns ow ∈ [o0, o1) × the whole
- * batch — and each unit is one forward convolution whose partial result is
- * added into dW. For one unit and one filter column kw:
+ * is a GEMM with M = kh·kw·ci, N = co and a long reduction K = OH·OW·B.
+ * XNNPACK does not block K, so one GEMM (or one dilated convolution, the
+ * earlier formulation) with K in the tens of thousands streams its operands
+ * from memory at about half the forward speed. Here the reduction is cut into
+ * chunks of about `K_TARGET` terms — a band of dy rows oh ∈ [r0, r0+nb) × a
+ * range of columns ow ∈ [o0, o1) × the whole batch — and each chunk is one
+ * fully-connected GEMM (tfjs's XNNPACK BatchMatMul path) whose [M, co] result
+ * is added into dW:
  *
- *   T[ci, t, 0, (ow,b)] = x[b, r0·sh − pt + t, ow·sw + kw − pl, ci]   (zero outside x)
- *   F[oh, 0, (ow,b), co] = dy[b, r0+oh, ow, co]
- *   conv2d(T, F, stride 1, dilation [sh, 1], no padding) = [ci, kh, 1, co]
+ *   T[(i,j,c), (oh,ow,b)] = x[b, r0+oh+i−pt, ow+j−pl, c]     (zero outside x)
+ *   F[(oh,ow,b), co]      = dy[b, r0+oh, ow, co]
+ *   dW[(i,j,c), co]      += T · F
  *
- * T is gathered with one contiguous copy per (ci, t) from x transposed once to
- * [ci, H, W, B] (for stride 2, to [ci, H, 2, W/2, B] so a strided column set
- * is contiguous too); F is shared by the kw columns of a unit, so XNNPACK
- * packs it once (its operator cache is keyed on the filter tensor).
+ * With x transposed once to [c, H, W, B], every (row of T, oh) is one
+ * contiguous copy of (o1−o0)·B floats, and F is a contiguous block of dy
+ * transposed once to [OH, OW, B, co]. F, the operand XNNPACK packs, is reused
+ * by all M = kh·kw·ci rows, so packing stays cheap next to the product.
  */
 import * as tf from '@tensorflow/tfjs';
+import { conv2DBackpropFilterDilated } from './conv2d-backprop-filter-dilated.js';
 import { Scratch, assertNHWC, pair, type Info, type WasmBackend } from './wasm-ops.js';
 
 /** Reduction terms per convolution (operands of a 6×8 GEMM tile stay in L1/L2). */
@@ -60,6 +63,11 @@ export function conv2DBackpropFilterWasm(args: {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
   const [sh, sw] = pair(attrs.strides);
+  if (sh !== 1 || sw !== 1) {
+    // Strided columns are not contiguous in [ci, H, W, B] and a phase-splitting
+    // transpose costs more than it saves: one dilated convolution instead.
+    return conv2DBackpropFilterDilated(args);
+  }
   if (dy.shape[0] !== B || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== co) {
     throw new Error(`Conv2DBackpropFilter: dy shape [${dy.shape}] does not match conv output [${B},${OH},${OW},${co}]`);
   }
@@ -68,13 +76,7 @@ export function conv2DBackpropFilterWasm(args: {
 
   const s = new Scratch(backend);
   try {
-    // x → [ci, H, P, W/P, B] with P = sw phases when W divides evenly (else P = 1 and per-column copies).
-    const phased = sw > 1 && W % sw === 0;
-    const P = phased ? sw : 1;
-    const WP = W / P;
-    const xT = phased
-      ? s.transpose(s.reshape(x, [B, H, WP, P, ci]), [4, 1, 3, 2, 0])
-      : s.transpose(x, [3, 1, 2, 0]);
+    const xT = s.transpose(x, [3, 1, 2, 0]); // [ci, H, W, B]
     const dyT = s.transpose(dy, [1, 2, 0, 3]); // [OH, OW, B, co]
 
     // Units: bands of nb rows × column ranges of owc columns, about K_TARGET terms each.
@@ -108,26 +110,19 @@ export function conv2DBackpropFilterWasm(args: {
           heap.fill(0, dst, dst + M * K);
           for (let j = 0; j < kw; j++) {
             // Columns ow in [o0, o1) whose input column ow·sw + j − pl lies inside [0, W).
-            const lo = Math.max(o0, Math.ceil((pl - j) / sw));
-            const hi = Math.min(o1, Math.floor((W - 1 + pl - j) / sw) + 1);
+            const lo = Math.max(o0, pl - j);
+            const hi = Math.min(o1, W + pl - j);
             if (hi <= lo) continue;
-            const w0 = lo * sw + j - pl; // first input column
-            const phase = w0 % P;
-            const q0 = (w0 - phase) / P; // its index within the phase
+            const w0 = lo + j - pl; // first input column
             const len = (hi - lo) * B;
             for (let i = 0; i < kh; i++) {
               for (let r = 0; r < nr; r++) {
-                const h = (r0 + r) * sh + i - pt;
+                const h = r0 + r + i - pt;
                 if (h < 0 || h >= H) continue;
                 for (let c = 0; c < ci; c++) {
                   const d = dst + ((i * kw + j) * ci + c) * K + r * run + (lo - o0) * B;
-                  if (phased || sw === 1) {
-                    const a = src + (((c * H + h) * P + phase) * WP + q0) * B;
-                    heap.copyWithin(d, a, a + len);
-                  } else {
-                    let a = src + ((c * H + h) * W + w0) * B;
-                    for (let k = 0; k < len; k += B, a += sw * B) heap.copyWithin(d + k, a, a + B);
-                  }
+                  const a = src + ((c * H + h) * W + w0) * B;
+                  heap.copyWithin(d, a, a + len);
                 }
               }
             }

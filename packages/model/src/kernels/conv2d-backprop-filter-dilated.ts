@@ -1,5 +1,5 @@
 /**
- * Conv2DBackpropFilter for the wasm backend, computed with ONE forward
+ * Conv2DBackpropFilter for the wasm backend (used for strides > 1), computed with ONE forward
  * (XNNPACK) convolution:
  *
  *   dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s+kh-pt, ow*s+kw-pl, ci] * dy[b,oh,ow,co]
@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Scratch, assertNHWC, pair, type Info, type WasmBackend } from './wasm-ops.js';
 
-export function conv2DBackpropFilterWasm(args: {
+export function conv2DBackpropFilterDilated(args: {
   inputs: tf.NamedTensorInfoMap;
   backend: unknown;
   attrs?: tf.NamedAttrMap;
@@ -79,9 +79,3 @@ export function conv2DBackpropFilterWasm(args: {
     throw e;
   }
 }
-
-export const conv2DBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropFilter,
-  backendName: 'wasm',
-  kernelFunc: conv2DBackpropFilterWasm as unknown as tf.KernelFunc,
-};
