@@ -146,6 +146,36 @@ export class MaskConModel {
     return g.loss;
   }
 
+  /**
+   * Everything a resumed run needs (besides the data order, which is derived from the seed):
+   * both encoders, the optimizer's momentum buffers and the queue, as named host arrays.
+   */
+  exportState(): { arrays: Map<string, Float32Array | Int32Array>; queuePtr: number; queueFilled: number } {
+    const arrays = new Map<string, Float32Array | Int32Array>();
+    for (const [n, v] of this.encoderQ.snapshot()) arrays.set(`encoder_q.${n}`, v);
+    for (const [n, v] of this.encoderK.snapshot()) arrays.set(`encoder_k.${n}`, v);
+    for (const [n, v] of this.optimizer.state()) arrays.set(`optimizer.momentum.${n}`, v);
+    const q = this.queue.state();
+    arrays.set('queue.keys', q.keys);
+    arrays.set('queue.labels', q.labels);
+    return { arrays, queuePtr: q.ptr, queueFilled: q.filled };
+  }
+
+  importState(st: { arrays: ReadonlyMap<string, Float32Array | Int32Array>; queuePtr: number; queueFilled: number }): void {
+    const group = (prefix: string) => {
+      const m = new Map<string, Float32Array>();
+      for (const [n, v] of st.arrays) if (n.startsWith(prefix) && v instanceof Float32Array) m.set(n.slice(prefix.length), v);
+      return m;
+    };
+    this.encoderQ.load(group('encoder_q.'), 'checkpoint (query encoder)');
+    this.encoderK.load(group('encoder_k.'), 'checkpoint (key encoder)');
+    this.optimizer.loadState(group('optimizer.momentum.'), this.encoderQ.trainable);
+    const keys = st.arrays.get('queue.keys');
+    const labels = st.arrays.get('queue.labels');
+    if (!(keys instanceof Float32Array) || !(labels instanceof Int32Array)) throw new Error('Checkpoint lacks the queue (queue.keys, queue.labels).');
+    this.queue.loadState({ keys, labels, ptr: st.queuePtr, filled: st.queueFilled });
+  }
+
   /** Backbone features of the query encoder in eval mode (for Recall@K). x: N×H×W×C → N×feat. */
   features(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => backbone(this.encoderQ, x, { training: false, bnSplits: 1 }));

@@ -57,6 +57,18 @@ export class ParamStore {
     return out;
   }
 
+  /** Copies values (e.g. from a checkpoint) into every parameter and buffer; all must be present. */
+  load(values: ReadonlyMap<string, Float32Array>, what = 'checkpoint'): void {
+    const missing: string[] = [];
+    for (const [n, v] of [...this.trainable, ...this.buffers]) {
+      const x = values.get(n);
+      if (!x) missing.push(n);
+      else if (x.length !== v.size) throw new Error(`${what}: ${n} has ${x.length} values, the model expects ${v.size} (shape ${v.shape.join('×')}).`);
+    }
+    if (missing.length > 0) throw new Error(`${what} lacks ${missing.length} parameter(s): ${missing.join(', ')}.`);
+    for (const [n, v] of [...this.trainable, ...this.buffers]) v.assign(tf.tensor(values.get(n)!, v.shape));
+  }
+
   dispose(): void {
     for (const v of this.trainable.values()) v.dispose();
     for (const v of this.buffers.values()) v.dispose();

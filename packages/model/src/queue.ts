@@ -61,6 +61,17 @@ export class MemoryQueue {
     return { keys: this.keys.dataSync() as Float32Array, labels: this.labels.slice(), ptr: this.ptr, filled: this.filled };
   }
 
+  /** Restores a state saved by `state()`. */
+  loadState(st: { keys: Float32Array; labels: Int32Array; ptr: number; filled: number }): void {
+    if (st.keys.length !== this.size * this.dim || st.labels.length !== this.size) {
+      throw new Error(`Saved queue holds ${st.labels.length} entries of ${st.keys.length / Math.max(1, st.labels.length)} dims; this run's queue is ${this.size}×${this.dim}.`);
+    }
+    this.keys.assign(tf.tensor2d(st.keys, [this.size, this.dim]));
+    this.labels.set(st.labels);
+    this.ptr = st.ptr;
+    this.filled = st.filled;
+  }
+
   dispose(): void {
     this.keys.dispose();
   }

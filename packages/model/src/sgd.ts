@@ -26,9 +26,22 @@ export class SgdMomentum {
     });
   }
 
-  /** Momentum buffers, for checkpoints. */
-  state(): Map<string, tf.Variable> {
-    return this.buffers;
+  /** Momentum buffers as host arrays, for checkpoints (empty before the first step). */
+  state(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [n, b] of this.buffers) out.set(n, b.dataSync() as Float32Array);
+    return out;
+  }
+
+  /** Restores momentum buffers saved by `state()`; shapes come from the parameters. */
+  loadState(state: ReadonlyMap<string, Float32Array>, params: Map<string, tf.Variable>): void {
+    this.dispose();
+    for (const [n, data] of state) {
+      const p = params.get(n);
+      if (!p) throw new Error(`Optimizer state names unknown parameter ${n}.`);
+      if (p.size !== data.length) throw new Error(`Optimizer state for ${n} has ${data.length} values, the parameter ${p.size}.`);
+      this.buffers.set(n, tf.variable(tf.tensor(data, p.shape), false));
+    }
   }
 
   dispose(): void {

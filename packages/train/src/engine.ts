@@ -3,7 +3,7 @@ import type { TrainConfig } from './config.js';
 import { Replica, type StepInput } from './replica.js';
 import { LocalCollective } from './parallel/collective.js';
 import { WorkerPool } from './parallel/pool.js';
-import type { WorkerReply } from './parallel/protocol.js';
+import type { TrainingState, WorkerReply } from './parallel/protocol.js';
 
 /**
  * Where the training computation runs: one replica in this thread, or W replicas in worker
@@ -21,6 +21,9 @@ export interface Engine {
   embed(indices: Int32Array): Promise<{ features: Float32Array; dim: number }>;
   /** Host copy of the query encoder (for tests and checkpoints). */
   snapshot(): Promise<Map<string, Float32Array>>;
+  /** Full training state (identical on every replica), for checkpoints. */
+  exportState(): Promise<TrainingState>;
+  importState(state: TrainingState): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,6 +58,12 @@ class LocalEngine implements Engine {
   }
   async snapshot() {
     return this.replica.model.encoderQ.snapshot();
+  }
+  async exportState() {
+    return this.replica.exportState();
+  }
+  async importState(state: TrainingState) {
+    this.replica.importState(state);
   }
   async close(): Promise<void> {
     this.lossSum.dispose();
@@ -94,6 +103,13 @@ class PoolEngine implements Engine {
   async snapshot() {
     const replies = (await this.pool.all(() => ({ type: 'snapshot' }))) as Extract<WorkerReply, { type: 'snapshot' }>[];
     return replies[0].params;
+  }
+  async exportState() {
+    const replies = (await this.pool.all(() => ({ type: 'exportState' }))) as Extract<WorkerReply, { type: 'state' }>[];
+    return replies[0].state;
+  }
+  async importState(state: TrainingState) {
+    await this.pool.all(() => ({ type: 'importState', state }));
   }
   async close(): Promise<void> {
     await this.pool.all(() => ({ type: 'close' }));

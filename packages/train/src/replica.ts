@@ -1,17 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
-import { Rng, makePipeline, type Pipeline } from '@maskcon/augment';
+import { DATASET_AUGMENTATION, Rng, datasetPipeline, makePipeline, type Pipeline } from '@maskcon/augment';
 import { MaskConModel, initBackend, type BackendName, type StepGradients } from '@maskcon/model';
 import type { TrainConfig } from './config.js';
 import type { Collective } from './parallel/collective.js';
-
-/** Image side per dataset (28 for Fashion-MNIST; others use the stored image size). */
-const IMAGE_SIZE: Record<string, number> = { fashion_mnist: 28 };
 
 /** Which augmented view an RNG stream belongs to. */
 export const enum View {
   Query = 1,
   Key = 2,
+  /** The shuffle-BN permutation of a batch. */
+  Shuffle = 3,
+  /** The order of the training images in an epoch (step 0), or of the queue fill (epoch 0). */
+  Order = 4,
+  /** The train (pos 1) and test (pos 2) subsets. */
+  Subset = 5,
 }
 
 /**
@@ -60,11 +63,17 @@ export class Replica {
     this.testSet = openIndex(indexPath, 'test');
     const first = this.trainSet.image(0);
     this.channels = first.channels;
-    const size = IMAGE_SIZE[cfg.dataset] ?? first.height;
-    const norm = { size, mean: this.trainSet.channelMean, std: this.trainSet.channelStd };
-    this.pipeQ = makePipeline(cfg.augQ, norm);
-    this.pipeK = makePipeline(cfg.augK, norm);
-    this.pipeTest = makePipeline('test', norm);
+    // The paper's per-dataset pipelines and normalisation where the dataset is one of the paper's
+    // (or Fashion-MNIST); otherwise the CIFAR-style pipelines at the stored size with the index's
+    // own channel statistics.
+    const known = cfg.dataset.startsWith('cifartoy') ? 'cifartoy' : cfg.dataset;
+    const pipeline = (kind: TrainConfig['augQ']): Pipeline =>
+      known in DATASET_AUGMENTATION
+        ? datasetPipeline(known, kind)
+        : makePipeline(kind, { size: first.height, mean: this.trainSet.channelMean, std: this.trainSet.channelStd });
+    this.pipeQ = pipeline(cfg.augQ);
+    this.pipeK = pipeline(cfg.augK);
+    this.pipeTest = pipeline('test');
     const w = collective.worldSize;
     if (cfg.batchSize % w !== 0) throw new Error(`--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`);
     if (cfg.bnSplits % w !== 0) throw new Error(`--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`);
@@ -109,7 +118,10 @@ export class Replica {
     const B = s.indices.length;
     const { rank, worldSize } = this.collective;
     const share = B / worldSize;
-    const { perm, inverse } = this.model.nextShuffle(B);
+    // The permutation depends only on (seed, epoch, step): a resumed run draws the same one.
+    const perm = viewRng(this.cfg.seed, s.epoch, s.step, View.Shuffle, 0).permutation(B);
+    const inverse = new Int32Array(B);
+    for (let i = 0; i < B; i++) inverse[perm[i]] = i;
     const xk = this.views(s, perm.subarray(rank * share, (rank + 1) * share), this.pipeK, View.Key);
     const kShard = this.model.encodeKeys(xk, this.localBnSplits); // share×d, shuffled order
     xk.dispose();
@@ -181,6 +193,15 @@ export class Replica {
     }
     g.loss.dispose();
     return tf.scalar(flat[o]);
+  }
+
+  /** Full training state (encoders, optimizer, queue) — identical on every replica. */
+  exportState() {
+    return this.model.exportState();
+  }
+
+  importState(st: Parameters<MaskConModel['importState']>[0]): void {
+    this.model.importState(st);
   }
 
   /** Number of floats `averageAcrossReplicas` exchanges (for sizing shared buffers). */

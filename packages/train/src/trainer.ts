@@ -8,6 +8,7 @@ import { learningRateAt } from '@maskcon/model';
 import { recallAtK } from '@maskcon/eval';
 import { resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
 import { createEngine, type Engine } from './engine.js';
+import { View, viewRng } from './replica.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
 
@@ -83,9 +84,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   // Labels and sizes are read here; pixels are read by the replicas.
   const trainSet = openIndex(indexPath, 'train', { preloadMaxBytes: 0 });
   const testSet = openIndex(indexPath, 'test', { preloadMaxBytes: 0 });
-  const dataRng = new Rng(cfg.seed);
-  const trainIdx = subsetIndices(trainSet.size, cfg.trainSubset, dataRng.fork(1));
-  const testIdx = subsetIndices(testSet.size, cfg.testSubset, dataRng.fork(2));
+  // Every random order derives from (seed, epoch) alone, so a resumed run sees the same data.
+  const trainIdx = subsetIndices(trainSet.size, cfg.trainSubset, viewRng(cfg.seed, 0, 0, View.Subset, 1));
+  const testIdx = subsetIndices(testSet.size, cfg.testSubset, viewRng(cfg.seed, 0, 0, View.Subset, 2));
   const labelsAll = cfg.labels === 'fine' ? trainSet.fineLabels() : trainSet.coarseLabels();
   const testFine = testSet.fineLabels();
   const testCoarseAll = testSet.coarseLabels();
@@ -124,12 +125,12 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
 
   try {
     // Fill the queue with key-view projections of K training images before the first step.
-    const fillOrder = dataRng.fork(3).permutation(trainIdx.length);
+    const fillOrder = viewRng(cfg.seed, 0, 0, View.Order, 0).permutation(trainIdx.length);
     for (let s = 0; s < cfg.K / B; s++) await engine.fill({ ...batchOf(fillOrder, s), epoch: 0, step: s });
 
     let iter = 0;
     for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
-      const order = dataRng.fork(100 + epoch).permutation(trainIdx.length);
+      const order = viewRng(cfg.seed, epoch, 0, View.Order, 0).permutation(trainIdx.length);
       const bar = new ProgressBar(`epoch ${epoch}/${cfg.epochs}`, itersPerEpoch * B);
       const te = performance.now();
       let lr = 0;

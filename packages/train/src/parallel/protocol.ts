@@ -1,6 +1,13 @@
 import type { TrainConfig } from '../config.js';
 import type { SharedCollectiveBuffers } from './collective.js';
 
+/** A replica's full training state (MaskConModel.exportState). */
+export interface TrainingState {
+  arrays: Map<string, Float32Array | Int32Array>;
+  queuePtr: number;
+  queueFilled: number;
+}
+
 /** Messages from the trainer to a worker. */
 export type WorkerRequest =
   | { type: 'init'; cfg: TrainConfig; indexPath: string; rank: number; worldSize: number }
@@ -10,6 +17,8 @@ export type WorkerRequest =
   | { type: 'takeLoss' }
   | { type: 'embed'; indices: Int32Array }
   | { type: 'snapshot' }
+  | { type: 'exportState' }
+  | { type: 'importState'; state: TrainingState }
   | { type: 'close' };
 
 /** Messages from a worker to the trainer. */
@@ -19,4 +28,5 @@ export type WorkerReply =
   | { type: 'loss'; sum: number }
   | { type: 'features'; features: Float32Array; dim: number }
   | { type: 'snapshot'; params: Map<string, Float32Array> }
+  | { type: 'state'; state: TrainingState }
   | { type: 'error'; message: string };

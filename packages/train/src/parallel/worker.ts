@@ -56,6 +56,13 @@ port.on('message', async (msg: WorkerRequest) => {
       case 'snapshot':
         reply({ type: 'snapshot', params: replica!.model.encoderQ.snapshot() });
         break;
+      case 'exportState':
+        reply({ type: 'state', state: replica!.exportState() });
+        break;
+      case 'importState':
+        replica!.importState(msg.state);
+        reply({ type: 'done' });
+        break;
       case 'close':
         replica?.dispose();
         replica = undefined;
