@@ -1,4 +1,4 @@
-export { DEFAULT_CONFIG, PRESETS, parseTrainArgs, resolveWorkers, validateConfig, validateAgainstData, type TrainConfig, type BackendChoice, type PipelineKind } from './config.js';
+export { DEFAULT_CONFIG, PRESETS, paperPreset, parseTrainArgs, resolveWorkers, validateConfig, validateAgainstData, type TrainConfig, type BackendChoice, type PipelineKind } from './config.js';
 export { train, runDir, saveTestEmbeddings, RECALL_KS, type TrainResult, type EpochLog, type TrainHooks } from './trainer.js';
 export { RunsDb, type RunRow } from './runs-db.js';
 export { ProgressBar, formatDuration } from './progress.js';

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { parseTrainArgs, resolveWorkers, validateAgainstData, DEFAULT_CONFIG } from '../src/index.js';
+
+describe('training configuration', () => {
+  it('applies the preset first and flags over it', () => {
+    const c = parseTrainArgs(['--preset', 'quick', '--epochs', '7', '--w=0.5']);
+    expect(c.epochs).toBe(7);
+    expect(c.w).toBe(0.5);
+    expect(c.width).toBe(16); // from the quick preset
+    expect(c.K % c.batchSize).toBe(0);
+  });
+
+  it('takes the paper hyperparameters per dataset and method', () => {
+    const sop = parseTrainArgs(['--preset', 'paper', '--dataset', 'sop_split2', '--method', 'maskcon']);
+    expect([sop.w, sop.t, sop.batchSize, sop.lr, sop.K, sop.epochs, sop.augQ, sop.augK]).toEqual([0.5, 0.05, 128, 0.02, 8192, 200, 'weak', 'weak']);
+    const grafit = parseTrainArgs(['--preset', 'paper', '--dataset', 'sop_split1', '--method', 'grafit']);
+    expect(grafit.w).toBe(0.8);
+    const inet = parseTrainArgs(['--preset', 'paper', '--dataset', 'imagenet32']);
+    expect([inet.batchSize, inet.epochs, inet.K]).toEqual([256, 100, 16384]);
+    const cifar = parseTrainArgs(['--preset', 'paper', '--dataset', 'cifar100', '--t', '0.5']);
+    expect([cifar.w, cifar.t]).toEqual([1, 0.5]);
+  });
+
+  it('rejects bad values with a sentence naming the flag and value', () => {
+    expect(() => parseTrainArgs(['--w', '-0.1'])).toThrow('--w must be in [0, 1], got -0.1.');
+    expect(() => parseTrainArgs(['--t', '0'])).toThrow('--t (τ) must be > 0, got 0.');
+    expect(() => parseTrainArgs(['--K', '1000'])).toThrow('--K 1000 must be a multiple of --batch-size 128.');
+    expect(() => parseTrainArgs(['--method', 'simclr'])).toThrow(/unknown --method simclr; known: selfcon, maskcon/);
+    expect(() => parseTrainArgs(['--epochs', 'ten'])).toThrow('--epochs needs a number, got "ten".');
+    expect(() => parseTrainArgs(['--bogus', '1'])).toThrow(/Unknown flag --bogus/);
+    expect(() => parseTrainArgs(['--preset', 'huge'])).toThrow(/Unknown --preset huge/);
+    expect(() => validateAgainstData({ ...DEFAULT_CONFIG, K: 8192 }, 5000)).toThrow('--K 8192 is larger than the training set (5000 images)');
+  });
+
+  it('uses as many workers as cores that divide the batch and BN groups', () => {
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 128, bnSplits: 4 }, 2)).toBe(2);
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 128, bnSplits: 4 }, 8)).toBe(4);
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 96, bnSplits: 6 }, 5)).toBe(3);
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 3, batchSize: 96, bnSplits: 6 }, 2)).toBe(3);
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0 }, 1)).toBe(1);
+  });
+});
