@@ -41,6 +41,8 @@ export interface TrainConfig {
   /** Data-parallel worker threads (one replica each); 0 = as many as the machine has cores
    * (the largest count that divides the batch size and --bn-splits). */
   workers: number;
+  /** Write a checkpoint every this many epochs (and always after the last). */
+  checkpointEvery: number;
   /** Runs database path. */
   runsDb: string;
 }
@@ -70,6 +72,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   seed: 0,
   backend: 'auto',
   workers: 0,
+  checkpointEvery: 1,
   runsDb: process.env.MASKCON_RUNS ?? 'runs/runs.sqlite',
 };
 
@@ -144,6 +147,7 @@ export function validateConfig(cfg: TrainConfig): void {
   if (!(Number.isInteger(cfg.workers) && cfg.workers >= 0)) bad(`--workers must be a non-negative integer (0 = one per core), got ${cfg.workers}.`);
   if (cfg.workers > 0 && cfg.batchSize % cfg.workers !== 0) bad(`--batch-size ${cfg.batchSize} must be divisible by --workers ${cfg.workers}.`);
   if (cfg.workers > 0 && cfg.bnSplits % cfg.workers !== 0) bad(`--bn-splits ${cfg.bnSplits} must be a multiple of --workers ${cfg.workers} (each worker holds whole BatchNorm groups).`);
+  if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery > 0)) bad(`--checkpoint-every must be a positive integer (epochs), got ${cfg.checkpointEvery}.`);
   if (!Number.isInteger(cfg.seed)) bad(`--seed must be an integer, got ${cfg.seed}.`);
 }
 
@@ -158,7 +162,7 @@ const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
   epochs: 'epochs', 'batch-size': 'batchSize', lr: 'lr', wd: 'weightDecay', 'weight-decay': 'weightDecay',
   'warmup-epochs': 'warmupEpochs', w: 'w', t: 't', t0: 't0', K: 'K', k: 'K', m: 'm', 'bn-splits': 'bnSplits',
   'aug-q': 'augQ', 'aug-k': 'augK', 'train-subset': 'trainSubset', 'test-subset': 'testSubset',
-  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'runs-db': 'runsDb',
+  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'checkpoint-every': 'checkpointEvery', 'runs-db': 'runsDb',
 };
 const STRING_KEYS = new Set<keyof TrainConfig>(['dataset', 'index', 'method', 'labels', 'arch', 'augQ', 'augK', 'backend', 'runsDb']);
 

@@ -60,10 +60,23 @@ export class RunsDb {
     })();
   }
 
-  finishRun(runId: number, status: 'finished' | 'failed', wallTimeS: number, imagesPerS: number): void {
+  finishRun(runId: number, status: 'finished' | 'failed' | 'diverged', wallTimeS: number, imagesPerS: number): void {
     this.db
       .prepare(`UPDATE runs SET finished_at = ?, status = ?, wall_time_s = ?, images_per_s = ? WHERE id = ?`)
       .run(new Date().toISOString(), status, wallTimeS, imagesPerS, runId);
+  }
+
+  getRun(runId: number): RunRow | undefined {
+    return this.db.prepare(`SELECT * FROM runs WHERE id = ?`).get(runId) as RunRow | undefined;
+  }
+
+  /** A resumed run forgets what it logged after its checkpoint (those epochs are trained again). */
+  rewindRun(runId: number, epoch: number): void {
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM epochs WHERE run_id = ? AND epoch > ?`).run(runId, epoch);
+      this.db.prepare(`DELETE FROM recalls WHERE run_id = ? AND epoch > ?`).run(runId, epoch);
+      this.db.prepare(`UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?`).run(runId);
+    })();
   }
 
   listRuns(): RunRow[] {

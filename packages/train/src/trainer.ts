@@ -9,6 +9,7 @@ import { recallAtK } from '@maskcon/eval';
 import { resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
 import { createEngine, type Engine } from './engine.js';
 import { View, viewRng } from './replica.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
 
@@ -37,6 +38,8 @@ export interface TrainResult {
 
 export interface TrainHooks {
   log?: (msg: string) => void;
+  /** Continue this run from its last checkpoint (its stored config is used). */
+  resumeRunId?: number;
   /** Return the final query-encoder parameters in the result. */
   snapshot?: boolean;
 }
@@ -67,6 +70,11 @@ export function saveTestEmbeddings(dir: string, features: Float32Array, dim: num
   writeFileSync(meta + '.tmp', JSON.stringify({ n: indices.length, dim, indices: Array.from(indices), fineLabels: Array.from(fine), coarseLabels: Array.from(coarse) }));
   renameSync(bin + '.tmp', bin);
   renameSync(meta + '.tmp', meta);
+}
+
+/** The run's latest checkpoint. */
+export function checkpointPath(runsDb: string, runId: number): string {
+  return join(runDir(runsDb, runId), 'checkpoint.safetensors');
 }
 
 /** Seeded random subset of 0..n-1 (sorted), or all when `limit` is 0 or ≥ n. */
@@ -101,7 +109,21 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   log(`model: ${cfg.arch} width ${cfg.width}, ${engine.params.toLocaleString('en')} parameters; ${trainIdx.length} train / ${testIdx.length} test images; method ${cfg.method} (${cfg.labels} labels); ${workers} worker(s) on ${engine.backend}`);
 
   const db = new RunsDb(cfg.runsDb);
-  const runId = db.startRun({ dataset: cfg.dataset, method: cfg.method, config: { ...cfg, workers }, backend: engine.backend, gitRev: gitRevision() });
+  let runId: number;
+  let startEpoch = 1;
+  let iter = 0;
+  if (hooks.resumeRunId !== undefined) {
+    runId = hooks.resumeRunId;
+    const ck = loadCheckpoint(checkpointPath(cfg.runsDb, runId));
+    await engine.importState(ck.state);
+    startEpoch = ck.meta.epoch + 1;
+    iter = ck.meta.iteration;
+    db.rewindRun(runId, ck.meta.epoch);
+    log(`resuming run ${runId} after epoch ${ck.meta.epoch} (iteration ${iter})`);
+  } else {
+    runId = db.startRun({ dataset: cfg.dataset, method: cfg.method, config: { ...cfg, workers }, backend: engine.backend, gitRev: gitRevision() });
+  }
+  const ckptFile = checkpointPath(cfg.runsDb, runId);
   const B = cfg.batchSize;
   const itersPerEpoch = Math.floor(trainIdx.length / B); // the last incomplete batch is dropped
   const totalIters = itersPerEpoch * cfg.epochs;
@@ -123,13 +145,20 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     log(`epoch ${epoch}: ${recall.map((x) => `R@${x.k} ${(100 * x.recall).toFixed(2)}`).join('  ')}`);
   };
 
+  let lastGood = startEpoch - 1;
+  const diverged = (epoch: number, step: number) => {
+    const kept = lastGood > 0 ? `the last good checkpoint (epoch ${lastGood}) is kept at ${ckptFile}` : 'no checkpoint was written yet';
+    return Object.assign(new Error(`The loss became NaN or infinite in epoch ${epoch} (by step ${step + 1}); training stopped and ${kept}. Lower --lr (or check the data) and start again.`), { diverged: true });
+  };
+
   try {
     // Fill the queue with key-view projections of K training images before the first step.
-    const fillOrder = viewRng(cfg.seed, 0, 0, View.Order, 0).permutation(trainIdx.length);
-    for (let s = 0; s < cfg.K / B; s++) await engine.fill({ ...batchOf(fillOrder, s), epoch: 0, step: s });
+    if (startEpoch === 1) {
+      const fillOrder = viewRng(cfg.seed, 0, 0, View.Order, 0).permutation(trainIdx.length);
+      for (let s = 0; s < cfg.K / B; s++) await engine.fill({ ...batchOf(fillOrder, s), epoch: 0, step: s });
+    }
 
-    let iter = 0;
-    for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
+    for (let epoch = startEpoch; epoch <= cfg.epochs; epoch++) {
       const order = viewRng(cfg.seed, epoch, 0, View.Order, 0).permutation(trainIdx.length);
       const bar = new ProgressBar(`epoch ${epoch}/${cfg.epochs}`, itersPerEpoch * B);
       const te = performance.now();
@@ -138,7 +167,10 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       for (let it = 0; it < itersPerEpoch; it++, iter++) {
         lr = learningRateAt(iter, cfg.lr, warmupIters, totalIters);
         await engine.step({ ...batchOf(order, it), epoch, step: it, lr });
-        if (it % 20 === 19) lossSoFar += await engine.takeLossSum(); // read back only for the progress line
+        if (it % 20 === 19) {
+          lossSoFar += await engine.takeLossSum(); // read back only for the progress line
+          if (!Number.isFinite(lossSoFar)) throw diverged(epoch, it);
+        }
         const shown = it >= 19 ? `loss ${(lossSoFar / (it + 1 - ((it + 1) % 20))).toFixed(3)} ` : '';
         bar.update((it + 1) * B, (it + 1) * B, `${shown}lr ${lr.toExponential(2)}`);
       }
@@ -146,10 +178,15 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       const secs = (performance.now() - te) / 1000;
       trainSeconds += secs;
       bar.finish(itersPerEpoch * B, itersPerEpoch * B, `loss ${epochLoss.toFixed(3)}`);
-      if (!Number.isFinite(epochLoss)) throw new Error(`Loss became ${epochLoss} in epoch ${epoch}; lower --lr or check the data.`);
+      if (!Number.isFinite(epochLoss)) throw diverged(epoch, itersPerEpoch - 1);
       const e: EpochLog = { epoch, loss: epochLoss, lr, imagesPerS: (itersPerEpoch * B) / secs };
       epochs.push(e);
       db.logEpoch(runId, e);
+      if (epoch % cfg.checkpointEvery === 0 || epoch === cfg.epochs) {
+        mkdirSync(dirname(ckptFile), { recursive: true });
+        saveCheckpoint(ckptFile, await engine.exportState(), { runId, epoch, iteration: iter, config: cfg });
+        lastGood = epoch;
+      }
       if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0 && epoch !== cfg.epochs) await evaluate(epoch);
     }
     await evaluate(cfg.epochs);
@@ -159,7 +196,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     db.finishRun(runId, 'finished', wallTimeS, imagesPerS);
     return { runId, backend: engine.backend, workers, epochs, recall, wallTimeS, imagesPerS, params };
   } catch (err) {
-    db.finishRun(runId, 'failed', (performance.now() - t0) / 1000, 0);
+    db.finishRun(runId, (err as { diverged?: boolean }).diverged ? 'diverged' : 'failed', (performance.now() - t0) / 1000, 0);
     throw err;
   } finally {
     db.close();
