@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface Options {
   batches: number[];
@@ -102,8 +102,10 @@ function parseArgs(argv: string[]): Options {
 /** Worker: time our step in this process and print one JSON line. */
 async function runOurs(o: Options): Promise<void> {
   const tf = await import('@tensorflow/tfjs');
-  const { initBackend } = await import('../src/backend.js');
-  const { MaskConModel } = await import('../src/moco.js');
+  // MASKCON_BENCH_SRC: another copy of packages/model/src to benchmark (A/B experiments).
+  const src = process.env.MASKCON_BENCH_SRC ? path.resolve(process.env.MASKCON_BENCH_SRC) : path.join(path.dirname(fileURLToPath(import.meta.url)), '../src');
+  const { initBackend } = (await import(pathToFileURL(path.join(src, 'backend.ts')).href)) as typeof import('../src/backend.js');
+  const { MaskConModel } = (await import(pathToFileURL(path.join(src, 'moco.ts')).href)) as typeof import('../src/moco.js');
   const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
   const info = await initBackend(o.backend as 'wasm', () => {});
   const n = o.batch;

@@ -3,7 +3,13 @@ export {
   ARCH_NAMES,
   backbone,
   backboneFeatureDim,
+  BOTTLENECK_EXPANSION,
+  classifier,
   createNetwork,
+  isBackboneParam,
+  STEM_NAMES,
+  stemForImageSize,
+  stemOf,
   embed,
   l2Normalize,
   projector,
@@ -12,10 +18,12 @@ export {
   type BackboneSpec,
   type ForwardContext,
   type NetworkSpec,
+  type StemName,
 } from './resnet.js';
 export { MemoryQueue } from './queue.js';
 export {
   METHOD_NAMES,
+  coinsLoss,
   contrastiveLogits,
   grafitTargets,
   maskconTargets,
@@ -38,3 +46,28 @@ export {
   conv2DBackpropFilterWasm,
   conv2DBackpropInputWasm,
 } from './kernels/index.js';
+export {
+  SAFETENSORS_DTYPES,
+  SAFETENSORS_MAX_HEADER_BYTES,
+  SafetensorsError,
+  encodeSafetensors,
+  parseSafetensors,
+  readSafetensors,
+  writeSafetensors,
+  f16ToF32,
+  f32ToF16,
+  bf16ToF32,
+  f32ToBf16,
+  type SafetensorsDtype,
+  type SafetensorsFile,
+  type SafetensorsInput,
+  type SafetensorsTensor,
+} from './safetensors.js';
+export {
+  PretrainedMismatchError,
+  loadPretrainedBackbone,
+  saveBackboneSafetensors,
+  torchvisionBackboneState,
+  type LoadPretrainedOptions,
+  type LoadPretrainedReport,
+} from './pretrained.js';

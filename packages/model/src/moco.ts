@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@maskcon/augment';
 import { ParamStore } from './params.js';
-import { createNetwork, backbone, embed, updateRunningStats, type ForwardContext, type NetworkSpec } from './resnet.js';
+import { createNetwork, backbone, classifier, embed, l2Normalize, projector, updateRunningStats, type ForwardContext, type NetworkSpec } from './resnet.js';
 import { MemoryQueue } from './queue.js';
 import { SgdMomentum } from './sgd.js';
-import { contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
+import { coinsLoss, contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
 
 export interface StepGradients {
   loss: tf.Scalar;
@@ -42,6 +42,9 @@ export class MaskConModel {
   private readonly shuffleRng: Rng;
 
   constructor(cfg: MocoConfig) {
+    if (cfg.method === 'coins' && !cfg.network.classifierClasses) {
+      throw new Error('CoIns needs a classifier: set network.classifierClasses to the number of coarse classes.');
+    }
     this.cfg = cfg;
     this.encoderQ = createNetwork(cfg.network, cfg.seed);
     this.encoderK = this.encoderQ.cloneFrozen(); // θ_k ← θ_q at start
@@ -115,9 +118,12 @@ export class MaskConModel {
     const ctx: ForwardContext = { training: true, bnSplits, bnStats };
     const vars = [...this.encoderQ.trainable.values()];
     const { value, grads } = tf.variableGrads(() => {
-      const q = embed(this.encoderQ, xq, ctx); // n×d
+      const f = backbone(this.encoderQ, xq, ctx); // n×feat
+      const q = l2Normalize(projector(this.encoderQ, f)); // n×d
       const logits = contrastiveLogits(q, k, queueKeys, this.cfg.t0); // n×(1+K)
-      return softTargetCrossEntropy(logits, y);
+      const contrastive = softTargetCrossEntropy(logits, y);
+      if (this.cfg.method !== 'coins') return contrastive;
+      return coinsLoss(classifier(this.encoderQ, f), tf.tensor1d(labels, 'int32'), contrastive, this.cfg.w);
     }, vars);
     y.dispose();
     const byName = new Map<string, tf.Tensor>();

@@ -3,20 +3,37 @@ import { Rng } from '@maskcon/augment';
 import { ParamStore } from './params.js';
 import { kaimingConv, linearInit } from './init.js';
 
-export type ArchName = 'resnet-mini';
-export const ARCH_NAMES: readonly ArchName[] = ['resnet-mini'];
+export type ArchName = 'resnet-mini' | 'resnet18' | 'resnet34' | 'resnet50';
+export const ARCH_NAMES: readonly ArchName[] = ['resnet-mini', 'resnet18', 'resnet34', 'resnet50'];
+
+/** 'small': 3×3 stride-1 conv, no max-pool (images ≤ 64 px, as the MaskCon code does);
+ * 'standard': torchvision's 7×7 stride-2 conv + 3×3 stride-2 max-pool. */
+export type StemName = 'small' | 'standard';
+export const STEM_NAMES: readonly StemName[] = ['small', 'standard'];
+
+/** The stem the paper uses for images of `px` pixels (the larger side): small for ≤ 64 px. */
+export function stemForImageSize(px: number): StemName {
+  return px <= 64 ? 'small' : 'standard';
+}
 
 export interface BackboneSpec {
   arch: ArchName;
-  /** Stem width w; stages have widths w, 2w, 4w. */
+  /** resnet-mini only: stem width w; stages have widths w, 2w, 4w. */
   width: number;
   inChannels: number;
+  /** Default 'small'. Callers pick it with stemForImageSize(image size). */
+  stem?: StemName;
+  /** resnet18/34/50: width of the first stage (torchvision: 64); stages have b, 2b, 4b, 8b
+   * (× 4 output channels for the Bottleneck of resnet50). */
+  baseWidth?: number;
 }
 
 export interface NetworkSpec extends BackboneSpec {
   /** Projector hidden and output sizes (paper: 512 and 128). */
   projHidden: number;
   projDim: number;
+  /** CoIns: number of (coarse) classes of the linear classifier on the backbone feature. */
+  classifierClasses?: number;
 }
 
 /**
@@ -46,7 +63,7 @@ function addBn(p: ParamStore, name: string, c: number): void {
   p.addBuffer(`${name}.running_var`, tf.ones([c]));
 }
 
-/** conv with PyTorch-style symmetric padding (k=3 → pad 1, k=1 → pad 0). */
+/** conv with PyTorch-style symmetric padding (k=3 → pad 1, k=1 → pad 0, k=7 → pad 3). */
 function conv(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2): tf.Tensor4D {
   const w = p.get(`${name}.weight`) as tf.Variable<tf.Rank.R4>;
   const k = w.shape[0];
@@ -94,38 +111,122 @@ function addBasicBlock(p: ParamStore, name: string, cin: number, cout: number, s
   }
 }
 
+/** torchvision Bottleneck (v1.5, stride on the 3×3 conv): 1×1 (cin→planes)–BN–ReLU–3×3(stride)–BN–ReLU–
+ * 1×1 (planes→4·planes)–BN, plus identity or 1×1 conv(stride)+BN. */
+function addBottleneck(p: ParamStore, name: string, cin: number, planes: number, stride: number, rng: Rng): void {
+  const cout = planes * BOTTLENECK_EXPANSION;
+  addConv(p, `${name}.conv1`, 1, cin, planes, rng);
+  addBn(p, `${name}.bn1`, planes);
+  addConv(p, `${name}.conv2`, 3, planes, planes, rng);
+  addBn(p, `${name}.bn2`, planes);
+  addConv(p, `${name}.conv3`, 1, planes, cout, rng);
+  addBn(p, `${name}.bn3`, cout);
+  if (stride !== 1 || cin !== cout) {
+    addConv(p, `${name}.downsample.0`, 1, cin, cout, rng);
+    addBn(p, `${name}.downsample.1`, cout);
+  }
+}
+
+function shortcut(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2, ctx: ForwardContext): tf.Tensor4D {
+  return p.trainable.has(`${name}.downsample.0.weight`)
+    ? batchNorm(p, `${name}.downsample.1`, conv(p, `${name}.downsample.0`, x, stride), ctx)
+    : x;
+}
+
 function basicBlock(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2, ctx: ForwardContext): tf.Tensor4D {
   let out = tf.relu(batchNorm(p, `${name}.bn1`, conv(p, `${name}.conv1`, x, stride), ctx));
   out = batchNorm(p, `${name}.bn2`, conv(p, `${name}.conv2`, out, 1), ctx);
-  const shortcut = p.trainable.has(`${name}.downsample.0.weight`)
-    ? batchNorm(p, `${name}.downsample.1`, conv(p, `${name}.downsample.0`, x, stride), ctx)
-    : x;
-  return tf.relu(tf.add(out, shortcut)) as tf.Tensor4D;
+  return tf.relu(tf.add(out, shortcut(p, name, x, stride, ctx))) as tf.Tensor4D;
 }
 
-const MINI_STAGES: { mult: number; stride: 1 | 2 }[] = [
-  { mult: 1, stride: 1 },
-  { mult: 2, stride: 2 },
-  { mult: 4, stride: 2 },
-];
+function bottleneck(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2, ctx: ForwardContext): tf.Tensor4D {
+  let out = tf.relu(batchNorm(p, `${name}.bn1`, conv(p, `${name}.conv1`, x, 1), ctx));
+  out = tf.relu(batchNorm(p, `${name}.bn2`, conv(p, `${name}.conv2`, out, stride), ctx));
+  out = batchNorm(p, `${name}.bn3`, conv(p, `${name}.conv3`, out, 1), ctx);
+  return tf.relu(tf.add(out, shortcut(p, name, x, stride, ctx))) as tf.Tensor4D;
+}
 
+export const BOTTLENECK_EXPANSION = 4;
+
+interface Architecture {
+  block: 'basic' | 'bottleneck';
+  /** Blocks per stage. */
+  layers: number[];
+  /** Stage widths (`planes`); a Bottleneck stage outputs planes × 4 channels. */
+  widths: number[];
+}
+
+function architecture(spec: BackboneSpec): Architecture {
+  if (spec.arch === 'resnet-mini') {
+    const w = spec.width;
+    return { block: 'basic', layers: [1, 1, 1], widths: [w, 2 * w, 4 * w] };
+  }
+  const b = spec.baseWidth ?? 64;
+  const widths = [b, 2 * b, 4 * b, 8 * b];
+  switch (spec.arch) {
+    case 'resnet18': return { block: 'basic', layers: [2, 2, 2, 2], widths };
+    case 'resnet34': return { block: 'basic', layers: [3, 4, 6, 3], widths };
+    case 'resnet50': return { block: 'bottleneck', layers: [3, 4, 6, 3], widths };
+    default: throw new Error(`Unknown architecture ${String(spec.arch)}; known: ${ARCH_NAMES.join(', ')}.`);
+  }
+}
+
+/** Stride of block `j` of stage `i` (0-based): the first block of every stage but the first halves the size. */
+function blockStride(i: number, j: number): 1 | 2 {
+  return i > 0 && j === 0 ? 2 : 1;
+}
+
+/** Pooled backbone feature size: 4w (resnet-mini), 8b (resnet18/34: 512), 32b (resnet50: 2048). */
 export function backboneFeatureDim(spec: BackboneSpec): number {
-  return 4 * spec.width;
+  const a = architecture(spec);
+  const last = a.widths[a.widths.length - 1];
+  return a.block === 'bottleneck' ? last * BOTTLENECK_EXPANSION : last;
 }
 
-/** Creates the parameters of backbone + projector. */
+function validateSpec(spec: NetworkSpec): void {
+  const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+  if (!ARCH_NAMES.includes(spec.arch)) throw new Error(`Unknown architecture ${String(spec.arch)}; known: ${ARCH_NAMES.join(', ')}.`);
+  if (spec.arch === 'resnet-mini' && !posInt(spec.width)) throw new Error(`--width must be a positive integer, got ${spec.width}.`);
+  if (spec.baseWidth !== undefined && !posInt(spec.baseWidth)) throw new Error(`baseWidth must be a positive integer, got ${spec.baseWidth}.`);
+  if (!posInt(spec.inChannels)) throw new Error(`inChannels must be a positive integer, got ${spec.inChannels}.`);
+  if (spec.stem !== undefined && !STEM_NAMES.includes(spec.stem)) {
+    throw new Error(`Unknown stem '${String(spec.stem)}'; expected one of ${STEM_NAMES.join(', ')}.`);
+  }
+  if (!posInt(spec.projHidden) || !posInt(spec.projDim)) {
+    throw new Error(`Projector sizes must be positive integers, got hidden ${spec.projHidden}, dim ${spec.projDim}.`);
+  }
+  if (spec.classifierClasses !== undefined && !posInt(spec.classifierClasses)) {
+    throw new Error(`classifierClasses must be a positive integer, got ${spec.classifierClasses}.`);
+  }
+}
+
+/**
+ * Creates the parameters of backbone + projector (+ CoIns classifier), named as torchvision's
+ * state dict (`conv1.weight`, `layer1.0.downsample.1.running_mean`, …). Conv weights are HWIO,
+ * Linear weights [in, out]. Init as torchvision: Kaiming-normal (fan_out) convs, BN weight 1
+ * bias 0, PyTorch's default Linear init for projector and classifier.
+ */
 export function createNetwork(spec: NetworkSpec, seed: number): ParamStore {
-  if (spec.arch !== 'resnet-mini') throw new Error(`Unknown architecture ${spec.arch}; known: ${ARCH_NAMES.join(', ')}.`);
-  if (!(Number.isInteger(spec.width) && spec.width > 0)) throw new Error(`--width must be a positive integer, got ${spec.width}.`);
+  validateSpec(spec);
+  const a = architecture(spec);
   const rng = new Rng(seed);
   const p = new ParamStore();
-  const w = spec.width;
-  addConv(p, 'conv1', 3, spec.inChannels, w, rng);
-  addBn(p, 'bn1', w);
-  let cin = w;
-  MINI_STAGES.forEach((s, i) => {
-    addBasicBlock(p, `layer${i + 1}.0`, cin, w * s.mult, s.stride, rng);
-    cin = w * s.mult;
+  const stemWidth = a.widths[0];
+  addConv(p, 'conv1', (spec.stem ?? 'small') === 'standard' ? 7 : 3, spec.inChannels, stemWidth, rng);
+  addBn(p, 'bn1', stemWidth);
+  let cin = stemWidth;
+  a.layers.forEach((blocks, i) => {
+    const planes = a.widths[i];
+    for (let j = 0; j < blocks; j++) {
+      const name = `layer${i + 1}.${j}`;
+      if (a.block === 'basic') {
+        addBasicBlock(p, name, cin, planes, blockStride(i, j), rng);
+        cin = planes;
+      } else {
+        addBottleneck(p, name, cin, planes, blockStride(i, j), rng);
+        cin = planes * BOTTLENECK_EXPANSION;
+      }
+    }
   });
   const feat = backboneFeatureDim(spec);
   const l1 = linearInit(feat, spec.projHidden, rng);
@@ -134,16 +235,52 @@ export function createNetwork(spec: NetworkSpec, seed: number): ParamStore {
   const l2 = linearInit(spec.projHidden, spec.projDim, rng);
   p.addTrainable('projector.2.weight', l2.weight);
   p.addTrainable('projector.2.bias', l2.bias);
+  if (spec.classifierClasses !== undefined) {
+    const c = linearInit(feat, spec.classifierClasses, rng);
+    p.addTrainable('classifier.weight', c.weight);
+    p.addTrainable('classifier.bias', c.bias);
+  }
   return p;
 }
 
-/** Backbone: x N×H×W×C → pooled feature N×4w. */
+/** True for backbone parameters/buffers (everything but the projector and classifier heads). */
+export function isBackboneParam(name: string): boolean {
+  return !name.startsWith('projector.') && !name.startsWith('classifier.');
+}
+
+/** The stem a parameter store was built with (from the shape of `conv1.weight`). */
+export function stemOf(p: ParamStore): StemName {
+  return p.get('conv1.weight').shape[0] === 7 ? 'standard' : 'small';
+}
+
+/**
+ * Backbone: x N×H×W×C → pooled feature N×feat. The structure (stem, block type, stages) is read
+ * from the parameter names and shapes, so key encoders and loaded weights need no spec.
+ */
 export function backbone(p: ParamStore, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
-  let h = tf.relu(batchNorm(p, 'bn1', conv(p, 'conv1', x, 1), ctx));
-  MINI_STAGES.forEach((s, i) => {
-    h = basicBlock(p, `layer${i + 1}.0`, h, s.stride, ctx);
-  });
+  let h: tf.Tensor4D;
+  if (stemOf(p) === 'standard') {
+    // 7×7/2 pad 3 conv, BN, ReLU, 3×3/2 max-pool with pad 1. tfjs' numeric max-pool padding
+    // ignores the padded cells (like PyTorch's −∞ padding) on the cpu and wasm backends.
+    const w = p.get('conv1.weight') as tf.Variable<tf.Rank.R4>;
+    h = tf.relu(batchNorm(p, 'bn1', tf.conv2d(x, w, 2, 3), ctx));
+    h = tf.maxPool(h, 3, 2, 1);
+  } else {
+    h = tf.relu(batchNorm(p, 'bn1', conv(p, 'conv1', x, 1), ctx));
+  }
+  const block = p.trainable.has('layer1.0.conv3.weight') ? bottleneck : basicBlock;
+  for (let i = 0; p.trainable.has(`layer${i + 1}.0.conv1.weight`); i++) {
+    for (let j = 0; p.trainable.has(`layer${i + 1}.${j}.conv1.weight`); j++) {
+      h = block(p, `layer${i + 1}.${j}`, h, blockStride(i, j), ctx);
+    }
+  }
   return tf.mean(h, [1, 2]) as tf.Tensor2D;
+}
+
+/** CoIns classifier: Linear(feat, C) on the backbone feature. f: N×feat → logits N×C. */
+export function classifier(p: ParamStore, f: tf.Tensor2D): tf.Tensor2D {
+  if (!p.trainable.has('classifier.weight')) throw new Error('This network has no classifier head; create it with classifierClasses set.');
+  return tf.add(tf.matMul(f, p.get('classifier.weight') as tf.Tensor2D), p.get('classifier.bias')) as tf.Tensor2D;
 }
 
 /** Projector: Linear(feat, hidden)–ReLU–Linear(hidden, d). */

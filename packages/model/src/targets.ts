@@ -6,8 +6,8 @@ import * as tf from '@tensorflow/tfjs';
  * through them (callers compute them outside the differentiated function).
  */
 
-export type MethodName = 'selfcon' | 'maskcon' | 'grafit' | 'supfine';
-export const METHOD_NAMES: readonly MethodName[] = ['selfcon', 'maskcon', 'grafit', 'supfine'];
+export type MethodName = 'selfcon' | 'maskcon' | 'grafit' | 'coins' | 'supfine';
+export const METHOD_NAMES: readonly MethodName[] = ['selfcon', 'maskcon', 'grafit', 'coins', 'supfine'];
 
 /** SelfCon (MoCo v2): only the positive key. Returns N×(1+K). */
 export function selfconTargets(n: number, queueSize: number): tf.Tensor2D {
@@ -113,6 +113,7 @@ export function softTargets(cfg: TargetConfig, keys: tf.Tensor2D, queue: tf.Tens
   const kSize = queue.shape[0];
   switch (cfg.method) {
     case 'selfcon':
+    case 'coins': // CoIns' contrastive part is SelfCon; its classifier loss is added by the model
       return selfconTargets(n, kSize);
     case 'maskcon':
       return maskconTargets(keys, queue, mask, cfg.w, cfg.t);
@@ -121,4 +122,14 @@ export function softTargets(cfg: TargetConfig, keys: tf.Tensor2D, queue: tf.Tens
     case 'supfine':
       return grafitTargets(mask, 1);
   }
+}
+
+/**
+ * CoIns: loss = w·CE(classifier(f), c) + (1−w)·SelfCon, with f the backbone feature.
+ *   classLogits: N×C, labels: N (coarse ids), contrastiveLoss: scalar
+ */
+export function coinsLoss(classLogits: tf.Tensor2D, labels: tf.Tensor1D, contrastiveLoss: tf.Scalar, w: number): tf.Scalar {
+  const onehot = tf.oneHot(labels, classLogits.shape[1]).toFloat() as tf.Tensor2D;
+  const ce = softTargetCrossEntropy(classLogits, onehot);
+  return tf.add(tf.mul(ce, w), tf.mul(contrastiveLoss, 1 - w)) as tf.Scalar;
 }

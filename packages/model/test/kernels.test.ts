@@ -8,6 +8,8 @@ import {
   wasmTrainingKernelsRegistered,
 } from '../src/kernels/index.js';
 import { setBackpropFilterChunk } from '../src/kernels/conv2d-backprop-filter.js';
+import { batchNormTrainFused } from '../src/kernels/batch-norm.js';
+import { forceBatchMatMulOrientation } from '../src/kernels/batch-mat-mul.js';
 import { createTinyNetVars, seededValues, tinyNetLoss, type TinyNetConfig } from '../src/kernels/tiny-net.js';
 
 const TOL = 1e-3;
@@ -246,16 +248,21 @@ function matMulCases(): MatMulCase[] {
   return cases;
 }
 
-describe('BatchMatMul on wasm matches cpu', () => {
+describe.each(['cost model', 'direct', 'swapped'] as const)('BatchMatMul on wasm matches cpu (%s orientation)', (orientation) => {
   it.each(matMulCases().map((c, i) => [`${c.a}${c.tA ? 'ᵀ' : ''} · ${c.b}${c.tB ? 'ᵀ' : ''}`, c, i] as const))(
     '%s',
     async (_n, c, i) => {
       const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a, b, c.tA, c.tB);
       const ref = await runOn('cpu', [c.a, c.b], 300 + 2 * i, f);
-      const got = await runOn('wasm', [c.a, c.b], 300 + 2 * i, f);
-      expect(got.shape).toEqual(ref.shape);
-      expect(maxAbs(ref.data)).toBeGreaterThan(0);
-      expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+      forceBatchMatMulOrientation(orientation === 'cost model' ? null : orientation);
+      try {
+        const got = await runOn('wasm', [c.a, c.b], 300 + 2 * i, f);
+        expect(got.shape).toEqual(ref.shape);
+        expect(maxAbs(ref.data)).toBeGreaterThan(0);
+        expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+      } finally {
+        forceBatchMatMulOrientation(null);
+      }
     },
   );
 });
@@ -304,6 +311,86 @@ describe.each(['sum', 'mean'] as const)('%s on wasm matches cpu', (op) => {
     const y = tf[op](x, 0);
     expect(Array.from(await y.data())).toEqual(op === 'sum' ? [9, 12] : [3, 4]);
     tf.dispose([x, y]);
+  });
+});
+
+describe('fused BatchNorm (customGrad) matches the composed formula', () => {
+  /** The composed split-BN of resnet.ts. */
+  function composed(x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor, eps: number, groups: number): tf.Tensor4D {
+    const [n, h, w, c] = x.shape;
+    const xg = tf.reshape(x, [groups, n / groups, h, w, c]);
+    const { mean, variance } = tf.moments(xg, [1, 2, 3], true);
+    const y = tf.mul(tf.sub(xg, mean), tf.rsqrt(tf.add(variance, eps)));
+    return tf.add(tf.mul(tf.reshape(y, [n, h, w, c]), g), b) as tf.Tensor4D;
+  }
+
+  async function run(backend: 'cpu' | 'wasm', fused: boolean, shape: number[], groups: number, seed: number): Promise<Float32Array[]> {
+    await use(backend);
+    const c = shape[3];
+    const x = tf.tensor(seededValues(shape.reduce((p, q) => p * q, 1), seed), shape).mul(3).add(0.5) as tf.Tensor4D;
+    const g = tf.tensor(seededValues(c, seed + 1)).add(1.5);
+    const b = tf.tensor(seededValues(c, seed + 2));
+    const wts = tf.tensor(seededValues(x.size, seed + 3), shape);
+    const stats: tf.Tensor[] = [];
+    const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor): tf.Scalar => {
+      let y: tf.Tensor4D;
+      if (fused) {
+        const r = batchNormTrainFused(xi as tf.Tensor4D, gi, bi, 1e-5, groups);
+        stats.push(r.mean, r.variance);
+        y = r.y;
+      } else {
+        y = composed(xi as tf.Tensor4D, gi, bi, 1e-5, groups);
+      }
+      return tf.sum(tf.mul(tf.relu(y), wts)) as tf.Scalar;
+    };
+    const { value, grads } = tf.valueAndGrads(f)([x, g, b]);
+    const out = [value, ...grads].map((t) => Float32Array.from(t.dataSync()));
+    if (fused) {
+      // statistics: mean and biased variance per group
+      const ref = tf.tidy(() => tf.moments(tf.reshape(x, [groups, -1, c]), 1));
+      expect(maxAbsDiff(stats[0].dataSync(), ref.mean.dataSync())).toBeLessThan(TOL);
+      expect(maxAbsDiff(stats[1].dataSync(), ref.variance.dataSync())).toBeLessThan(TOL * 10);
+      tf.dispose([ref.mean, ref.variance]);
+    }
+    tf.dispose([x, g, b, wts, value, ...grads, ...stats]);
+    return out;
+  }
+
+  it.each([
+    [[4, 5, 6, 3], 1],
+    [[4, 3, 3, 2], 2],
+    [[8, 2, 2, 5], 4],
+    [[6, 7, 7, 16], 1],
+  ] as const)('shape %j groups %i: value, dx, dγ, dβ on cpu and wasm', async (shape, groups) => {
+    const ref = await run('cpu', false, [...shape], groups, 900);
+    for (const backend of ['cpu', 'wasm'] as const) {
+      const got = await run(backend, true, [...shape], groups, 900);
+      ['value', 'dx', 'dgamma', 'dbeta'].forEach((what, i) => {
+        const scale = Math.max(1, maxAbs(ref[i]));
+        expect(maxAbsDiff(ref[i], got[i]) / scale, `${backend} ${what}`).toBeLessThan(TOL);
+      });
+    }
+  });
+
+  it('does not leak tensors', async () => {
+    await use('wasm');
+    const x = tf.randomNormal([4, 3, 3, 2]) as tf.Tensor4D;
+    const g = tf.ones([2]);
+    const b = tf.zeros([2]);
+    const step = (): void => {
+      const { value, grads } = tf.valueAndGrads((xi: tf.Tensor) => {
+        const r = batchNormTrainFused(xi as tf.Tensor4D, g, b, 1e-5, 2);
+        tf.dispose([r.mean, r.variance]);
+        return tf.sum(tf.square(r.y)) as tf.Scalar;
+      })([x]);
+      tf.dispose([value, ...grads]);
+    };
+    step();
+    const before = tf.memory().numTensors;
+    step();
+    step();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, g, b]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import {
+  coinsLoss,
   contrastiveLogits,
   grafitTargets,
   maskconTargets,
@@ -131,6 +132,22 @@ describe('soft targets', () => {
       softTargets({ method: 'supfine', w: 0.3, t: 0.1 }, tf.zeros([4, 2]), tf.zeros([8, 2]), tf.tensor2d(sameLabelMaskHost(labels, qLabels), [4, 8])).arraySync(),
     );
     expect(maxAbsDiff(sup, naiveGrafit(labels, qLabels, 1))).toBeLessThan(1e-6);
+  });
+
+  it('CoIns mixes the classifier cross-entropy and the SelfCon loss by w', () => {
+    const logits = [[2, -1, 0.5], [0, 0, 3], [-2, 1, 1]];
+    const labels = [0, 2, 1];
+    const contrastive = 1.7;
+    let ce = 0;
+    logits.forEach((l, i) => {
+      const lse = Math.log(l.reduce((s, v) => s + Math.exp(v), 0));
+      ce += lse - l[labels[i]];
+    });
+    ce /= logits.length;
+    for (const w of [0, 0.2, 1]) {
+      const got = tf.tidy(() => coinsLoss(tf.tensor2d(logits), tf.tensor1d(labels, 'int32'), tf.scalar(contrastive), w).dataSync()[0]);
+      expect(got).toBeCloseTo(w * ce + (1 - w) * contrastive, 5);
+    }
   });
 
   it('host mask equals the device mask', () => {

@@ -26,7 +26,7 @@ export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const rb = b.shape.length;
   const batchA = size(a.shape.slice(0, -2));
   const batchB = size(b.shape.slice(0, -2));
-  if ((!tA && !tB) || a.dtype !== 'float32' || b.dtype !== 'float32' || batchA !== 1 || batchB !== 1 || ra < 2 || rb < 2) {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || batchA !== 1 || batchB !== 1 || ra < 2 || rb < 2) {
     return callOriginal(tf.BatchMatMul, backend, args.inputs, args.attrs ?? {});
   }
   const [a0, a1] = [a.shape[ra - 2], a.shape[ra - 1]];
@@ -41,11 +41,20 @@ export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const s = new Scratch(backend);
   try {
-    const a2 = tA ? s.transpose(s.reshape(a, [a0, a1]), [1, 0]) : a;
-    const b2 = tB ? s.transpose(s.reshape(b, [b0, b1]), [1, 0]) : b;
-    const out = s.keep(
-      callOriginal(tf.BatchMatMul, backend, { a: a2, b: b2 }, { transposeA: false, transposeB: false }),
-    );
+    const a2d = ra === 2 ? a : s.reshape(a, [a0, a1]);
+    const b2d = rb === 2 ? b : s.reshape(b, [b0, b1]);
+    let out: Info;
+    if (chooseSwapped(m, k, n, tA, tB)) {
+      // Cᵀ = Bᵀ·Aᵀ: Bᵀ [n, k] is the streamed input, Aᵀ [k, m] the packed weights.
+      const bt = tB ? b2d : s.transpose(b2d, [1, 0]);
+      const at = tA ? a2d : s.transpose(a2d, [1, 0]);
+      const ct = s.keep(callOriginal(tf.BatchMatMul, backend, { a: bt, b: at }, { transposeA: false, transposeB: false }));
+      out = s.transpose(s.reshape(ct, [n, m]), [1, 0]);
+    } else {
+      const a2 = tA ? s.transpose(a2d, [1, 0]) : a2d;
+      const b2 = tB ? s.transpose(b2d, [1, 0]) : b2d;
+      out = s.keep(callOriginal(tf.BatchMatMul, backend, { a: a2, b: b2 }, { transposeA: false, transposeB: false }));
+    }
     out.shape = [...outBatch, m, n];
     s.dispose([out]);
     return out;
@@ -53,6 +62,29 @@ export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
     s.dispose();
     throw e;
   }
+}
+
+/** Relative cost of packing one weight element (XNNPACK) vs transposing one element. */
+const PACK_COST = 2;
+
+/** For benchmarks and tests: force an orientation (null = cost model). */
+let forced: 'direct' | 'swapped' | null = null;
+export function forceBatchMatMulOrientation(o: 'direct' | 'swapped' | null): void {
+  forced = o;
+}
+
+/**
+ * XNNPACK packs the weights operand on every call (a fresh tensor each step),
+ * at a cost comparable to the product itself when the other operand has few
+ * rows (q·Qᵀ: 32–128 rows against an 8192-row queue). Pick the orientation —
+ * C = A·B with B packed, or Cᵀ = Bᵀ·Aᵀ with Aᵀ packed — with the lower
+ * transpose + packing cost.
+ */
+function chooseSwapped(m: number, k: number, n: number, tA: boolean, tB: boolean): boolean {
+  if (forced != null) return forced === 'swapped';
+  const direct = (tA ? m * k : 0) + (tB ? k * n : 0) + PACK_COST * k * n;
+  const swapped = (tA ? 0 : m * k) + (tB ? 0 : k * n) + PACK_COST * k * m + m * n;
+  return swapped < direct;
 }
 
 export const batchMatMulConfig: tf.KernelConfig = {

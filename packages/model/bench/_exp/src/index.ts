@@ -1,0 +1,73 @@
+export { ParamStore } from './params.js';
+export {
+  ARCH_NAMES,
+  backbone,
+  backboneFeatureDim,
+  BOTTLENECK_EXPANSION,
+  classifier,
+  createNetwork,
+  isBackboneParam,
+  STEM_NAMES,
+  stemForImageSize,
+  stemOf,
+  embed,
+  l2Normalize,
+  projector,
+  updateRunningStats,
+  type ArchName,
+  type BackboneSpec,
+  type ForwardContext,
+  type NetworkSpec,
+  type StemName,
+} from './resnet.js';
+export { MemoryQueue } from './queue.js';
+export {
+  METHOD_NAMES,
+  coinsLoss,
+  contrastiveLogits,
+  grafitTargets,
+  maskconTargets,
+  sameLabelMask,
+  sameLabelMaskHost,
+  selfconTargets,
+  softTargetCrossEntropy,
+  softTargets,
+  type MethodName,
+  type TargetConfig,
+} from './targets.js';
+export { SgdMomentum, learningRateAt } from './sgd.js';
+export { MaskConModel, type MocoConfig, type StepGradients } from './moco.js';
+export { initBackend, BACKEND_ORDER, backendIdOf, currentBackend, type BackendName, type BackendInfo } from './backend.js';
+export {
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  wasmTrainingKernelsRegistered,
+  WASM_TRAINING_KERNEL_NAMES,
+  conv2DBackpropFilterWasm,
+  conv2DBackpropInputWasm,
+} from './kernels/index.js';
+export {
+  SAFETENSORS_DTYPES,
+  SAFETENSORS_MAX_HEADER_BYTES,
+  SafetensorsError,
+  encodeSafetensors,
+  parseSafetensors,
+  readSafetensors,
+  writeSafetensors,
+  f16ToF32,
+  f32ToF16,
+  bf16ToF32,
+  f32ToBf16,
+  type SafetensorsDtype,
+  type SafetensorsFile,
+  type SafetensorsInput,
+  type SafetensorsTensor,
+} from './safetensors.js';
+export {
+  PretrainedMismatchError,
+  loadPretrainedBackbone,
+  saveBackboneSafetensors,
+  torchvisionBackboneState,
+  type LoadPretrainedOptions,
+  type LoadPretrainedReport,
+} from './pretrained.js';

@@ -1,0 +1,196 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@maskcon/augment';
+import { ParamStore } from './params.js';
+import { createNetwork, backbone, classifier, embed, l2Normalize, projector, updateRunningStats, type ForwardContext, type NetworkSpec } from './resnet.js';
+import { MemoryQueue } from './queue.js';
+import { SgdMomentum } from './sgd.js';
+import { coinsLoss, contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
+
+export interface StepGradients {
+  loss: tf.Scalar;
+  /** Gradient per trainable parameter name. */
+  grads: Map<string, tf.Tensor>;
+  /** Per BN layer batch mean/variance (kept tensors), for the running statistics. */
+  bnStats: NonNullable<ForwardContext['bnStats']>;
+}
+
+export interface MocoConfig extends TargetConfig {
+  network: NetworkSpec;
+  /** Queue size K (a multiple of the batch size). */
+  queueSize: number;
+  /** Contrastive temperature τ0. */
+  t0: number;
+  /** Key-encoder momentum m. */
+  keyMomentum: number;
+  sgdMomentum: number;
+  weightDecay: number;
+  /** BatchNorm groups per batch (split BN; the key batch is shuffled across them). */
+  bnSplits: number;
+  seed: number;
+}
+
+/**
+ * MaskCon in the MoCo framework (algorithm.md, "The training step"). Reads top to bottom as
+ * the algorithm: momentum update → keys with shuffle BN → targets → query loss + SGD → enqueue.
+ */
+export class MaskConModel {
+  readonly cfg: MocoConfig;
+  readonly encoderQ: ParamStore;
+  readonly encoderK: ParamStore;
+  readonly queue: MemoryQueue;
+  readonly optimizer: SgdMomentum;
+  private readonly shuffleRng: Rng;
+
+  constructor(cfg: MocoConfig) {
+    if (cfg.method === 'coins' && !cfg.network.classifierClasses) {
+      throw new Error('CoIns needs a classifier: set network.classifierClasses to the number of coarse classes.');
+    }
+    this.cfg = cfg;
+    this.encoderQ = createNetwork(cfg.network, cfg.seed);
+    this.encoderK = this.encoderQ.cloneFrozen(); // θ_k ← θ_q at start
+    this.queue = new MemoryQueue(cfg.queueSize, cfg.network.projDim);
+    this.optimizer = new SgdMomentum(cfg.sgdMomentum, cfg.weightDecay);
+    this.shuffleRng = new Rng(cfg.seed ^ 0x5eed);
+  }
+
+  /** θ_k ← m·θ_k + (1−m)·θ_q over trainable parameters (buffers keep their own statistics). */
+  momentumUpdateKeyEncoder(): void {
+    const m = this.cfg.keyMomentum;
+    tf.tidy(() => {
+      for (const [name, pq] of this.encoderQ.trainable) {
+        const pk = this.encoderK.trainable.get(name)!;
+        pk.assign(tf.add(tf.mul(pk, m), tf.mul(pq, 1 - m)));
+      }
+    });
+  }
+
+  /**
+   * Keys of an already-shuffled batch: normalize(proj(backbone_k(x))) with training-mode BN
+   * over `bnSplits` groups. x: N×H×W×C → N×d (no gradient). Data-parallel workers call this on
+   * their share of the shuffled batch.
+   */
+  encodeKeys(xShuffled: tf.Tensor4D, bnSplits = this.cfg.bnSplits): tf.Tensor2D {
+    return tf.tidy(() => embed(this.encoderK, xShuffled, { training: true, bnSplits }));
+  }
+
+  /** The shuffle-BN permutation for the next key batch (drawn from the model's seeded stream). */
+  nextShuffle(n: number): { perm: Int32Array; inverse: Int32Array } {
+    const perm = this.shuffleRng.permutation(n);
+    const inverse = new Int32Array(n);
+    for (let i = 0; i < n; i++) inverse[perm[i]] = i;
+    return { perm, inverse };
+  }
+
+  /**
+   * Keys k = normalize(proj(backbone_k(x_k))) with shuffle BN: the batch is permuted before the
+   * key encoder (so BN groups mix different samples than the query's) and un-permuted after.
+   *   xk: N×H×W×C → N×d (no gradient)
+   */
+  computeKeys(xk: tf.Tensor4D): tf.Tensor2D {
+    const { perm, inverse } = this.nextShuffle(xk.shape[0]);
+    return tf.tidy(() => {
+      const k = this.encodeKeys(tf.gather(xk, tf.tensor1d(perm, 'int32')));
+      return tf.gather(k, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D;
+    });
+  }
+
+  /** Fills the whole queue with keys of training images before the first step. */
+  fillQueue(xk: tf.Tensor4D, labels: ArrayLike<number>): void {
+    const k = this.computeKeys(xk);
+    this.queue.enqueue(k, labels);
+    k.dispose();
+  }
+
+  /**
+   * Loss and gradients of the query encoder for (a share of) a batch, before the update.
+   *   xq: n×H×W×C query views, k: n×d their keys, labels: n (coarse, or fine)
+   * Returns the loss (device scalar), gradients by parameter name, and the BN batch statistics.
+   */
+  gradients(xq: tf.Tensor4D, k: tf.Tensor2D, labels: Int32Array, bnSplits = this.cfg.bnSplits): StepGradients {
+    const queueKeys = this.queue.keys; // K×d, read before this batch is enqueued
+    const y = tf.tidy(() => {
+      const mask = this.cfg.method === 'selfcon'
+        ? tf.zeros([labels.length, this.queue.size]) as tf.Tensor2D
+        : tf.tensor2d(sameLabelMaskHost(labels, this.queue.labels), [labels.length, this.queue.size]); // n×K
+      return softTargets(this.cfg, k, queueKeys, mask);
+    }); // n×(1+K)
+    const bnStats: NonNullable<ForwardContext['bnStats']> = [];
+    const ctx: ForwardContext = { training: true, bnSplits, bnStats };
+    const vars = [...this.encoderQ.trainable.values()];
+    const { value, grads } = tf.variableGrads(() => {
+      const f = backbone(this.encoderQ, xq, ctx); // n×feat
+      const q = l2Normalize(projector(this.encoderQ, f)); // n×d
+      const logits = contrastiveLogits(q, k, queueKeys, this.cfg.t0); // n×(1+K)
+      const contrastive = softTargetCrossEntropy(logits, y);
+      if (this.cfg.method !== 'coins') return contrastive;
+      return coinsLoss(classifier(this.encoderQ, f), tf.tensor1d(labels, 'int32'), contrastive, this.cfg.w);
+    }, vars);
+    y.dispose();
+    const byName = new Map<string, tf.Tensor>();
+    for (const [name, v] of this.encoderQ.trainable) byName.set(name, grads[v.name]);
+    return { loss: value, grads: byName, bnStats };
+  }
+
+  /** SGD on the query encoder and BN running statistics; disposes the gradients and statistics. */
+  applyGradients(g: Omit<StepGradients, 'loss'>, lr: number): void {
+    updateRunningStats(this.encoderQ, g.bnStats);
+    this.optimizer.step(this.encoderQ.trainable, Object.fromEntries(g.grads), lr);
+    for (const t of g.grads.values()) t.dispose();
+  }
+
+  /**
+   * One training step. Returns the loss as a device scalar (the caller decides when to read it).
+   *   xq, xk: N×H×W×C query/key views; labels: N (coarse, or fine for SupFINE)
+   */
+  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, labels: Int32Array, lr: number): tf.Scalar {
+    this.momentumUpdateKeyEncoder(); // before computing keys
+    const k = this.computeKeys(xk); // N×d
+    const g = this.gradients(xq, k, labels);
+    this.applyGradients(g, lr);
+    this.queue.enqueue(k, labels);
+    k.dispose();
+    return g.loss;
+  }
+
+  /**
+   * Everything a resumed run needs (besides the data order, which is derived from the seed):
+   * both encoders, the optimizer's momentum buffers and the queue, as named host arrays.
+   */
+  exportState(): { arrays: Map<string, Float32Array | Int32Array>; queuePtr: number; queueFilled: number } {
+    const arrays = new Map<string, Float32Array | Int32Array>();
+    for (const [n, v] of this.encoderQ.snapshot()) arrays.set(`encoder_q.${n}`, v);
+    for (const [n, v] of this.encoderK.snapshot()) arrays.set(`encoder_k.${n}`, v);
+    for (const [n, v] of this.optimizer.state()) arrays.set(`optimizer.momentum.${n}`, v);
+    const q = this.queue.state();
+    arrays.set('queue.keys', q.keys);
+    arrays.set('queue.labels', q.labels);
+    return { arrays, queuePtr: q.ptr, queueFilled: q.filled };
+  }
+
+  importState(st: { arrays: ReadonlyMap<string, Float32Array | Int32Array>; queuePtr: number; queueFilled: number }): void {
+    const group = (prefix: string) => {
+      const m = new Map<string, Float32Array>();
+      for (const [n, v] of st.arrays) if (n.startsWith(prefix) && v instanceof Float32Array) m.set(n.slice(prefix.length), v);
+      return m;
+    };
+    this.encoderQ.load(group('encoder_q.'), 'checkpoint (query encoder)');
+    this.encoderK.load(group('encoder_k.'), 'checkpoint (key encoder)');
+    this.optimizer.loadState(group('optimizer.momentum.'), this.encoderQ.trainable);
+    const keys = st.arrays.get('queue.keys');
+    const labels = st.arrays.get('queue.labels');
+    if (!(keys instanceof Float32Array) || !(labels instanceof Int32Array)) throw new Error('Checkpoint lacks the queue (queue.keys, queue.labels).');
+    this.queue.loadState({ keys, labels, ptr: st.queuePtr, filled: st.queueFilled });
+  }
+
+  /** Backbone features of the query encoder in eval mode (for Recall@K). x: N×H×W×C → N×feat. */
+  features(x: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => backbone(this.encoderQ, x, { training: false, bnSplits: 1 }));
+  }
+
+  dispose(): void {
+    this.encoderQ.dispose();
+    this.encoderK.dispose();
+    this.queue.dispose();
+    this.optimizer.dispose();
+  }
+}
