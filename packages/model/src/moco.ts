@@ -53,6 +53,15 @@ export class MaskConModel {
     this.shuffleRng = new Rng(cfg.seed ^ 0x5eed);
   }
 
+  /** θ_k ← θ_q for every parameter and buffer (after loading pretrained weights into θ_q). */
+  syncKeyEncoder(): void {
+    tf.tidy(() => {
+      for (const [name, v] of [...this.encoderQ.trainable, ...this.encoderQ.buffers]) {
+        (this.encoderK.trainable.get(name) ?? this.encoderK.buffers.get(name))!.assign(v);
+      }
+    });
+  }
+
   /** θ_k ← m·θ_k + (1−m)·θ_q over trainable parameters (buffers keep their own statistics). */
   momentumUpdateKeyEncoder(): void {
     const m = this.cfg.keyMomentum;

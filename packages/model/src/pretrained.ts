@@ -27,6 +27,8 @@ export interface LoadPretrainedReport {
   /** File tensors that were ignored on purpose (`fc.*`, `*.num_batches_tracked`, outside `prefix`). */
   ignored: string[];
   metadata: Record<string, string>;
+  /** True when an RGB conv1 was summed over its input channels for a grey (1-channel) model. */
+  greyStem: boolean;
 }
 
 export class PretrainedMismatchError extends Error {
@@ -80,6 +82,7 @@ export function loadPretrainedBackbone(params: ParamStore, file: string, opts: L
   const missing: string[] = [];
   const mismatched: { name: string; file: number[]; model: number[] }[] = [];
   const skipped: string[] = [];
+  let greyStem = false;
   for (const [name, v] of model) {
     const t = fileTensors.get(name);
     if (!t) {
@@ -91,6 +94,12 @@ export function loadPretrainedBackbone(params: ParamStore, file: string, opts: L
       if (!(t.data instanceof Float32Array)) {
         mismatched.push({ name, file: t.shape, model: want }); // integer dtype where a float is needed
       }
+      continue;
+    }
+    // An RGB checkpoint on a grey model: summing conv1 over its 3 input channels gives the
+    // response the RGB network has to the grey image replicated into R, G and B.
+    if (name === 'conv1.weight' && t.shape.length === 4 && t.shape[1] === 3 && want[1] === 1 && fmt([t.shape[0], 1, t.shape[2], t.shape[3]]) === fmt(want)) {
+      greyStem = true;
       continue;
     }
     const stemOnly = name === 'conv1.weight' && t.shape.length === 4 && t.shape[0] === want[0] && t.shape[1] === want[1];
@@ -134,13 +143,14 @@ export function loadPretrainedBackbone(params: ParamStore, file: string, opts: L
     const t = fileTensors.get(name)!;
     tf.tidy(() => {
       let value: tf.Tensor = tf.tensor(t.data as Float32Array, t.shape, 'float32');
+      if (greyStem && name === 'conv1.weight') value = tf.sum(value, 1, true); // O×3×H×W → O×1×H×W
       if (v.shape.length === 4) value = tf.transpose(value, [2, 3, 1, 0]); // OIHW → HWIO
       else if (v.shape.length === 2) value = tf.transpose(value); // [out, in] → [in, out]
       v.assign(value);
     });
     loaded.push(name);
   }
-  return { loaded, skipped, ignored, metadata: st.metadata };
+  return { loaded, skipped, ignored, metadata: st.metadata, greyStem };
 }
 
 /** Host copies of the backbone parameters and buffers in torchvision's layout and names. */

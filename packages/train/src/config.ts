@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
 
 export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
@@ -12,7 +13,16 @@ export interface TrainConfig {
   /** Which labels the method's target uses ('fine' = the SupFINE upper bound). */
   labels: 'coarse' | 'fine';
   arch: ArchName;
+  /** resnet-mini stem width. */
   width: number;
+  /** ResNet-18/34/50 base width (torchvision: 64). */
+  baseWidth: number;
+  /** 'auto' = small stem for images ≤ 64 px, standard otherwise. */
+  stem: 'auto' | 'small' | 'standard';
+  /** Backbone weights in torchvision's names (.safetensors), e.g. ImageNet-pretrained. */
+  pretrained?: string;
+  /** Load a pretrained file whose conv1 does not fit the stem, keeping conv1 freshly initialised. */
+  skipMismatchedStem: number;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -53,6 +63,9 @@ export const DEFAULT_CONFIG: TrainConfig = {
   labels: 'coarse',
   arch: 'resnet-mini',
   width: 32,
+  baseWidth: 64,
+  stem: 'auto',
+  skipMismatchedStem: 0,
   epochs: 200,
   batchSize: 128,
   lr: 0.02,
@@ -130,6 +143,9 @@ export function validateConfig(cfg: TrainConfig): void {
   posInt('--epochs', cfg.epochs);
   posInt('--batch-size', cfg.batchSize);
   posInt('--width', cfg.width);
+  posInt('--base-width', cfg.baseWidth);
+  if (!['auto', 'small', 'standard'].includes(cfg.stem)) bad(`--stem must be auto, small or standard, got ${cfg.stem}.`);
+  if (cfg.pretrained !== undefined && !existsSync(cfg.pretrained)) bad(`--pretrained file ${cfg.pretrained} does not exist.`);
   posInt('--K', cfg.K);
   posInt('--bn-splits', cfg.bnSplits);
   if (!(cfg.w >= 0 && cfg.w <= 1)) bad(`--w must be in [0, 1], got ${cfg.w}.`);
@@ -158,13 +174,14 @@ export function validateAgainstData(cfg: TrainConfig, trainSize: number): void {
 }
 
 const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
-  dataset: 'dataset', index: 'index', method: 'method', labels: 'labels', arch: 'arch', width: 'width',
+  dataset: 'dataset', index: 'index', method: 'method', labels: 'labels', arch: 'arch', width: 'width', 'base-width': 'baseWidth', stem: 'stem', pretrained: 'pretrained',
+  'skip-mismatched-stem': 'skipMismatchedStem',
   epochs: 'epochs', 'batch-size': 'batchSize', lr: 'lr', wd: 'weightDecay', 'weight-decay': 'weightDecay',
   'warmup-epochs': 'warmupEpochs', w: 'w', t: 't', t0: 't0', K: 'K', k: 'K', m: 'm', 'bn-splits': 'bnSplits',
   'aug-q': 'augQ', 'aug-k': 'augK', 'train-subset': 'trainSubset', 'test-subset': 'testSubset',
   'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'checkpoint-every': 'checkpointEvery', 'runs-db': 'runsDb',
 };
-const STRING_KEYS = new Set<keyof TrainConfig>(['dataset', 'index', 'method', 'labels', 'arch', 'augQ', 'augK', 'backend', 'runsDb']);
+const STRING_KEYS = new Set<keyof TrainConfig>(['dataset', 'index', 'method', 'labels', 'arch', 'stem', 'pretrained', 'augQ', 'augK', 'backend', 'runsDb']);
 
 /** Parses `--flag value` / `--flag=value` arguments, applying `--preset` first. */
 export function parseTrainArgs(argv: string[]): TrainConfig {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
 import { DATASET_AUGMENTATION, Rng, datasetPipeline, makePipeline, type Pipeline } from '@maskcon/augment';
-import { MaskConModel, initBackend, type BackendName, type StepGradients } from '@maskcon/model';
+import { MaskConModel, initBackend, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
 import type { TrainConfig } from './config.js';
 import type { Collective } from './parallel/collective.js';
 
@@ -89,13 +89,28 @@ export class Replica {
       weightDecay: cfg.weightDecay,
       bnSplits: cfg.bnSplits,
       seed: cfg.seed,
-      network: { arch: cfg.arch, width: cfg.width, inChannels: this.channels, projHidden: 512, projDim: 128 },
+      network: {
+        arch: cfg.arch,
+        width: cfg.width,
+        baseWidth: cfg.baseWidth,
+        inChannels: this.channels,
+        stem: cfg.stem === 'auto' ? stemForImageSize(this.pipeTest.size) : cfg.stem,
+        projHidden: 512,
+        projDim: 128,
+        classifierClasses: cfg.method === 'coins' ? (cfg.labels === 'fine' ? this.trainSet.fineClassNames : this.trainSet.coarseClassNames).length : undefined,
+      },
     });
   }
 
   static async create(cfg: TrainConfig, indexPath: string, collective: Collective, log: (m: string) => void): Promise<Replica> {
     const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log);
-    return new Replica(cfg, indexPath, collective, backend.name);
+    const r = new Replica(cfg, indexPath, collective, backend.name);
+    if (cfg.pretrained) {
+      const res = loadPretrainedBackbone(r.model.encoderQ, cfg.pretrained, { skipMismatchedStem: cfg.skipMismatchedStem === 1 });
+      r.model.syncKeyEncoder(); // both encoders start from the pretrained weights
+      log(`pretrained: ${res.loaded.length} tensors from ${cfg.pretrained}${res.greyStem ? ' (RGB conv1 summed over channels for grey images)' : ''}${res.skipped.length ? `; kept fresh: ${res.skipped.join(', ')}` : ''}`);
+    }
+    return r;
   }
 
   /** Augments the images at batch positions `positions` into one NHWC tensor. */

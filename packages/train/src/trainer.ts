@@ -106,7 +106,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
 
   const workers = resolveWorkers(cfg, availableParallelism());
   const engine: Engine = await createEngine(cfg, indexPath, workers, log);
-  log(`model: ${cfg.arch} width ${cfg.width}, ${engine.params.toLocaleString('en')} parameters; ${trainIdx.length} train / ${testIdx.length} test images; method ${cfg.method} (${cfg.labels} labels); ${workers} worker(s) on ${engine.backend}`);
+  log(`model: ${cfg.arch} ${cfg.arch === 'resnet-mini' ? `width ${cfg.width}` : `base width ${cfg.baseWidth}`}, ${engine.params.toLocaleString('en')} parameters; ${trainIdx.length} train / ${testIdx.length} test images; method ${cfg.method} (${cfg.labels} labels); ${workers} worker(s) on ${engine.backend}`);
 
   const db = new RunsDb(cfg.runsDb);
   let runId: number;

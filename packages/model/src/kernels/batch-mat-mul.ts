@@ -64,8 +64,9 @@ export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
   }
 }
 
-/** Relative cost of packing one weight element (XNNPACK) vs transposing one element. */
-const PACK_COST = 2;
+/** Relative costs per element: tfjs's wasm Transpose (strided loop) vs XNNPACK's weight packing. */
+const TRANSPOSE_COST = 2;
+const PACK_COST = 1;
 
 /** For benchmarks and tests: force an orientation (null = cost model). */
 let forced: 'direct' | 'swapped' | null = null;
@@ -82,8 +83,9 @@ export function forceBatchMatMulOrientation(o: 'direct' | 'swapped' | null): voi
  */
 function chooseSwapped(m: number, k: number, n: number, tA: boolean, tB: boolean): boolean {
   if (forced != null) return forced === 'swapped';
-  const direct = (tA ? m * k : 0) + (tB ? k * n : 0) + PACK_COST * k * n;
-  const swapped = (tA ? 0 : m * k) + (tB ? 0 : k * n) + PACK_COST * k * m + m * n;
+  const T = TRANSPOSE_COST;
+  const direct = T * ((tA ? m * k : 0) + (tB ? k * n : 0)) + PACK_COST * k * n;
+  const swapped = T * ((tA ? 0 : m * k) + (tB ? 0 : k * n) + m * n) + PACK_COST * k * m;
   return swapped < direct;
 }
 
