@@ -1,6 +1,10 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { Rng, augmentBatch, makePipeline } from '@maskcon/augment';
+import { loadBackbone } from '@maskcon/model';
+import { recallAtK } from '@maskcon/eval';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,7 +27,7 @@ beforeAll(() => {
 });
 
 describe('end to end: IDX files → SQLite index → MaskCon training → Recall@K', () => {
-  it('builds the index and trains from the command line, recording the run', () => {
+  it('builds the index and trains from the command line, recording the run', async () => {
     const build = cli(['packages/datasets/src/cli.ts', 'build', 'fashion_mnist', '--root', raw, '--out', data]);
     expect(build.status, build.stderr).toBe(0);
     const index = join(data, 'fashion_mnist.sqlite');
@@ -56,6 +60,23 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     const values = printed[header + 1].trim().split(/\s+/).map(Number);
     expect(values).toEqual(recalls.map((r) => +(100 * r.recall).toFixed(2)));
     db.close();
+
+    // The exported TensorFlow.js backbone, loaded without the training code, reproduces the
+    // run's test embeddings and therefore its Recall@K.
+    const { model, meta } = await loadBackbone(join(work, '1', 'model'));
+    const test = openIndex(index, 'test');
+    const pipe = makePipeline('test', { size: meta.inputShape[0], mean: meta.mean, std: meta.std });
+    const batch = augmentBatch(test.images(Int32Array.from({ length: test.size }, (_, i) => i)), pipe, new Rng(0));
+    const out = model.predict(tf.tensor4d(batch, [test.size, ...meta.inputShape])) as tf.Tensor2D;
+    const saved = new Float32Array(readFileSync(join(work, '1', 'test-embeddings.f32')).buffer.slice(0));
+    const feats = out.dataSync() as Float32Array;
+    expect(feats.length).toBe(saved.length);
+    let err = 0;
+    for (let i = 0; i < feats.length; i++) err = Math.max(err, Math.abs(feats[i] - saved[i]));
+    expect(err).toBeLessThan(1e-3);
+    const r = recallAtK(feats, out.shape[1], test.fineLabels(), [1, 2, 5, 10]);
+    expect([1, 2, 5, 10].map((k) => +(100 * r[k]).toFixed(2))).toEqual(values);
+    test.close();
   });
 
   it('rejects bad hyperparameters before any work, with a non-zero exit', () => {

@@ -6,7 +6,7 @@
  * model, same shapes, same thread count. Each configuration runs in its own
  * process so its peak RSS is its own.
  *
- *   pnpm exec tsx packages/model/bench/bench-train.ts [--batches 32,128] [--K 8192] [--width 64]
+ *   pnpm exec tsx packages/model/bench/bench-train.ts [--arch resnet18|resnet-mini] [--batches 32,128] [--K 8192] [--width 64]
  *     [--size 32] [--channels 3] [--steps 5] [--warmup 2] [--backend wasm] [--no-torch] [--no-profile]
  */
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface Options {
+  arch: string;
   batches: number[];
   K: number;
   width: number;
@@ -50,6 +51,7 @@ interface Result {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
+    arch: 'resnet18',
     batches: [32, 128],
     K: 8192,
     width: 64,
@@ -80,6 +82,7 @@ function parseArgs(argv: string[]): Options {
     switch (a) {
       case '--batches': o.batches = next().split(',').map(Number); break;
       case '--batch': o.batch = int(); break;
+      case '--arch': o.arch = next(); break;
       case '--K': o.K = int(); break;
       case '--width': o.width = int(); break;
       case '--size': o.size = int(); break;
@@ -120,7 +123,7 @@ async function runOurs(o: Options): Promise<void> {
     weightDecay: 5e-4,
     bnSplits: 1,
     seed: 1,
-    network: { arch: 'resnet-mini', width: o.width, inChannels: o.channels, projHidden: 512, projDim: 128 },
+    network: { arch: o.arch as 'resnet18', width: o.width, inChannels: o.channels, stem: 'small', projHidden: 512, projDim: 128 },
   });
   // A full queue of random unit keys with random coarse labels (the values do not change the cost).
   const qLabels = Int32Array.from({ length: o.K }, (_, i) => (i * 7919) % o.classes);
@@ -212,9 +215,9 @@ async function main(): Promise<void> {
   if (o.worker === 'ours') return runOurs(o);
   const here = path.dirname(fileURLToPath(import.meta.url));
   const self = fileURLToPath(import.meta.url);
-  const common = ['--K', `${o.K}`, '--width', `${o.width}`, '--size', `${o.size}`, '--channels', `${o.channels}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
+  const common = ['--arch', o.arch, '--K', `${o.K}`, '--width', `${o.width}`, '--size', `${o.size}`, '--channels', `${o.channels}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
   console.log(
-    `MaskCon training step: resnet-mini width ${o.width} (stages ${o.width}/${2 * o.width}/${4 * o.width}), ` +
+    `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width} (stages ${o.width}/${2 * o.width}/${4 * o.width})` : `${o.arch} (small-image stem)`}, ` +
       `${o.size}×${o.size}×${o.channels} images, K = ${o.K}, d = 128, projector 512; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run.`,
   );
   const rows: { batch: number; ours: Result | null; torch: Result | null; errs: string[] }[] = [];

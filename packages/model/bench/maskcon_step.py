@@ -1,13 +1,14 @@
 """The MaskCon training step in PyTorch (CPU), for `pnpm bench train`.
 
 Matches packages/model/src (resnet.ts, moco.ts, targets.ts, sgd.ts) and
-/work/shared/docs/algorithm.md: resnet-mini backbone (3x3 stem conv w, BN,
-ReLU, BasicBlocks of widths w, 2w, 4w with strides 1, 2, 2 and a 1x1 conv+BN
-downsample, global average pool), projector Linear(4w,512)-ReLU-Linear(512,128),
+/work/shared/docs/algorithm.md: backbone torchvision ResNet-18/34/50 with the
+small-image stem (3x3 stride-1 conv, no max-pool), or resnet-mini (3x3 stem
+conv w, BN, ReLU, BasicBlocks of widths w, 2w, 4w with strides 1, 2, 2 and a
+1x1 conv+BN downsample, global average pool), projector Linear(4w,512)-ReLU-Linear(512,128),
 MoCo momentum key encoder with shuffle BN, queue logits, MaskCon soft targets,
 SGD momentum 0.9 weight decay 5e-4.
 
-    python3 maskcon_step.py --batch 128 --K 8192 --width 64 --size 32 --channels 3 \
+    python3 maskcon_step.py --arch resnet18 --batch 128 --K 8192 --width 64 --size 32 --channels 3 \
         --steps 5 --warmup 2 --threads 1
 
 Prints one JSON line: images/s, seconds/step, peak RSS, torch version, threads.
@@ -41,17 +42,17 @@ class BasicBlock(nn.Module):
         return F.relu(out + sc)
 
 
-class ResNetMiniEncoder(nn.Module):
-    """Backbone + projector: normalize(proj(backbone(x)))."""
+class ResNetMini(nn.Module):
+    """3x3 stem conv w, BN, ReLU, BasicBlocks w, 2w, 4w (strides 1, 2, 2), global average pool."""
 
-    def __init__(self, in_ch, w, hidden=512, dim=128):
+    def __init__(self, in_ch, w):
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, w, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(w)
         self.layer1 = BasicBlock(w, w, 1)
         self.layer2 = BasicBlock(w, 2 * w, 2)
         self.layer3 = BasicBlock(2 * w, 4 * w, 2)
-        self.projector = nn.Sequential(nn.Linear(4 * w, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+        self.feat = 4 * w
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -59,13 +60,39 @@ class ResNetMiniEncoder(nn.Module):
     def forward(self, x):
         h = F.relu(self.bn1(self.conv1(x)))
         h = self.layer3(self.layer2(self.layer1(h)))
-        f = torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
-        return F.normalize(self.projector(f), dim=1)
+        return torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
+
+
+def backbone(arch, in_ch, w):
+    if arch == "resnet-mini":
+        return ResNetMini(in_ch, w)
+    import torchvision
+
+    m = getattr(torchvision.models, arch)()
+    # small-image stem (images <= 64 px), as the MaskCon code: 3x3 stride-1 conv, no max-pool
+    m.conv1 = nn.Conv2d(in_ch, 64, 3, 1, 1, bias=False)
+    nn.init.kaiming_normal_(m.conv1.weight, mode="fan_out", nonlinearity="relu")
+    m.maxpool = nn.Identity()
+    m.feat = m.fc.in_features
+    m.fc = nn.Identity()
+    return m
+
+
+class Encoder(nn.Module):
+    """Backbone + projector: normalize(proj(backbone(x)))."""
+
+    def __init__(self, arch, in_ch, w, hidden=512, dim=128):
+        super().__init__()
+        self.backbone = backbone(arch, in_ch, w)
+        self.projector = nn.Sequential(nn.Linear(self.backbone.feat, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+
+    def forward(self, x):
+        return F.normalize(self.projector(self.backbone(x)), dim=1)
 
 
 class MaskCon:
-    def __init__(self, in_ch, w, K, dim=128, t0=0.1, m=0.99, weight=1.0, tau=0.05, lr=0.02):
-        self.enc_q = ResNetMiniEncoder(in_ch, w, dim=dim)
+    def __init__(self, arch, in_ch, w, K, dim=128, t0=0.1, m=0.99, weight=1.0, tau=0.05, lr=0.02):
+        self.enc_q = Encoder(arch, in_ch, w, dim=dim)
         self.enc_k = copy.deepcopy(self.enc_q)
         for p in self.enc_k.parameters():
             p.requires_grad_(False)
@@ -119,6 +146,7 @@ class MaskCon:
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--K", type=int, default=8192)
     ap.add_argument("--width", type=int, default=64)
@@ -131,7 +159,7 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    model = MaskCon(a.channels, a.width, a.K)
+    model = MaskCon(a.arch, a.channels, a.width, a.K)
     model.queue_labels = torch.randint(0, a.classes, (a.K,))
     n = a.batch
     xq = torch.randn(n, a.channels, a.size, a.size)
@@ -147,6 +175,7 @@ def main():
     total = sum(times)
     print(json.dumps({
         "impl": "pytorch",
+        "arch": a.arch,
         "batch": n,
         "steps": a.steps,
         "images_per_s": n * a.steps / total,

@@ -71,3 +71,4 @@ export {
   type LoadPretrainedOptions,
   type LoadPretrainedReport,
 } from './pretrained.js';
+export { buildBackboneLayersModel, exportBackbone, loadBackbone, type ExportMetadata } from './export.js';

@@ -172,7 +172,7 @@ function architecture(spec: BackboneSpec): Architecture {
 }
 
 /** Stride of block `j` of stage `i` (0-based): the first block of every stage but the first halves the size. */
-function blockStride(i: number, j: number): 1 | 2 {
+export function blockStride(i: number, j: number): 1 | 2 {
   return i > 0 && j === 0 ? 2 : 1;
 }
 

@@ -24,6 +24,8 @@ export interface Engine {
   /** Full training state (identical on every replica), for checkpoints. */
   exportState(): Promise<TrainingState>;
   importState(state: TrainingState): Promise<void>;
+  /** Writes the query encoder's backbone as a TensorFlow.js model into `dir`. */
+  exportModel(dir: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,9 @@ class LocalEngine implements Engine {
   }
   async importState(state: TrainingState) {
     this.replica.importState(state);
+  }
+  async exportModel(dir: string) {
+    await this.replica.exportModel(dir);
   }
   async close(): Promise<void> {
     this.lossSum.dispose();
@@ -110,6 +115,9 @@ class PoolEngine implements Engine {
   }
   async importState(state: TrainingState) {
     await this.pool.all(() => ({ type: 'importState', state }));
+  }
+  async exportModel(dir: string) {
+    await this.pool.all(() => ({ type: 'exportModel', dir }));
   }
   async close(): Promise<void> {
     await this.pool.all(() => ({ type: 'close' }));

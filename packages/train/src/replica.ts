@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
-import { DATASET_AUGMENTATION, Rng, datasetPipeline, makePipeline, type Pipeline } from '@maskcon/augment';
-import { MaskConModel, initBackend, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
+import { DATASET_AUGMENTATION, DATASET_NORMALIZATION, Rng, datasetPipeline, makePipeline, type Pipeline } from '@maskcon/augment';
+import { MaskConModel, exportBackbone, initBackend, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
 import type { TrainConfig } from './config.js';
 import type { Collective } from './parallel/collective.js';
 
@@ -56,6 +56,7 @@ export class Replica {
   readonly pipeK: Pipeline;
   readonly pipeTest: Pipeline;
   private readonly channels: number;
+  private readonly normalization: { mean: readonly number[]; std: readonly number[] };
   private readonly localBnSplits: number;
 
   private constructor(readonly cfg: TrainConfig, readonly indexPath: string, readonly collective: Collective, readonly backend: BackendName) {
@@ -67,6 +68,7 @@ export class Replica {
     // (or Fashion-MNIST); otherwise the CIFAR-style pipelines at the stored size with the index's
     // own channel statistics.
     const known = cfg.dataset.startsWith('cifartoy') ? 'cifartoy' : cfg.dataset;
+    this.normalization = DATASET_NORMALIZATION[known] ?? { mean: this.trainSet.channelMean, std: this.trainSet.channelStd };
     const pipeline = (kind: TrainConfig['augQ']): Pipeline =>
       known in DATASET_AUGMENTATION
         ? datasetPipeline(known, kind)
@@ -217,6 +219,20 @@ export class Replica {
 
   importState(st: Parameters<MaskConModel['importState']>[0]): void {
     this.model.importState(st);
+  }
+
+  /** Exports the query encoder's backbone as a TensorFlow.js model (see @maskcon/model). */
+  async exportModel(dir: string): Promise<void> {
+    const size = this.pipeTest.size;
+    await exportBackbone(this.model.encoderQ, dir, {
+      arch: this.cfg.arch,
+      inputShape: [size, size, this.channels],
+      mean: this.normalization.mean,
+      std: this.normalization.std,
+      dataset: this.cfg.dataset,
+      method: this.cfg.method,
+      note: 'Output: pooled backbone features; L2-normalise them and compare by cosine similarity for retrieval.',
+    });
   }
 
   /** Number of floats `averageAcrossReplicas` exchanges (for sizing shared buffers). */

@@ -104,7 +104,7 @@ function lineSpec(values: object[], field: string, title: string, yTitle: string
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
       y: { field, type: 'quantitative', title: yTitle, scale: logScale ? { type: 'symlog' } : { zero: false } },
-      ...(series ? { color: { field: series, type: 'nominal', title: null } } : {}),
+      ...(series ? { color: { field: series, type: 'nominal', title: null, sort: null } } : {}),
     },
   } as vl.TopLevelSpec;
 }

@@ -190,6 +190,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0 && epoch !== cfg.epochs) await evaluate(epoch);
     }
     await evaluate(cfg.epochs);
+    await engine.exportModel(join(runDir(cfg.runsDb, runId), 'model'));
+    log(`exported the query encoder's backbone to ${join(runDir(cfg.runsDb, runId), 'model')} (TensorFlow.js layers model)`);
     const params = hooks.snapshot ? await engine.snapshot() : undefined;
     const wallTimeS = (performance.now() - t0) / 1000;
     const imagesPerS = (totalIters * B) / Math.max(trainSeconds, 1e-9);

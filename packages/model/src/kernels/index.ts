@@ -15,6 +15,9 @@ export { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 export { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
 export { batchMatMulWasm } from './batch-mat-mul.js';
 export { sumWasm, meanWasm, leadingBlockView } from './reduce.js';
+export { batchNormTrainFused, type BatchNormTrainResult } from './batch-norm.js';
+export { setBackpropFilterChunk } from './conv2d-backprop-filter.js';
+export { forceBatchMatMulOrientation } from './batch-mat-mul.js';
 
 const CONFIGS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,

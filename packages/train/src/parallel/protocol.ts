@@ -18,6 +18,7 @@ export type WorkerRequest =
   | { type: 'embed'; indices: Int32Array }
   | { type: 'snapshot' }
   | { type: 'exportState' }
+  | { type: 'exportModel'; dir: string }
   | { type: 'importState'; state: TrainingState }
   | { type: 'close' };
 

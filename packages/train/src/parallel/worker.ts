@@ -56,6 +56,10 @@ port.on('message', async (msg: WorkerRequest) => {
       case 'snapshot':
         reply({ type: 'snapshot', params: replica!.model.encoderQ.snapshot() });
         break;
+      case 'exportModel':
+        if (collective!.rank === 0) await replica!.exportModel(msg.dir);
+        reply({ type: 'done' });
+        break;
       case 'exportState':
         reply({ type: 'state', state: replica!.exportState() });
         break;
