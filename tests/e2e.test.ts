@@ -77,6 +77,18 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     const r = recallAtK(feats, out.shape[1], test.fineLabels(), [1, 2, 5, 10]);
     expect([1, 2, 5, 10].map((k) => +(100 * r[k]).toFixed(2))).toEqual(values);
     test.close();
+
+    // `pnpm eval RUN` does the same from the command line and records it.
+    const ev = cli(['packages/train/src/eval-cli.ts', '1', '--runs-db', runsDb, '--ks', '1,2,5,10', '--backend', 'wasm']);
+    expect(ev.status, ev.stderr).toBe(0);
+    const row = ev.stdout.trim().split('\n').at(-1)!.trim().split(/\s+/).slice(1).map(Number);
+    expect(row).toEqual(values);
+    const db2 = new Database(runsDb, { readonly: true });
+    const evals = db2.prepare('SELECT run_id, images, recalls FROM evaluations').all() as { run_id: number; images: number; recalls: string }[];
+    expect(evals).toHaveLength(1);
+    expect(evals[0].run_id).toBe(1);
+    expect(evals[0].images).toBe(120);
+    db2.close();
   });
 
   it('rejects bad hyperparameters before any work, with a non-zero exit', () => {

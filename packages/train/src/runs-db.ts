@@ -32,6 +32,16 @@ export class RunsDb {
         images_per_s REAL NOT NULL,
         PRIMARY KEY (run_id, epoch)
       );
+      CREATE TABLE IF NOT EXISTS evaluations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs(id),
+        created_at TEXT NOT NULL,
+        model TEXT NOT NULL,
+        index_path TEXT NOT NULL,
+        split TEXT NOT NULL,
+        images INTEGER NOT NULL,
+        recalls TEXT NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS recalls (
         run_id INTEGER NOT NULL REFERENCES runs(id),
         epoch INTEGER NOT NULL,
@@ -64,6 +74,14 @@ export class RunsDb {
     this.db
       .prepare(`UPDATE runs SET finished_at = ?, status = ?, wall_time_s = ?, images_per_s = ? WHERE id = ?`)
       .run(new Date().toISOString(), status, wallTimeS, imagesPerS, runId);
+  }
+
+  /** A stand-alone evaluation (`pnpm eval`): Recall@K of a model on a dataset split. */
+  logEvaluation(e: { runId: number | null; model: string; indexPath: string; split: string; images: number; recalls: Record<number, number> }): number {
+    const info = this.db
+      .prepare(`INSERT INTO evaluations (run_id, created_at, model, index_path, split, images, recalls) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .run(e.runId, new Date().toISOString(), e.model, e.indexPath, e.split, e.images, JSON.stringify(e.recalls));
+    return Number(info.lastInsertRowid);
   }
 
   getRun(runId: number): RunRow | undefined {
