@@ -1,4 +1,4 @@
-import { similarityTile } from './kernels.js';
+import { sweepBlockPair } from './tiles.js';
 import { l2NormalizeRows } from './normalize.js';
 import { TopKNeighbours } from './topk.js';
 
@@ -57,30 +57,30 @@ export function recallAtK(
 
   const x = l2NormalizeRows(embeddings, dim); // N×dim, unit (or zero) rows
   const neighbours = new TopKNeighbours(n, maxK);
-  const thresholds = neighbours.thresholds;
   const tile = new Float64Array(chunkSize * chunkSize); // chunk×chunk similarity block
 
   // Upper-triangle sweep over chunk pairs (I ≤ J). Once the inner loop for I ends, queries
   // in I have seen every J ≥ I here and every J < I in earlier outer iterations.
   for (let i0 = 0; i0 < n; i0 += chunkSize) {
     const i1 = Math.min(i0 + chunkSize, n);
-    for (let j0 = i0; j0 < n; j0 += chunkSize) {
-      const j1 = Math.min(j0 + chunkSize, n);
-      similarityTile(x, dim, i0, i1, j0, j1, tile, chunkSize);
-      const diagonal = j0 === i0;
-      for (let i = i0; i < i1; i++) {
-        const row = (i - i0) * chunkSize - j0;
-        for (let j = diagonal ? i + 1 : j0; j < j1; j++) {
-          const s = tile[row + j];
-          // Cheap rejection first: most of the N² pairs are below both lists' thresholds.
-          if (s >= thresholds[i]) neighbours.offer(i, j, s);
-          if (s >= thresholds[j]) neighbours.offer(j, i, s);
-        }
-      }
-    }
+    for (let j0 = i0; j0 < n; j0 += chunkSize) sweepBlockPair(x, dim, n, chunkSize, i0, j0, tile, neighbours);
     opts.onProgress?.(i1, n);
   }
 
+  return recallFromNeighbours(neighbours.indices, maxK, labels, ks);
+}
+
+/**
+ * Recall@K from final neighbour lists: indices is N×maxK (best first). Query i scores 1 at K
+ * exactly when its first same-label neighbour has rank < K.
+ */
+export function recallFromNeighbours(
+  indices: Int32Array,
+  maxK: number,
+  labels: Int32Array,
+  ks: readonly number[],
+): RecallResult {
+  const n = labels.length;
   // firstHit[i]: rank (0-based) of the first same-label neighbour of i, or maxK if none.
   // Query i scores 1 at K exactly when firstHit[i] < K.
   const hitsAtRank = new Float64Array(maxK + 1); // histogram of firstHit
@@ -88,7 +88,7 @@ export function recallAtK(
     const base = i * maxK;
     const label = labels[i];
     let rank = 0;
-    while (rank < maxK && labels[neighbours.indices[base + rank]] !== label) rank++;
+    while (rank < maxK && labels[indices[base + rank]] !== label) rank++;
     hitsAtRank[rank]++;
   }
   const cumulative = new Float64Array(maxK + 1); // cumulative[K] = #queries with firstHit < K
@@ -99,7 +99,7 @@ export function recallAtK(
   return result;
 }
 
-function validateInputs(
+export function validateInputs(
   embeddings: Float32Array,
   dim: number,
   labels: Int32Array,

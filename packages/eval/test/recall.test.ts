@@ -202,3 +202,42 @@ describe('recallAtK input validation', () => {
     expect(() => recallAtK(new Float32Array(3), 3, new Int32Array(1))).toThrow('needs at least 2 items');
   });
 });
+
+describe('recallAtKParallel (worker threads) against recallAtK and the naive definition', () => {
+  it('gives the same result as one thread, with ties, zero rows and a chunk that does not divide N', async () => {
+    const { recallAtKParallel } = await import('../src/index.js');
+    const ks = [1, 2, 5, 10, 50];
+    const n = 301;
+    const dim = 9;
+    const { emb, labels, rand } = randomDataset(4242, n, dim, 12);
+    for (let i = 0; i < n; i++) {
+      const r = rand();
+      if (r < 0.2 && i > 0) {
+        const src = Math.floor(rand() * i);
+        for (let c = 0; c < dim; c++) emb[i * dim + c] = emb[src * dim + c];
+      } else if (r < 0.25) emb.fill(0, i * dim, (i + 1) * dim);
+    }
+    const expected = naiveRecall(emb, dim, labels, ks);
+    const progress: number[] = [];
+    const got = await recallAtKParallel(emb, dim, labels, ks, { workers: 2, chunkSize: 37, onProgress: (d) => progress.push(d) });
+    expect(got).toEqual(expected);
+    expect(got).toEqual(recallAtK(emb, dim, labels, ks, { chunkSize: 37 }));
+    expect(progress[progress.length - 1]).toBe(n);
+    expect(await recallAtKParallel(emb, dim, labels, ks, { workers: 3, chunkSize: 64 })).toEqual(expected);
+    await expect(recallAtKParallel(emb, dim, labels, ks, { workers: 0 })).rejects.toThrow('workers must be a positive integer, got 0.');
+  });
+});
+
+describe('nearestNeighbours', () => {
+  it('lists the k most similar other items, ties by lower index', async () => {
+    const { nearestNeighbours } = await import('../src/index.js');
+    // Angles 0°, 10°, 90°, 100°, 180° as in the hand-made case; item 5 duplicates item 1.
+    const deg = [0, 10, 90, 100, 180, 10];
+    const emb = Float32Array.from(deg.flatMap((d) => [Math.cos((d * Math.PI) / 180), Math.sin((d * Math.PI) / 180)]));
+    const r = nearestNeighbours(emb, 2, [0, 2], 3);
+    expect(r.k).toBe(3);
+    expect(Array.from(r.indices)).toEqual([1, 5, 2, 3, 1, 5]);
+    expect(r.similarities[0]).toBeCloseTo(Math.cos((10 * Math.PI) / 180), 6);
+    expect(nearestNeighbours(emb, 2, [4], 99).k).toBe(5);
+  });
+});

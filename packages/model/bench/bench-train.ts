@@ -202,7 +202,14 @@ function parseResult(stdout: string): Result | null {
 
 function sub(cmd: string, args: string[]): { result: Result | null; err: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const err = r.error ? String(r.error) : r.status !== 0 ? (r.stderr || '').trim().split('\n').slice(-3).join(' | ') : '';
+  const stderr = r.stderr || '';
+  const err = r.error
+    ? String(r.error)
+    : r.status !== 0
+      ? stderr.includes('Aborted()')
+        ? 'wasm aborted (out of memory: the wasm32 heap is capped at 4 GB)'
+        : stderr.trim().split('\n').slice(-3).join(' | ')
+      : '';
   return { result: r.status === 0 ? parseResult(r.stdout) : null, err };
 }
 

@@ -1,0 +1,134 @@
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { l2NormalizeRows } from './normalize.js';
+import { DEFAULT_KS, recallAtK, recallFromNeighbours, validateInputs, type RecallOptions, type RecallResult } from './recall.js';
+import type { RecallWorkerData, RecallWorkerMessage } from './recall-worker.js';
+
+export interface ParallelRecallOptions extends RecallOptions {
+  /**
+   * Worker threads (default: one per core, `os.availableParallelism()`, or 1 for inputs below
+   * 10⁸ multiply-adds). 1 runs `recallAtK` on the calling thread.
+   */
+  workers?: number;
+}
+
+/**
+ * `recallAtK` on every core: the same definition, tie rule and result, bit for bit.
+ *
+ * The upper-triangle block pairs (I ≤ J) of the chunked sweep are dealt round-robin to W
+ * worker threads, which read one shared copy of the unit rows (SharedArrayBuffer, N×dim
+ * float32) and each keep top-maxK lists for all N items; the lists are merged at the end under
+ * the same total order (similarity desc, index asc). Each pair is still computed once.
+ * Memory: N×dim×4 bytes shared + W × N×maxK×12 bytes + W × chunkSize²×8.
+ *
+ * `onProgress(done, total)` reports the fraction of block pairs finished, scaled to N.
+ */
+export async function recallAtKParallel(
+  embeddings: Float32Array,
+  dim: number,
+  labels: Int32Array,
+  ks: readonly number[] = DEFAULT_KS,
+  opts: ParallelRecallOptions = {},
+): Promise<RecallResult> {
+  // Below ~10⁸ multiply-adds starting threads costs more than it saves.
+  const small = (labels.length * labels.length * dim) / 2 < 1e8;
+  const workers = opts.workers ?? (small ? 1 : availableParallelism());
+  if (!Number.isInteger(workers) || workers <= 0) {
+    throw new RangeError(`recallAtKParallel: workers must be a positive integer, got ${workers}.`);
+  }
+  if (workers === 1) return recallAtK(embeddings, dim, labels, ks, opts);
+  validateInputs(embeddings, dim, labels, ks);
+  const requestedChunk = opts.chunkSize ?? 256;
+  if (!Number.isInteger(requestedChunk) || requestedChunk <= 0) {
+    throw new RangeError(`recallAtK: chunkSize must be a positive integer, got ${requestedChunk}.`);
+  }
+  const n = labels.length;
+  const chunkSize = Math.min(requestedChunk, n);
+  const maxK = Math.min(Math.max(...ks), n - 1);
+
+  const shared = new SharedArrayBuffer(n * dim * 4);
+  new Float32Array(shared).set(l2NormalizeRows(embeddings, dim)); // N×dim unit rows
+
+  // Round-robin over block pairs in sweep order balances both the count and the position.
+  const perWorker: number[][] = Array.from({ length: workers }, () => []);
+  let totalPairs = 0;
+  for (let i0 = 0; i0 < n; i0 += chunkSize) {
+    for (let j0 = i0; j0 < n; j0 += chunkSize) perWorker[totalPairs++ % workers].push(i0, j0);
+  }
+
+  const entry = new URL('./recall-worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url).href;
+  const bootstrap = new URL('./worker-bootstrap.mjs', import.meta.url);
+  let donePairs = 0;
+  const results = await Promise.all(
+    perWorker.map(
+      (pairs) =>
+        new Promise<NeighbourLists>((resolve, reject) => {
+          const wd: RecallWorkerData = { entry, x: shared, dim, n, chunkSize, maxK, pairs: Int32Array.from(pairs) };
+          const w = new Worker(bootstrap, { workerData: wd });
+          let settled = false;
+          w.on('message', (m: RecallWorkerMessage) => {
+            if (m.type === 'progress') {
+              donePairs += m.pairs;
+              opts.onProgress?.(Math.floor((donePairs / totalPairs) * n), n);
+            } else {
+              settled = true;
+              resolve(m);
+              void w.terminate();
+            }
+          });
+          w.on('error', (e) => {
+            settled = true;
+            reject(new Error(`recallAtKParallel: a worker thread failed: ${e.message}`));
+          });
+          w.on('exit', (code) => {
+            if (!settled) reject(new Error(`recallAtKParallel: a worker thread exited early (code ${code}).`));
+          });
+        }),
+    ),
+  );
+  return recallFromNeighbours(mergeNeighbourLists(results, n, maxK), maxK, labels, ks);
+}
+
+interface NeighbourLists {
+  similarities: Float64Array;
+  indices: Int32Array;
+  counts: Int32Array;
+}
+
+/**
+ * Merges per-worker top-maxK lists (each N×maxK, best first, `counts[q]` entries filled) into
+ * one N×maxK index list under the total order similarity desc, index asc. An item pair lives
+ * in exactly one worker's lists, so no candidate appears twice.
+ */
+function mergeNeighbourLists(lists: NeighbourLists[], n: number, maxK: number): Int32Array {
+  let acc = lists[0];
+  for (let w = 1; w < lists.length; w++) {
+    const b = lists[w];
+    const out: NeighbourLists = { similarities: new Float64Array(n * maxK), indices: new Int32Array(n * maxK), counts: new Int32Array(n) };
+    for (let q = 0; q < n; q++) {
+      const base = q * maxK;
+      const ca = acc.counts[q];
+      const cb = b.counts[q];
+      const total = Math.min(maxK, ca + cb);
+      let ia = 0;
+      let ib = 0;
+      for (let r = 0; r < total; r++) {
+        let takeA: boolean;
+        if (ib >= cb) takeA = true;
+        else if (ia >= ca) takeA = false;
+        else {
+          const sa = acc.similarities[base + ia];
+          const sb = b.similarities[base + ib];
+          takeA = sa > sb || (sa === sb && acc.indices[base + ia] < b.indices[base + ib]);
+        }
+        const src = takeA ? acc : b;
+        const at = base + (takeA ? ia++ : ib++);
+        out.similarities[base + r] = src.similarities[at];
+        out.indices[base + r] = src.indices[at];
+      }
+      out.counts[q] = total;
+    }
+    acc = out;
+  }
+  return acc.indices;
+}

@@ -1,0 +1,44 @@
+import { l2NormalizeRows } from './normalize.js';
+import { TopKNeighbours } from './topk.js';
+
+export interface Retrieval {
+  /** queries.length×k item indices, best first (the query itself never appears). */
+  indices: Int32Array;
+  /** queries.length×k cosine similarities matching `indices`. */
+  similarities: Float64Array;
+  k: number;
+}
+
+/**
+ * The k most cosine-similar other items for a few queries — the lists Recall@K scores, for
+ * showing them (retrieval grids). Same definition and tie rule as `recallAtK`: rows are
+ * L2-normalised, equal similarities rank the lower item index first. k is clamped to N − 1.
+ * Cost: queries.length × N × dim.
+ */
+export function nearestNeighbours(embeddings: Float32Array, dim: number, queries: ArrayLike<number>, k: number): Retrieval {
+  const n = embeddings.length / dim;
+  if (!Number.isInteger(n) || n < 2) throw new RangeError(`nearestNeighbours: needs at least 2 rows of dim ${dim}, got ${embeddings.length} values.`);
+  if (!Number.isInteger(k) || k <= 0) throw new RangeError(`nearestNeighbours: k must be a positive integer, got ${k}.`);
+  const kk = Math.min(k, n - 1);
+  const x = l2NormalizeRows(embeddings, dim); // N×dim unit rows
+  const lists = new TopKNeighbours(queries.length, kk);
+  for (let q = 0; q < queries.length; q++) {
+    const i = queries[q];
+    if (!Number.isInteger(i) || i < 0 || i >= n) throw new RangeError(`nearestNeighbours: query ${i} is not a row index in [0, ${n}).`);
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      let even = 0;
+      let odd = 0;
+      const a = i * dim;
+      const b = j * dim;
+      let c = 0;
+      for (; c + 1 < dim; c += 2) {
+        even += x[a + c] * x[b + c];
+        odd += x[a + c + 1] * x[b + c + 1];
+      }
+      if (c < dim) even += x[a + c] * x[b + c];
+      lists.offer(q, j, even + odd);
+    }
+  }
+  return { indices: lists.indices, similarities: lists.similarities, k: kk };
+}
