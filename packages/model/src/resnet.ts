@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@maskcon/augment';
 import { ParamStore } from './params.js';
+import { batchNormTrainFused } from './kernels/batch-norm.js';
 import { kaimingConv, linearInit } from './init.js';
 
 export type ArchName = 'resnet-mini' | 'resnet18' | 'resnet34' | 'resnet50';
@@ -83,20 +84,19 @@ function batchNorm(p: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardCont
   }
   const g = ctx.bnSplits;
   if (n % g !== 0) throw new Error(`Batch of ${n} cannot be split into ${g} BatchNorm groups; use a batch size divisible by --bn-splits.`);
-  // x: N×H×W×C → G×(N/G)×H×W×C, statistics per group over (N/G, H, W).
-  const xg = tf.reshape(x, [g, n / g, h, w, c]);
-  const { mean, variance } = tf.moments(xg, [1, 2, 3], true); // G×1×1×1×C
-  const y = tf.mul(tf.sub(xg, mean), tf.rsqrt(tf.add(variance, BN_EPS)));
-  const out = tf.add(tf.mul(tf.reshape(y, [n, h, w, c]), gamma), beta) as tf.Tensor4D;
+  // Statistics per group over (N/G, H, W); one fused op with a closed-form backward keeps only
+  // its input and per-channel statistics alive for the gradient (kernels/batch-norm.ts).
+  const r = batchNormTrainFused(x, gamma, beta, BN_EPS, g);
   if (ctx.bnStats) {
     ctx.bnStats.push({
       name,
-      mean: tf.keep(tf.mean(tf.reshape(mean, [g, c]), 0) as tf.Tensor1D),
-      variance: tf.keep(tf.mean(tf.reshape(variance, [g, c]), 0) as tf.Tensor1D),
+      mean: tf.keep(tf.mean(r.mean, 0) as tf.Tensor1D),
+      variance: tf.keep(tf.mean(r.variance, 0) as tf.Tensor1D),
       count: (n / g) * h * w,
     });
   }
-  return out;
+  tf.dispose([r.mean, r.variance]);
+  return r.y;
 }
 
 /** torchvision BasicBlock: conv3×3(stride)–BN–ReLU–conv3×3–BN, plus identity or 1×1 conv+BN. */
