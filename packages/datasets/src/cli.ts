@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { DatasetError } from './errors.js';
 import { createProgressPrinter } from './progress.js';
 import { createDownloadPrinter, downloadDataset } from './download.js';
-import { datasetStats, type DatasetStats } from './read-index.js';
+import { formatStats } from './format-stats.js';
+import { datasetStats } from './read-index.js';
 import { assertDatasetName, buildDataset, DATASET_NAMES, defaultIndexPath, isDatasetName } from './registry.js';
 import type { SkippedImage } from './image-files.js';
 import type { SourceOptions } from './source-options.js';
@@ -113,42 +114,6 @@ function stats(args: string[]): void {
   }
   const s = datasetStats(path);
   console.log(values.json ? JSON.stringify(s, null, 2) : formatStats(s));
-}
-
-function formatStats(s: DatasetStats): string {
-  const fmt = (xs: readonly number[]) => `[${xs.map((x) => x.toFixed(4)).join(', ')}]`;
-  const lines = [
-    `${s.name}  (${s.path})`,
-    `built ${s.builtAt}, builder version ${s.builderVersion}, image shape ${s.imageShape ? s.imageShape.join('×') : 'varies'}`,
-    `fine classes: ${s.fineClassNames.length}, coarse classes: ${s.coarseClassNames.length}`,
-  ];
-  for (const split of ['train', 'test'] as const) {
-    const t = s.splits[split];
-    lines.push(`${split.padEnd(5)}: ${t.images} images, ${t.fineClasses} fine / ${t.coarseClasses} coarse classes present`);
-  }
-  lines.push('coarse class            fine classes  train images  test images');
-  s.coarseClassNames.forEach((name, c) => {
-    lines.push(
-      `${String(c).padStart(2)} ${name.padEnd(21)} ${String(s.fineClassesPerCoarseClass[c]).padStart(12)}  ${String(s.splits.train.imagesPerCoarseClass[c]).padStart(12)}  ${String(s.splits.test.imagesPerCoarseClass[c]).padStart(11)}`,
-    );
-  });
-  lines.push('', ...finePerCoarseTable(s), '');
-  lines.push(`train channel mean ${fmt(s.channelMean)}, std ${fmt(s.channelStd)}`);
-  for (const src of s.sources) lines.push(`source ${src.name}  ${src.bytes} bytes  sha256 ${src.sha256}`);
-  return lines.join('\n');
-}
-
-/** The number of fine classes in each coarse class, in the form of the paper's Tables 2 and 3. */
-function finePerCoarseTable(s: DatasetStats): string[] {
-  const counts = s.fineClassesPerCoarseClass;
-  const width = Math.max(3, ...counts.map((n) => String(n).length), String(counts.length - 1).length) + 1;
-  const cells = (xs: readonly (string | number)[]) => xs.map((x) => String(x).padStart(width)).join('');
-  const total = counts.reduce((a, b) => a + b, 0);
-  return [
-    `fine classes per coarse class (${counts.length} coarse, ${total} fine):`,
-    `coarse${cells(counts.map((_, c) => c))}`,
-    `fine  ${cells(counts)}`,
-  ];
 }
 
 function onePositional(positionals: string[], command: string): string {

@@ -1,8 +1,12 @@
 /**
  * The on-disk SQLite index: one file per dataset, read by `openIndex`.
  * Bump INDEX_FORMAT_VERSION whenever the schema or the meaning of a column changes.
+ *
+ * Version history: 1 = first format; 2 = `images.source_path` (the file a JPEG dataset's
+ * image was decoded from; NULL for datasets stored from raw pixels), the covering index
+ * `images_labels`, and 16 KiB pages.
  */
-export const INDEX_FORMAT_VERSION = '1';
+export const INDEX_FORMAT_VERSION = '2';
 
 export const INDEX_SCHEMA = `
 CREATE TABLE meta (
@@ -30,8 +34,12 @@ CREATE TABLE images (
   width    INTEGER NOT NULL,
   channels INTEGER NOT NULL,
   pixels   BLOB NOT NULL, -- HWC, u8, length height*width*channels
+  source_path TEXT,       -- absolute path of the decoded source file (JPEG datasets), else NULL
   PRIMARY KEY (split, idx)
 );
+-- Covers the per-split scans a reader does on open (labels, sizes), so they read this small
+-- index instead of every pixel page of the table.
+CREATE INDEX images_labels ON images (split, idx, fine, coarse, height, width, channels);
 `;
 
 /** Keys of the `meta` table. Values are text; JSON where noted. */

@@ -36,6 +36,7 @@ export {
   type FashionMnistOptions,
 } from './sources/fashion-mnist.js';
 export { createProgressPrinter } from './progress.js';
+export { formatStats, textTable } from './format-stats.js';
 export {
   decodeImageFiles,
   loadSharpDecoder,

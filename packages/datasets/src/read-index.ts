@@ -41,8 +41,9 @@ function openChecked(path: string): { db: Database.Database; header: IndexHeader
     const meta = new Map(rows.map((r) => [r.key, r.value]));
     const version = meta.get(META.formatVersion);
     if (version !== INDEX_FORMAT_VERSION) {
+      const name = basename(full).replace(/\.sqlite$/, '');
       throw new DatasetError(
-        `Dataset index ${full} has format version ${version ?? '(none)'} but this reader needs ${INDEX_FORMAT_VERSION}; ${buildHint(full)} (add --force to rebuild).`,
+        `Dataset index ${full} was written in index format ${version ?? '(none)'}, but this version of @maskcon/datasets reads format ${INDEX_FORMAT_VERSION}; rebuild it with \`pnpm datasets:build ${name} --force\`.`,
       );
     }
     const classRows = db.prepare('SELECT level, id, name FROM classes ORDER BY level, id').all() as {
@@ -87,6 +88,9 @@ export function openIndex(path: string, split: Split, options: OpenIndexOptions 
 
 type PixelRow = [height: number, width: number, channels: number, pixels: Buffer];
 
+/** Indices per `idx IN (…)` query when `images()` reads from SQLite. */
+const BATCH_QUERY_SIZE = 64;
+
 class IndexedSplit implements CoarseFineDataset {
   readonly name: string;
   readonly size: number;
@@ -101,6 +105,8 @@ class IndexedSplit implements CoarseFineDataset {
   private readonly offsets: Float64Array | undefined;
   private readonly shapes: Int32Array | undefined; // [h, w, c] per image
   private readonly rowQuery: Database.Statement<[Split, number], PixelRow>;
+  private readonly sourcePathQuery: Database.Statement<[Split, number], [string | null]>;
+  private readonly batchQuery: Database.Statement<(string | number)[], [number, ...PixelRow]>;
   private closed = false;
 
   constructor(
@@ -137,6 +143,15 @@ class IndexedSplit implements CoarseFineDataset {
     this.rowQuery = db
       .prepare('SELECT height, width, channels, pixels FROM images WHERE split = ? AND idx = ?')
       .raw(true) as unknown as Database.Statement<[Split, number], PixelRow>;
+
+    this.batchQuery = db
+      .prepare(
+        `SELECT idx, height, width, channels, pixels FROM images WHERE split = ? AND idx IN (${new Array(BATCH_QUERY_SIZE).fill('?').join(', ')})`,
+      )
+      .raw(true) as unknown as Database.Statement<(string | number)[], [number, ...PixelRow]>;
+    this.sourcePathQuery = db
+      .prepare('SELECT source_path FROM images WHERE split = ? AND idx = ?')
+      .raw(true) as unknown as Database.Statement<[Split, number], [string | null]>;
 
     const totalBytes = summary.bytes ?? 0;
     if (totalBytes <= preloadMaxBytes) {
@@ -188,8 +203,38 @@ class IndexedSplit implements CoarseFineDataset {
 
   images(indices: ArrayLike<number>): ImageU8[] {
     const out: ImageU8[] = new Array(indices.length);
-    for (let k = 0; k < indices.length; k++) out[k] = this.image(indices[k]);
+    if (this.pixels || indices.length < 8) {
+      for (let k = 0; k < indices.length; k++) out[k] = this.image(indices[k]);
+      return out;
+    }
+    // From SQLite: one `idx IN (…)` query per BATCH_QUERY_SIZE indices costs about half as
+    // much per image as one query each. Short chunks are padded with a repeated index.
+    for (let k = 0; k < indices.length; k++) this.checkIndex(indices[k]);
+    const args: (string | number)[] = new Array(BATCH_QUERY_SIZE + 1);
+    args[0] = this.split;
+    for (let from = 0; from < indices.length; from += BATCH_QUERY_SIZE) {
+      const to = Math.min(indices.length, from + BATCH_QUERY_SIZE);
+      for (let k = 0; k < BATCH_QUERY_SIZE; k++) args[k + 1] = indices[Math.min(from + k, to - 1)];
+      const found = new Map<number, ImageU8>();
+      for (const [idx, height, width, channels, blob] of this.batchQuery.all(...args)) {
+        this.checkBlob(idx, height, width, channels, blob);
+        found.set(idx, { data: new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength), height, width, channels });
+      }
+      for (let k = from; k < to; k++) {
+        const image = found.get(indices[k]);
+        if (!image) throw new DatasetError(`Dataset index ${this.path} has no ${this.split} image ${indices[k]}; ${buildHint(this.path)}.`);
+        out[k] = image; // a repeated index gets the same image object
+      }
+    }
     return out;
+  }
+
+  /** The file image `i` was decoded from (JPEG datasets), or null (raw-pixel datasets). Read from SQLite on each call. */
+  sourcePath(i: number): string | null {
+    this.checkIndex(i);
+    const row = this.sourcePathQuery.get(this.split, i);
+    if (!row) throw new DatasetError(`Dataset index ${this.path} has no ${this.split} image ${i}; ${buildHint(this.path)}.`);
+    return row[0];
   }
 
   close(): void {

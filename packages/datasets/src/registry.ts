@@ -10,13 +10,18 @@ import { imagenet32Source } from './sources/imagenet32.js';
 import { sopSource } from './sources/sop.js';
 import { writeIndex, type WriteIndexResult } from './write-index.js';
 
+/** The settings raw-pixel sources take from the build options. */
+function skipOptions(options: SourceOptions | undefined): Pick<SourceOptions, 'skipBad' | 'onSkip'> {
+  return { skipBad: options?.skipBad, onSkip: options?.onSkip };
+}
+
 /** Every dataset `buildDataset` knows, by registry name. Add a source module, then a line here. */
 const SOURCES = {
   fashion_mnist: (root: string | undefined): DatasetSource => fashionMnistSource({ root }),
-  cifar100: (root: string | undefined): DatasetSource => cifar100Source({ root }),
-  cifartoy_good: (root: string | undefined): DatasetSource => cifarToySource('good', { root }),
-  cifartoy_bad: (root: string | undefined): DatasetSource => cifarToySource('bad', { root }),
-  imagenet32: (root: string | undefined): DatasetSource => imagenet32Source({ root }),
+  cifar100: (root: string | undefined, options?: SourceOptions): DatasetSource => cifar100Source({ ...skipOptions(options), root }),
+  cifartoy_good: (root: string | undefined, options?: SourceOptions): DatasetSource => cifarToySource('good', { ...skipOptions(options), root }),
+  cifartoy_bad: (root: string | undefined, options?: SourceOptions): DatasetSource => cifarToySource('bad', { ...skipOptions(options), root }),
+  imagenet32: (root: string | undefined, options?: SourceOptions): DatasetSource => imagenet32Source({ ...skipOptions(options), root }),
   sop_split1: (root: string | undefined, options?: SourceOptions): DatasetSource => sopSource('sop_split1', { ...options, root }),
   sop_split2: (root: string | undefined, options?: SourceOptions): DatasetSource => sopSource('sop_split2', { ...options, root }),
   cars196: (root: string | undefined, options?: SourceOptions): DatasetSource => cars196Source({ ...options, root }),

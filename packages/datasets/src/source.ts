@@ -5,6 +5,8 @@ export interface DatasetRecord {
   readonly fine: number;
   readonly coarse: number;
   readonly image: ImageU8;
+  /** The file the image was decoded from (JPEG datasets); stored as `images.source_path`. */
+  readonly sourcePath?: string;
 }
 
 /** The records of one split. `expectedCount` (when the source knows it) drives the ETA. */

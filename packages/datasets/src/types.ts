@@ -34,5 +34,11 @@ export interface CoarseFineDataset {
   image(i: number): ImageU8;
   /** Several images at once (faster than calling `image` in a loop). */
   images(indices: ArrayLike<number>): ImageU8[];
+  /**
+   * The file image `i` was decoded from when the dataset was built from image files (SOP,
+   * Cars196, csv); null for datasets stored from raw pixels (CIFAR, ImageNet32, Fashion-MNIST).
+   * Optional: readers that do not know their sources may leave it out.
+   */
+  sourcePath?(i: number): string | null;
   close(): void;
 }

@@ -1,9 +1,10 @@
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DatasetError } from './errors.js';
 import { hashSourceFiles, type HashedSourceFile } from './hash.js';
 import { INDEX_FORMAT_VERSION, INDEX_SCHEMA, META } from './index-format.js';
+import { IndexWriterThread } from './index-writer.js';
 import type { DatasetRecord, DatasetSource, ProgressListener } from './source.js';
 import type { Split } from './types.js';
 
@@ -22,6 +23,13 @@ export interface WriteIndexResult {
   readonly counts: Readonly<Record<Split, number>>;
 }
 
+/**
+ * SQLite page size of the index. 16 KiB pages hold five 32×32×3 rows where 4 KiB pages hold
+ * one (a 3,072-byte blob plus its row header does not fit twice): the index is ~20% smaller
+ * and builds faster.
+ */
+const PAGE_SIZE = 16384;
+
 /** How often (in images) the writer reports progress; listeners throttle by time. */
 const PROGRESS_EVERY = 1024;
 
@@ -29,7 +37,9 @@ const PROGRESS_EVERY = 1024;
  * Build the SQLite index of `source` at `outPath`. The index is written in one transaction
  * to `<outPath>.tmp-<pid>`, fsynced and renamed into place, so readers never see a partial
  * index; on any error the temp file is removed and no index is left behind (an older index
- * at `outPath` stays as it was).
+ * at `outPath` stays as it was). Temp files of earlier builds that were killed are removed
+ * first. Rows are inserted on a worker thread (`IndexWriterThread`) while this thread reads
+ * the source. The file's bytes depend only on the inputs, apart from the `built_at` value.
  */
 export async function writeIndex(
   source: DatasetSource,
@@ -47,53 +57,35 @@ export async function writeIndex(
   }
 
   mkdirSync(dirname(path), { recursive: true });
+  removeStaleTempFiles(path);
   const tmpPath = `${path}.tmp-${process.pid}`;
   removeFile(tmpPath);
-  let db: Database.Database | undefined;
+  removeFile(`${tmpPath}-journal`);
+  const writer = new IndexWriterThread(tmpPath, INDEX_SCHEMA, PAGE_SIZE);
   try {
-    db = new Database(tmpPath);
-    // No journal: the temp file is discarded on failure, so rollback safety buys nothing.
-    db.pragma('journal_mode = OFF');
-    db.pragma('synchronous = OFF');
-    db.exec(INDEX_SCHEMA);
-    db.exec('BEGIN');
-    const counts = await insertEverything(db, source, hashed, options.onProgress);
-    db.exec('COMMIT');
-    db.close();
-    db = undefined;
+    const counts = await insertEverything(writer, source, hashed, options.onProgress);
     fsyncPath(tmpPath);
     renameSync(tmpPath, path);
     fsyncDirectory(dirname(path));
     return { path, upToDate: false, counts };
   } catch (error) {
-    if (db?.open) db.close();
+    await writer.abort();
     removeFile(tmpPath);
+    removeFile(`${tmpPath}-journal`);
     throw error;
   }
 }
 
 async function insertEverything(
-  db: Database.Database,
+  writer: IndexWriterThread,
   source: DatasetSource,
   hashed: readonly HashedSourceFile[],
   onProgress: ProgressListener | undefined,
 ): Promise<Record<Split, number>> {
-  const putMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-  putMeta.run(META.dataset, source.name);
-  putMeta.run(META.formatVersion, INDEX_FORMAT_VERSION);
-  putMeta.run(META.builderVersion, source.builderVersion);
-  putMeta.run(META.sourceConfig, JSON.stringify(source.config ?? {}));
-
-  const putSource = db.prepare('INSERT INTO sources (name, path, bytes, sha256) VALUES (?, ?, ?, ?)');
-  for (const file of hashed) putSource.run(file.name, resolve(file.path), file.bytes, file.sha256);
-
-  const putClass = db.prepare('INSERT INTO classes (level, id, name) VALUES (?, ?, ?)');
-  source.fineClassNames.forEach((name, id) => putClass.run('fine', id, name));
-  source.coarseClassNames.forEach((name, id) => putClass.run('coarse', id, name));
-
-  const putImage = db.prepare(
-    'INSERT INTO images (split, idx, fine, coarse, height, width, channels, pixels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-  );
+  // Class lists may be computed getters (ImageNet32 maps 1,000 classes): read them once.
+  const fineClassNames = [...source.fineClassNames];
+  const coarseClassNames = [...source.coarseClassNames];
+  const classCounts = { fine: fineClassNames.length, coarse: coarseClassNames.length };
   const counts: Record<Split, number> = { train: 0, test: 0 };
   const shape = new ShapeTracker(source.name);
   let trainStats: ChannelStats | undefined;
@@ -103,14 +95,15 @@ async function insertEverything(
     let idx = 0;
     onProgress?.({ phase: 'write', split, done: 0, total: expectedCount, unit: 'images' });
     for await (const record of records) {
-      checkRecord(source, split, idx, record);
+      checkRecord(source.name, classCounts, split, idx, record);
       const { height, width, channels, data } = record.image;
       shape.see(height, width, channels, split, idx);
       if (split === 'train') {
         trainStats ??= new ChannelStats(channels);
         trainStats.add(data);
       }
-      putImage.run(split, idx, record.fine, record.coarse, height, width, channels, data);
+      writer.add(split, idx, record.fine, record.coarse, height, width, channels, data, record.sourcePath ?? null);
+      if (writer.congested) await writer.ready();
       idx += 1;
       if (idx % PROGRESS_EVERY === 0) {
         onProgress?.({ phase: 'write', split, done: idx, total: expectedCount, unit: 'images' });
@@ -131,25 +124,45 @@ async function insertEverything(
     );
   }
   const { mean, std } = trainStats.result();
-  putMeta.run(META.channelMean, JSON.stringify(mean));
-  putMeta.run(META.channelStd, JSON.stringify(std));
-  putMeta.run(META.imageShape, JSON.stringify(shape.uniform()));
-  putMeta.run(META.counts, JSON.stringify(counts));
-  putMeta.run(META.builtAt, new Date().toISOString());
+  await writer.finish({
+    meta: [
+      [META.dataset, source.name],
+      [META.formatVersion, INDEX_FORMAT_VERSION],
+      [META.builderVersion, source.builderVersion],
+      [META.sourceConfig, JSON.stringify(source.config ?? {})],
+      [META.channelMean, JSON.stringify(mean)],
+      [META.channelStd, JSON.stringify(std)],
+      [META.imageShape, JSON.stringify(shape.uniform())],
+      [META.counts, JSON.stringify(counts)],
+      [META.builtAt, new Date().toISOString()],
+    ],
+    sources: hashed.map((file) => ({ name: file.name, path: resolve(file.path), bytes: file.bytes, sha256: file.sha256 })),
+    fineClassNames,
+    coarseClassNames,
+  });
   return counts;
 }
 
-function checkRecord(source: DatasetSource, split: Split, idx: number, record: DatasetRecord): void {
-  const where = `${source.name} ${split} image ${idx}`;
-  const { fine, coarse, image } = record;
-  if (!Number.isInteger(fine) || fine < 0 || fine >= source.fineClassNames.length) {
+function checkRecord(
+  dataset: string,
+  classCounts: { fine: number; coarse: number },
+  split: Split,
+  idx: number,
+  record: DatasetRecord,
+): void {
+  const where = `${dataset} ${split} image ${idx}`;
+  const { fine, coarse, image, sourcePath } = record;
+  if (sourcePath !== undefined && (typeof sourcePath !== 'string' || sourcePath === '')) {
+    throw new DatasetError(`${where} has source path ${JSON.stringify(sourcePath)}; it must be a non-empty string when given.`);
+  }
+  if (!Number.isInteger(fine) || fine < 0 || fine >= classCounts.fine) {
     throw new DatasetError(
-      `${where} has fine label ${fine}, outside 0..${source.fineClassNames.length - 1}; the source files are corrupt or the builder is wrong.`,
+      `${where} has fine label ${fine}, outside 0..${classCounts.fine - 1}; the source files are corrupt or the builder is wrong.`,
     );
   }
-  if (!Number.isInteger(coarse) || coarse < 0 || coarse >= source.coarseClassNames.length) {
+  if (!Number.isInteger(coarse) || coarse < 0 || coarse >= classCounts.coarse) {
     throw new DatasetError(
-      `${where} has coarse label ${coarse}, outside 0..${source.coarseClassNames.length - 1}; the source files are corrupt or the builder is wrong.`,
+      `${where} has coarse label ${coarse}, outside 0..${classCounts.coarse - 1}; the source files are corrupt or the builder is wrong.`,
     );
   }
   const { height, width, channels, data } = image;
@@ -277,6 +290,43 @@ function sameInputs(existing: ExistingBuild, source: DatasetSource, hashed: read
       file.bytes === existing.sources[i].bytes &&
       file.sha256 === existing.sources[i].sha256,
   );
+}
+
+/**
+ * Delete `<path>.tmp-<pid>` files left by builds that were killed (kill -9, power loss), whose
+ * process no longer exists. Temp files of live builds (another process building the same
+ * index right now) are left alone.
+ */
+export function removeStaleTempFiles(path: string): string[] {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const match = /^(\d+)(?:-journal|-wal|-shm)?$/.exec(name.slice(prefix.length));
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || processIsAlive(pid)) continue; // ours (the caller handles it) or a live build's
+    removeFile(join(dir, name));
+    removed.push(join(dir, name));
+  }
+  return removed;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function removeFile(path: string): void {

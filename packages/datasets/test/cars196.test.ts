@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { datasetStats, openIndex } from '../src/read-index.js';
@@ -123,6 +124,8 @@ describe('cars196 source', () => {
       const b = openIndex(csvOut, split);
       expect(Array.from(b.fineLabels())).toEqual(Array.from(a.fineLabels()));
       expect(Array.from(b.coarseLabels())).toEqual(Array.from(a.coarseLabels()));
+      // Each row keeps the JPEG it was decoded from (root symlinks resolved).
+      expect(b.sourcePath?.(1)).toBe(join(realpathSync(csvRoot), `cars_${split}`, '00002.jpg'));
       a.close();
       b.close();
     }

@@ -1,12 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { buildDataset, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR10_CLASSES, openIndex } from '../src/index.js';
+import { buildDataset, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR10_CLASSES, openIndex, type SkippedImage } from '../src/index.js';
 import { hwcOf, pickle, planarPixels, py, tar } from './archive-writers.js';
 import { tempDir } from './helpers.js';
 
 // CIFAR-100: fine i of a batch, coarse = fine % 20 (the builder keeps the file's coarse label).
+const REPO = resolve(import.meta.dirname, '../../..');
 const C100 = { train: 14, test: 6 };
 const fine100 = (split: string, i: number) => (i * 37 + (split === 'train' ? 3 : 50)) % 100;
 const salt = (split: string) => (split === 'train' ? 1 : 2);
@@ -125,8 +127,71 @@ describe('cifar100', () => {
   });
 });
 
+describe('cifar --skip-bad', () => {
+  it('cifar100 binary: keeps the whole records of a truncated batch and leaves out out-of-range labels, reporting each', async () => {
+    const root = tempDir('c100skip');
+    const folder = join(root, 'cifar-100-binary');
+    mkdirSync(folder);
+    const train = Buffer.from(binary100('train'));
+    train[3074 * 2 + 1] = 150; // record 2: fine label 150
+    train[3074 * 5] = 20; // record 5: coarse label 20
+    writeFileSync(join(folder, 'train.bin'), train.subarray(0, 3074 * 9 + 700)); // record 9 cut short
+    writeFileSync(join(folder, 'test.bin'), binary100('test'));
+    await expect(buildDataset('cifar100', { root, outDir: tempDir('o') })).rejects.toThrow(/train\.bin is 28366 bytes.*record 9 is cut short.*--skip-bad/);
+
+    const skipped: SkippedImage[] = [];
+    const result = await buildDataset('cifar100', { root, outDir: tempDir('o'), sourceOptions: { skipBad: true, onSkip: (s) => skipped.push(s) } });
+    const file = join(folder, 'train.bin');
+    expect(skipped.map((s) => [s.dataset, s.split, s.path, s.where])).toEqual([
+      ['cifar100', 'train', file, 'record 9'],
+      ['cifar100', 'train', file, 'image 2'],
+      ['cifar100', 'train', file, 'image 5'],
+    ]);
+    expect(skipped[0].reason).toMatch(/record 9 is cut short after 700 bytes/);
+    expect(skipped[1].reason).toBe('fine label 150 / coarse label 17, outside 0..99 / 0..19');
+    expect(result.counts).toEqual({ train: 7, test: 6 });
+    expectImages(result.path, 'train', expected100('train').filter((_, i) => i < 9 && i !== 2 && i !== 5));
+    expectImages(result.path, 'test', expected100('test'));
+  });
+
+  it('cifartoy python: leaves out a batch whose labels do not match its images, and a label above 9; the CLI lists them', async () => {
+    const root = tempDir('c10skip');
+    const folder = join(root, 'cifar-10-batches-py');
+    mkdirSync(folder);
+    for (const b of TRAIN10) writeFileSync(join(folder, `data_batch_${b}`), cifar10Batch(b));
+    writeFileSync(join(folder, 'test_batch'), cifar10Batch(0));
+    const data = new Uint8Array(5 * 3072);
+    writeFileSync(join(folder, 'data_batch_2'), pickle(py.dict([['labels', py.ints([0, 1, 2])], ['data', py.u8array([5, 3072], data)]])));
+    const labels = [0, 1, 2, 3, 4].map((i) => label10(4, i));
+    labels[3] = 12;
+    const batch4 = new Uint8Array(5 * 3072);
+    for (let i = 0; i < 5; i++) batch4.set(planarPixels(i, 14), i * 3072);
+    writeFileSync(join(folder, 'data_batch_4'), pickle(py.dict([['labels', py.ints(labels)], ['data', py.u8array([5, 3072], batch4)]])));
+
+    const out = tempDir('o');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', 'build', 'cifartoy_good', '--root', root, '--out', out, '--skip-bad'], {
+      cwd: REPO,
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('cifartoy_good: skipped 2 unreadable images (--skip-bad):');
+    expect(run.stdout).toContain(`  train ${join(folder, 'data_batch_2')} (whole batch): Pickle ${join(folder, 'data_batch_2')} has 5 images but 3 entries in 'labels'`);
+    expect(run.stdout).toContain(`  train ${join(folder, 'data_batch_4')} (image 3): label 12, outside CIFAR-10's 0..9`);
+    const kept = [1, 3, 4, 5].flatMap((b) =>
+      [0, 1, 2, 3, 4]
+        .filter((i) => !(b === 4 && i === 3))
+        .map((i) => (b === 4 ? labels[i] : label10(b, i)))
+        .filter((l) => TOY.includes(l)),
+    );
+    const ds = openIndex(join(out, 'cifartoy_good.sqlite'), 'train');
+    expect(Array.from(ds.fineLabels())).toEqual(kept.map((l) => TOY.indexOf(l)));
+    ds.close();
+  });
+});
+
+const TOY = [0, 1, 2, 3, 5, 7, 8, 9];
+
 describe('cifartoy from CIFAR-10', () => {
-  const TOY = [0, 1, 2, 3, 5, 7, 8, 9];
   const coarse = { good: [0, 0, 1, 1, 1, 1, 0, 0], bad: [0, 0, 1, 0, 0, 1, 1, 1] };
   const expectedToy = (variant: 'good' | 'bad', batches: number[]) =>
     batches.flatMap((b) =>

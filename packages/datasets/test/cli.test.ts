@@ -33,7 +33,7 @@ describe('datasets CLI', () => {
     const stats = cli(['stats', 'fashion_mnist', '--out', out]);
     expect(stats.status).toBe(0);
     expect(stats.stdout).toMatch(/train: 12 images, 10 fine \/ 3 coarse classes present/);
-    expect(stats.stdout).toMatch(/1 footwear +3 +4 +\d+/);
+    expect(stats.stdout).toMatch(/\n 1  footwear +3 +4 +\d+\n/);
   });
 
   it('fails with a one-line message for a bad root, an unknown dataset and a missing index', () => {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openIndex } from '../src/read-index.js';
@@ -50,7 +51,14 @@ describe('csv source', () => {
     expect(Array.from(train.coarseLabels())).toEqual([1, 1, 0]);
     expect(Array.from(train.fineLabels())).toEqual([0, 1, 2]);
     expect(train.image(2)).toMatchObject({ height: 8, width: 8, channels: 3 });
+    // The index keeps the file each image was decoded from (symlinks of the root resolved).
+    const realDir = realpathSync(dir);
+    expect([0, 1, 2].map((i) => train.sourcePath?.(i))).toEqual(['img0', 'img1', 'img3'].map((f) => join(realDir, 'images', `${f}.jpg`)));
     train.close();
+    const test = openIndex(out, 'test', { preloadMaxBytes: 0 });
+    expect(test.sourcePath?.(1)).toBe(join(realDir, 'images', 'img4.jpg'));
+    expect(() => test.sourcePath?.(2)).toThrow(/Image index 2 is out of range for my_shop test \(0\.\.1\)/);
+    test.close();
   });
 
   it('reads a TSV of ids without a split column: a seeded 20% of each coarse class is test', async () => {

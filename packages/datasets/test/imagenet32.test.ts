@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildDataset, datasetStats, IMAGENET_GROUP_NAMES, IMAGENET_GROUP_OF_WNID, openIndex } from '../src/index.js';
+import { buildDataset, datasetStats, IMAGENET_GROUP_NAMES, IMAGENET_GROUP_OF_WNID, openIndex, type SkippedImage } from '../src/index.js';
 import { hwcOf, int64Bytes, npy, pickle, planarPixels, py, zip } from './archive-writers.js';
 import { tempDir } from './helpers.js';
 
@@ -102,5 +102,36 @@ describe('imagenet32 build', () => {
 
     writeFileSync(file3, pickle(py.dict([['data', py.u8array([3, 3072], data)], ['labels', py.ints([1, 0, 2])]])));
     await expect(buildDataset('imagenet32', { root, outDir: tempDir('o') })).rejects.toThrow(/train_data_batch_3: label 1 is 0, outside 1\.\.1000/);
+  });
+
+  it('--skip-bad leaves out a truncated batch and out-of-range labels, and reports each with file and index', async () => {
+    const root = tempDir('in32skip');
+    writeClassList(root);
+    for (let b = 0; b <= 10; b++) {
+      const { data, labels } = batchArrays(b);
+      if (b === 5) labels.splice(1, 2, 0, 1001);
+      writeFileSync(join(root, batchName(b)), pickle(py.dict([['data', py.u8array([count(b), 3072], data)], ['labels', py.ints(labels)]]), b % 2 ? 'py3' : 'py2'));
+    }
+    const file3 = join(root, 'train_data_batch_3');
+    writeFileSync(file3, readFileSync(file3).subarray(0, 5000));
+    const skipped: SkippedImage[] = [];
+    const result = await buildDataset('imagenet32', { root, outDir: tempDir('o'), sourceOptions: { skipBad: true, onSkip: (x) => skipped.push(x) } });
+    const file5 = join(root, 'train_data_batch_5');
+    expect(skipped.map((x) => [x.split, x.path, x.where])).toEqual([
+      ['train', file3, 'whole batch'],
+      ['train', file5, 'image 1'],
+      ['train', file5, 'image 2'],
+    ]);
+    expect(skipped[0].reason).toMatch(/ends inside an object at byte \d+/);
+    expect(skipped[1].reason).toBe('label 0, outside 1..1000');
+    expect(skipped[2].reason).toBe('label 1001, outside 1..1000');
+    expect(result.counts).toEqual({ train: 30 - 3 - 2, test: 4 });
+    const ds = openIndex(result.path, 'train');
+    const kept = [1, 2, 4, 5, 6, 7, 8, 9, 10].flatMap((b) =>
+      Array.from({ length: count(b) }, (_, i) => ({ b, i })).filter(({ b, i }) => !(b === 5 && i > 0)),
+    );
+    expect(Array.from(ds.fineLabels())).toEqual(kept.map(({ b, i }) => label(b, i) - 1));
+    kept.forEach(({ b, i }, k) => expect(Buffer.from(ds.image(k).data).equals(Buffer.from(hwcOf(planarPixels(i, 40 + b))))).toBe(true));
+    ds.close();
   });
 });

@@ -1,7 +1,8 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { createProgressPrinter, datasetStats, openIndex, writeIndex, type DatasetRecord, type DatasetSource } from '../src/index.js';
+import { createProgressPrinter, datasetStats, INDEX_FORMAT_VERSION, openIndex, writeIndex, type DatasetRecord, type DatasetSource } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 /** RGB images of varying size, streamed asynchronously, as a future JPEG-based source would. */
@@ -64,7 +65,17 @@ describe('writeIndex with a streaming RGB source', () => {
 
     const test = openIndex(out, 'test', { preloadMaxBytes: 0 });
     expect(Array.from(test.image(0).data)).toEqual(Array.from(rgbImage(100, 5, 1)));
+    expect(test.sourcePath?.(0)).toBeNull(); // records without a source path store NULL
     test.close();
+
+    // Batched reads from SQLite (no preload): any order, repeats, more than one query's worth.
+    const rows = openIndex(out, 'train', { preloadMaxBytes: 0 });
+    const wanted = Array.from({ length: 150 }, (_, k) => (k * 7 + (k >> 2)) % 3);
+    const got = rows.images(Int32Array.from(wanted));
+    expect(got.map((img) => [img.height, img.width])).toEqual(wanted.map((i) => [TRAIN[i].h, TRAIN[i].w]));
+    got.forEach((img, k) => expect(Array.from(img.data)).toEqual(Array.from(rgbImage(wanted[k], TRAIN[wanted[k]].h, TRAIN[wanted[k]].w))));
+    expect(() => rows.images([0, 1, 2, 0, 1, 2, 0, 3])).toThrow(/Image index 3 is out of range for toy_rgb train \(0\.\.2\)/);
+    rows.close();
 
     const stats = datasetStats(out);
     expect(stats.imageShape).toBeNull();
@@ -92,6 +103,28 @@ describe('writeIndex with a streaming RGB source', () => {
       'toy_rgb train image 1 has fine label 7, outside 0..2',
     );
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('index format versions', () => {
+  it('refuses an index of an older format with a rebuild-with---force message, and rebuilds it', async () => {
+    const out = join(tempDir('rgb'), 'toy_rgb.sqlite');
+    await writeIndex(rgbSource(1), out);
+    const db = new Database(out);
+    // The reader's scans on open (labels, sizes) read the covering index, not the pixel pages.
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('train') as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(plan('SELECT fine, coarse FROM images WHERE split = ? ORDER BY idx')).toMatch(/USING COVERING INDEX images_labels/);
+    expect(plan('SELECT COUNT(*), MIN(idx), MAX(idx), SUM(height * width * channels) FROM images WHERE split = ?')).toMatch(/USING COVERING INDEX images_labels/);
+    db.prepare("UPDATE meta SET value = '1' WHERE key = 'format_version'").run();
+    db.close();
+    expect(INDEX_FORMAT_VERSION).toBe('2');
+    expect(() => openIndex(out, 'train')).toThrow(
+      `Dataset index ${out} was written in index format 1, but this version of @maskcon/datasets reads format 2; rebuild it with \`pnpm datasets:build toy_rgb --force\`.`,
+    );
+    expect(() => datasetStats(out)).toThrow(/index format 1.*--force/);
+    // The writer does not count an old-format index as up to date.
+    expect((await writeIndex(rgbSource(1), out)).upToDate).toBe(false);
+    expect(openIndex(out, 'train').size).toBe(3);
   });
 });
 

@@ -12,6 +12,7 @@ import { basename, join } from 'node:path';
 import { DatasetError } from '../errors.js';
 import { batchField, intList, isNdArray, stringList, unpickle } from '../formats/pickle.js';
 import { readTar } from '../formats/tar.js';
+import type { SkippedImage } from '../image-files.js';
 import type { DatasetRecord, DatasetSource, SourceFile, SplitRecords } from '../source.js';
 import type { Split } from '../types.js';
 import { defaultCacheDir } from '../download.js';
@@ -159,16 +160,22 @@ function parsePythonBatch(bytes: Uint8Array, file: string, edition: Edition): Ci
   return { file, count, pixels: data.data as Uint8Array, fine, coarse };
 }
 
-function parseBinaryBatch(bytes: Uint8Array, file: string, edition: Edition): CifarBatch {
+/** Under --skip-bad: told about each record or batch left out (file, which part, why). */
+type SkipReporter = (file: string, where: string, reason: string) => void;
+
+function parseBinaryBatch(bytes: Uint8Array, file: string, edition: Edition, skip?: SkipReporter): CifarBatch {
   const labelBytes = edition === 'cifar10' ? 1 : 2;
   const recordBytes = labelBytes + PIXELS;
+  const count = Math.floor(bytes.length / recordBytes);
   if (bytes.length % recordBytes !== 0) {
-    const whole = Math.floor(bytes.length / recordBytes);
-    throw new DatasetError(
-      `Batch ${file} is ${bytes.length} bytes, not a whole number of ${recordBytes}-byte records: record ${whole} is cut short after ${bytes.length - whole * recordBytes} bytes. The file is truncated — replace it with the original download.`,
-    );
+    const reason = `the file is ${bytes.length} bytes, not a whole number of ${recordBytes}-byte records: record ${count} is cut short after ${bytes.length - count * recordBytes} bytes`;
+    if (!skip) {
+      throw new DatasetError(
+        `Batch ${file} is ${bytes.length} bytes, not a whole number of ${recordBytes}-byte records: record ${count} is cut short after ${bytes.length - count * recordBytes} bytes. The file is truncated — replace it with the original download, or pass --skip-bad to keep its whole records.`,
+      );
+    }
+    skip(file, `record ${count}`, reason); // the whole records before it are kept
   }
-  const count = bytes.length / recordBytes;
   const pixels = new Uint8Array(count * PIXELS);
   const fine: number[] = [];
   const coarse: number[] = [];
@@ -211,13 +218,21 @@ function checkMeta(name: string, bytes: Uint8Array, file: string, edition: Editi
 }
 
 /** Read one split's batches (and check the meta files), in published order. */
-async function readCifarBatches(input: CifarInput, split: Split): Promise<CifarBatch[]> {
+async function readCifarBatches(input: CifarInput, split: Split, skip?: SkipReporter): Promise<CifarBatch[]> {
   const layout = LAYOUT[input.edition][input.format];
   const wanted: readonly string[] = layout[split];
   const meta: readonly string[] = layout.meta;
-  const parse = (name: string, bytes: Uint8Array, file: string) =>
-    input.format === 'python' ? parsePythonBatch(bytes, file, input.edition) : parseBinaryBatch(bytes, file, input.edition);
-  const batches = new Map<string, CifarBatch>();
+  // A batch that cannot be parsed stops the build — or, under --skip-bad, is left out whole.
+  const parse = (name: string, bytes: Uint8Array, file: string): CifarBatch | undefined => {
+    try {
+      return input.format === 'python' ? parsePythonBatch(bytes, file, input.edition) : parseBinaryBatch(bytes, file, input.edition, skip);
+    } catch (error) {
+      if (!skip || !(error instanceof DatasetError)) throw error;
+      skip(file, 'whole batch', error.message);
+      return undefined;
+    }
+  };
+  const batches = new Map<string, CifarBatch | undefined>();
   if (input.archive) {
     const raw = new Map<string, Buffer>();
     for await (const entry of readTar(input.archive, { maxEntryBytes: 512 * 2 ** 20, maxTotalBytes: 4 * 2 ** 30 })) {
@@ -251,7 +266,13 @@ async function readCifarBatches(input: CifarInput, split: Split): Promise<CifarB
       batches.set(name, parse(name, readFileSync(file), file));
     }
   }
-  return wanted.map((name) => batches.get(name) as CifarBatch);
+  return wanted.map((name) => batches.get(name)).filter((b): b is CifarBatch => b !== undefined);
+}
+
+/** The skip reporter of a build with --skip-bad, or undefined (stop at the first problem). */
+function skipReporter(dataset: string, split: Split, options: CifarOptions): SkipReporter | undefined {
+  if (!options.skipBad) return undefined;
+  return (file, where, reason) => options.onSkip?.({ dataset, split, path: file, where, reason });
 }
 
 function sourceFilesOf(input: CifarInput, split?: Split): SourceFile[] {
@@ -282,6 +303,13 @@ function hint(edition: Edition, root: string): string {
 export interface CifarOptions {
   /** Folder with the archive or extracted folder, or the archive itself. */
   readonly root?: string;
+  /**
+   * Leave out what is unreadable instead of stopping: a batch that does not parse (or whose
+   * label lists do not match its images), the cut-short last record of a truncated binary
+   * batch, and records whose label is out of range. Each is reported to `onSkip`.
+   */
+  readonly skipBad?: boolean;
+  readonly onSkip?: (skipped: SkippedImage) => void;
 }
 
 export function cifar100Source(options: CifarOptions = {}): DatasetSource {
@@ -293,22 +321,34 @@ export function cifar100Source(options: CifarOptions = {}): DatasetSource {
     fineClassNames: CIFAR100_FINE_CLASSES,
     coarseClassNames: CIFAR100_COARSE_CLASSES,
     sourceFiles: sourceFilesOf(input),
-    config: { format: input.format },
+    config: { format: input.format, skipBad: options.skipBad ?? false },
     missingFileHint: hint('cifar100', root),
     async readSplit(split: Split): Promise<SplitRecords> {
-      const batches = await readCifarBatches(input, split);
+      const skip = skipReporter('cifar100', split, options);
+      const batches = await readCifarBatches(input, split, skip);
+      // Check every label first, so a bad one fails before any image is written and the
+      // progress total counts only the records that will be kept.
+      const bad = batches.map(() => new Set<number>());
+      batches.forEach((batch, b) => {
+        const coarse = batch.coarse as readonly number[];
+        for (let i = 0; i < batch.count; i++) {
+          if (batch.fine[i] < 100 && coarse[i] < 20) continue;
+          const reason = `fine label ${batch.fine[i]} / coarse label ${coarse[i]}, outside 0..99 / 0..19`;
+          if (!skip) throw new DatasetError(`${batch.file}: image ${i} has ${reason}; the batch is corrupt (pass --skip-bad to leave such images out).`);
+          skip(batch.file, `image ${i}`, reason);
+          bad[b].add(i);
+        }
+      });
       const records = function* (): Generator<DatasetRecord> {
-        for (const batch of batches) {
+        for (const [b, batch] of batches.entries()) {
           const coarse = batch.coarse as readonly number[];
           for (let i = 0; i < batch.count; i++) {
-            if (batch.fine[i] >= 100 || coarse[i] >= 20) {
-              throw new DatasetError(`${batch.file}: image ${i} has fine label ${batch.fine[i]} / coarse label ${coarse[i]}, outside 0..99 / 0..19; the batch is corrupt.`);
-            }
+            if (bad[b].has(i)) continue;
             yield { fine: batch.fine[i], coarse: coarse[i], image: { data: hwcImage(batch.pixels, i * PIXELS), height: SIDE, width: SIDE, channels: 3 } };
           }
         }
       };
-      return { expectedCount: batches.reduce((n, b) => n + b.count, 0), records: records() };
+      return { expectedCount: batches.reduce((n, batch, b) => n + batch.count - bad[b].size, 0), records: records() };
     },
   };
 }
@@ -324,14 +364,19 @@ export function cifarToySource(variant: 'good' | 'bad', options: CifarOptions = 
     fineClassNames: CIFARTOY_FINE_CLASSES,
     coarseClassNames: CIFARTOY_COARSE_CLASSES[variant],
     sourceFiles: sourceFilesOf(input),
-    config: { format: input.format, cifar10Ids: CIFARTOY_CIFAR10_IDS, coarseOfFine: coarseOf },
+    config: { format: input.format, cifar10Ids: CIFARTOY_CIFAR10_IDS, coarseOfFine: coarseOf, skipBad: options.skipBad ?? false },
     missingFileHint: hint('cifar10', root),
     async readSplit(split: Split): Promise<SplitRecords> {
-      const batches = await readCifarBatches(input, split);
+      const skip = skipReporter(`cifartoy_${variant}`, split, options);
+      const batches = await readCifarBatches(input, split, skip);
       let expected = 0;
       for (const batch of batches) {
         batch.fine.forEach((label, i) => {
-          if (label > 9) throw new DatasetError(`${batch.file}: image ${i} has label ${label}, outside CIFAR-10's 0..9; the batch is corrupt.`);
+          if (label > 9) {
+            const reason = `label ${label}, outside CIFAR-10's 0..9`;
+            if (!skip) throw new DatasetError(`${batch.file}: image ${i} has ${reason}; the batch is corrupt (pass --skip-bad to leave such images out).`);
+            skip(batch.file, `image ${i}`, reason); // not in fineOf: the generator leaves it out
+          }
           if (fineOf.has(label)) expected += 1;
         });
       }

@@ -20,6 +20,7 @@ import { ChunkReader, ShortRead } from '../formats/chunk-reader.js';
 import { NPY_PREAMBLE_BYTES, npyHeaderLength, npyIntegers, parseNpyHeader } from '../formats/npy.js';
 import { batchField, intList, isNdArray, readLazy, unpickleFile } from '../formats/pickle.js';
 import { listZip, readZipEntry, zipEntryChunks, type ZipEntry } from '../formats/zip.js';
+import type { SkippedImage } from '../image-files.js';
 import type { DatasetRecord, DatasetSource, SourceFile, SplitRecords } from '../source.js';
 import type { Split } from '../types.js';
 import { defaultCacheDir } from '../download.js';
@@ -36,6 +37,13 @@ export interface ImageNet32Options {
   readonly root?: string;
   /** The devkit class list (default `<root>/map_clsloc.txt`). */
   readonly classList?: string;
+  /**
+   * Leave out what is unreadable instead of stopping: a batch that does not parse (or whose
+   * label count does not match its images), the images after the point where a batch's pixel
+   * data is cut short, and images whose label is outside 1..1000. Each is reported to `onSkip`.
+   */
+  readonly skipBad?: boolean;
+  readonly onSkip?: (skipped: SkippedImage) => void;
 }
 
 export interface ImageNetClass {
@@ -102,15 +110,22 @@ interface OpenBatch {
   rows(): AsyncGenerator<Uint8Array>; // chunks of whole rows (k×3072 bytes)
 }
 
-function checkLabels(labels: number[], file: string): void {
+/** Under --skip-bad: told about each image or batch left out (file, which part, why). */
+type SkipReporter = (file: string, where: string, reason: string) => void;
+
+const labelOk = (label: number): boolean => Number.isInteger(label) && label >= 1 && label <= CLASSES;
+
+/** Throws on the first out-of-range label, unless bad ones are to be skipped (then they are reported as the rows stream). */
+function checkLabels(labels: number[], file: string, skip: SkipReporter | undefined): void {
+  if (skip) return;
   labels.forEach((label, i) => {
-    if (!Number.isInteger(label) || label < 1 || label > CLASSES) {
-      throw new DatasetError(`${file}: label ${i} is ${label}, outside 1..${CLASSES}; the batch is corrupt.`);
+    if (!labelOk(label)) {
+      throw new DatasetError(`${file}: label ${i} is ${label}, outside 1..${CLASSES}; the batch is corrupt (pass --skip-bad to leave such images out).`);
     }
   });
 }
 
-function openPickleBatch(file: string): OpenBatch {
+function openPickleBatch(file: string, skip: SkipReporter | undefined): OpenBatch {
   const dict = unpickleFile(file);
   const data = batchField(dict, 'data', file);
   if (!isNdArray(data) || data.dtype.itemSize !== 1 || data.dtype.kind !== 'u' || data.shape.length !== 2 || data.shape[1] !== PIXELS) {
@@ -121,7 +136,7 @@ function openPickleBatch(file: string): OpenBatch {
   if (labels.length !== count) {
     throw new DatasetError(`Pickle ${file} has ${count} images but ${labels.length} labels; the batch is corrupt — replace it with the original download.`);
   }
-  checkLabels(labels, file);
+  checkLabels(labels, file, skip);
   const pixels = data.data;
   return {
     labels,
@@ -143,7 +158,7 @@ function openPickleBatch(file: string): OpenBatch {
   };
 }
 
-async function openNpzBatch(file: string): Promise<OpenBatch> {
+async function openNpzBatch(file: string, skip: SkipReporter | undefined): Promise<OpenBatch> {
   const entries = listZip(file);
   const entry = (name: string): ZipEntry => {
     const found = entries.find((e) => e.name === `${name}.npy`);
@@ -156,7 +171,7 @@ async function openNpzBatch(file: string): Promise<OpenBatch> {
   const labelBytes = await readZipEntry(file, labelsEntry);
   const labelHeader = parseNpyHeader(labelBytes, `${file}:labels.npy`);
   const labels = npyIntegers(labelHeader, labelBytes.subarray(labelHeader.dataOffset), `${file}:labels.npy`);
-  checkLabels(labels, file);
+  checkLabels(labels, file, skip);
   const dataEntry = entry('data');
   return {
     labels,
@@ -225,29 +240,66 @@ export function imagenet32Source(options: ImageNet32Options = {}): DatasetSource
     },
     coarseClassNames: IMAGENET_GROUP_NAMES,
     sourceFiles,
-    config: { labelOrder: 'map_clsloc' },
+    config: { labelOrder: 'map_clsloc', skipBad: options.skipBad ?? false },
     missingFileHint: hint,
-    readSplit(split: Split): SplitRecords {
+    async readSplit(split: Split): Promise<SplitRecords> {
       const cls = loadClasses();
       const files = batches[split];
       // Labels of every batch first (~10 MB for the train split) so progress has a total.
       let expected = 0;
+      const skip: SkipReporter | undefined = options.skipBad
+        ? (file, where, reason) => options.onSkip?.({ dataset: 'imagenet32', split, path: file, where, reason })
+        : undefined;
       const records = async function* (): AsyncGenerator<DatasetRecord> {
         for (const file of files) {
-          const batch = file.npz ? await openNpzBatch(file.path) : openPickleBatch(file.path);
+          let batch: OpenBatch;
+          try {
+            batch = file.npz ? await openNpzBatch(file.path, skip) : openPickleBatch(file.path, skip);
+          } catch (error) {
+            if (!skip || !(error instanceof DatasetError)) throw error;
+            skip(file.path, 'whole batch', error.message);
+            continue;
+          }
           let i = 0;
-          for await (const chunk of batch.rows()) {
-            for (let at = 0; at < chunk.length; at += PIXELS, i++) {
-              const fine = batch.labels[i] - 1;
-              yield { fine, coarse: cls[fine].coarse, image: { data: planarToHwc(chunk, at), height: SIDE, width: SIDE, channels: 3 } };
+          try {
+            for await (const chunk of batch.rows()) {
+              for (let at = 0; at < chunk.length; at += PIXELS, i++) {
+                const label = batch.labels[i];
+                if (!labelOk(label)) {
+                  // Only reached under --skip-bad: checkLabels threw otherwise.
+                  skip?.(file.path, `image ${i}`, `label ${label}, outside 1..${CLASSES}`);
+                  continue;
+                }
+                const fine = label - 1;
+                yield { fine, coarse: cls[fine].coarse, image: { data: planarToHwc(chunk, at), height: SIDE, width: SIDE, channels: 3 } };
+              }
             }
+          } catch (error) {
+            if (!skip || !(error instanceof DatasetError)) throw error;
+            const rest = i < batch.labels.length - 1 ? `images ${i}..${batch.labels.length - 1}` : `image ${i}`;
+            skip(file.path, rest, error.message); // the images before the damage are kept
           }
         }
       };
-      for (const file of files) if (!file.npz) expected += countPickleLabels(file.path);
-      return { expectedCount: files.every((f) => !f.npz) ? expected : undefined, records: records() };
+      // The progress total (for the ETA): label lists are cheap to count — a pickle's pixels
+      // stay on disk, an npz's labels.npy is a separate small entry. Under --skip-bad the
+      // count is unknown until the batches are read.
+      if (!skip) {
+        for (const file of files) expected += file.npz ? await countNpzLabels(file.path) : countPickleLabels(file.path);
+      }
+      return { expectedCount: skip ? undefined : expected, records: records() };
     },
   };
+}
+
+/** Number of images in an npz batch (the length of its labels.npy), for the progress total. */
+async function countNpzLabels(file: string): Promise<number> {
+  if (!existsSync(file)) return 0;
+  const entry = listZip(file).find((e) => e.name === 'labels.npy');
+  if (!entry) return 0; // openNpzBatch names what is missing
+  const bytes = await readZipEntry(file, entry);
+  const header = parseNpyHeader(bytes, `${file}:labels.npy`);
+  return header.shape[0] ?? 0;
 }
 
 /** Number of images in a pickle batch (its labels list), for the progress total. */
