@@ -13,11 +13,15 @@ async function main(): Promise<void> {
   const methods = (mi >= 0 ? argv.splice(mi, 2)[1] : 'selfcon,maskcon').split(',') as MethodName[];
   const base = argv.includes('--preset') ? argv : ['--preset', 'quick', ...argv];
   const results: { name: string; r: TrainResult; cfg: ReturnType<typeof parseTrainArgs> }[] = [];
+  // Each method's w where the flags do not set it: MaskCon w = 1 (τ = 0.1), and the paper's
+  // best CIFAR-100 values for the baselines (Grafit 0.8, CoIns 0.5; seed Table 4).
+  const methodW: Record<string, string> = { grafit: '0.8', coins: '0.5' };
   for (const method of methods) {
-    const cfg = parseTrainArgs([...base, '--method', method]);
+    const extra = !base.includes('--w') && methodW[method] ? ['--w', methodW[method]] : [];
+    const cfg = parseTrainArgs([...base, '--method', method, ...extra]);
     process.stderr.write(`\n=== ${method} ===\n`);
     const r = await train(cfg);
-    const name = method === 'maskcon' ? `maskcon (w=${cfg.w}, τ=${cfg.t})` : method === 'grafit' ? `grafit (w=${cfg.w})` : method;
+    const name = method === 'maskcon' ? `maskcon (w=${cfg.w}, τ=${cfg.t})` : method === 'grafit' || method === 'coins' ? `${method} (w=${cfg.w})` : method;
     results.push({ name, r, cfg });
   }
   const c = results[0].cfg;
