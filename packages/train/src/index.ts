@@ -7,3 +7,5 @@ export { Replica, viewRng, View, type StepInput } from './replica.js';
 export { createEngine, type Engine } from './engine.js';
 export { LocalCollective, SharedCollective, allocateCollectiveBuffers, type Collective } from './parallel/collective.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointMeta } from './checkpoint.js';
+export { runSweep, parseSweepArgs, sweepCells, findFinishedRun, formatSweepMarkdown, type SweepSpec, type SweepRow, type SweepResult } from './sweep.js';
+export { writeRunReport, type ReportOptions, type ReportResult } from './report-html.js';

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
 import { Rng } from '@maskcon/augment';
 import { learningRateAt } from '@maskcon/model';
-import { recallAtK } from '@maskcon/eval';
+import { recallAtKParallel } from '@maskcon/eval';
 import { resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
 import { createEngine, type Engine } from './engine.js';
 import { View, viewRng } from './replica.js';
@@ -139,7 +139,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const evaluate = async (epoch: number) => {
     const { features, dim } = await engine.embed(testIdx);
     if (epoch === cfg.epochs) saveTestEmbeddings(runDir(cfg.runsDb, runId), features, dim, testIdx, testLabels, testCoarse);
-    const r = recallAtK(features, dim, testLabels, RECALL_KS);
+    const r = await recallAtKParallel(features, dim, testLabels, RECALL_KS);
     recall = RECALL_KS.map((k) => ({ k, recall: r[k] }));
     db.logRecall(runId, epoch, recall);
     log(`epoch ${epoch}: ${recall.map((x) => `R@${x.k} ${(100 * x.recall).toFixed(2)}`).join('  ')}`);
