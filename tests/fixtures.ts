@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { buildDataset } from '@maskcon/datasets';
 import { join } from 'node:path';
 
 /** Writes a gzip IDX file (big-endian header: magic, dims) as Fashion-MNIST publishes them. */
@@ -36,4 +37,15 @@ export function writeFashionMnistLike(dir: string, perClassTrain: number, perCla
   };
   make('train', perClassTrain);
   make('t10k', perClassTest);
+}
+
+/**
+ * A tiny Fashion-MNIST lookalike (10·perClassTrain train, 10·perClassTest test images) written
+ * under `work/raw` and built into `work/data/fashion_mnist.sqlite`; returns the index path.
+ */
+export async function buildTinyFashionIndex(work: string, perClassTrain: number, perClassTest: number, seed = 1): Promise<string> {
+  const raw = join(work, 'raw');
+  mkdirSync(raw, { recursive: true });
+  writeFashionMnistLike(raw, perClassTrain, perClassTest, seed);
+  return (await buildDataset('fashion_mnist', { root: raw, outDir: join(work, 'data') })).path;
 }

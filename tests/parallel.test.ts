@@ -1,19 +1,15 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDataset } from '@maskcon/datasets';
 import { parseTrainArgs, train } from '@maskcon/train';
-import { writeFashionMnistLike } from './fixtures.js';
+import { buildTinyFashionIndex } from './fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'maskcon-dp-'));
 let index = '';
 
 beforeAll(async () => {
-  const raw = join(work, 'raw');
-  mkdirSync(raw);
-  writeFashionMnistLike(raw, 20, 8, 7);
-  index = (await buildDataset('fashion_mnist', { root: raw, outDir: join(work, 'data') })).path;
+  index = await buildTinyFashionIndex(work, 20, 8, 7);
 });
 
 describe('data parallelism over worker threads', () => {

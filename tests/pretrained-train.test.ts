@@ -1,11 +1,10 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildDataset } from '@maskcon/datasets';
 import { readSafetensors } from '@maskcon/model';
 import { parseTrainArgs, train } from '@maskcon/train';
-import { writeFashionMnistLike } from './fixtures.js';
+import { buildTinyFashionIndex } from './fixtures.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const fixture = join(repo, 'packages/model/test/fixtures/resnet18-w8-small.safetensors');
@@ -13,10 +12,7 @@ const work = mkdtempSync(join(tmpdir(), 'maskcon-pre-'));
 let index = '';
 
 beforeAll(async () => {
-  const raw = join(work, 'raw');
-  mkdirSync(raw);
-  writeFashionMnistLike(raw, 8, 4, 3);
-  index = (await buildDataset('fashion_mnist', { root: raw, outDir: join(work, 'data') })).path;
+  index = await buildTinyFashionIndex(work, 8, 4, 3);
 });
 
 describe('training from pretrained torchvision weights', () => {

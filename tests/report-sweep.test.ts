@@ -1,14 +1,13 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
-import { buildDataset } from '@maskcon/datasets';
 import { parseTrainArgs, train } from '@maskcon/train';
 import { parseSweepArgs, runSweep } from '../packages/train/src/sweep.js';
-import { writeFashionMnistLike } from './fixtures.js';
+import { buildTinyFashionIndex } from './fixtures.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'maskcon-report-'));
@@ -18,10 +17,7 @@ const artefacts = process.env.MASKCON_TEST_ARTEFACTS ?? join(work, 'artefacts');
 let index = '';
 
 beforeAll(async () => {
-  const raw = join(work, 'raw');
-  mkdirSync(raw, { recursive: true });
-  writeFashionMnistLike(raw, 40, 12); // 400 train / 120 test images
-  index = (await buildDataset('fashion_mnist', { root: raw, outDir: join(work, 'data') })).path;
+  index = await buildTinyFashionIndex(work, 40, 12);
 });
 
 const rows = (db: string, sql: string) => {

@@ -1,12 +1,11 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { buildDataset } from '@maskcon/datasets';
 import { checkpointPath, loadCheckpoint } from '@maskcon/train';
-import { writeFashionMnistLike } from './fixtures.js';
+import { buildTinyFashionIndex } from './fixtures.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'maskcon-resume-'));
@@ -24,10 +23,7 @@ function checkpointedEpoch(runsDb: string): number {
 }
 
 beforeAll(async () => {
-  const raw = join(work, 'raw');
-  mkdirSync(raw);
-  writeFashionMnistLike(raw, 40, 6, 5);
-  index = (await buildDataset('fashion_mnist', { root: raw, outDir: join(work, 'data') })).path;
+  index = await buildTinyFashionIndex(work, 40, 6, 5);
 });
 
 describe('checkpoints and resume', () => {

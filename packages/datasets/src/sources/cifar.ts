@@ -13,6 +13,7 @@ import { DatasetError } from '../errors.js';
 import { batchField, intList, isNdArray, stringList, unpickle } from '../formats/pickle.js';
 import { readTar } from '../formats/tar.js';
 import type { SkippedImage } from '../image-files.js';
+import { planarRgbToHwc } from '../planar-rgb.js';
 import type { DatasetRecord, DatasetSource, SourceFile, SplitRecords } from '../source.js';
 import type { Split } from '../types.js';
 import { defaultCacheDir } from '../download.js';
@@ -282,18 +283,6 @@ function sourceFilesOf(input: CifarInput, split?: Split): SourceFile[] {
   return names.map((name) => ({ name: `${layout.dir}/${name}`, path: join(input.folder as string, name) }));
 }
 
-/** Planar RGB (3×32×32) → HWC. */
-function hwcImage(planar: Uint8Array, at: number): Uint8Array {
-  const out = new Uint8Array(PIXELS);
-  const plane = SIDE * SIDE;
-  for (let p = 0; p < plane; p++) {
-    out[3 * p] = planar[at + p];
-    out[3 * p + 1] = planar[at + plane + p];
-    out[3 * p + 2] = planar[at + 2 * plane + p];
-  }
-  return out;
-}
-
 function hint(edition: Edition, root: string): string {
   const python = LAYOUT[edition].python;
   const binary = LAYOUT[edition].binary;
@@ -344,7 +333,7 @@ export function cifar100Source(options: CifarOptions = {}): DatasetSource {
           const coarse = batch.coarse as readonly number[];
           for (let i = 0; i < batch.count; i++) {
             if (bad[b].has(i)) continue;
-            yield { fine: batch.fine[i], coarse: coarse[i], image: { data: hwcImage(batch.pixels, i * PIXELS), height: SIDE, width: SIDE, channels: 3 } };
+            yield { fine: batch.fine[i], coarse: coarse[i], image: { data: planarRgbToHwc(batch.pixels, i * PIXELS, SIDE), height: SIDE, width: SIDE, channels: 3 } };
           }
         }
       };
@@ -385,7 +374,7 @@ export function cifarToySource(variant: 'good' | 'bad', options: CifarOptions = 
           for (let i = 0; i < batch.count; i++) {
             const fine = fineOf.get(batch.fine[i]);
             if (fine === undefined) continue; // deer and frog are not in CIFARtoy
-            yield { fine, coarse: coarseOf[fine], image: { data: hwcImage(batch.pixels, i * PIXELS), height: SIDE, width: SIDE, channels: 3 } };
+            yield { fine, coarse: coarseOf[fine], image: { data: planarRgbToHwc(batch.pixels, i * PIXELS, SIDE), height: SIDE, width: SIDE, channels: 3 } };
           }
         }
       };

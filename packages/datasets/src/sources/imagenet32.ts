@@ -21,6 +21,7 @@ import { NPY_PREAMBLE_BYTES, npyHeaderLength, npyIntegers, parseNpyHeader } from
 import { batchField, intList, isNdArray, readLazy, unpickleFile } from '../formats/pickle.js';
 import { listZip, readZipEntry, zipEntryChunks, type ZipEntry } from '../formats/zip.js';
 import type { SkippedImage } from '../image-files.js';
+import { planarRgbToHwc } from '../planar-rgb.js';
 import type { DatasetRecord, DatasetSource, SourceFile, SplitRecords } from '../source.js';
 import type { Split } from '../types.js';
 import { defaultCacheDir } from '../download.js';
@@ -271,7 +272,7 @@ export function imagenet32Source(options: ImageNet32Options = {}): DatasetSource
                   continue;
                 }
                 const fine = label - 1;
-                yield { fine, coarse: cls[fine].coarse, image: { data: planarToHwc(chunk, at), height: SIDE, width: SIDE, channels: 3 } };
+                yield { fine, coarse: cls[fine].coarse, image: { data: planarRgbToHwc(chunk, at, SIDE), height: SIDE, width: SIDE, channels: 3 } };
               }
             }
           } catch (error) {
@@ -307,15 +308,4 @@ function countPickleLabels(file: string): number {
   if (!existsSync(file)) return 0;
   const dict = unpickleFile(file);
   return intList(batchField(dict, 'labels', file), "'labels'", file).length;
-}
-
-function planarToHwc(planar: Uint8Array, at: number): Uint8Array {
-  const out = new Uint8Array(PIXELS);
-  const plane = SIDE * SIDE;
-  for (let p = 0; p < plane; p++) {
-    out[3 * p] = planar[at + p];
-    out[3 * p + 1] = planar[at + plane + p];
-    out[3 * p + 2] = planar[at + 2 * plane + p];
-  }
-  return out;
 }

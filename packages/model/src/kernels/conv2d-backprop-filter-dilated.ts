@@ -19,11 +19,23 @@
 import * as tf from '@tensorflow/tfjs';
 import { Scratch, assertNHWC, pair, type Info, type WasmBackend } from './wasm-ops.js';
 
-export function conv2DBackpropFilterDilated(args: {
+export interface BackpropFilterArgs {
   inputs: tf.NamedTensorInfoMap;
   backend: unknown;
   attrs?: tf.NamedAttrMap;
-}): Info {
+}
+
+/** The parsed call of a Conv2DBackpropFilter kernel: its tensors, the conv geometry and the strides. */
+export interface BackpropFilterCall {
+  readonly backend: WasmBackend;
+  readonly x: Info;
+  readonly dy: Info;
+  readonly info: tf.backend_util.Conv2DInfo;
+  readonly strides: [number, number];
+}
+
+/** Reads the inputs and attributes of a Conv2DBackpropFilter call (NHWC only, no dilation). */
+export function parseBackpropFilterArgs(args: BackpropFilterArgs): BackpropFilterCall {
   const backend = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: Info; dy: Info };
   const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropFilterAttrs;
@@ -38,8 +50,13 @@ export function conv2DBackpropFilterDilated(args: {
     false,
     'channelsLast',
   );
+  return { backend, x, dy, info, strides: pair(attrs.strides) };
+}
+
+export function conv2DBackpropFilterDilated(args: BackpropFilterArgs): Info {
+  const { backend, x, dy, info, strides } = parseBackpropFilterArgs(args);
   const { inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth } = info;
-  const [sh, sw] = pair(attrs.strides);
+  const [sh, sw] = strides;
   if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth || dy.shape[3] !== outChannels) {
     throw new Error(
       `Conv2DBackpropFilter: dy shape [${dy.shape}] does not match conv output [${x.shape[0]},${outHeight},${outWidth},${outChannels}]`,

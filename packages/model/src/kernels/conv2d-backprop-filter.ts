@@ -24,8 +24,8 @@
  * by all M = kh·kw·ci rows, so packing stays cheap next to the product.
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2DBackpropFilterDilated } from './conv2d-backprop-filter-dilated.js';
-import { Scratch, assertNHWC, pair, type Info, type WasmBackend } from './wasm-ops.js';
+import { conv2DBackpropFilterDilated, parseBackpropFilterArgs, type BackpropFilterArgs } from './conv2d-backprop-filter-dilated.js';
+import { Scratch, type Info, type WasmBackend } from './wasm-ops.js';
 
 /** Reduction terms per convolution (operands of a 6×8 GEMM tile stay in L1/L2). */
 let K_TARGET = 2048;
@@ -41,28 +41,11 @@ function heapF32(backend: WasmBackend): Float32Array {
   return new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
 }
 
-export function conv2DBackpropFilterWasm(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}): Info {
-  const backend = args.backend as WasmBackend;
-  const { x, dy } = args.inputs as { x: Info; dy: Info };
-  const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropFilterAttrs;
-  assertNHWC(attrs.dataFormat, 'Conv2DBackpropFilter');
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+export function conv2DBackpropFilterWasm(args: BackpropFilterArgs): Info {
+  const { backend, x, dy, info, strides } = parseBackpropFilterArgs(args);
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
-  const [sh, sw] = pair(attrs.strides);
+  const [sh, sw] = strides;
   if (sh !== 1 || sw !== 1) {
     // Strided columns are not contiguous in [ci, H, W, B] and a phase-splitting
     // transpose costs more than it saves: one dilated convolution instead.
