@@ -4,8 +4,28 @@
  * the training throughput. Defaults: Fashion-MNIST, the quick preset, MaskCon with w = 1, τ = 0.1.
  */
 import { formatRecallTable } from '@maskcon/eval';
-import { parseTrainArgs, train, RECALL_KS, type TrainResult } from '../src/index.js';
+import { findFinishedRun, parseTrainArgs, RunsDb, train, RECALL_KS, type TrainResult } from '../src/index.js';
 import type { MethodName } from '@maskcon/model';
+
+/** The parts of a TrainResult the table needs, from a finished run in the runs DB. */
+function storedResult(runsDb: string, runId: number): TrainResult {
+  const db = new RunsDb(runsDb);
+  try {
+    const row = db.getRun(runId)!;
+    const cfg = JSON.parse(row.config) as { workers?: number };
+    return {
+      runId,
+      backend: row.backend ?? '-',
+      workers: cfg.workers ?? 1,
+      epochs: db.epochs(runId).map((e) => ({ epoch: e.epoch, loss: e.loss, lr: e.lr, imagesPerS: e.images_per_s })),
+      recall: db.finalRecalls(runId),
+      wallTimeS: row.wall_time_s ?? 0,
+      imagesPerS: row.images_per_s ?? 0,
+    };
+  } finally {
+    db.close();
+  }
+}
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -19,8 +39,10 @@ async function main(): Promise<void> {
   for (const method of methods) {
     const extra = !base.includes('--w') && methodW[method] ? ['--w', methodW[method]] : [];
     const cfg = parseTrainArgs([...base, '--method', method, ...extra]);
-    process.stderr.write(`\n=== ${method} ===\n`);
-    const r = await train(cfg);
+    // A finished run with the same configuration in the runs DB is reused, not trained again.
+    const done = findFinishedRun(cfg.runsDb, cfg);
+    process.stderr.write(`\n=== ${method}${done ? ` (reusing finished run ${done})` : ''} ===\n`);
+    const r = done ? storedResult(cfg.runsDb, done) : await train(cfg);
     const name = method === 'maskcon' ? `maskcon (w=${cfg.w}, τ=${cfg.t})` : method === 'grafit' || method === 'coins' ? `${method} (w=${cfg.w})` : method;
     results.push({ name, r, cfg });
   }
