@@ -57,7 +57,7 @@ describe('pnpm report: a self-contained HTML page of one run, checked in headles
     expect(tsne.width).toBeGreaterThan(400);
 
     if (!existsSync(CHROMIUM)) {
-      console.warn(`SKIPPED the browser check: ${CHROMIUM} is missing (apt-get install chromium; scripts/install.sh does this).`);
+      console.warn(`SKIPPED the browser check: ${CHROMIUM} is missing (apt-get install chromium; scripts/install.sh --with-test-deps and .ci/run do this).`);
       return;
     }
     const { chromium } = await import('playwright-core');
