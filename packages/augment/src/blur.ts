@@ -94,13 +94,197 @@ function blurLines(
 export function gaussianBlur(img: ImageU8, sigma: number): ImageU8 {
   checkImage(img, 'gaussianBlur');
   if (!(sigma >= 0 && Number.isFinite(sigma))) throw new Error(`gaussianBlur: sigma must be a finite number ≥ 0, got ${sigma}.`);
-  const { height: H, width: W, channels: C } = img;
   const out = img.data.slice();
+  gaussianBlurInPlace(out, img.height, img.width, img.channels, sigma);
+  return { data: out, height: img.height, width: img.width, channels: img.channels };
+}
+
+// Scratch lines and planes, reused between calls (everything here is synchronous).
+let lineA = new Uint8Array(0);
+let lineB = new Uint8Array(0);
+let planeA = new Uint8Array(0);
+let planeB = new Uint8Array(0);
+let colAcc = new Int32Array(0);
+
+/** `gaussianBlur` on an H×W×C buffer, in place (sigma already checked). */
+export function gaussianBlurInPlace(data: Uint8Array, H: number, W: number, C: number, sigma: number): void {
   const r = boxRadiusForSigma(sigma);
-  if (r === 0) return { data: out, height: H, width: W, channels: C };
-  for (let c = 0; c < C; c++) {
-    blurLines(out.subarray(c), H, W, W * C, C, r); // rows
-    blurLines(out.subarray(c), W, H, C, W * C, r); // columns
+  if (r === 0) return;
+  const radius = Math.trunc(r);
+  const ww = Math.trunc(f32(16777216 / f32(f32(r * 2) + 1)));
+  const fw = Math.floor((16777216 - (radius * 2 + 1) * ww) / 2);
+  // Fast paths cover lines long enough for Pillow's usual edge handling (n ≥ 2·radius + 2),
+  // where the passes equal a box blur with edge-clamped indices; shorter lines take the
+  // literal transcription of BoxBlur.c's other branch.
+  if (W >= 2 * radius + 2) {
+    horizontalBlur(data, H, W, C, radius, ww, fw);
+  } else {
+    for (let c = 0; c < C; c++) blurLines(data.subarray(c), H, W, W * C, C, r);
   }
-  return { data: out, height: H, width: W, channels: C };
+  if (H >= 2 * radius + 2) {
+    verticalBlur(data, H, W * C, radius, ww, fw);
+  } else {
+    for (let c = 0; c < C; c++) blurLines(data.subarray(c), W, H, C, W * C, r);
+  }
+}
+
+/*
+ * Pillow computes (acc·ww + (far values)·fw + 2^23) >> 24 in UINT32 and the true value is
+ * below 2^32, so it is evaluated here in int32 with wrap-around (Math.imul, | 0) and read
+ * back unsigned by >>> 24: the same result, without leaving integer arithmetic.
+ */
+
+/** `PASSES` horizontal passes over every row (interleaved channels), in place. */
+function horizontalBlur(data: Uint8Array, H: number, W: number, C: number, radius: number, ww: number, fw: number): void {
+  const rowLen = W * C;
+  if (lineA.length < rowLen) {
+    lineA = new Uint8Array(rowLen);
+    lineB = new Uint8Array(rowLen);
+  }
+  const a = lineA;
+  const b = lineB;
+  for (let y = 0; y < H; y++) {
+    const base = y * rowLen;
+    boxPassInterleaved(data, base, a, 0, W, C, radius, ww, fw);
+    boxPassInterleaved(a, 0, b, 0, W, C, radius, ww, fw);
+    boxPassInterleaved(b, 0, data, base, W, C, radius, ww, fw);
+  }
+}
+
+/**
+ * One extended-box pass along a line of n pixels with C interleaved channels, from
+ * src[so…] to out[oo…] (distinct arrays); needs n ≥ 2·radius + 2.
+ */
+function boxPassInterleaved(
+  src: Uint8Array,
+  so: number,
+  out: Uint8Array,
+  oo: number,
+  n: number,
+  C: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
+  const lastx = n - 1;
+  const edgeA = radius + 1;
+  const edgeB = n - radius - 1;
+  const R = radius * C;
+  const R1 = R + C;
+  for (let c = 0; c < C; c++) {
+    const s0 = so + c;
+    const sl = s0 + lastx * C;
+    const first = src[s0];
+    const last = src[sl];
+    let acc = first * (radius + 1);
+    for (let x = 0, s = s0; x < edgeA - 1; x++, s += C) acc += src[s];
+    let s = s0;
+    let o = oo + c;
+    let x = 0;
+    for (; x < edgeA; x++, s += C, o += C) {
+      acc += src[s + R] - first;
+      out[o] = (((Math.imul(acc, ww) + Math.imul(first + src[s + R1], fw)) | 0) + 8388608) >>> 24;
+    }
+    for (; x < edgeB; x++, s += C, o += C) {
+      const left = src[s - R1];
+      acc += src[s + R] - left;
+      out[o] = (((Math.imul(acc, ww) + Math.imul(left + src[s + R1], fw)) | 0) + 8388608) >>> 24;
+    }
+    for (; x <= lastx; x++, s += C, o += C) {
+      const left = src[s - R1];
+      acc += last - left;
+      out[o] = (((Math.imul(acc, ww) + Math.imul(left + last, fw)) | 0) + 8388608) >>> 24;
+    }
+  }
+}
+
+/**
+ * `PASSES` vertical passes, in place: every one of the rowLen columns is an independent
+ * line, all advanced together row by row (needs H ≥ 2·radius + 2).
+ */
+function verticalBlur(data: Uint8Array, H: number, rowLen: number, radius: number, ww: number, fw: number): void {
+  const n = H * rowLen;
+  if (planeA.length < n) {
+    planeA = new Uint8Array(n);
+    planeB = new Uint8Array(n);
+  }
+  if (radius <= 1) {
+    verticalPassSmall(data, planeA, H, rowLen, radius, ww, fw);
+    verticalPassSmall(planeA, planeB, H, rowLen, radius, ww, fw);
+    verticalPassSmall(planeB, data, H, rowLen, radius, ww, fw);
+    return;
+  }
+  if (colAcc.length < rowLen) colAcc = new Int32Array(rowLen);
+  verticalPass(data, planeA, H, rowLen, radius, ww, fw, colAcc);
+  verticalPass(planeA, planeB, H, rowLen, radius, ww, fw, colAcc);
+  verticalPass(planeB, data, H, rowLen, radius, ww, fw, colAcc);
+}
+
+/**
+ * `verticalPass` for radius 0 or 1 (σ up to about 2.4): the running sum of a standard-branch
+ * line is the sum of its 2·radius + 1 edge-clamped neighbours, so each value is computed
+ * from its rows directly (the same integers, without the accumulator array).
+ */
+function verticalPassSmall(
+  src: Uint8Array,
+  out: Uint8Array,
+  H: number,
+  rowLen: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
+  const last = H - 1;
+  const row = (y: number) => (y < 0 ? 0 : y > last ? last : y) * rowLen;
+  for (let y = 0; y < H; y++) {
+    const o = y * rowLen;
+    if (radius === 0) {
+      const m = row(y);
+      const u = row(y - 1);
+      const d = row(y + 1);
+      for (let i = 0; i < rowLen; i++) {
+        out[o + i] = (((Math.imul(src[m + i], ww) + Math.imul(src[u + i] + src[d + i], fw)) | 0) + 8388608) >>> 24;
+      }
+    } else {
+      const m = row(y);
+      const u = row(y - 1);
+      const d = row(y + 1);
+      const uu = row(y - 2);
+      const dd = row(y + 2);
+      for (let i = 0; i < rowLen; i++) {
+        out[o + i] =
+          (((Math.imul(src[u + i] + src[m + i] + src[d + i], ww) + Math.imul(src[uu + i] + src[dd + i], fw)) | 0) + 8388608) >>> 24;
+      }
+    }
+  }
+}
+
+function verticalPass(
+  src: Uint8Array,
+  out: Uint8Array,
+  H: number,
+  rowLen: number,
+  radius: number,
+  ww: number,
+  fw: number,
+  acc: Int32Array,
+): void {
+  const lastRow = (H - 1) * rowLen;
+  for (let i = 0; i < rowLen; i++) acc[i] = src[i] * (radius + 1);
+  for (let y = 0; y < radius; y++) {
+    const r = y * rowLen;
+    for (let i = 0; i < rowLen; i++) acc[i] += src[r + i];
+  }
+  for (let y = 0; y < H; y++) {
+    const add = (y + radius < H - 1 ? y + radius : H - 1) * rowLen;
+    const sub = (y - radius - 1 > 0 ? y - radius - 1 : 0) * rowLen;
+    const far = y + radius + 1 < H - 1 ? (y + radius + 1) * rowLen : lastRow;
+    let o = y * rowLen;
+    for (let i = 0; i < rowLen; i++, o++) {
+      const left = src[sub + i];
+      const a = acc[i] + src[add + i] - left;
+      acc[i] = a;
+      out[o] = (((Math.imul(a, ww) + Math.imul(left + src[far + i], fw)) | 0) + 8388608) >>> 24;
+    }
+  }
 }

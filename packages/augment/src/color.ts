@@ -71,7 +71,7 @@ function blendArrays(degenerate: Uint8Array, img: Uint8Array, factor: number): U
 }
 
 /** Per-value table of a blend against a constant degenerate image. */
-function constantBlendTable(constant: number, factor: number): Uint8Array {
+export function constantBlendTable(constant: number, factor: number): Uint8Array {
   const alpha = f32(factor);
   const t = new Uint8Array(256);
   for (let v = 0; v < 256; v++) t[v] = blendValue(constant, v, alpha);
@@ -102,10 +102,16 @@ export function adjustBrightness(img: ImageU8, factor: number): ImageU8 {
 
 /** Mean grey level of `img.convert('L')`, rounded as ImageEnhance.Contrast rounds it. */
 export function contrastMean(img: ImageU8): number {
-  const grey = toLuma(img).data;
+  checkColourImage(img, 'contrastMean');
+  const src = img.data;
+  const n = img.height * img.width;
   let sum = 0;
-  for (let i = 0; i < grey.length; i++) sum += grey[i];
-  return Math.floor(sum / grey.length + 0.5);
+  if (img.channels === 1) {
+    for (let i = 0; i < n; i++) sum += src[i];
+  } else {
+    for (let s = 0; s < 3 * n; s += 3) sum += (src[s] * 19595 + src[s + 1] * 38470 + src[s + 2] * 7471 + 0x8000) >> 16;
+  }
+  return Math.floor(sum / n + 0.5);
 }
 
 /** torchvision `adjust_contrast` = `ImageEnhance.Contrast(img).enhance(factor)` (blend with the mean grey). */
@@ -118,16 +124,33 @@ export function adjustContrast(img: ImageU8, factor: number): ImageU8 {
 export function adjustSaturation(img: ImageU8, factor: number): ImageU8 {
   checkColourImage(img, 'adjustSaturation');
   if (img.channels === 1) return like(img, img.data.slice()); // blending L with itself is the identity
-  const src = img.data;
-  const out = new Uint8Array(src.length);
-  const alpha = f32(factor);
-  for (let s = 0; s < src.length; s += 3) {
-    const g = luma(src[s], src[s + 1], src[s + 2]);
-    out[s] = blendValue(g, src[s], alpha);
-    out[s + 1] = blendValue(g, src[s + 1], alpha);
-    out[s + 2] = blendValue(g, src[s + 2], alpha);
-  }
+  const out = new Uint8Array(img.data.length);
+  saturationInto(img.data, out, factor);
   return like(img, out);
+}
+
+// f32(alpha · d) for d = −255…255 at index d + 255, reused between calls.
+const blendDelta = new Float64Array(511);
+
+/** adjustSaturation's pixel loop on RGB buffers (src → out, may be the same array). */
+export function saturationInto(src: Uint8Array, out: Uint8Array, factor: number): void {
+  const alpha = f32(factor);
+  const delta = blendDelta;
+  for (let d = -255; d <= 255; d++) delta[d + 255] = f32(alpha * d);
+  const n = src.length - (src.length % 3);
+  for (let s = 0; s < n; s += 3) {
+    const r = src[s];
+    const gr = src[s + 1];
+    const b = src[s + 2];
+    const g = (r * 19595 + gr * 38470 + b * 7471 + 0x8000) >> 16;
+    // blendValue(g, v, alpha) = f32(g + f32(alpha·(v − g))), truncated and clipped
+    const t0 = f32(g + delta[r - g + 255]);
+    const t1 = f32(g + delta[gr - g + 255]);
+    const t2 = f32(g + delta[b - g + 255]);
+    out[s] = t0 <= 0 ? 0 : t0 >= 255 ? 255 : t0 | 0;
+    out[s + 1] = t1 <= 0 ? 0 : t1 >= 255 ? 255 : t1 | 0;
+    out[s + 2] = t2 <= 0 ? 0 : t2 >= 255 ? 255 : t2 | 0;
+  }
 }
 
 const SMOOTH_EDGE = f32(f32(1) / f32(13));
@@ -188,74 +211,135 @@ export function adjustHue(img: ImageU8, hueFactor: number): ImageU8 {
   const shift = hueShift(hueFactor);
   const src = img.data;
   const out = new Uint8Array(src.length);
-  for (let s = 0; s < src.length; s += 3) {
+  hueInto(src, out, shift);
+  return like(img, out);
+}
+
+/** Pillow's rgb2hsv hue (uint8) of one pixel with maxc ≠ minc, the float32 steps as written. */
+function rgbHue(r: number, g: number, b: number): number {
+  const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
+  const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
+  const cr = maxc - minc;
+  const rc = f32((maxc - r) / cr);
+  const gc = f32((maxc - g) / cr);
+  const bc = f32((maxc - b) / cr);
+  let h: number;
+  if (r === maxc) h = f32(bc - gc);
+  else if (g === maxc) h = f32(2.0 + rc - bc);
+  else h = f32(4.0 + gc - rc);
+  h = f32((h / 6.0 + 1.0) % 1.0);
+  const uh = Math.trunc(h * 255.0);
+  return uh < 0 ? 0 : uh > 255 ? 255 : uh;
+}
+
+/*
+ * Lookup tables for the RGB → HSV half of adjustHue, built once on first use. Pillow's hue
+ * depends only on which channel is the maximum (r first on ties, then g), which is the
+ * minimum, the range cr = max − min and d = max − (the remaining channel); its saturation
+ * only on cr and max. The tables hold exactly what rgbHue / the float32 saturation give.
+ *   HUE_LUT[(k·256 + cr)·256 + d], k = 2·(max channel) + (0 if the lower-indexed other channel is the minimum else 1)
+ *   SAT_LUT[cr·256 + max]
+ */
+let HUE_LUT: Uint8Array | null = null;
+let SAT_LUT: Uint8Array | null = null;
+
+function hueTables(): [Uint8Array, Uint8Array] {
+  if (HUE_LUT && SAT_LUT) return [HUE_LUT, SAT_LUT];
+  const hue = new Uint8Array(6 * 256 * 256);
+  const sat = new Uint8Array(256 * 256);
+  for (let cr = 1; cr < 256; cr++) {
+    for (let maxc = cr; maxc < 256; maxc++) {
+      const us = Math.trunc(f32(cr / maxc) * 255.0);
+      sat[cr * 256 + maxc] = us < 0 ? 0 : us > 255 ? 255 : us;
+    }
+    for (let d = 0; d <= cr; d++) {
+      const mid = cr - d; // with min = 0 and max = cr, the remaining channel
+      const base = cr * 256 + d;
+      // max r: min g (k 0) or min b (k 1); max g (r < max): min r (k 2) or b (k 3);
+      // max b (r, g < max): min r (k 4) or g (k 5). Combinations impossible under the tie
+      // rules (the remaining channel equal to max where that would change the max) are
+      // never looked up.
+      hue[0 * 65536 + base] = rgbHue(cr, 0, mid);
+      hue[1 * 65536 + base] = rgbHue(cr, mid, 0);
+      hue[2 * 65536 + base] = rgbHue(0, cr, mid);
+      hue[3 * 65536 + base] = rgbHue(mid, cr, 0);
+      hue[4 * 65536 + base] = rgbHue(0, mid, cr);
+      hue[5 * 65536 + base] = rgbHue(mid, 0, cr);
+    }
+  }
+  HUE_LUT = hue;
+  SAT_LUT = sat;
+  return [hue, sat];
+}
+
+// Per-hue terms of Pillow's hsv2rgb: the sector i % 6 and the float32 fraction f.
+const HSV_SECTOR = new Uint8Array(256);
+const HSV_FRACTION = new Float64Array(256);
+for (let h = 0; h < 256; h++) {
+  const i = Math.floor((h * 6.0) / 255.0);
+  HSV_SECTOR[h] = i % 6;
+  HSV_FRACTION[h] = f32((h * 6.0) / 255.0 - i);
+}
+// fs = float32(s / 255) per saturation.
+const HSV_FS = new Float64Array(256);
+for (let s = 0; s < 256; s++) HSV_FS[s] = f32(s / 255.0);
+
+/** adjustHue's pixel loop on RGB buffers (src → out, may be the same array). */
+export function hueInto(src: Uint8Array, out: Uint8Array, shift: number): void {
+  const [hueLut, satLut] = hueTables();
+  const n = src.length - (src.length % 3);
+  for (let s = 0; s < n; s += 3) {
     const r = src[s];
     const g = src[s + 1];
     const b = src[s + 2];
-    const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
-    const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
-    if (maxc === minc) {
+    let maxc: number;
+    let cr: number;
+    let key: number;
+    if (r >= g && r >= b) {
+      // r is the max (ties go to r)
+      maxc = r;
+      if (g <= b) { cr = r - g; key = (cr << 8) + (r - b); }
+      else { cr = r - b; key = 65536 + (cr << 8) + (r - g); }
+    } else if (g >= b) {
+      // g is the max (r < g)
+      maxc = g;
+      if (r <= b) { cr = g - r; key = 131072 + (cr << 8) + (g - b); }
+      else { cr = g - b; key = 196608 + (cr << 8) + (g - r); }
+    } else {
+      maxc = b;
+      if (r <= g) { cr = b - r; key = 262144 + (cr << 8) + (b - g); }
+      else { cr = b - g; key = 327680 + (cr << 8) + (b - r); }
+    }
+    if (cr === 0) {
       // s = 0 in HSV: the way back gives grey v, whatever the hue.
       out[s] = maxc;
       out[s + 1] = maxc;
       out[s + 2] = maxc;
       continue;
     }
-    const cr = maxc - minc;
-    const sat = f32(cr / maxc);
-    const rc = f32((maxc - r) / cr);
-    const gc = f32((maxc - g) / cr);
-    const bc = f32((maxc - b) / cr);
-    let h: number;
-    if (r === maxc) h = f32(bc - gc);
-    else if (g === maxc) h = f32(2.0 + rc - bc);
-    else h = f32(4.0 + gc - rc);
-    h = f32((h / 6.0 + 1.0) % 1.0);
-    let uh = Math.trunc(h * 255.0);
-    uh = uh < 0 ? 0 : uh > 255 ? 255 : uh;
-    let us = Math.trunc(sat * 255.0);
-    us = us < 0 ? 0 : us > 255 ? 255 : us;
-    hsvToRgb((uh + shift) & 255, us, maxc, out, s);
+    const us = satLut[(cr << 8) + maxc];
+    const hh = (hueLut[key] + shift) & 255;
+    const v = maxc;
+    if (us === 0) {
+      out[s] = v;
+      out[s + 1] = v;
+      out[s + 2] = v;
+      continue;
+    }
+    const f = HSV_FRACTION[hh];
+    const fs = HSV_FS[us];
+    const p = Math.round(v * (1.0 - fs));
+    const q = Math.round(v * (1.0 - f32(fs * f)));
+    const t = Math.round(v * (1.0 - fs * (1.0 - f)));
+    switch (HSV_SECTOR[hh]) {
+      case 0: out[s] = v; out[s + 1] = t; out[s + 2] = p; break;
+      case 1: out[s] = q; out[s + 1] = v; out[s + 2] = p; break;
+      case 2: out[s] = p; out[s + 1] = v; out[s + 2] = t; break;
+      case 3: out[s] = p; out[s + 1] = q; out[s + 2] = v; break;
+      case 4: out[s] = t; out[s + 1] = p; out[s + 2] = v; break;
+      default: out[s] = v; out[s + 1] = p; out[s + 2] = q; break;
+    }
   }
-  return like(img, out);
-}
-
-function cround(x: number): number {
-  return x < 0 ? -Math.round(-x) : Math.round(x);
-}
-
-function clip8(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-/** Pillow's hsv2rgb for one pixel, written at out[o..o+2]. */
-function hsvToRgb(h: number, s: number, v: number, out: Uint8Array, o: number): void {
-  if (s === 0) {
-    out[o] = v;
-    out[o + 1] = v;
-    out[o + 2] = v;
-    return;
-  }
-  const i = Math.floor((h * 6.0) / 255.0);
-  const f = f32((h * 6.0) / 255.0 - i);
-  const fs = f32(s / 255.0);
-  const p = clip8(cround(v * (1.0 - fs)));
-  const q = clip8(cround(v * (1.0 - f32(fs * f))));
-  const t = clip8(cround(v * (1.0 - fs * (1.0 - f))));
-  let r: number;
-  let g: number;
-  let b: number;
-  switch (i % 6) {
-    case 0: r = v; g = t; b = p; break;
-    case 1: r = q; g = v; b = p; break;
-    case 2: r = p; g = v; b = t; break;
-    case 3: r = p; g = q; b = v; break;
-    case 4: r = t; g = p; b = v; break;
-    default: r = v; g = p; b = q; break;
-  }
-  out[o] = r;
-  out[o + 1] = g;
-  out[o + 2] = b;
 }
 
 /** `ImageOps.invert`: 255 − v. */

@@ -189,33 +189,103 @@ export function perspectiveBilinear(
   fill: number | readonly number[] = 0,
 ): ImageU8 {
   checkImage(img, 'perspectiveBilinear');
-  const { height: H, width: W, channels: C, data: src } = img;
+  const { height: H, width: W, channels: C } = img;
   const out = filled(img, fillValues(fill, C, 'perspectiveBilinear'));
+  perspectiveBilinearOnto(img.data, H, W, C, coeffs, out);
+  return { data: out, height: H, width: W, channels: C };
+}
+
+// Per-column terms a0·x, a3·x, a6·x (x = column + ½), reused between calls.
+let colX = new Float64Array(0);
+let colY = new Float64Array(0);
+let colD = new Float64Array(0);
+
+/**
+ * The pixel loop of `perspectiveBilinear`: writes every output pixel that maps inside the
+ * H×W×C source `src` into `out` (a distinct array), leaving the others as they are (the fill).
+ * The arithmetic is Pillow's, in the same order: only loop-invariant products are hoisted.
+ */
+export function perspectiveBilinearOnto(
+  src: Uint8Array,
+  H: number,
+  W: number,
+  C: number,
+  coeffs: PerspectiveCoefficients,
+  out: Uint8Array,
+): void {
   const [a0, a1, a2, a3, a4, a5, a6, a7] = coeffs;
   const stride = W * C;
+  if (colX.length < W) {
+    colX = new Float64Array(W);
+    colY = new Float64Array(W);
+    colD = new Float64Array(W);
+  }
+  const cx = colX;
+  const cy = colY;
+  const cd = colD;
+  for (let x = 0; x < W; x++) {
+    const xin0 = x + 0.5;
+    cx[x] = a0 * xin0;
+    cy[x] = a3 * xin0;
+    cd[x] = a6 * xin0;
+  }
+  const W1 = W - 1;
+  const H1 = H - 1;
   for (let y = 0; y < H; y++) {
     const yin0 = y + 0.5;
     const nx = a1 * yin0;
     const ny = a4 * yin0;
     const nd = a7 * yin0;
-    for (let x = 0; x < W; x++) {
-      const xin0 = x + 0.5;
-      const den = a6 * xin0 + nd + 1;
-      let xin = (a0 * xin0 + nx + a2) / den;
-      let yin = (a3 * xin0 + ny + a5) / den;
+    let o = y * stride;
+    for (let x = 0; x < W; x++, o += C) {
+      const den = cd[x] + nd + 1;
+      let xin = (cx[x] + nx + a2) / den;
+      let yin = (cy[x] + ny + a5) / den;
       if (xin < 0.0 || xin >= W || yin < 0.0 || yin >= H) continue;
       xin -= 0.5;
       yin -= 0.5;
-      const xi = floorInt(xin);
-      const yi = floorInt(yin);
+      const xi = Math.floor(xin);
+      const yi = Math.floor(yin);
       const dx = xin - xi;
       const dy = yin - yi;
-      const x0 = (xi < 0 ? 0 : xi < W ? xi : W - 1) * C;
-      const x1 = (xi + 1 < 0 ? 0 : xi + 1 < W ? xi + 1 : W - 1) * C;
-      const r0 = (yi < 0 ? 0 : yi < H ? yi : H - 1) * stride;
+      if (xi >= 0 && xi < W1 && yi >= 0 && yi < H1) {
+        // Interior: both neighbours in both directions exist.
+        const p0 = yi * stride + xi * C;
+        const p1 = p0 + stride;
+        if (C === 3) {
+          let p = src[p0];
+          let v1 = p + (src[p0 + 3] - p) * dx;
+          p = src[p1];
+          let v2 = p + (src[p1 + 3] - p) * dx;
+          out[o] = Math.trunc(v1 + (v2 - v1) * dy);
+          p = src[p0 + 1];
+          v1 = p + (src[p0 + 4] - p) * dx;
+          p = src[p1 + 1];
+          v2 = p + (src[p1 + 4] - p) * dx;
+          out[o + 1] = Math.trunc(v1 + (v2 - v1) * dy);
+          p = src[p0 + 2];
+          v1 = p + (src[p0 + 5] - p) * dx;
+          p = src[p1 + 2];
+          v2 = p + (src[p1 + 5] - p) * dx;
+          out[o + 2] = Math.trunc(v1 + (v2 - v1) * dy);
+        } else {
+          for (let c = 0; c < C; c++) {
+            const p = src[p0 + c];
+            const v1 = p + (src[p0 + C + c] - p) * dx;
+            const q = src[p1 + c];
+            const v2 = q + (src[p1 + C + c] - q) * dx;
+            out[o + c] = Math.trunc(v1 + (v2 - v1) * dy);
+          }
+        }
+        continue;
+      }
+      // Border: Pillow clamps the sample columns and the first row, and drops the second
+      // row when it is outside.
+      const x0 = (xi < 0 ? 0 : xi < W ? xi : W1) * C;
+      const x1 = (xi + 1 < 0 ? 0 : xi + 1 < W ? xi + 1 : W1) * C;
+      const r0 = (yi < 0 ? 0 : yi < H ? yi : H1) * stride;
       const hasNext = yi + 1 >= 0 && yi + 1 < H;
       const r1 = (yi + 1) * stride;
-      const o = (y * W + x) * C;
       for (let c = 0; c < C; c++) {
         const p = src[r0 + x0 + c];
         const v1 = p + (src[r0 + x1 + c] - p) * dx;
@@ -228,7 +298,6 @@ export function perspectiveBilinear(
       }
     }
   }
-  return { data: out, height: H, width: W, channels: C };
 }
 
 /** A corner list [[x, y] × 4]: top-left, top-right, bottom-right, bottom-left. */

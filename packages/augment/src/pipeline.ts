@@ -4,7 +4,20 @@ import { Normalizer } from './normalize.js';
 import { resampleRegionInto } from './resample.js';
 import type { Rng } from './rng.js';
 import { cifar10Policy } from './autoaugment.js';
-import { colorJitter, randomApply, randomGaussianBlur, randomGrayscale, randomPerspective } from './random-ops.js';
+import { gaussianBlurInPlace } from './blur.js';
+import { constantBlendTable, contrastMean, hueInto, hueShift, saturationInto } from './color.js';
+import { perspectiveBilinearOnto, perspectiveCoefficients, type PerspectiveCoefficients } from './geometry.js';
+import {
+  colorJitter,
+  colorJitterRanges,
+  randomApply,
+  randomGaussianBlur,
+  randomGrayscale,
+  randomPerspective,
+  sampleColorJitterParams,
+  samplePerspectiveParams,
+  type ColorJitterRanges,
+} from './random-ops.js';
 import {
   compose,
   hflip,
@@ -60,15 +73,116 @@ export interface Pipeline {
   readonly transform: Transform;
 }
 
-/** A stage after the crop: a transform, or the horizontal flip (which can be fused into normalisation). */
-type Stage = Transform | 'flip';
+/**
+ * A stage after the crop: the horizontal flip (which can be fused into normalisation), or a
+ * transform. A transform may come with `fast`, the same operation on RGB images working in
+ * the pipeline's reused buffers and drawing from the rng exactly as the transform does.
+ */
+type Stage = 'flip' | { transform: Transform; fast?: FastStage };
+
+/**
+ * Runs one stage on the H×W×3 image in `buf.cur`, leaving the result in `buf.cur` (in place,
+ * or written to `buf.spare` and the two swapped).
+ */
+type FastStage = (buf: Buffers, H: number, W: number, rng: Rng) => void;
+
+interface Buffers {
+  cur: Uint8Array;
+  spare: Uint8Array;
+}
+
+/** RandomPerspective(distortion, p), BILINEAR, fill 0 (as random-ops.ts randomPerspective). */
+function fastPerspective(distortion: number, p: number): FastStage {
+  return (buf, H, W, rng) => {
+    if (!(rng.next() < p)) return;
+    const { startpoints, endpoints } = samplePerspectiveParams(W, H, distortion, rng);
+    let coeffs: PerspectiveCoefficients;
+    try {
+      coeffs = perspectiveCoefficients(startpoints, endpoints);
+    } catch {
+      return; // as randomPerspective: keep the image
+    }
+    const out = buf.spare;
+    out.fill(0, 0, H * W * 3);
+    perspectiveBilinearOnto(buf.cur, H, W, 3, coeffs, out);
+    buf.spare = buf.cur;
+    buf.cur = out;
+  };
+}
+
+function applyTableInPlace(data: Uint8Array, n: number, table: Uint8Array): void {
+  for (let i = 0; i < n; i++) data[i] = table[data[i]];
+}
+
+/** RandomApply(ColorJitter(ranges), p) in place (as random-ops.ts applyColorJitter). */
+function fastColorJitter(ranges: ColorJitterRanges, p: number): FastStage {
+  return (buf, H, W, rng) => {
+    if (!(rng.next() < p)) return;
+    const params = sampleColorJitterParams(ranges, rng);
+    const data = buf.cur;
+    const n = H * W * 3;
+    const img = { data: data.subarray(0, n), height: H, width: W, channels: 3 };
+    for (const id of params.order) {
+      if (id === 0) applyTableInPlace(data, n, constantBlendTable(0, params.brightness));
+      else if (id === 1) applyTableInPlace(data, n, constantBlendTable(contrastMean(img), params.contrast));
+      else if (id === 2) saturationInto(img.data, img.data, params.saturation);
+      else {
+        if (!(params.hue >= -0.5 && params.hue <= 0.5)) {
+          throw new Error(`adjustHue: hue factor must be in [-0.5, 0.5], got ${params.hue}.`);
+        }
+        hueInto(img.data, img.data, hueShift(params.hue));
+      }
+    }
+  };
+}
+
+/** RandomGrayscale(p) in place (PIL L luma replicated to three channels). */
+function fastGrayscale(p: number): FastStage {
+  return (buf, H, W, rng) => {
+    if (!(rng.next() < p)) return;
+    const d = buf.cur;
+    const n = H * W * 3;
+    for (let s = 0; s < n; s += 3) {
+      const v = (d[s] * 19595 + d[s + 1] * 38470 + d[s + 2] * 7471 + 0x8000) >> 16;
+      d[s] = v;
+      d[s + 1] = v;
+      d[s + 2] = v;
+    }
+  };
+}
+
+/** RandomApply(GaussianBlur(σ ∈ sigma), p) in place. */
+function fastGaussianBlur(sigma: readonly [number, number], p: number): FastStage {
+  return (buf, H, W, rng) => {
+    if (!(rng.next() < p)) return;
+    gaussianBlurInPlace(buf.cur, H, W, 3, rng.uniform(sigma[0], sigma[1]));
+  };
+}
+
+/** Mirror an H×W×3 image left–right in place. */
+function hflipInPlace(d: Uint8Array, H: number, W: number): void {
+  const stride = W * 3;
+  for (let y = 0; y < H; y++) {
+    for (let a = y * stride, b = a + stride - 3; a < b; a += 3, b -= 3) {
+      const r = d[a];
+      const g = d[a + 1];
+      const bl = d[a + 2];
+      d[a] = d[b];
+      d[a + 1] = d[b + 1];
+      d[a + 2] = d[b + 2];
+      d[b] = r;
+      d[b + 1] = g;
+      d[b + 2] = bl;
+    }
+  }
+}
 
 /** The stages after RandomResizedCrop for each family and kind. */
 function stagesOf(family: PipelineFamily, kind: 'strong' | 'weak'): Stage[] {
-  const perspective = randomPerspective(0.5, 0.5);
+  const perspective = { transform: randomPerspective(0.5, 0.5), fast: fastPerspective(0.5, 0.5) };
   switch (family) {
     case 'cifar':
-      return kind === 'strong' ? ['flip', cifar10Policy(128)] : ['flip'];
+      return kind === 'strong' ? ['flip', { transform: cifar10Policy(128) }] : ['flip'];
     case 'sop':
       return kind === 'strong' ? ['flip', perspective] : [perspective, 'flip'];
     case 'cars196':
@@ -76,9 +190,12 @@ function stagesOf(family: PipelineFamily, kind: 'strong' | 'weak'): Stage[] {
         ? [
             'flip',
             perspective,
-            randomApply(colorJitter(0.4, 0.4, 0.4, 0.1), 0.8),
-            randomGrayscale(0.2),
-            randomApply(randomGaussianBlur([0.1, 2]), 0.5),
+            {
+              transform: randomApply(colorJitter(0.4, 0.4, 0.4, 0.1), 0.8),
+              fast: fastColorJitter(colorJitterRanges(0.4, 0.4, 0.4, 0.1), 0.8),
+            },
+            { transform: randomGrayscale(0.2), fast: fastGrayscale(0.2) },
+            { transform: randomApply(randomGaussianBlur([0.1, 2]), 0.5), fast: fastGaussianBlur([0.1, 2], 0.5) },
           ]
         : [perspective, 'flip'];
     default:
@@ -135,16 +252,34 @@ function cropPipeline(
 ): { run: (img: ImageU8, rng: Rng, out?: Float32Array, offset?: number) => Float32Array; transform: Transform } {
   const transform = compose(
     randomResizedCrop(size, CROP_SCALE, CROP_RATIO),
-    ...stages.map((s) => (s === 'flip' ? horizontalFlip(0.5) : s)),
+    ...stages.map((s) => (s === 'flip' ? horizontalFlip(0.5) : s.transform)),
   );
+  // RGB images go through the fast stages (when every stage has one) in two reused buffers.
+  const allFast = stages.every((s) => s === 'flip' || s.fast !== undefined);
   let buffer = new Uint8Array(size * size * 3);
+  const bufs: Buffers = { cur: buffer, spare: new Uint8Array(size * size * 3) };
   const run = (img: ImageU8, rng: Rng, out?: Float32Array, offset = 0): Float32Array => {
     const box = sampleResizedCropParams(img.height, img.width, CROP_SCALE, CROP_RATIO, rng);
     const n = size * size * img.channels;
+    let mirror = false;
+    if (allFast && img.channels === 3) {
+      resampleRegionInto(img, box.top, box.left, box.height, box.width, size, size, bufs.cur);
+      for (let i = 0; i < stages.length; i++) {
+        const stage = stages[i];
+        if (stage === 'flip') {
+          const flip = rng.next() < 0.5;
+          if (i === stages.length - 1) mirror = flip;
+          else if (flip) hflipInPlace(bufs.cur, size, size);
+        } else {
+          stage.fast!(bufs, size, size, rng);
+        }
+      }
+      const t: ImageU8 = { data: bufs.cur.subarray(0, n), height: size, width: size, channels: 3 };
+      return normalizer.apply(t, out, offset, mirror);
+    }
     if (buffer.length < n) buffer = new Uint8Array(n);
     resampleRegionInto(img, box.top, box.left, box.height, box.width, size, size, buffer);
     let t: ImageU8 = { data: buffer.subarray(0, n), height: size, width: size, channels: img.channels };
-    let mirror = false;
     for (let i = 0; i < stages.length; i++) {
       const stage = stages[i];
       if (stage === 'flip') {
@@ -152,7 +287,7 @@ function cropPipeline(
         if (i === stages.length - 1) mirror = flip;
         else if (flip) t = hflip(t);
       } else {
-        t = stage(t, rng);
+        t = stage.transform(t, rng);
       }
     }
     if (t.height !== size || t.width !== size) {

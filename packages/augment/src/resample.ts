@@ -210,13 +210,13 @@ function horizontalPass(
         let a2 = HALF;
         for (let t = 0; t < n; t++, s += 3) {
           const k = weights[kb + t];
-          a0 += src[s] * k;
-          a1 += src[s + 1] * k;
-          a2 += src[s + 2] * k;
+          a0 = (a0 + Math.imul(src[s], k)) | 0;
+          a1 = (a1 + Math.imul(src[s + 1], k)) | 0;
+          a2 = (a2 + Math.imul(src[s + 2], k)) | 0;
         }
-        out[o] = clip8(a0);
-        out[o + 1] = clip8(a1);
-        out[o + 2] = clip8(a2);
+        out[o] = a0 >= CLIP_HIGH ? 255 : a0 <= 0 ? 0 : a0 >> PRECISION_BITS;
+        out[o + 1] = a1 >= CLIP_HIGH ? 255 : a1 <= 0 ? 0 : a1 >> PRECISION_BITS;
+        out[o + 2] = a2 >= CLIP_HIGH ? 255 : a2 <= 0 ? 0 : a2 >> PRECISION_BITS;
         o += 3;
       }
     } else {
@@ -245,20 +245,28 @@ function verticalPass(
 ): void {
   const { first, count, weights, taps } = coeffs;
   const outHeight = first.length;
+  // The weights are non-negative and sum to ≈ 2^22, so HALF + Σ v·k stays below 2^30 and
+  // int32 arithmetic is exact; the clip is kept for Pillow's semantics.
   for (let y = 0; y < outHeight; y++) {
     const n = count[y];
     const kb = y * taps;
     const r0 = midBase + first[y] * midStride;
-    let o = y * rowLen;
-    // Enlarging (the usual case for small images) has at most 3 taps: unrolled.
+    const o = y * rowLen;
+    // Enlarging (the usual case) has at most 3 taps: unrolled.
     if (n === 1) {
       const k0 = weights[kb];
-      for (let i = 0; i < rowLen; i++) out[o++] = clip8(HALF + mid[r0 + i] * k0);
+      for (let i = 0; i < rowLen; i++) {
+        const acc = (HALF + Math.imul(mid[r0 + i], k0)) | 0;
+        out[o + i] = acc >= CLIP_HIGH ? 255 : acc <= 0 ? 0 : acc >> PRECISION_BITS;
+      }
     } else if (n === 2) {
       const k0 = weights[kb];
       const k1 = weights[kb + 1];
       const r1 = r0 + midStride;
-      for (let i = 0; i < rowLen; i++) out[o++] = clip8(HALF + mid[r0 + i] * k0 + mid[r1 + i] * k1);
+      for (let i = 0; i < rowLen; i++) {
+        const acc = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1)) | 0;
+        out[o + i] = acc >= CLIP_HIGH ? 255 : acc <= 0 ? 0 : acc >> PRECISION_BITS;
+      }
     } else if (n === 3) {
       const k0 = weights[kb];
       const k1 = weights[kb + 1];
@@ -266,13 +274,14 @@ function verticalPass(
       const r1 = r0 + midStride;
       const r2 = r1 + midStride;
       for (let i = 0; i < rowLen; i++) {
-        out[o++] = clip8(HALF + mid[r0 + i] * k0 + mid[r1 + i] * k1 + mid[r2 + i] * k2);
+        const acc = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1) + Math.imul(mid[r2 + i], k2)) | 0;
+        out[o + i] = acc >= CLIP_HIGH ? 255 : acc <= 0 ? 0 : acc >> PRECISION_BITS;
       }
     } else {
       for (let i = 0; i < rowLen; i++) {
         let acc = HALF;
         for (let t = 0, s = r0 + i; t < n; t++, s += midStride) acc += mid[s] * weights[kb + t];
-        out[o++] = clip8(acc);
+        out[o + i] = clip8(acc);
       }
     }
   }
