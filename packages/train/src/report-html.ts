@@ -102,7 +102,7 @@ function lineSpec(values: object[], field: string, title: string, yTitle: string
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
       y: { field, type: 'quantitative', title: yTitle, scale: logScale ? { type: 'symlog' } : { zero: false } },
       ...(series ? { color: { field: series, type: 'nominal', title: null, sort: null } } : {}),
     },
