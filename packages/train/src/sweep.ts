@@ -139,9 +139,12 @@ export function findFinishedRun(runsDb: string, cfg: TrainConfig): number | unde
   }
 }
 
+/** The best grid cell (baselines such as the SupFINE upper bound are shown, not ranked). */
 function bestRow(rows: SweepRow[]): number {
+  const grid = rows.filter((r) => r.w !== null || r.t !== null).length;
+  const n = grid > 0 ? grid : rows.length; // grid cells come first
   let best = 0;
-  for (let i = 1; i < rows.length; i++) {
+  for (let i = 1; i < n; i++) {
     for (const k of SWEEP_KS) {
       const a = rows[i].recalls[k] ?? -1;
       const b = rows[best].recalls[k] ?? -1;
@@ -165,7 +168,7 @@ export function formatSweepMarkdown(rows: SweepRow[], best: number, title: strin
     const shown = i === best ? cells.map((c) => `**${c}**`) : cells;
     lines.push(`| ${shown.join(' | ')} | ${r.runId} |`);
   });
-  lines.push('', `Best cell in bold (highest R@1, ties broken by R@2, R@5, R@10).`);
+  lines.push('', `Best cell of the w × τ grid in bold (highest R@1, ties broken by R@2, R@5, R@10); baselines are for reference.`);
   return lines.join('\n');
 }
 
