@@ -51,11 +51,6 @@ export class MemoryQueue {
     this.filled = Math.min(this.size, this.filled + n);
   }
 
-  /** Queue labels as a device tensor (K), for building target masks. */
-  labelTensor(): tf.Tensor1D {
-    return tf.tensor1d(this.labels, 'int32');
-  }
-
   /** State for checkpoints. */
   state(): { keys: Float32Array; labels: Int32Array; ptr: number; filled: number } {
     return { keys: this.keys.dataSync() as Float32Array, labels: this.labels.slice(), ptr: this.ptr, filled: this.filled };
