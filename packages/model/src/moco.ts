@@ -79,7 +79,7 @@ export class MaskConModel {
    * their share of the shuffled batch.
    */
   encodeKeys(xShuffled: tf.Tensor4D, bnSplits = this.cfg.bnSplits): tf.Tensor2D {
-    return tf.tidy(() => embed(this.encoderK, xShuffled, { training: true, bnSplits }));
+    return tf.tidy(() => embed(this.encoderK, xShuffled, { training: true, bnSplits, releaseIntermediates: true }));
   }
 
   /** The shuffle-BN permutation for the next key batch (drawn from the model's seeded stream). */
@@ -193,7 +193,7 @@ export class MaskConModel {
 
   /** Backbone features of the query encoder in eval mode (for Recall@K). x: N×H×W×C → N×feat. */
   features(x: tf.Tensor4D): tf.Tensor2D {
-    return tf.tidy(() => backbone(this.encoderQ, x, { training: false, bnSplits: 1 }));
+    return tf.tidy(() => backbone(this.encoderQ, x, { training: false, bnSplits: 1, releaseIntermediates: true }));
   }
 
   dispose(): void {

@@ -48,6 +48,11 @@ export interface ForwardContext {
   bnSplits: number;
   /** Filled in training mode: batch mean/var per BN layer (kept tensors, caller disposes). */
   bnStats?: { name: string; mean: tf.Tensor1D; variance: tf.Tensor1D; count: number }[];
+  /**
+   * Free each block's intermediates as soon as the block is done (only where no gradient is
+   * taken, e.g. the key encoder): peak memory becomes a few activations instead of all of them.
+   */
+  releaseIntermediates?: boolean;
 }
 
 const BN_EPS = 1e-5;
@@ -271,7 +276,13 @@ export function backbone(p: ParamStore, x: tf.Tensor4D, ctx: ForwardContext): tf
   const block = p.trainable.has('layer1.0.conv3.weight') ? bottleneck : basicBlock;
   for (let i = 0; p.trainable.has(`layer${i + 1}.0.conv1.weight`); i++) {
     for (let j = 0; p.trainable.has(`layer${i + 1}.${j}.conv1.weight`); j++) {
-      h = block(p, `layer${i + 1}.${j}`, h, blockStride(i, j), ctx);
+      if (ctx.releaseIntermediates) {
+        const input = h;
+        h = tf.tidy(() => block(p, `layer${i + 1}.${j}`, input, blockStride(i, j), ctx));
+        if (input !== x) input.dispose();
+      } else {
+        h = block(p, `layer${i + 1}.${j}`, h, blockStride(i, j), ctx);
+      }
     }
   }
   return tf.mean(h, [1, 2]) as tf.Tensor2D;
