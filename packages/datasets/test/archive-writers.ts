@@ -61,37 +61,21 @@ export function pickle(value: PyValue, style: 'py2' | 'py3' = 'py2'): Buffer {
     }
     memo += 1;
   };
-  const text = (s: string) => {
-    const b = Buffer.from(s, style === 'py3' ? 'utf8' : 'latin1');
-    if (style === 'py3') {
-      if (b.length < 256) out.byte(0x8c, b.length);
-      else {
-        out.byte(0x58);
-        out.u32(b.length);
-      }
-    } else if (b.length < 256) out.byte(0x55, b.length);
+  /** A length-prefixed string opcode: `short` + 1-byte length below 256, else `long` + u32. */
+  const prefixed = (b: Uint8Array, short: number, long: number) => {
+    if (b.length < 256) out.byte(short, b.length);
     else {
-      out.byte(0x54);
+      out.byte(long);
       out.u32(b.length);
     }
     out.raw(b);
     put();
   };
-  const bytes = (b: Uint8Array) => {
-    if (style === 'py3') {
-      if (b.length < 256) out.byte(0x43, b.length);
-      else {
-        out.byte(0x42);
-        out.u32(b.length);
-      }
-    } else if (b.length < 256) out.byte(0x55, b.length);
-    else {
-      out.byte(0x54);
-      out.u32(b.length);
-    }
-    out.raw(b);
-    put();
-  };
+  // Python 2 pickles both as SHORT_BINSTRING/BINSTRING; Python 3 uses SHORT_BINUNICODE/BINUNICODE
+  // for text and SHORT_BINBYTES/BINBYTES for bytes.
+  const text = (s: string) =>
+    style === 'py3' ? prefixed(Buffer.from(s, 'utf8'), 0x8c, 0x58) : prefixed(Buffer.from(s, 'latin1'), 0x55, 0x54);
+  const bytes = (b: Uint8Array) => (style === 'py3' ? prefixed(b, 0x43, 0x42) : prefixed(b, 0x55, 0x54));
   const global = (module: string, name: string) => {
     if (style === 'py3') {
       text(module);

@@ -1,19 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir, writeFakeFashionMnist } from './helpers.js';
+import { tempDir, writeFakeFashionMnist, runDatasetsCli } from './helpers.js';
 
-const REPO = resolve(import.meta.dirname, '../../..');
 
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', ...args], {
-    cwd: REPO,
-    encoding: 'utf8',
-    env: { ...process.env, MASKCON_DEBUG: '' },
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = runDatasetsCli;
 
 describe('datasets CLI', () => {
   it('builds, reports up to date, and prints stats', () => {

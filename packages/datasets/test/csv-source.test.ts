@@ -1,24 +1,15 @@
-import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openIndex } from '../src/read-index.js';
 import { buildDataset } from '../src/registry.js';
 import { csvSource } from '../src/sources/csv.js';
 import { writeIndex } from '../src/write-index.js';
-import { tempDir } from './helpers.js';
+import { tempDir, runDatasetsCli } from './helpers.js';
 import { jpegBytes, testDecoder, writeFile } from './image-fixtures.js';
 
-const REPO = resolve(import.meta.dirname, '../../..');
 
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', ...args], {
-    cwd: REPO,
-    encoding: 'utf8',
-    env: { ...process.env, MASKCON_DEBUG: '' },
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = runDatasetsCli;
 
 /** `count` tiny JPEGs named img<i>.jpg under `dir/images`. */
 async function writeImages(dir: string, count: number): Promise<void> {

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 export function tempDir(prefix: string): string {
@@ -66,4 +67,16 @@ export function writeFakeFashionMnist(dir: string, options: FakeFashionOptions =
       writeFileSync(join(dir, name), gzipSync(mutate ? mutate(bytes) : bytes));
     }
   }
+}
+
+const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+
+/** Runs the datasets CLI (`pnpm datasets:*`) from the repository root, stack traces off. */
+export function runDatasetsCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, MASKCON_DEBUG: '' },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

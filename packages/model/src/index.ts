@@ -36,7 +36,7 @@ export {
   type TargetConfig,
 } from './targets.js';
 export { SgdMomentum, learningRateAt } from './sgd.js';
-export { MaskConModel, type MocoConfig, type StepGradients } from './moco.js';
+export { MaskConModel, inversePermutation, type MocoConfig, type StepGradients } from './moco.js';
 export { initBackend, BACKEND_ORDER, backendIdOf, currentBackend, type BackendName, type BackendInfo } from './backend.js';
 export {
   registerWasmTrainingKernels,

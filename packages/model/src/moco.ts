@@ -6,6 +6,13 @@ import { MemoryQueue } from './queue.js';
 import { SgdMomentum } from './sgd.js';
 import { coinsLoss, contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
 
+/** inverse[perm[i]] = i: un-shuffles what `perm` shuffled. */
+export function inversePermutation(perm: ArrayLike<number>): Int32Array {
+  const inverse = new Int32Array(perm.length);
+  for (let i = 0; i < perm.length; i++) inverse[perm[i]] = i;
+  return inverse;
+}
+
 export interface StepGradients {
   loss: tf.Scalar;
   /** Gradient per trainable parameter name. */
@@ -85,9 +92,7 @@ export class MaskConModel {
   /** The shuffle-BN permutation for the next key batch (drawn from the model's seeded stream). */
   nextShuffle(n: number): { perm: Int32Array; inverse: Int32Array } {
     const perm = this.shuffleRng.permutation(n);
-    const inverse = new Int32Array(n);
-    for (let i = 0; i < n; i++) inverse[perm[i]] = i;
-    return { perm, inverse };
+    return { perm, inverse: inversePermutation(perm) };
   }
 
   /**

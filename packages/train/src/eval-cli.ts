@@ -2,13 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultIndexPath, openIndex, type Split } from '@maskcon/datasets';
-import { Rng, makePipeline } from '@maskcon/augment';
+import { makePipeline } from '@maskcon/augment';
 import { initBackend, loadBackbone, type BackendName } from '@maskcon/model';
 import { DEFAULT_KS, formatRecallTable, recallAtK } from '@maskcon/eval';
 import { DEFAULT_CONFIG, type TrainConfig } from './config.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
 import { runDir } from './trainer.js';
+import { embedImages } from './embed.js';
 
 const USAGE = `usage: pnpm eval RUN|MODEL_DIR [--dataset NAME | --index FILE] [--split test|train] [--ks 1,2,5,10,50,100]
                  [--batch-size N] [--backend wasm|cpu|…] [--runs-db FILE]
@@ -56,29 +57,17 @@ async function main(): Promise<void> {
   const backend = await initBackend((flag(argv, '--backend') as BackendName | undefined) ?? undefined);
   const { model, meta } = await loadBackbone(modelDir);
   const ds = openIndex(indexPath, split);
-  const [h, w, c] = meta.inputShape;
+  const [h, , c] = meta.inputShape;
+  if (ds.image(0).channels !== c) throw new Error(`${indexPath} has ${ds.image(0).channels}-channel images but the model expects ${c}.`);
   const pipe = makePipeline('test', { size: h, mean: meta.mean, std: meta.std });
-  const per = h * w * c;
   const n = ds.size;
   const bar = new ProgressBar(`embedding ${split}`, n);
-  let features: Float32Array | undefined;
-  let dim = 0;
-  const rng = new Rng(0);
-  for (let s = 0; s < n; s += batchSize) {
-    const idx = Int32Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
-    const images = ds.images(idx);
-    if (images[0].channels !== c) throw new Error(`${indexPath} has ${images[0].channels}-channel images but the model expects ${c}.`);
-    const buf = new Float32Array(idx.length * per);
-    for (let i = 0; i < idx.length; i++) pipe(images[i], rng, buf, i * per);
-    const f = tf.tidy(() => model.predict(tf.tensor4d(buf, [idx.length, h, w, c])) as tf.Tensor2D);
-    dim = f.shape[1];
-    features ??= new Float32Array(n * dim);
-    features.set(f.dataSync() as Float32Array, s * dim);
-    f.dispose();
-    bar.update(s + idx.length, s + idx.length);
-  }
+  const { features, dim } = embedImages(ds, Int32Array.from({ length: n }, (_, i) => i), pipe, (x) => model.predict(x) as tf.Tensor2D, {
+    batchSize,
+    onProgress: (done) => bar.update(done, done),
+  });
   bar.finish(n, n);
-  const recalls = recallAtK(features!, dim, ds.fineLabels(), ks);
+  const recalls = recallAtK(features, dim, ds.fineLabels(), ks);
   db.logEvaluation({ runId, model: modelDir, indexPath, split, images: n, recalls });
   console.log(`\n${modelDir} on ${indexPath} (${split}, ${n} images, backend ${backend.name}) — fine-label Recall@K (%):\n`);
   console.log(formatRecallTable([{ name: meta.arch, recalls }], ks, { nameHeader: 'model' }));

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
 import { DATASET_AUGMENTATION, DATASET_NORMALIZATION, Rng, datasetPipeline, makePipeline, type Pipeline } from '@maskcon/augment';
-import { MaskConModel, exportBackbone, initBackend, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
+import { MaskConModel, exportBackbone, initBackend, inversePermutation, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
 import type { TrainConfig } from './config.js';
 import type { Collective } from './parallel/collective.js';
+import { embedImages } from './embed.js';
 
 /** Which augmented view an RNG stream belongs to. */
 export const enum View {
@@ -137,8 +138,7 @@ export class Replica {
     const share = B / worldSize;
     // The permutation depends only on (seed, epoch, step): a resumed run draws the same one.
     const perm = viewRng(this.cfg.seed, s.epoch, s.step, View.Shuffle, 0).permutation(B);
-    const inverse = new Int32Array(B);
-    for (let i = 0; i < B; i++) inverse[perm[i]] = i;
+    const inverse = inversePermutation(perm);
     const xk = this.views(s, perm.subarray(rank * share, (rank + 1) * share), this.pipeK, View.Key);
     const kShard = this.model.encodeKeys(xk, this.localBnSplits); // share×d, shuffled order
     xk.dispose();
@@ -246,31 +246,8 @@ export class Replica {
   }
 
   /** Backbone features (eval-mode BN, test transform) of test images `indices`. n×feat. */
-  embed(indices: Int32Array, batchSize = 256): { features: Float32Array; dim: number } {
-    const chunks: Float32Array[] = [];
-    let dim = 0;
-    const rng = new Rng(0); // the test pipeline draws no random numbers
-    const size = this.pipeTest.size;
-    const per = size * size * this.channels;
-    for (let s = 0; s < indices.length; s += batchSize) {
-      const idx = indices.subarray(s, Math.min(indices.length, s + batchSize));
-      const images = this.testSet.images(idx);
-      const buf = new Float32Array(idx.length * per);
-      for (let i = 0; i < idx.length; i++) this.pipeTest(images[i], rng, buf, i * per);
-      const x = tf.tensor4d(buf, [idx.length, size, size, this.channels]);
-      const f = this.model.features(x);
-      dim = f.shape[1];
-      chunks.push(f.dataSync() as Float32Array);
-      x.dispose();
-      f.dispose();
-    }
-    const out = new Float32Array(indices.length * dim);
-    let o = 0;
-    for (const c of chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return { features: out, dim };
+  embed(indices: Int32Array): { features: Float32Array; dim: number } {
+    return embedImages(this.testSet, indices, this.pipeTest, (x) => this.model.features(x));
   }
 
   dispose(): void {
