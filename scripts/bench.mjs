@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 
 const BENCHES = {
   methods: ['packages/train', 'bench/methods.ts', 'SelfCon vs MaskCon (and others) on Fashion-MNIST: fine Recall@K side by side'],
-  train: ['packages/model', 'bench/bench-train.ts', 'MaskCon training step: ours vs PyTorch (CPU), images/s and peak RSS'],
+  train: ['packages/train', 'bench/bench-train.ts', 'MaskCon training step: ours vs PyTorch (CPU), images/s and peak RSS'],
   augment: ['packages/augment', 'scripts/bench-augment.ts', 'augmentation pipelines: ours vs torchvision + PIL'],
   eval: ['packages/eval', 'scripts/bench-recall.ts', 'Recall@K on N embeddings'],
   datasets: ['packages/datasets', 'scripts/bench-datasets.ts', 'index build rate and random batch reads of 1,281,167 generated 32×32 images, peak RSS'],

@@ -48,3 +48,30 @@ describe('data parallelism over worker threads', () => {
     expect(moved).toBeGreaterThan(100 * maxDiff);
   });
 });
+
+describe('the training engine step', () => {
+  it('leaves no tensor behind: tf.memory().numTensors is the same after every step (in-process replica)', async () => {
+    const tf = await import('@tensorflow/tfjs');
+    const { createEngine } = await import('@maskcon/train');
+    const cfg = parseTrainArgs(['--preset', 'tiny', '--index', index, '--K', '64', '--batch-size', '16', '--bn-splits', '2', '--workers', '1', '--backend', 'wasm', '--runs-db', join(work, 'runs-leak.sqlite')]);
+    const engine = await createEngine(cfg, index, 1, () => {});
+    try {
+      const batch = (step: number) => {
+        const indices = Int32Array.from({ length: 16 }, (_, i) => (i * 7 + step * 3) % 200);
+        return { indices, labels: Int32Array.from(indices, (i) => i % 10), epoch: 0, step, lr: 0.01 };
+      };
+      await engine.fill(batch(0));
+      await engine.step(batch(1));
+      expect(Number.isFinite(await engine.takeLossSum())).toBe(true);
+      const counts: number[] = [];
+      for (let s = 2; s < 6; s++) {
+        await engine.step(batch(s));
+        await engine.takeLossSum();
+        counts.push(tf.memory().numTensors);
+      }
+      expect(new Set(counts).size).toBe(1);
+    } finally {
+      await engine.close();
+    }
+  });
+});

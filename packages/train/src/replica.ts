@@ -143,9 +143,9 @@ export class Replica {
     const kShard = this.model.encodeKeys(xk, this.localBnSplits); // share×d, shuffled order
     xk.dispose();
     if (worldSize === 1) {
-      const k = tf.gather(kShard, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D;
+      const k = tf.tidy(() => tf.gather(kShard, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D);
       kShard.dispose();
-      return tf.keep(k);
+      return k;
     }
     const gathered = this.collective.allGather(kShard.dataSync() as Float32Array); // B×d shuffled
     const d = kShard.shape[1];

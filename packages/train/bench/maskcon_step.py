@@ -1,6 +1,6 @@
 """The MaskCon training step in PyTorch (CPU), for `pnpm bench train`.
 
-Matches packages/model/src (resnet.ts, moco.ts, targets.ts, sgd.ts) and
+Matches packages/model/src (resnet.ts, moco.ts, targets.ts, sgd.ts) as driven by packages/train (replica.ts) and
 /work/shared/docs/algorithm.md: backbone torchvision ResNet-18/34/50 with the
 small-image stem (3x3 stride-1 conv, no max-pool), or resnet-mini (3x3 stem
 conv w, BN, ReLU, BasicBlocks of widths w, 2w, 4w with strides 1, 2, 2 and a

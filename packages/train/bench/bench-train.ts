@@ -1,0 +1,322 @@
+/**
+ * `pnpm bench train`: the MaskCon training step exactly as `pnpm train` runs it (the engine of
+ * packages/train: augmentation of both views from a SQLite index, key forward with shuffle BN,
+ * query forward + backward, queue logits, MaskCon targets, SGD momentum update, enqueue; with
+ * T threads it is T data-parallel replicas in worker threads exchanging keys, gradients and BN
+ * statistics) side by side with the same step in PyTorch on CPU (maskcon_step.py) given the same
+ * thread count. ResNet-18 with the small-image stem at 32×32×3, K = 8192, d = 128 by default.
+ * Every configuration runs in its own process, so its peak RSS is its own.
+ *
+ *   pnpm bench train [--arch resnet18|resnet34|resnet50|resnet-mini] [--batches 32,128]
+ *     [--threads 1,2] [--K 8192] [--width 64 (resnet-mini only)] [--size 32] [--steps 3] [--warmup 1]
+ *     [--backend wasm] [--no-torch] [--no-profile] [--python /usr/bin/python3]
+ *
+ * --threads: the thread counts to compare (default: 1 and every core of this machine). Our
+ * side uses that many replicas (worker threads, one wasm backend each; 1 = in-process);
+ * PyTorch gets torch.set_num_threads(T). PyTorch: apt-get install python3-torch python3-torchvision.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Options {
+  arch: string;
+  batches: number[];
+  threads: number[];
+  K: number;
+  width: number;
+  size: number;
+  classes: number;
+  steps: number;
+  warmup: number;
+  backend: string;
+  torch: boolean;
+  profile: boolean;
+  worker: string | null;
+  batch: number;
+  thread: number;
+  index: string;
+  python: string;
+}
+
+interface Result {
+  impl: string;
+  batch: number;
+  steps: number;
+  images_per_s: number;
+  step_s_min: number;
+  step_s_max: number;
+  peak_rss_mb: number;
+  threads: number;
+  version?: string;
+  backend?: string;
+  loss: number;
+  profile?: { name: string; ms: number; calls: number }[];
+  profile_total_ms?: number;
+  error?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const cores = availableParallelism();
+  const o: Options = {
+    arch: 'resnet18',
+    batches: [32, 128],
+    threads: [...new Set([1, cores])],
+    K: 8192,
+    width: 64,
+    size: 32,
+    classes: 20,
+    steps: 3,
+    warmup: 1,
+    backend: 'wasm',
+    torch: true,
+    profile: true,
+    worker: null,
+    batch: 128,
+    thread: 1,
+    index: '',
+    python: process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
+  };
+  const list = (a: string, v: string): number[] => {
+    const xs = v.split(',').map(Number);
+    if (!xs.length || xs.some((x) => !Number.isInteger(x) || x <= 0)) throw new Error(`${a} needs a comma-separated list of positive integers, got "${v}"`);
+    return xs;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string => {
+      const v = argv[++i];
+      if (v == null) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const int = (): number => list(a, next())[0];
+    switch (a) {
+      case '--batches': o.batches = list(a, next()); break;
+      case '--threads': o.threads = list(a, next()); break;
+      case '--batch': o.batch = int(); break;
+      case '--thread': o.thread = int(); break;
+      case '--arch': o.arch = next(); break;
+      case '--K': o.K = int(); break;
+      case '--width': o.width = int(); break;
+      case '--size': o.size = int(); break;
+      case '--classes': o.classes = int(); break;
+      case '--steps': o.steps = int(); break;
+      case '--warmup': o.warmup = Number(next()); break;
+      case '--backend': o.backend = next(); break;
+      case '--no-torch': o.torch = false; break;
+      case '--no-profile': o.profile = false; break;
+      case '--worker': o.worker = next(); break;
+      case '--index': o.index = next(); break;
+      case '--python': o.python = next(); break;
+      case 'train': break; // `pnpm bench train` may pass the sub-command through
+      default: throw new Error(`Unknown argument ${a}`);
+    }
+  }
+  return o;
+}
+
+/** A SQLite index of seeded random-texture RGB images (the pixel values do not change the cost). */
+async function buildSyntheticIndex(dir: string, size: number, classes: number): Promise<string> {
+  const { writeIndex } = await import('@maskcon/datasets');
+  const fine = classes * 5;
+  let s = 12345;
+  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24);
+  const images = (n: number) =>
+    Array.from({ length: n }, (_, i) => {
+      const data = new Uint8Array(size * size * 3);
+      for (let j = 0; j < data.length; j++) data[j] = rnd();
+      return { fine: i % fine, coarse: (i % fine) % classes, image: { data, height: size, width: size, channels: 3 } };
+    });
+  const train = images(1024);
+  const test = images(16);
+  const res = await writeIndex(
+    {
+      name: 'bench_synthetic',
+      builderVersion: '1',
+      fineClassNames: Array.from({ length: fine }, (_, i) => `f${i}`),
+      coarseClassNames: Array.from({ length: classes }, (_, i) => `c${i}`),
+      sourceFiles: [],
+      readSplit: (split) => ({ records: split === 'train' ? train : test }),
+    },
+    path.join(dir, 'bench_synthetic.sqlite'),
+  );
+  return res.path;
+}
+
+/** Child process: time `steps` engine steps with `thread` replicas and print one JSON line. */
+async function runOurs(o: Options): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  const { createEngine } = await import('../src/engine.js');
+  const { DEFAULT_CONFIG } = await import('../src/config.js');
+  const cfg = {
+    ...DEFAULT_CONFIG,
+    dataset: 'bench_synthetic',
+    index: o.index,
+    method: 'maskcon' as const,
+    arch: o.arch as typeof DEFAULT_CONFIG.arch,
+    width: o.width,
+    stem: 'small' as const,
+    batchSize: o.batch,
+    K: o.K,
+    w: 1,
+    t: 0.05,
+    bnSplits: o.thread, // one shuffle-BN group per replica (PyTorch: one group per process)
+    backend: o.backend as typeof DEFAULT_CONFIG.backend,
+    workers: o.thread,
+  };
+  const engine = await createEngine(cfg, o.index, o.thread, () => {});
+  const n = o.batch;
+  let s = 99;
+  const batch = (step: number) => {
+    const indices = Int32Array.from({ length: n }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % 1024);
+    const labels = Int32Array.from(indices, (i) => (i % (o.classes * 5)) % o.classes);
+    return { indices, labels, epoch: 0, step, lr: 0.02 };
+  };
+  const step = async (i: number): Promise<number> => {
+    await engine.step(batch(i));
+    return engine.takeLossSum(); // the only device read of a step
+  };
+  for (let i = 0; i < o.warmup; i++) await step(i);
+  // The replicas of a pool live in worker threads; this thread's tf counts only in-process ones.
+  const tensors = (): number => (o.thread === 1 ? tf.memory().numTensors : 0);
+  const tensorsBefore = tensors();
+  const times: number[] = [];
+  let loss = NaN;
+  for (let i = 0; i < o.steps; i++) {
+    const t0 = performance.now();
+    loss = await step(o.warmup + i);
+    times.push((performance.now() - t0) / 1000);
+  }
+  const leaked = tensors() - tensorsBefore;
+  const total = times.reduce((p, q) => p + q, 0);
+  let profile: Result['profile'];
+  let profileTotal: number | undefined;
+  if (o.profile && o.thread === 1) {
+    // In-process replica: tf.profile sees every kernel of one step.
+    const prof = await tf.profile(async () => {
+      await step(o.warmup + o.steps);
+    });
+    const byName = new Map<string, { ms: number; calls: number }>();
+    profileTotal = 0;
+    for (const k of prof.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+      e.ms += ms;
+      e.calls += 1;
+      byName.set(k.name, e);
+      profileTotal += ms;
+    }
+    profile = [...byName.entries()].map(([name, e]) => ({ name, ...e })).sort((p, q) => q.ms - p.ms);
+  }
+  const result: Result = {
+    impl: 'ours',
+    batch: n,
+    steps: o.steps,
+    images_per_s: (n * o.steps) / total,
+    step_s_min: Math.min(...times),
+    step_s_max: Math.max(...times),
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    threads: engine.workers,
+    backend: engine.backend,
+    version: `tfjs ${tf.version_core}`,
+    loss,
+    profile,
+    profile_total_ms: profileTotal,
+  };
+  if (leaked !== 0) result.error = `tensor count changed by ${leaked} over ${o.steps} steps`;
+  await engine.close();
+  console.log('RESULT ' + JSON.stringify(result));
+}
+
+function parseResult(stdout: string): Result | null {
+  const line = stdout.split('\n').reverse().find((l) => l.startsWith('RESULT ') || l.startsWith('{'));
+  if (line == null) return null;
+  return JSON.parse(line.startsWith('RESULT ') ? line.slice(7) : line) as Result;
+}
+
+function sub(cmd: string, args: string[]): { result: Result | null; err: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const stderr = r.stderr || '';
+  const tail = stderr.trim().split('\n').slice(-3).map((l) => l.slice(0, 300)).join(' | ');
+  const err = r.error
+    ? String(r.error)
+    : r.status !== 0
+      ? /RuntimeError: Aborted\(|out of memory/i.test(tail)
+        ? 'wasm out of memory (one wasm32 heap is capped at 4 GB; use more threads or a smaller batch)'
+        : tail
+      : '';
+  return { result: r.status === 0 ? parseResult(r.stdout) : null, err };
+}
+
+function fmt(v: number | undefined, d = 1): string {
+  return v == null || !Number.isFinite(v) ? '—' : v.toFixed(d);
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.worker === 'ours') return runOurs(o);
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const self = fileURLToPath(import.meta.url);
+  const work = mkdtempSync(path.join(tmpdir(), 'maskcon-bench-train-'));
+  try {
+    const index = await buildSyntheticIndex(work, o.size, o.classes);
+    const common = ['--arch', o.arch, '--K', `${o.K}`, '--width', `${o.width}`, '--size', `${o.size}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
+    console.log(
+      `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width}` : `${o.arch} (small-image stem)`}, ${o.size}×${o.size}×3 images, ` +
+        `K = ${o.K}, d = 128, projector 512; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
+    );
+    const rows: { batch: number; threads: number; ours: Result | null; torch: Result | null; errs: string[] }[] = [];
+    for (const batch of o.batches) {
+      for (const threads of o.threads) {
+        const errs: string[] = [];
+        if (batch % threads !== 0) {
+          errs.push(`batch ${batch} is not divisible by ${threads} threads; skipped`);
+          rows.push({ batch, threads, ours: null, torch: null, errs });
+          continue;
+        }
+        process.stderr.write(`  running batch ${batch}, ${threads} thread(s)…\n`);
+        const ours = sub(process.execPath, [...process.execArgv, self, '--worker', 'ours', '--batch', `${batch}`, '--thread', `${threads}`, '--index', index, '--backend', o.backend, ...common, ...(o.profile ? [] : ['--no-profile'])]);
+        if (ours.err) errs.push(`ours: ${ours.err}`);
+        let torch: { result: Result | null; err: string } = { result: null, err: '' };
+        if (o.torch) {
+          const py = path.join(here, 'maskcon_step.py');
+          torch = sub(o.python, [py, '--batch', `${batch}`, '--threads', `${threads}`, ...common]);
+          if (torch.err) errs.push(`pytorch: ${torch.err} (install with: apt-get install python3-torch python3-torchvision)`);
+        }
+        rows.push({ batch, threads, ours: ours.result, torch: torch.result, errs });
+      }
+    }
+    const ob = rows.find((r) => r.ours)?.ours;
+    const tb = rows.find((r) => r.torch)?.torch;
+    console.log(`ours: ${ob?.version ?? '?'}, backend ${ob?.backend ?? '?'} (T threads = T data-parallel replicas);  PyTorch: ${tb?.version ?? 'not run'} CPU (torch.set_num_threads(T))`);
+    console.log('');
+    console.log('| batch | threads | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const ratio = r.ours && r.torch ? r.ours.images_per_s / r.torch.images_per_s : NaN;
+      console.log(
+        `| ${r.batch} | ${r.threads} | ${fmt(r.ours?.images_per_s)} | ${fmt(r.torch?.images_per_s)} | ${fmt(ratio, 2)} | ` +
+          `${fmt(r.ours?.step_s_min, 2)}–${fmt(r.ours?.step_s_max, 2)} | ${fmt(r.torch?.step_s_min, 2)}–${fmt(r.torch?.step_s_max, 2)} | ` +
+          `${fmt(r.ours?.peak_rss_mb, 0)} | ${fmt(r.torch?.peak_rss_mb, 0)} |`,
+      );
+    }
+    for (const r of rows) for (const e of r.errs) console.log(`  batch ${r.batch}, ${r.threads} thread(s): ${e}`);
+    for (const r of rows) if (r.ours?.error) console.log(`  batch ${r.batch} ours: WARNING ${r.ours.error}`);
+    for (const r of rows) {
+      if (!r.ours?.profile) continue;
+      console.log('');
+      console.log(`Kernel-time profile of our step, batch ${r.batch}, 1 thread (tf.profile, one step, ${fmt(r.ours.profile_total_ms, 0)} ms of kernel time; top 10):`);
+      console.log('| kernel | ms | share | calls |');
+      console.log('|---|---:|---:|---:|');
+      for (const p of r.ours.profile.slice(0, 10)) {
+        console.log(`| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / (r.ours.profile_total_ms || 1), 1)}% | ${p.calls} |`);
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
