@@ -6,7 +6,8 @@
  *            (RRC → perspective → flip) on 256×320 images (256 short side)
  * Columns: one thread in-process (augmentBatch), the BatchLoader with 1 worker and with one
  * worker per core (both views of a batch use the pipeline, counted as two images), and
- * torchvision in one process and in a pool of one process per core.
+ * torchvision in one process and in a pool of one process per core. Our side reuses its batch
+ * arrays (augmentBatch's `out`, BatchLoader.release), as a training loop would.
  *
  * Run: pnpm exec tsx packages/augment/scripts/bench-augment.ts [seconds per cell, default 3]
  */
@@ -62,11 +63,12 @@ function source(name: string, images: ImageU8[]): DatasetSource {
 
 function inProcess(images: ImageU8[], pipeline: Pipeline): number {
   const rng = new Rng(1);
-  augmentBatch(images.slice(0, 16), pipeline, rng); // warm-up
+  const batch = images.slice(0, 16);
+  const out = augmentBatch(batch, pipeline, rng); // warm-up; its array is reused below
   let n = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < SECONDS * 1000) {
-    augmentBatch(images.slice(0, 16), pipeline, rng);
+    augmentBatch(batch, pipeline, rng, out);
     n += 16;
   }
   return n / ((performance.now() - t0) / 1000);
@@ -79,7 +81,10 @@ async function viaLoader(indexPath: string, spec: PipelineSpec, workers: number)
     let n = 0;
     const t0 = performance.now();
     for (let e = 1; performance.now() - t0 < SECONDS * 1000; e++) {
-      for await (const b of loader.epoch(e)) n += 2 * b.indices.length;
+      for await (const b of loader.epoch(e)) {
+        n += 2 * b.indices.length;
+        loader.release(b);
+      }
     }
     return n / ((performance.now() - t0) / 1000);
   } finally {

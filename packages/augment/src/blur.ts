@@ -143,11 +143,67 @@ function horizontalBlur(data: Uint8Array, H: number, W: number, C: number, radiu
   }
   const a = lineA;
   const b = lineB;
+  if (radius <= 1) {
+    for (let y = 0; y < H; y++) {
+      const base = y * rowLen;
+      horizontalPassSmall(data, base, a, 0, rowLen, C, radius, ww, fw);
+      horizontalPassSmall(a, 0, b, 0, rowLen, C, radius, ww, fw);
+      horizontalPassSmall(b, 0, data, base, rowLen, C, radius, ww, fw);
+    }
+    return;
+  }
   for (let y = 0; y < H; y++) {
     const base = y * rowLen;
     boxPassInterleaved(data, base, a, 0, W, C, radius, ww, fw);
     boxPassInterleaved(a, 0, b, 0, W, C, radius, ww, fw);
     boxPassInterleaved(b, 0, data, base, W, C, radius, ww, fw);
+  }
+}
+
+/**
+ * `boxPassInterleaved` for radius 0 or 1 (as `verticalPassSmall`): each value is computed
+ * from its 2·radius + 3 edge-clamped neighbours along the row, all channels in one loop
+ * over the interleaved values (needs rowLen ≥ 4·C).
+ */
+function horizontalPassSmall(
+  src: Uint8Array,
+  so: number,
+  out: Uint8Array,
+  oo: number,
+  rowLen: number,
+  C: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
+  const C2 = 2 * C;
+  const end = rowLen - C2; // values [C2, end) have both neighbours at distance 2 inside the row
+  if (radius === 0) {
+    for (let i = C2, s = so + C2, o = oo + C2; i < end; i++, s++, o++) {
+      out[o] = (((Math.imul(src[s], ww) + Math.imul(src[s - C] + src[s + C], fw)) | 0) + 8388608) >>> 24;
+    }
+  } else {
+    for (let i = C2, s = so + C2, o = oo + C2; i < end; i++, s++, o++) {
+      out[o] =
+        (((Math.imul(src[s - C] + src[s] + src[s + C], ww) + Math.imul(src[s - C2] + src[s + C2], fw)) | 0) + 8388608) >>> 24;
+    }
+  }
+  // The first and last two pixels: clamp the neighbour columns.
+  const last = rowLen - C;
+  for (let e = 0; e < 4; e++) {
+    const p = e < 2 ? e * C : rowLen - (4 - e) * C; // pixel offsets 0, C, rowLen−2C, rowLen−C
+    const m2 = p - C2 < 0 ? 0 : p - C2;
+    const m1 = p - C < 0 ? 0 : p - C;
+    const p1 = p + C > last ? last : p + C;
+    const p2 = p + C2 > last ? last : p + C2;
+    for (let c = 0; c < C; c++) {
+      const s = so + c;
+      const v =
+        radius === 0
+          ? Math.imul(src[s + p], ww) + Math.imul(src[s + m1] + src[s + p1], fw)
+          : Math.imul(src[s + m1] + src[s + p] + src[s + p1], ww) + Math.imul(src[s + m2] + src[s + p2], fw);
+      out[oo + p + c] = ((v | 0) + 8388608) >>> 24;
+    }
   }
 }
 

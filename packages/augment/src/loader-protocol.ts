@@ -30,6 +30,11 @@ export interface BatchTask {
   epoch: number;
   batch: number;
   indices: Int32Array;
+  /**
+   * Arrays of a batch the consumer gave back (BatchLoader.release), transferred with the
+   * task: the worker writes the views into them when they have exactly the needed length.
+   */
+  recycled?: { query: Float32Array; key: Float32Array };
 }
 
 /** Worker → main. Buffers are transferred, not copied. */

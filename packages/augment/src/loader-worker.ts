@@ -35,12 +35,15 @@ port.on('message', (task: BatchTask) => {
     }
     const images = dataset.images(task.indices);
     const rng = batchRng(task.seed, task.epoch, task.batch);
-    const q = augmentBatch(images, query, rng.fork(0));
-    const k = augmentBatch(images, key, rng.fork(1));
+    const channels = images[0]?.channels ?? 0;
+    const reuse = (a: Float32Array | undefined, size: number) =>
+      a && a.length === images.length * size * size * channels ? a : undefined;
+    const q = augmentBatch(images, query, rng.fork(0), reuse(task.recycled?.query, query.size));
+    const k = augmentBatch(images, key, rng.fork(1), reuse(task.recycled?.key, key.size));
     const coarseLabels = Int32Array.from(task.indices, (i) => coarse[i]);
     const fineLabels = Int32Array.from(task.indices, (i) => fine[i]);
     post(
-      { type: 'batch', id: task.id, query: q, key: k, coarseLabels, fineLabels, size: query.size, channels: images[0]?.channels ?? 0 },
+      { type: 'batch', id: task.id, query: q, key: k, coarseLabels, fineLabels, size: query.size, channels },
       [q.buffer as ArrayBuffer, k.buffer as ArrayBuffer, coarseLabels.buffer as ArrayBuffer, fineLabels.buffer as ArrayBuffer],
     );
   } catch (err) {

@@ -34,7 +34,14 @@ export interface BatchLoaderOptions {
   dropLast?: boolean;
 }
 
-/** One batch: two augmented views (NHWC float32) and the labels of the same images. */
+/** At most this many released batches wait for reuse beyond `prefetch`. */
+const SPARE_RELEASED = 2;
+
+/**
+ * One batch: two augmented views (NHWC float32) and the labels of the same images. Once
+ * done with the views, hand the batch to `BatchLoader.release` so that later batches are
+ * written into its arrays instead of new ones.
+ */
 export interface Batch {
   epoch: number;
   /** Batch number within the epoch. */
@@ -92,8 +99,15 @@ function spawnWorker(url: URL, workerData: WorkerConfig): Worker {
  *
  *   const loader = new BatchLoader({ indexPath, batchSize: 128, seed: 1,
  *     query: { kind: 'strong', dataset: 'cars196' }, key: { kind: 'weak', dataset: 'cars196' } });
- *   for await (const batch of loader.epoch(1)) step(batch);
+ *   for await (const batch of loader.epoch(1)) {
+ *     step(batch);
+ *     loader.release(batch); // optional: recycle its arrays (do not use batch.query/key after)
+ *   }
  *   await loader.close();
+ *
+ * Without `release` every batch gets new arrays (2·N·size²·C floats); with it the loader
+ * keeps a few released arrays and sends them to the workers with later tasks, so in steady
+ * state no batch memory is allocated. Contents are identical either way.
  */
 export class BatchLoader {
   readonly batchSize: number;
@@ -107,6 +121,8 @@ export class BatchLoader {
   private readonly busy: boolean[] = [];
   private readonly ready: Promise<void>[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Released batches' arrays waiting to be sent back to a worker. */
+  private readonly released: { query: Float32Array; key: Float32Array }[] = [];
   private nextTaskId = 0;
   private closed = false;
   private fatal: Error | null = null;
@@ -266,7 +282,13 @@ export class BatchLoader {
         slots.set(next, p);
         this.busy[w] = true;
         const task: BatchTask = { type: 'task', id, seed, epoch, batch: next, indices: indices.slice() };
-        this.workers[w].postMessage(task, [task.indices.buffer as ArrayBuffer]);
+        const transfer = [task.indices.buffer as ArrayBuffer];
+        const recycled = this.released.pop();
+        if (recycled) {
+          task.recycled = recycled;
+          transfer.push(recycled.query.buffer as ArrayBuffer, recycled.key.buffer as ArrayBuffer);
+        }
+        this.workers[w].postMessage(task, transfer);
         next++;
       }
     };
@@ -291,12 +313,31 @@ export class BatchLoader {
     }
   }
 
+  /**
+   * Give back a batch this loader yielded once its views are no longer needed: the workers
+   * then write later batches into its `query` and `key` arrays rather than allocating new
+   * ones. The arrays are transferred to a worker thread, so afterwards they are detached
+   * (length 0) and must not be read; copy anything you want to keep first. Releasing a batch
+   * twice, or after close, does nothing.
+   */
+  release(batch: Batch): void {
+    const { query, key } = batch;
+    if (this.closed || query.byteLength === 0 || key.byteLength === 0 || query.buffer === key.buffer) return;
+    if (this.released.some((r) => r.query.buffer === query.buffer || r.key.buffer === key.buffer)) return;
+    // Views must span their whole buffer: that is what gets transferred and reused.
+    if (query.byteOffset !== 0 || query.byteLength !== query.buffer.byteLength) return;
+    if (key.byteOffset !== 0 || key.byteLength !== key.buffer.byteLength) return;
+    if (this.released.length >= this.prefetch + SPARE_RELEASED) return;
+    this.released.push({ query, key });
+  }
+
   /** Stop the workers. Safe to call twice. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const p of this.pending.values()) p.reject(new Error('BatchLoader was closed while batches were in flight.'));
     this.pending.clear();
+    this.released.length = 0;
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
   }

@@ -302,11 +302,16 @@ function cropPipeline(
  * Run `pipeline` on every image into one NHWC float32 batch (length N*size*size*C).
  * Image i uses `rng.fork(i)`, all forked in index order before any image is processed, so an
  * image's augmentation depends only on the seed and its index — not on processing order.
+ *
+ * With `out` (length ≥ N*size*size*C, e.g. the previous batch's array once it has been
+ * consumed), the batch is written into it from index 0 and `out` itself is returned: every
+ * value of the batch is overwritten, so its previous content does not matter. Reusing one
+ * array avoids allocating (and zeroing) N*size*size*C floats per batch — 9.6 MB for 16
+ * images at 224×224.
  */
-export function augmentBatch(images: readonly ImageU8[], pipeline: Pipeline, rng: Rng): Float32Array {
+export function augmentBatch(images: readonly ImageU8[], pipeline: Pipeline, rng: Rng, out?: Float32Array): Float32Array {
   const n = images.length;
-  if (n === 0) return new Float32Array(0);
-  const channels = images[0].channels;
+  const channels = n === 0 ? 0 : images[0].channels;
   for (let i = 1; i < n; i++) {
     if (images[i].channels !== channels) {
       throw new Error(
@@ -314,10 +319,16 @@ export function augmentBatch(images: readonly ImageU8[], pipeline: Pipeline, rng
       );
     }
   }
+  const per = pipeline.size * pipeline.size * channels;
+  if (out && out.length < n * per) {
+    throw new Error(
+      `augmentBatch: the output array holds ${out.length} floats but ${n} images of ${pipeline.size}×${pipeline.size}×${channels} need ${n * per}.`,
+    );
+  }
+  if (n === 0) return out ?? new Float32Array(0);
   const rngs: Rng[] = new Array(n);
   for (let i = 0; i < n; i++) rngs[i] = rng.fork(i);
-  const per = pipeline.size * pipeline.size * channels;
-  const out = new Float32Array(n * per);
-  for (let i = 0; i < n; i++) pipeline(images[i], rngs[i], out, i * per);
-  return out;
+  const dst = out ?? new Float32Array(n * per);
+  for (let i = 0; i < n; i++) pipeline(images[i], rngs[i], dst, i * per);
+  return dst;
 }

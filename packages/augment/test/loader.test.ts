@@ -84,6 +84,31 @@ describe('BatchLoader', () => {
     expect(order1).not.toEqual([...order1].sort((a, b) => a - b));
   });
 
+  it('gives the same batches when the consumer releases them for reuse', async () => {
+    const [plain] = await collect({ workers: 2 }, [4]);
+    const loader = new BatchLoader({ indexPath, batchSize: 8, seed: 7, ...pipelines, workers: 2 });
+    const given: Batch[] = [];
+    try {
+      for (let e = 0; e < 2; e++) {
+        let b = 0;
+        for await (const batch of loader.epoch(4)) {
+          const want = plain[b++];
+          expect(Array.from(batch.indices)).toEqual(Array.from(want.indices));
+          expect(Buffer.from(batch.query.buffer).equals(Buffer.from(want.query.buffer))).toBe(true);
+          expect(Buffer.from(batch.key.buffer).equals(Buffer.from(want.key.buffer))).toBe(true);
+          loader.release(batch);
+          loader.release(batch); // twice is harmless
+          given.push(batch);
+        }
+        expect(b).toBe(plain.length);
+      }
+    } finally {
+      await loader.close();
+    }
+    // Released arrays went back to the workers (transferred, hence detached here).
+    expect(given.filter((b) => b.query.length === 0 && b.key.length === 0).length).toBeGreaterThan(4);
+  });
+
   it('labels line up with the images they come with (test views identify the image)', async () => {
     const view = { kind: 'test', size: SIDE, mean: [0], std: [1] } as const;
     const subset = Array.from({ length: 30 }, (_, k) => 49 - k); // a subset, not in split order
