@@ -49,6 +49,31 @@ describe('data parallelism over worker threads', () => {
   });
 });
 
+describe('micro-batches (gradient accumulation over whole BN groups)', () => {
+  it('two passes of 16 per step train to the same weights as one pass of 32', async () => {
+    const cfg = (micro: number) =>
+      parseTrainArgs([
+        '--preset', 'tiny', '--index', index, '--K', '64', '--batch-size', '32', '--bn-splits', '2', '--epochs', '1',
+        '--train-subset', '0', '--runs-db', join(work, 'runs-micro.sqlite'), '--seed', '5', '--workers', '1', '--backend', 'wasm', '--micro-batch', String(micro),
+      ]);
+    const logs: string[] = [];
+    const one = await train(cfg(32), { log: () => {}, snapshot: true });
+    const two = await train(cfg(16), { log: (m: string) => logs.push(m), snapshot: true });
+    expect(logs.some((l) => /micro-batches: 2 passes of 16/.test(l))).toBe(true);
+    let maxDiff = 0;
+    let maxAbs = 0;
+    for (const [name, a] of one.params!) {
+      const b = two.params!.get(name)!;
+      for (let i = 0; i < a.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+        maxAbs = Math.max(maxAbs, Math.abs(a[i]));
+      }
+    }
+    expect(maxDiff).toBeLessThan(1e-3 * maxAbs);
+    expect(two.epochs[0].loss).toBeCloseTo(one.epochs[0].loss, 3);
+  });
+});
+
 describe('the training engine step', () => {
   it('leaves no tensor behind: tf.memory().numTensors is the same after every step (in-process replica)', async () => {
     const tf = await import('@tensorflow/tfjs');

@@ -13,6 +13,13 @@ export function inversePermutation(perm: ArrayLike<number>): Int32Array {
   return inverse;
 }
 
+/** Passes must split a batch of n into whole BN groups. */
+function checkPasses(n: number, bnSplits: number, passes: number): void {
+  if (!(Number.isInteger(passes) && passes >= 1 && bnSplits % passes === 0 && n % passes === 0)) {
+    throw new Error(`Cannot run a batch of ${n} images in ${bnSplits} BatchNorm groups as ${passes} passes: each pass must hold whole groups (--micro-batch must be a multiple of the BN group size that divides the batch).`);
+  }
+}
+
 export interface StepGradients {
   loss: tf.Scalar;
   /** Gradient per trainable parameter name. */
@@ -85,8 +92,19 @@ export class MaskConModel {
    * over `bnSplits` groups. x: N×H×W×C → N×d (no gradient). Data-parallel workers call this on
    * their share of the shuffled batch.
    */
-  encodeKeys(xShuffled: tf.Tensor4D, bnSplits = this.cfg.bnSplits): tf.Tensor2D {
-    return tf.tidy(() => embed(this.encoderK, xShuffled, { training: true, bnSplits, releaseIntermediates: true }));
+  encodeKeys(xShuffled: tf.Tensor4D, bnSplits = this.cfg.bnSplits, passes = 1): tf.Tensor2D {
+    checkPasses(xShuffled.shape[0], bnSplits, passes);
+    if (passes === 1) return tf.tidy(() => embed(this.encoderK, xShuffled, { training: true, bnSplits, releaseIntermediates: true }));
+    // One pass per `bnSplits / passes` BN groups: the groups are independent, so the keys are
+    // the same as in one pass, with a fraction of the activation memory.
+    const m = xShuffled.shape[0] / passes;
+    const parts: tf.Tensor2D[] = [];
+    for (let c = 0; c < passes; c++) {
+      parts.push(tf.tidy(() => embed(this.encoderK, tf.slice(xShuffled, [c * m, 0, 0, 0], [m, -1, -1, -1]), { training: true, bnSplits: bnSplits / passes, releaseIntermediates: true })));
+    }
+    const k = tf.concat(parts, 0);
+    tf.dispose(parts);
+    return k;
   }
 
   /** The shuffle-BN permutation for the next key batch (drawn from the model's seeded stream). */
@@ -120,7 +138,53 @@ export class MaskConModel {
    *   xq: n×H×W×C query views, k: n×d their keys, labels: n (coarse, or fine)
    * Returns the loss (device scalar), gradients by parameter name, and the BN batch statistics.
    */
-  gradients(xq: tf.Tensor4D, k: tf.Tensor2D, labels: Int32Array, bnSplits = this.cfg.bnSplits): StepGradients {
+  gradients(xq: tf.Tensor4D, k: tf.Tensor2D, labels: Int32Array, bnSplits = this.cfg.bnSplits, passes = 1): StepGradients {
+    checkPasses(labels.length, bnSplits, passes);
+    if (passes === 1) return this.gradientsOnePass(xq, k, labels, bnSplits);
+    // Gradient accumulation over whole BN groups. Every query row's loss depends only on its own
+    // view, its key and the queue, and BN statistics only on its group, so the mean of the
+    // passes' losses, gradients and BN statistics equals the one-pass values (up to float
+    // summation order) while the saved activations shrink by the factor `passes`.
+    const m = labels.length / passes;
+    let acc: StepGradients | undefined;
+    for (let c = 0; c < passes; c++) {
+      const xc = tf.slice(xq, [c * m, 0, 0, 0], [m, -1, -1, -1]);
+      const kc = tf.slice(k, [c * m, 0], [m, -1]);
+      const g = this.gradientsOnePass(xc, kc, labels.subarray(c * m, (c + 1) * m), bnSplits / passes);
+      tf.dispose([xc, kc]);
+      if (!acc) {
+        acc = g;
+        continue;
+      }
+      const sum = <T extends tf.Tensor>(a: T, b: T): T => {
+        const r = tf.add(a, b) as T;
+        a.dispose();
+        b.dispose();
+        return r;
+      };
+      for (const [name, t] of g.grads) acc.grads.set(name, sum(acc.grads.get(name)!, t));
+      acc.loss = sum(acc.loss, g.loss);
+      g.bnStats.forEach((st, i) => {
+        acc!.bnStats[i].mean = sum(acc!.bnStats[i].mean, st.mean);
+        acc!.bnStats[i].variance = sum(acc!.bnStats[i].variance, st.variance);
+      });
+    }
+    const mean = <T extends tf.Tensor>(a: T): T => {
+      const r = tf.mul(a, 1 / passes) as T;
+      a.dispose();
+      return r;
+    };
+    const out = acc!;
+    for (const [name, t] of out.grads) out.grads.set(name, mean(t));
+    out.loss = mean(out.loss);
+    for (const st of out.bnStats) {
+      st.mean = mean(st.mean);
+      st.variance = mean(st.variance);
+    }
+    return out;
+  }
+
+  private gradientsOnePass(xq: tf.Tensor4D, k: tf.Tensor2D, labels: Int32Array, bnSplits: number): StepGradients {
     const queueKeys = this.queue.keys; // K×d, read before this batch is enqueued
     const y = tf.tidy(() => {
       const mask = this.cfg.method === 'selfcon'

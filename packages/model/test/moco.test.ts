@@ -110,6 +110,51 @@ describe('MaskConModel', () => {
     x.dispose();
   });
 
+  it('micro-batches over whole BN groups give the one-pass loss, gradients, BN statistics and keys', () => {
+    for (const method of ['maskcon', 'coins'] as const) {
+      const c = { ...cfg(method), bnSplits: 4, network: { ...cfg(method).network, classifierClasses: method === 'coins' ? 3 : undefined } };
+      const model = new MaskConModel(c);
+      const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
+      model.fillQueue(images(8, 2), labels);
+      model.fillQueue(images(8, 3), labels);
+      const xq = images(8, 4);
+      const k = model.encodeKeys(images(8, 5), 4);
+      const tensors = tf.memory().numTensors;
+      const read = (passes: number) => {
+        const g = model.gradients(xq, k, labels, 4, passes);
+        const out = {
+          loss: g.loss.dataSync()[0],
+          grads: new Map([...g.grads].map(([n, t]) => [n, t.dataSync().slice()])),
+          stats: g.bnStats.map((s) => [...s.mean.dataSync(), ...s.variance.dataSync()]),
+        };
+        tf.dispose([g.loss, ...g.grads.values(), ...g.bnStats.flatMap((st) => [st.mean, st.variance])]);
+        return out;
+      };
+      const one = read(1);
+      for (const passes of [2, 4]) {
+        const many = read(passes);
+        expect(many.loss).toBeCloseTo(one.loss, 5);
+        let maxRel = 0;
+        for (const [n, a] of one.grads) {
+          const b = many.grads.get(n)!;
+          const scale = Math.max(1e-3, ...Array.from(a, Math.abs));
+          for (let i = 0; i < a.length; i++) maxRel = Math.max(maxRel, Math.abs(a[i] - b[i]) / scale);
+        }
+        expect(maxRel).toBeLessThan(1e-4);
+        one.stats.forEach((s, i) => s.forEach((v, j) => expect(many.stats[i][j]).toBeCloseTo(v, 5)));
+        const kOne = model.encodeKeys(xq, 4);
+        const kMany = model.encodeKeys(xq, 4, passes);
+        const kManyV = kMany.dataSync();
+        kOne.dataSync().forEach((v, i) => expect(kManyV[i]).toBeCloseTo(v, 5));
+        tf.dispose([kOne, kMany]);
+      }
+      expect(tf.memory().numTensors).toBe(tensors); // nothing left behind by the passes
+      expect(() => model.gradients(xq, k, labels, 4, 3)).toThrow(/whole groups/);
+      tf.dispose([xq, k]);
+      model.dispose();
+    }
+  });
+
   it('is reproducible from its seed', () => {
     const run = () => {
       const model = new MaskConModel(cfg('selfcon'));

@@ -8,9 +8,11 @@
  * Every configuration runs in its own process, so its peak RSS is its own.
  *
  *   pnpm bench train [--arch resnet18|resnet34|resnet50|resnet-mini] [--batches 32,128]
- *     [--threads 1,2] [--K 8192] [--width 64 (resnet-mini only)] [--size 32] [--steps 3] [--warmup 1]
+ *     [--threads 1,2] [--bn-group-size 32] [--micro-batch N] [--K 8192] [--width 64 (resnet-mini only)] [--size 32] [--steps 3] [--warmup 1]
  *     [--backend wasm] [--no-torch] [--no-profile] [--python /usr/bin/python3]
  *
+ * BatchNorm runs in groups of --bn-group-size images on both sides (our --bn-splits; PyTorch's
+ * SplitBatchNorm as in MoCo's CIFAR code), so T replicas each hold whole groups.
  * --threads: the thread counts to compare (default: 1 and every core of this machine). Our
  * side uses that many replicas (worker threads, one wasm backend each; 1 = in-process);
  * PyTorch gets torch.set_num_threads(T). PyTorch: apt-get install python3-torch python3-torchvision.
@@ -29,6 +31,9 @@ interface Options {
   width: number;
   size: number;
   classes: number;
+  /** Images per BatchNorm group (both sides): bnSplits = batch / group. */
+  bnGroup: number;
+  microBatch: number;
   steps: number;
   warmup: number;
   backend: string;
@@ -68,6 +73,8 @@ function parseArgs(argv: string[]): Options {
     width: 64,
     size: 32,
     classes: 20,
+    bnGroup: 32,
+    microBatch: 0,
     steps: 3,
     warmup: 1,
     backend: 'wasm',
@@ -102,6 +109,8 @@ function parseArgs(argv: string[]): Options {
       case '--width': o.width = int(); break;
       case '--size': o.size = int(); break;
       case '--classes': o.classes = int(); break;
+      case '--bn-group-size': o.bnGroup = int(); break;
+      case '--micro-batch': o.microBatch = Number(next()); break;
       case '--steps': o.steps = int(); break;
       case '--warmup': o.warmup = Number(next()); break;
       case '--backend': o.backend = next(); break;
@@ -162,7 +171,8 @@ async function runOurs(o: Options): Promise<void> {
     K: o.K,
     w: 1,
     t: 0.05,
-    bnSplits: o.thread, // one shuffle-BN group per replica (PyTorch: one group per process)
+    bnSplits: o.batch / o.bnGroup, // split BN in groups of --bn-group, as PyTorch's SplitBatchNorm
+    microBatch: o.microBatch,
     backend: o.backend as typeof DEFAULT_CONFIG.backend,
     workers: o.thread,
   };
@@ -262,22 +272,22 @@ async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'maskcon-bench-train-'));
   try {
     const index = await buildSyntheticIndex(work, o.size, o.classes);
-    const common = ['--arch', o.arch, '--K', `${o.K}`, '--width', `${o.width}`, '--size', `${o.size}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
+    const common = ['--arch', o.arch, '--K', `${o.K}`, '--bn-group-size', `${o.bnGroup}`, '--width', `${o.width}`, '--size', `${o.size}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
     console.log(
       `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width}` : `${o.arch} (small-image stem)`}, ${o.size}×${o.size}×3 images, ` +
-        `K = ${o.K}, d = 128, projector 512; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
+        `K = ${o.K}, d = 128, projector 512, BN groups of ${o.bnGroup}; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
     );
     const rows: { batch: number; threads: number; ours: Result | null; torch: Result | null; errs: string[] }[] = [];
     for (const batch of o.batches) {
       for (const threads of o.threads) {
         const errs: string[] = [];
-        if (batch % threads !== 0) {
-          errs.push(`batch ${batch} is not divisible by ${threads} threads; skipped`);
+        if (batch % threads !== 0 || batch % o.bnGroup !== 0 || (batch / o.bnGroup) % threads !== 0) {
+          errs.push(`batch ${batch} does not split into ${threads} replicas of whole BN groups of ${o.bnGroup}; skipped`);
           rows.push({ batch, threads, ours: null, torch: null, errs });
           continue;
         }
         process.stderr.write(`  running batch ${batch}, ${threads} thread(s)…\n`);
-        const ours = sub(process.execPath, [...process.execArgv, self, '--worker', 'ours', '--batch', `${batch}`, '--thread', `${threads}`, '--index', index, '--backend', o.backend, ...common, ...(o.profile ? [] : ['--no-profile'])]);
+        const ours = sub(process.execPath, [...process.execArgv, self, '--worker', 'ours', '--batch', `${batch}`, '--thread', `${threads}`, '--index', index, '--backend', o.backend, '--micro-batch', `${o.microBatch}`, ...common, ...(o.profile ? [] : ['--no-profile'])]);
         if (ours.err) errs.push(`ours: ${ours.err}`);
         let torch: { result: Result | null; err: string } = { result: null, err: '' };
         if (o.torch) {

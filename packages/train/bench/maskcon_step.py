@@ -24,16 +24,44 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+class SplitBatchNorm(nn.BatchNorm2d):
+    """BatchNorm over `splits` groups of the batch in training (MoCo's CIFAR demo): the
+    batch's statistics per group, running statistics averaged over the groups."""
+
+    def __init__(self, num_features, splits=1, **kw):
+        super().__init__(num_features, **kw)
+        self.splits = splits
+
+    def forward(self, x):
+        if not self.training or self.splits == 1:
+            return super().forward(x)
+        n, c, h, w = x.shape
+        g = self.splits
+        rm = self.running_mean.repeat(g)
+        rv = self.running_var.repeat(g)
+        y = F.batch_norm(x.view(-1, c * g, h, w), rm, rv, self.weight.repeat(g), self.bias.repeat(g), True, self.momentum, self.eps)
+        self.running_mean.data.copy_(rm.view(g, c).mean(0))
+        self.running_var.data.copy_(rv.view(g, c).mean(0))
+        return y.view(n, c, h, w)
+
+
+BN_SPLITS = 1
+
+
+def bn(c):
+    return SplitBatchNorm(c, BN_SPLITS)
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn1 = bn(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2 = bn(cout)
         self.downsample = None
         if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), bn(cout))
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -48,7 +76,7 @@ class ResNetMini(nn.Module):
     def __init__(self, in_ch, w):
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, w, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w)
+        self.bn1 = bn(w)
         self.layer1 = BasicBlock(w, w, 1)
         self.layer2 = BasicBlock(w, 2 * w, 2)
         self.layer3 = BasicBlock(2 * w, 4 * w, 2)
@@ -68,7 +96,7 @@ def backbone(arch, in_ch, w):
         return ResNetMini(in_ch, w)
     import torchvision
 
-    m = getattr(torchvision.models, arch)()
+    m = getattr(torchvision.models, arch)(norm_layer=bn)
     # small-image stem (images <= 64 px), as the MaskCon code: 3x3 stride-1 conv, no max-pool
     m.conv1 = nn.Conv2d(in_ch, 64, 3, 1, 1, bias=False)
     nn.init.kaiming_normal_(m.conv1.weight, mode="fan_out", nonlinearity="relu")
@@ -156,7 +184,12 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bn-group-size", type=int, default=0, help="images per BN group (0 = the whole batch)")
     a = ap.parse_args()
+    global BN_SPLITS
+    if a.bn_group_size and a.batch % a.bn_group_size:
+        raise SystemExit(f"--batch {a.batch} is not a multiple of --bn-group-size {a.bn_group_size}")
+    BN_SPLITS = a.batch // a.bn_group_size if a.bn_group_size else 1
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
     model = MaskCon(a.arch, a.channels, a.width, a.K)
@@ -183,6 +216,7 @@ def main():
         "step_s_max": max(times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": torch.get_num_threads(),
+        "bn_splits": BN_SPLITS,
         "version": torch.__version__,
         "loss": loss,
     }))

@@ -39,6 +39,12 @@ export interface TrainConfig {
   /** Key encoder momentum m. */
   m: number;
   bnSplits: number;
+  /**
+   * Images per forward/backward pass of a replica (gradient accumulation over whole BN groups:
+   * same result, less memory). 0 = automatic: the replica's whole share when it is small
+   * (share × H × W ≤ 65,536 pixels, e.g. 64 images of 32×32), else as many BN groups as fit.
+   */
+  microBatch: number;
   augQ: PipelineKind;
   augK: PipelineKind;
   /** Use only this many (seeded random) training images; 0 = all. */
@@ -77,6 +83,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   K: 8192,
   m: 0.99,
   bnSplits: 4,
+  microBatch: 0,
   augQ: 'strong',
   augK: 'weak',
   trainSubset: 0,
@@ -157,6 +164,11 @@ export function validateConfig(cfg: TrainConfig): void {
   if (!(cfg.warmupEpochs >= 0)) bad(`--warmup-epochs must be ≥ 0, got ${cfg.warmupEpochs}.`);
   if (cfg.K % cfg.batchSize !== 0) bad(`--K ${cfg.K} must be a multiple of --batch-size ${cfg.batchSize}.`);
   if (cfg.batchSize % cfg.bnSplits !== 0) bad(`--batch-size ${cfg.batchSize} must be divisible by --bn-splits ${cfg.bnSplits}.`);
+  if (!(Number.isInteger(cfg.microBatch) && cfg.microBatch >= 0)) bad(`--micro-batch must be a non-negative integer (0 = automatic), got ${cfg.microBatch}.`);
+  const group = cfg.batchSize / cfg.bnSplits;
+  if (cfg.microBatch > 0 && (cfg.microBatch % group !== 0 || cfg.batchSize % cfg.microBatch !== 0)) {
+    bad(`--micro-batch ${cfg.microBatch} must be a multiple of the BN group size (${group} = --batch-size / --bn-splits) that divides --batch-size ${cfg.batchSize}.`);
+  }
   if (!(Number.isInteger(cfg.trainSubset) && cfg.trainSubset >= 0)) bad(`--train-subset must be a non-negative integer, got ${cfg.trainSubset}.`);
   if (!(Number.isInteger(cfg.testSubset) && cfg.testSubset >= 0)) bad(`--test-subset must be a non-negative integer, got ${cfg.testSubset}.`);
   if (!(Number.isInteger(cfg.evalEvery) && cfg.evalEvery >= 0)) bad(`--eval-every must be a non-negative integer, got ${cfg.evalEvery}.`);
@@ -178,6 +190,7 @@ const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
   'skip-mismatched-stem': 'skipMismatchedStem',
   epochs: 'epochs', 'batch-size': 'batchSize', lr: 'lr', wd: 'weightDecay', 'weight-decay': 'weightDecay',
   'warmup-epochs': 'warmupEpochs', w: 'w', t: 't', t0: 't0', K: 'K', k: 'K', m: 'm', 'bn-splits': 'bnSplits',
+  'micro-batch': 'microBatch',
   'aug-q': 'augQ', 'aug-k': 'augK', 'train-subset': 'trainSubset', 'test-subset': 'testSubset',
   'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'checkpoint-every': 'checkpointEvery', 'runs-db': 'runsDb',
 };
@@ -229,4 +242,22 @@ export function resolveWorkers(cfg: TrainConfig, cores: number): number {
   if (cfg.workers > 0) return cfg.workers;
   for (let w = Math.max(1, cores); w > 1; w--) if (cfg.batchSize % w === 0 && cfg.bnSplits % w === 0) return w;
   return 1;
+}
+
+/** Largest pass that keeps activations small: see TrainConfig.microBatch. */
+export const AUTO_PASS_PIXELS = 65536;
+
+/**
+ * Images per pass of a replica holding `share` images in groups of `group`, for images of
+ * `size`×`size`: `microBatch` when set, else the largest multiple of the group dividing the
+ * share with at most AUTO_PASS_PIXELS pixels per pass (at least one group).
+ */
+export function resolveMicroBatch(microBatch: number, share: number, group: number, size: number): number {
+  if (microBatch > 0) {
+    if (share % microBatch !== 0) throw new Error(`Invalid configuration: --micro-batch ${microBatch} must divide each worker's share of the batch (${share} images).`);
+    return microBatch;
+  }
+  let best = group;
+  for (let m = group; m <= share; m += group) if (share % m === 0 && m * size * size <= AUTO_PASS_PIXELS) best = m;
+  return best;
 }

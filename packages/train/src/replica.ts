@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
 import { DATASET_AUGMENTATION, DATASET_NORMALIZATION, Rng, datasetPipeline, makePipeline, type Pipeline } from '@maskcon/augment';
 import { MaskConModel, exportBackbone, initBackend, inversePermutation, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
-import type { TrainConfig } from './config.js';
+import { resolveMicroBatch, type TrainConfig } from './config.js';
 import type { Collective } from './parallel/collective.js';
 import { embedImages } from './embed.js';
 
@@ -59,6 +59,8 @@ export class Replica {
   private readonly channels: number;
   private readonly normalization: { mean: readonly number[]; std: readonly number[] };
   private readonly localBnSplits: number;
+  /** Forward/backward passes per step (gradient accumulation over whole BN groups). */
+  readonly passes: number;
 
   private constructor(readonly cfg: TrainConfig, readonly indexPath: string, readonly collective: Collective, readonly backend: BackendName) {
     this.trainSet = openIndex(indexPath, 'train');
@@ -81,6 +83,8 @@ export class Replica {
     if (cfg.batchSize % w !== 0) throw new Error(`--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`);
     if (cfg.bnSplits % w !== 0) throw new Error(`--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`);
     this.localBnSplits = cfg.bnSplits / w;
+    const share = cfg.batchSize / w;
+    this.passes = share / resolveMicroBatch(cfg.microBatch, share, cfg.batchSize / cfg.bnSplits, this.pipeTest.size);
     this.model = new MaskConModel({
       method: cfg.method,
       w: cfg.w,
@@ -108,6 +112,7 @@ export class Replica {
   static async create(cfg: TrainConfig, indexPath: string, collective: Collective, log: (m: string) => void): Promise<Replica> {
     const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log);
     const r = new Replica(cfg, indexPath, collective, backend.name);
+    if (r.passes > 1 && collective.rank === 0) log(`micro-batches: ${r.passes} passes of ${cfg.batchSize / collective.worldSize / r.passes} images per worker and step (gradients accumulated over whole BN groups)`);
     if (cfg.pretrained) {
       const res = loadPretrainedBackbone(r.model.encoderQ, cfg.pretrained, { skipMismatchedStem: cfg.skipMismatchedStem === 1 });
       r.model.syncKeyEncoder(); // both encoders start from the pretrained weights
@@ -140,7 +145,7 @@ export class Replica {
     const perm = viewRng(this.cfg.seed, s.epoch, s.step, View.Shuffle, 0).permutation(B);
     const inverse = inversePermutation(perm);
     const xk = this.views(s, perm.subarray(rank * share, (rank + 1) * share), this.pipeK, View.Key);
-    const kShard = this.model.encodeKeys(xk, this.localBnSplits); // share×d, shuffled order
+    const kShard = this.model.encodeKeys(xk, this.localBnSplits, this.passes); // share×d, shuffled order
     xk.dispose();
     if (worldSize === 1) {
       const k = tf.tidy(() => tf.gather(kShard, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D);
@@ -170,7 +175,7 @@ export class Replica {
     const rows = Int32Array.from({ length: share }, (_, i) => rank * share + i);
     const xq = this.views(s, rows, this.pipeQ, View.Query);
     const kMine = worldSize === 1 ? k : (tf.slice(k, [rank * share, 0], [share, k.shape[1]]) as tf.Tensor2D);
-    const g = this.model.gradients(xq, kMine, s.labels.subarray(rank * share, (rank + 1) * share), this.localBnSplits);
+    const g = this.model.gradients(xq, kMine, s.labels.subarray(rank * share, (rank + 1) * share), this.localBnSplits, this.passes);
     xq.dispose();
     if (kMine !== k) kMine.dispose();
     let loss = g.loss;
