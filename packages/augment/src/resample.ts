@@ -9,19 +9,26 @@ import { checkImage, checkPositiveInt } from './image.js';
  *  - weights normalised in double precision, then converted to 22-bit fixed point;
  *  - horizontal pass first, rounded and clipped to uint8, then the vertical pass;
  *  - a pass whose size does not change is skipped.
+ * Speed: coefficient tables are cached per (input size, output size) with a common tap count
+ * (zero weights trimmed, then padded), the crop is read in place by the first pass, and RGB
+ * passes are unrolled per tap count; all integer arithmetic, so the bytes are Pillow's.
  */
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
 const HALF = 2 ** (PRECISION_BITS - 1);
-const CLIP_HIGH = 2 ** (PRECISION_BITS + 8);
 
-/** Per output index `o`: input taps `first[o] .. first[o]+count[o]-1`, weights at `o*taps`. */
+/**
+ * Per output index `o`: the K input taps `first[o] .. first[o]+K-1` (all inside the input)
+ * and their fixed-point weights at `weights[o*K ..]`. Pillow's window is trimmed of taps
+ * whose weight is 0 and then padded with zero weights to the common width K (shifting the
+ * window left at the end of the line), so every output index runs the same unrolled loop;
+ * a zero weight adds exactly nothing, so the sums are Pillow's.
+ */
 interface Coefficients {
   first: Int32Array;
-  count: Int32Array;
-  weights: Int32Array; // fixed point, sum ≈ 2^22 per output index
-  taps: number;
+  weights: Int32Array; // fixed point, non-negative, sum ≈ 2^22 per output index
+  taps: number; // K
 }
 
 const coefficientCache = new Map<number, Coefficients>();
@@ -41,41 +48,54 @@ function coefficients(inSize: number, outSize: number): Coefficients {
   const scale = inSize / outSize;
   const filterScale = scale < 1 ? 1 : scale;
   const support = 1 * filterScale; // triangle support is 1
-  const taps = Math.ceil(support) * 2 + 1;
+  const maxTaps = Math.ceil(support) * 2 + 1;
   const inverse = 1 / filterScale;
-  const first = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * taps);
-  const w = new Float64Array(taps);
+  // Pillow's coefficients, then the trimmed window [lo, hi) of non-zero weights per index.
+  const fixed = new Int32Array(outSize * maxTaps);
+  const lo = new Int32Array(outSize);
+  const hi = new Int32Array(outSize);
+  const w = new Float64Array(maxTaps);
+  let K = 1;
   for (let o = 0; o < outSize; o++) {
     const center = (o + 0.5) * scale;
-    let lo = Math.trunc(center - support + 0.5);
-    if (lo < 0) lo = 0;
-    let hi = Math.trunc(center + support + 0.5);
-    if (hi > inSize) hi = inSize;
-    const n = hi - lo;
+    let xmin = Math.trunc(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    let xmax = Math.trunc(center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    const n = xmax - xmin;
     let sum = 0;
     for (let t = 0; t < n; t++) {
-      w[t] = triangle((t + lo - center + 0.5) * inverse);
+      w[t] = triangle((t + xmin - center + 0.5) * inverse);
       sum += w[t];
     }
+    let a = -1;
+    let b = -1;
     for (let t = 0; t < n; t++) {
       const k = sum !== 0 ? w[t] / sum : w[t];
-      weights[o * taps + t] = k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE);
+      const v = k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE);
+      fixed[o * maxTaps + t] = v;
+      if (v !== 0) {
+        if (a < 0) a = t;
+        b = t;
+      }
     }
-    first[o] = lo;
-    count[o] = n;
+    if (a < 0) a = b = 0; // all zero (cannot happen for the triangle): one zero tap
+    lo[o] = xmin + a;
+    hi[o] = xmin + b + 1;
+    if (b + 1 - a > K) K = b + 1 - a;
   }
-  const c: Coefficients = { first, count, weights, taps };
+  const first = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * K);
+  for (let o = 0; o < outSize; o++) {
+    const start = lo[o] + K <= inSize ? lo[o] : inSize - K;
+    first[o] = start;
+    const xmin = Math.max(0, Math.trunc((o + 0.5) * scale - support + 0.5));
+    for (let x = lo[o]; x < hi[o]; x++) weights[o * K + (x - start)] = fixed[o * maxTaps + (x - xmin)];
+  }
+  const c: Coefficients = { first, weights, taps: K };
   if (coefficientCache.size >= CACHE_LIMIT) coefficientCache.clear();
   coefficientCache.set(key, c);
   return c;
-}
-
-function clip8(acc: number): number {
-  if (acc >= CLIP_HIGH) return 255;
-  if (acc <= 0) return 0;
-  return acc >> PRECISION_BITS; // acc is an integer below 2^30
 }
 
 /**
@@ -139,7 +159,7 @@ export function resampleRegionInto(
   let rowEnd = h;
   if (cv) {
     rowFirst = cv.first[0];
-    rowEnd = cv.first[outHeight - 1] + cv.count[outHeight - 1];
+    rowEnd = cv.first[outHeight - 1] + cv.taps;
   }
 
   // Stage 1 (horizontal): crop rows [rowFirst, rowEnd) → mid, (rowEnd−rowFirst)×outWidth×C,
@@ -176,6 +196,12 @@ export function resampleRegionInto(
   }
 }
 
+/*
+ * Both passes skip Pillow's clip: the weights are non-negative and sum to at most
+ * 2^22 + K/2, so HALF + Σ v·k lies in [2^21, 2^30) and `acc >> 22` is already in 0..255
+ * (what the clip would give), with int32 arithmetic exact throughout.
+ */
+
 /** rows × (coefficient inputs) of `src` starting at `base` → rows × outWidth × C in `out`. */
 function horizontalPass(
   src: Uint8Array,
@@ -186,50 +212,81 @@ function horizontalPass(
   coeffs: Coefficients,
   out: Uint8Array,
 ): void {
-  const { first, count, weights, taps } = coeffs;
+  const { first, weights: k, taps: K } = coeffs;
   const outWidth = first.length;
+  if (C === 3) {
+    if (K === 2) return horizontal3x2(src, base, srcStride, rows, first, k, out);
+    if (K === 3) return horizontal3x3(src, base, srcStride, rows, first, k, out);
+    if (K === 4) return horizontal3x4(src, base, srcStride, rows, first, k, out);
+  }
   let o = 0;
   for (let y = 0; y < rows; y++) {
     const srcRow = base + y * srcStride;
-    if (C === 1) {
-      for (let x = 0; x < outWidth; x++) {
-        const n = count[x];
-        const kb = x * taps;
-        const sb = srcRow + first[x];
+    for (let x = 0; x < outWidth; x++) {
+      const kb = x * K;
+      const sb = srcRow + first[x] * C;
+      for (let c = 0; c < C; c++) {
         let acc = HALF;
-        for (let t = 0; t < n; t++) acc += src[sb + t] * weights[kb + t];
-        out[o++] = clip8(acc);
+        for (let t = 0, s = sb + c; t < K; t++, s += C) acc = (acc + Math.imul(src[s], k[kb + t])) | 0;
+        out[o++] = acc >> PRECISION_BITS;
       }
-    } else if (C === 3) {
-      for (let x = 0; x < outWidth; x++) {
-        const n = count[x];
-        const kb = x * taps;
-        let s = srcRow + first[x] * 3;
-        let a0 = HALF;
-        let a1 = HALF;
-        let a2 = HALF;
-        for (let t = 0; t < n; t++, s += 3) {
-          const k = weights[kb + t];
-          a0 = (a0 + Math.imul(src[s], k)) | 0;
-          a1 = (a1 + Math.imul(src[s + 1], k)) | 0;
-          a2 = (a2 + Math.imul(src[s + 2], k)) | 0;
-        }
-        out[o] = a0 >= CLIP_HIGH ? 255 : a0 <= 0 ? 0 : a0 >> PRECISION_BITS;
-        out[o + 1] = a1 >= CLIP_HIGH ? 255 : a1 <= 0 ? 0 : a1 >> PRECISION_BITS;
-        out[o + 2] = a2 >= CLIP_HIGH ? 255 : a2 <= 0 ? 0 : a2 >> PRECISION_BITS;
-        o += 3;
-      }
-    } else {
-      for (let x = 0; x < outWidth; x++) {
-        const n = count[x];
-        const kb = x * taps;
-        const sb = srcRow + first[x] * C;
-        for (let c = 0; c < C; c++) {
-          let acc = HALF;
-          for (let t = 0, s = sb + c; t < n; t++, s += C) acc += src[s] * weights[kb + t];
-          out[o++] = clip8(acc);
-        }
-      }
+    }
+  }
+}
+
+function horizontal3x2(src: Uint8Array, base: number, stride: number, rows: number, first: Int32Array, k: Int32Array, out: Uint8Array): void {
+  const outWidth = first.length;
+  let o = 0;
+  for (let y = 0; y < rows; y++) {
+    const row = base + y * stride;
+    for (let x = 0, kb = 0; x < outWidth; x++, kb += 2, o += 3) {
+      const s = row + first[x] * 3;
+      const k0 = k[kb];
+      const k1 = k[kb + 1];
+      out[o] = (HALF + Math.imul(src[s], k0) + Math.imul(src[s + 3], k1)) >> PRECISION_BITS;
+      out[o + 1] = (HALF + Math.imul(src[s + 1], k0) + Math.imul(src[s + 4], k1)) >> PRECISION_BITS;
+      out[o + 2] = (HALF + Math.imul(src[s + 2], k0) + Math.imul(src[s + 5], k1)) >> PRECISION_BITS;
+    }
+  }
+}
+
+function horizontal3x3(src: Uint8Array, base: number, stride: number, rows: number, first: Int32Array, k: Int32Array, out: Uint8Array): void {
+  const outWidth = first.length;
+  let o = 0;
+  for (let y = 0; y < rows; y++) {
+    const row = base + y * stride;
+    for (let x = 0, kb = 0; x < outWidth; x++, kb += 3, o += 3) {
+      const s = row + first[x] * 3;
+      const k0 = k[kb];
+      const k1 = k[kb + 1];
+      const k2 = k[kb + 2];
+      out[o] = (HALF + Math.imul(src[s], k0) + Math.imul(src[s + 3], k1) + Math.imul(src[s + 6], k2)) >> PRECISION_BITS;
+      out[o + 1] = (HALF + Math.imul(src[s + 1], k0) + Math.imul(src[s + 4], k1) + Math.imul(src[s + 7], k2)) >> PRECISION_BITS;
+      out[o + 2] = (HALF + Math.imul(src[s + 2], k0) + Math.imul(src[s + 5], k1) + Math.imul(src[s + 8], k2)) >> PRECISION_BITS;
+    }
+  }
+}
+
+function horizontal3x4(src: Uint8Array, base: number, stride: number, rows: number, first: Int32Array, k: Int32Array, out: Uint8Array): void {
+  const outWidth = first.length;
+  let o = 0;
+  for (let y = 0; y < rows; y++) {
+    const row = base + y * stride;
+    for (let x = 0, kb = 0; x < outWidth; x++, kb += 4, o += 3) {
+      const s = row + first[x] * 3;
+      const k0 = k[kb];
+      const k1 = k[kb + 1];
+      const k2 = k[kb + 2];
+      const k3 = k[kb + 3];
+      out[o] =
+        (HALF + Math.imul(src[s], k0) + Math.imul(src[s + 3], k1) + Math.imul(src[s + 6], k2) + Math.imul(src[s + 9], k3)) >>
+        PRECISION_BITS;
+      out[o + 1] =
+        (HALF + Math.imul(src[s + 1], k0) + Math.imul(src[s + 4], k1) + Math.imul(src[s + 7], k2) + Math.imul(src[s + 10], k3)) >>
+        PRECISION_BITS;
+      out[o + 2] =
+        (HALF + Math.imul(src[s + 2], k0) + Math.imul(src[s + 5], k1) + Math.imul(src[s + 8], k2) + Math.imul(src[s + 11], k3)) >>
+        PRECISION_BITS;
     }
   }
 }
@@ -243,45 +300,49 @@ function verticalPass(
   coeffs: Coefficients,
   out: Uint8Array,
 ): void {
-  const { first, count, weights, taps } = coeffs;
+  const { first, weights, taps: K } = coeffs;
   const outHeight = first.length;
-  // The weights are non-negative and sum to ≈ 2^22, so HALF + Σ v·k stays below 2^30 and
-  // int32 arithmetic is exact; the clip is kept for Pillow's semantics.
   for (let y = 0; y < outHeight; y++) {
-    const n = count[y];
-    const kb = y * taps;
+    const kb = y * K;
     const r0 = midBase + first[y] * midStride;
     const o = y * rowLen;
-    // Enlarging (the usual case) has at most 3 taps: unrolled.
-    if (n === 1) {
+    if (K === 1) {
       const k0 = weights[kb];
-      for (let i = 0; i < rowLen; i++) {
-        const acc = (HALF + Math.imul(mid[r0 + i], k0)) | 0;
-        out[o + i] = acc >= CLIP_HIGH ? 255 : acc <= 0 ? 0 : acc >> PRECISION_BITS;
-      }
-    } else if (n === 2) {
+      for (let i = 0; i < rowLen; i++) out[o + i] = (HALF + Math.imul(mid[r0 + i], k0)) >> PRECISION_BITS;
+    } else if (K === 2) {
       const k0 = weights[kb];
       const k1 = weights[kb + 1];
       const r1 = r0 + midStride;
       for (let i = 0; i < rowLen; i++) {
-        const acc = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1)) | 0;
-        out[o + i] = acc >= CLIP_HIGH ? 255 : acc <= 0 ? 0 : acc >> PRECISION_BITS;
+        out[o + i] = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1)) >> PRECISION_BITS;
       }
-    } else if (n === 3) {
+    } else if (K === 3) {
       const k0 = weights[kb];
       const k1 = weights[kb + 1];
       const k2 = weights[kb + 2];
       const r1 = r0 + midStride;
       const r2 = r1 + midStride;
       for (let i = 0; i < rowLen; i++) {
-        const acc = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1) + Math.imul(mid[r2 + i], k2)) | 0;
-        out[o + i] = acc >= CLIP_HIGH ? 255 : acc <= 0 ? 0 : acc >> PRECISION_BITS;
+        out[o + i] = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1) + Math.imul(mid[r2 + i], k2)) >> PRECISION_BITS;
+      }
+    } else if (K === 4) {
+      const k0 = weights[kb];
+      const k1 = weights[kb + 1];
+      const k2 = weights[kb + 2];
+      const k3 = weights[kb + 3];
+      const r1 = r0 + midStride;
+      const r2 = r1 + midStride;
+      const r3 = r2 + midStride;
+      for (let i = 0; i < rowLen; i++) {
+        out[o + i] =
+          (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1) + Math.imul(mid[r2 + i], k2) + Math.imul(mid[r3 + i], k3)) >>
+          PRECISION_BITS;
       }
     } else {
       for (let i = 0; i < rowLen; i++) {
         let acc = HALF;
-        for (let t = 0, s = r0 + i; t < n; t++, s += midStride) acc += mid[s] * weights[kb + t];
-        out[o + i] = clip8(acc);
+        for (let t = 0, s = r0 + i; t < K; t++, s += midStride) acc = (acc + Math.imul(mid[s], weights[kb + t])) | 0;
+        out[o + i] = acc >> PRECISION_BITS;
       }
     }
   }
