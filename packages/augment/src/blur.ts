@@ -102,8 +102,15 @@ export function gaussianBlur(img: ImageU8, sigma: number): ImageU8 {
 // Scratch lines and planes, reused between calls (everything here is synchronous).
 let lineA = new Uint8Array(0);
 let lineB = new Uint8Array(0);
+let lineA32 = new Uint32Array(0);
+let lineB32 = new Uint32Array(0);
 let planeA = new Uint8Array(0);
 let planeB = new Uint8Array(0);
+let planeA32 = new Uint32Array(0);
+let planeB32 = new Uint32Array(0);
+
+/** The word-at-a-time passes read bytes out of Uint32Array words, which assumes little-endian order. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 let colAcc = new Int32Array(0);
 
 /** `gaussianBlur` on an H×W×C buffer, in place (sigma already checked). */
@@ -138,11 +145,26 @@ export function gaussianBlurInPlace(data: Uint8Array, H: number, W: number, C: n
 function horizontalBlur(data: Uint8Array, H: number, W: number, C: number, radius: number, ww: number, fw: number): void {
   const rowLen = W * C;
   if (lineA.length < rowLen) {
-    lineA = new Uint8Array(rowLen);
-    lineB = new Uint8Array(rowLen);
+    const n = (rowLen + 3) & ~3;
+    lineA = new Uint8Array(n);
+    lineB = new Uint8Array(n);
+    lineA32 = new Uint32Array(lineA.buffer);
+    lineB32 = new Uint32Array(lineB.buffer);
   }
   const a = lineA;
   const b = lineB;
+  if (radius <= 1 && C === 3 && LITTLE_ENDIAN && rowLen % 4 === 0 && rowLen >= 20 && data.byteOffset % 4 === 0) {
+    const d32 = new Uint32Array(data.buffer, data.byteOffset, (H * rowLen) >> 2);
+    const a32 = lineA32;
+    const b32 = lineB32;
+    for (let y = 0; y < H; y++) {
+      const base = y * rowLen;
+      horizontalPassWords(data, d32, base, a, a32, 0, rowLen, radius, ww, fw);
+      horizontalPassWords(a, a32, 0, b, b32, 0, rowLen, radius, ww, fw);
+      horizontalPassWords(b, b32, 0, data, d32, base, rowLen, radius, ww, fw);
+    }
+    return;
+  }
   if (radius <= 1) {
     for (let y = 0; y < H; y++) {
       const base = y * rowLen;
@@ -189,20 +211,154 @@ function horizontalPassSmall(
     }
   }
   // The first and last two pixels: clamp the neighbour columns.
+  clampedBytes(src, so, out, oo, rowLen, C, radius, ww, fw, 0, C2);
+  clampedBytes(src, so, out, oo, rowLen, C, radius, ww, fw, end, rowLen);
+}
+
+/**
+ * Values [from, to) of one radius-0/1 pass along a row, with the neighbour pixels clamped
+ * to the row (what the running sum of BoxBlur.c gives at the ends of a line).
+ */
+function clampedBytes(
+  src: Uint8Array,
+  so: number,
+  out: Uint8Array,
+  oo: number,
+  rowLen: number,
+  C: number,
+  radius: number,
+  ww: number,
+  fw: number,
+  from: number,
+  to: number,
+): void {
+  const C2 = 2 * C;
   const last = rowLen - C;
-  for (let e = 0; e < 4; e++) {
-    const p = e < 2 ? e * C : rowLen - (4 - e) * C; // pixel offsets 0, C, rowLen−2C, rowLen−C
+  for (let i = from; i < to; i++) {
+    const c = i % C;
+    const p = i - c; // this pixel's first value
     const m2 = p - C2 < 0 ? 0 : p - C2;
     const m1 = p - C < 0 ? 0 : p - C;
     const p1 = p + C > last ? last : p + C;
     const p2 = p + C2 > last ? last : p + C2;
-    for (let c = 0; c < C; c++) {
-      const s = so + c;
-      const v =
-        radius === 0
-          ? Math.imul(src[s + p], ww) + Math.imul(src[s + m1] + src[s + p1], fw)
-          : Math.imul(src[s + m1] + src[s + p] + src[s + p1], ww) + Math.imul(src[s + m2] + src[s + p2], fw);
-      out[oo + p + c] = ((v | 0) + 8388608) >>> 24;
+    const s = so + c;
+    const v =
+      radius === 0
+        ? Math.imul(src[s + p], ww) + Math.imul(src[s + m1] + src[s + p1], fw)
+        : Math.imul(src[s + m1] + src[s + p] + src[s + p1], ww) + Math.imul(src[s + m2] + src[s + p2], fw);
+    out[oo + i] = ((v | 0) + 8388608) >>> 24;
+  }
+}
+
+/*
+ * Word-at-a-time (SWAR) radius-0/1 passes: four uint8 values are read as one little-endian
+ * uint32 word and split into two words of two 16-bit lanes (bytes 0 and 2, bytes 1 and 3);
+ * the neighbour sums (≤ 3·255) are added lane-wise, then each lane gets Pillow's fixed-point
+ * weighting exactly as in the scalar passes, and the four bytes are packed back into a word.
+ */
+
+const LO = 0x00ff00ff;
+
+/** Pack the four results of one word: lanes of `e` (bytes 0, 2) and `o` (bytes 1, 3). */
+function weighWord(s3e: number, s2e: number, s3o: number, s2o: number, ww: number, fw: number): number {
+  const b0 = (Math.imul(s3e & 0xffff, ww) + Math.imul(s2e & 0xffff, fw) + 8388608) >>> 24;
+  const b2 = (Math.imul(s3e >>> 16, ww) + Math.imul(s2e >>> 16, fw) + 8388608) >>> 24;
+  const b1 = (Math.imul(s3o & 0xffff, ww) + Math.imul(s2o & 0xffff, fw) + 8388608) >>> 24;
+  const b3 = (Math.imul(s3o >>> 16, ww) + Math.imul(s2o >>> 16, fw) + 8388608) >>> 24;
+  return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24);
+}
+
+/**
+ * One radius-0/1 pass along an RGB row of rowLen values (a multiple of 4, ≥ 20) starting at
+ * byte `so` of src (word so/4 of s32) into out at `oo`: the neighbours at ±3 and ±6 bytes are
+ * assembled from the aligned words around, the first 8 and last 8 values are done clamped.
+ */
+function horizontalPassWords(
+  src: Uint8Array,
+  s32: Uint32Array,
+  so: number,
+  out: Uint8Array,
+  o32: Uint32Array,
+  oo: number,
+  rowLen: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
+  const q = rowLen >> 2;
+  const sw = so >> 2;
+  const ow = oo >> 2;
+  clampedBytes(src, so, out, oo, rowLen, 3, radius, ww, fw, 0, 8);
+  clampedBytes(src, so, out, oo, rowLen, 3, radius, ww, fw, 4 * (q - 2), rowLen);
+  let w0 = s32[sw];
+  let w1 = s32[sw + 1];
+  let w2 = s32[sw + 2];
+  let w3 = s32[sw + 3];
+  // Word k holds values 4k..4k+3 (k from 2 to q−3): w0..w4 are words k−2..k+2.
+  for (let k = 2; k <= q - 3; k++) {
+    const w4 = s32[sw + k + 2];
+    const m3 = (w1 >>> 8) | (w2 << 24); // values 4k−3 .. 4k
+    const p3 = (w2 >>> 24) | (w3 << 8); // values 4k+3 .. 4k+6
+    if (radius === 0) {
+      o32[ow + k] = weighWord(
+        w2 & LO,
+        (m3 & LO) + (p3 & LO),
+        (w2 >>> 8) & LO,
+        ((m3 >>> 8) & LO) + ((p3 >>> 8) & LO),
+        ww,
+        fw,
+      );
+    } else {
+      const m6 = (w0 >>> 16) | (w1 << 16); // values 4k−6 .. 4k−3
+      const p6 = (w3 >>> 16) | (w4 << 16); // values 4k+6 .. 4k+9
+      o32[ow + k] = weighWord(
+        (m3 & LO) + (w2 & LO) + (p3 & LO),
+        (m6 & LO) + (p6 & LO),
+        ((m3 >>> 8) & LO) + ((w2 >>> 8) & LO) + ((p3 >>> 8) & LO),
+        ((m6 >>> 8) & LO) + ((p6 >>> 8) & LO),
+        ww,
+        fw,
+      );
+    }
+    w0 = w1;
+    w1 = w2;
+    w2 = w3;
+    w3 = w4;
+  }
+}
+
+/** `verticalPassSmall` on words: rows of q words, every word lane an independent column. */
+function verticalPassWords(src: Uint32Array, out: Uint32Array, H: number, q: number, radius: number, ww: number, fw: number): void {
+  const last = H - 1;
+  for (let y = 0; y < H; y++) {
+    const o = y * q;
+    const u = (y < 1 ? 0 : y - 1) * q;
+    const d = (y + 1 > last ? last : y + 1) * q;
+    if (radius === 0) {
+      for (let i = 0; i < q; i++) {
+        const a = src[u + i];
+        const b = src[o + i];
+        const c = src[d + i];
+        out[o + i] = weighWord(b & LO, (a & LO) + (c & LO), (b >>> 8) & LO, ((a >>> 8) & LO) + ((c >>> 8) & LO), ww, fw);
+      }
+    } else {
+      const uu = (y < 2 ? 0 : y - 2) * q;
+      const dd = (y + 2 > last ? last : y + 2) * q;
+      for (let i = 0; i < q; i++) {
+        const a = src[u + i];
+        const b = src[o + i];
+        const c = src[d + i];
+        const e = src[uu + i];
+        const f = src[dd + i];
+        out[o + i] = weighWord(
+          (a & LO) + (b & LO) + (c & LO),
+          (e & LO) + (f & LO),
+          ((a >>> 8) & LO) + ((b >>> 8) & LO) + ((c >>> 8) & LO),
+          ((e >>> 8) & LO) + ((f >>> 8) & LO),
+          ww,
+          fw,
+        );
+      }
     }
   }
 }
@@ -261,8 +417,19 @@ function boxPassInterleaved(
 function verticalBlur(data: Uint8Array, H: number, rowLen: number, radius: number, ww: number, fw: number): void {
   const n = H * rowLen;
   if (planeA.length < n) {
-    planeA = new Uint8Array(n);
-    planeB = new Uint8Array(n);
+    const m = (n + 3) & ~3;
+    planeA = new Uint8Array(m);
+    planeB = new Uint8Array(m);
+    planeA32 = new Uint32Array(planeA.buffer);
+    planeB32 = new Uint32Array(planeB.buffer);
+  }
+  if (radius <= 1 && LITTLE_ENDIAN && rowLen % 4 === 0 && data.byteOffset % 4 === 0) {
+    const q = rowLen >> 2;
+    const d32 = new Uint32Array(data.buffer, data.byteOffset, n >> 2);
+    verticalPassWords(d32, planeA32, H, q, radius, ww, fw);
+    verticalPassWords(planeA32, planeB32, H, q, radius, ww, fw);
+    verticalPassWords(planeB32, d32, H, q, radius, ww, fw);
+    return;
   }
   if (radius <= 1) {
     verticalPassSmall(data, planeA, H, rowLen, radius, ww, fw);
