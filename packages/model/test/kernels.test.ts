@@ -182,6 +182,11 @@ describe('Conv2DBackpropFilter with small reduction chunks (bands of rows, range
     { b: 2, h: 8, w: 8, ci: 3, co: 6, k: 3, s: 1, pad: 'valid' },
     { b: 4, h: 6, w: 11, ci: 2, co: 3, k: 1, s: 1, pad: 'same' },
     { b: 1, h: 12, w: 10, ci: 8, co: 4, k: 7, s: 1, pad: 2 },
+    // Stride 2 on even widths: phase-split columns (odd widths use the dilated convolution).
+    { b: 3, h: 10, w: 8, ci: 4, co: 5, k: 3, s: 2, pad: 1 },
+    { b: 2, h: 9, w: 12, ci: 3, co: 4, k: 1, s: 2, pad: 'same' },
+    { b: 2, h: 12, w: 12, ci: 3, co: 8, k: 7, s: 2, pad: 'same' },
+    { b: 1, h: 11, w: 10, ci: 2, co: 3, k: 3, s: 2, pad: 'valid' },
   ];
   it.each(cases.flatMap((c, i) => [1, 5, 13, 64].map((chunk) => [`${name(c)} chunk ${chunk}`, c, i, chunk] as const)))(
     '%s',

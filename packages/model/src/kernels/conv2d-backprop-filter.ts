@@ -1,9 +1,8 @@
 /**
- * Conv2DBackpropFilter for the wasm backend (stride 1; strided convolutions
- * use conv2d-backprop-filter-dilated.ts), as XNNPACK GEMMs over cache-sized
- * chunks of the reduction.
+ * Conv2DBackpropFilter for the wasm backend, as XNNPACK GEMMs over cache-sized chunks of the
+ * reduction, for any stride.
  *
- *   dW[i,j,c,co] = Σ_{b,oh,ow} x[b, oh+i−pt, ow+j−pl, c] · dy[b,oh,ow,co]
+ *   dW[i,j,c,co] = Σ_{b,oh,ow} x[b, oh·sh+i−pt, ow·sw+j−pl, c] · dy[b,oh,ow,co]
  *
  * is a GEMM with M = kh·kw·ci, N = co and a long reduction K = OH·OW·B.
  * XNNPACK does not block K, so one GEMM (or one dilated convolution, the
@@ -14,14 +13,17 @@
  * fully-connected GEMM (tfjs's XNNPACK BatchMatMul path) whose [M, co] result
  * is added into dW:
  *
- *   T[(i,j,c), (oh,ow,b)] = x[b, r0+oh+i−pt, ow+j−pl, c]     (zero outside x)
+ *   T[(i,j,c), (oh,ow,b)] = x[b, (r0+oh)·sh+i−pt, ow·sw+j−pl, c]     (zero outside x)
  *   F[(oh,ow,b), co]      = dy[b, r0+oh, ow, co]
  *   dW[(i,j,c), co]      += T · F
  *
- * With x transposed once to [c, H, W, B], every (row of T, oh) is one
- * contiguous copy of (o1−o0)·B floats, and F is a contiguous block of dy
- * transposed once to [OH, OW, B, co]. F, the operand XNNPACK packs, is reused
- * by all M = kh·kw·ci rows, so packing stays cheap next to the product.
+ * x is transposed once to [c, H, sw, W/sw, B] (its columns split by phase
+ * w mod sw), so that for a fixed tap j the input columns ow·sw+j−pl of
+ * consecutive ow are consecutive entries of one phase: every (row of T, oh)
+ * is one contiguous copy of (o1−o0)·B floats, for stride 1 and 2 alike. F is a
+ * contiguous block of dy transposed once to [OH, OW, B, co]; it is the operand
+ * XNNPACK packs, reused by all M rows, so packing stays cheap next to the product.
+ * (Widths not divisible by the stride use one dilated convolution instead.)
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterDilated, parseBackpropFilterArgs, type BackpropFilterArgs } from './conv2d-backprop-filter-dilated.js';
@@ -41,25 +43,48 @@ function heapF32(backend: WasmBackend): Float32Array {
   return new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
 }
 
+/**
+ * [c, H, W, B] → [c, H, sw, W/sw, B] (columns grouped by phase w mod sw) with one copy of B
+ * floats per column (tfjs's wasm Transpose has no fast path for rank 5). Identity for sw = 1.
+ */
+function phaseSplitColumns(s: Scratch, xT: Info, sw: number): Info {
+  if (sw === 1) return xT;
+  const backend = s.backend;
+  const [c, H, W, B] = xT.shape;
+  const W2 = W / sw;
+  const out = s.keep(backend.makeOutput([c, H, sw, W2, B], 'float32'));
+  const heap = heapF32(backend);
+  const src = backend.getMemoryOffset(xT.dataId) / 4;
+  const dst = backend.getMemoryOffset(out.dataId) / 4;
+  for (let row = 0; row < c * H; row++) {
+    const a = src + row * W * B;
+    const d = dst + row * W * B;
+    for (let w = 0; w < W; w++) {
+      const p = w % sw;
+      const o = d + (p * W2 + (w - p) / sw) * B;
+      heap.copyWithin(o, a + w * B, a + (w + 1) * B);
+    }
+  }
+  return out;
+}
+
 export function conv2DBackpropFilterWasm(args: BackpropFilterArgs): Info {
   const { backend, x, dy, info, strides } = parseBackpropFilterArgs(args);
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
   const [sh, sw] = strides;
-  if (sh !== 1 || sw !== 1) {
-    // Strided columns are not contiguous in [ci, H, W, B] and a phase-splitting
-    // transpose costs more than it saves: one dilated convolution instead.
-    return conv2DBackpropFilterDilated(args);
-  }
+  if (W % sw !== 0) return conv2DBackpropFilterDilated(args);
   if (dy.shape[0] !== B || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== co) {
     throw new Error(`Conv2DBackpropFilter: dy shape [${dy.shape}] does not match conv output [${B},${OH},${OW},${co}]`);
   }
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
+  const W2 = W / sw; // columns per phase
 
   const s = new Scratch(backend);
   try {
-    const xT = s.transpose(x, [3, 1, 2, 0]); // [ci, H, W, B]
+    // xT[c, h, p, w2, b] = x[b, h, w2·sw + p, c]
+    const xT = phaseSplitColumns(s, s.transpose(x, [3, 1, 2, 0]), sw);
     const dyT = s.transpose(dy, [1, 2, 0, 3]); // [OH, OW, B, co]
 
     // Units: bands of nb rows × column ranges of owc columns, about K_TARGET terms each.
@@ -92,20 +117,24 @@ export function conv2DBackpropFilterWasm(args: BackpropFilterArgs): Info {
           dst = backend.getMemoryOffset(t.dataId) / 4;
           heap.fill(0, dst, dst + M * K);
           for (let j = 0; j < kw; j++) {
-            // Columns ow in [o0, o1) whose input column ow·sw + j − pl lies inside [0, W).
-            const lo = Math.max(o0, pl - j);
-            const hi = Math.min(o1, W + pl - j);
+            // Input column ow·sw + d = (ow + q)·sw + p: phase p, phase column ow + q.
+            const d = j - pl;
+            const q = Math.floor(d / sw);
+            const p = d - q * sw;
+            // Columns ow in [o0, o1) whose phase column lies inside [0, W2).
+            const lo = Math.max(o0, -q);
+            const hi = Math.min(o1, W2 - q);
             if (hi <= lo) continue;
-            const w0 = lo + j - pl; // first input column
+            const w0 = lo + q; // first phase column
             const len = (hi - lo) * B;
             for (let i = 0; i < kh; i++) {
               for (let r = 0; r < nr; r++) {
-                const h = r0 + r + i - pt;
+                const h = (r0 + r) * sh + i - pt;
                 if (h < 0 || h >= H) continue;
                 for (let c = 0; c < ci; c++) {
-                  const d = dst + ((i * kw + j) * ci + c) * K + r * run + (lo - o0) * B;
-                  const a = src + ((c * H + h) * W + w0) * B;
-                  heap.copyWithin(d, a, a + len);
+                  const dd = dst + ((i * kw + j) * ci + c) * K + r * run + (lo - o0) * B;
+                  const a = src + (((c * H + h) * sw + p) * W2 + w0) * B;
+                  heap.copyWithin(dd, a, a + len);
                 }
               }
             }

@@ -1,57 +1,51 @@
 /**
- * Conv2DBackpropInput for the wasm backend, computed with ONE forward
- * (XNNPACK) convolution plus a depth-to-space shuffle (polyphase / sub-pixel
- * decomposition of the transposed convolution, so no zero-inserted dy and no
- * multiplications by inserted zeros).
+ * Conv2DBackpropInput for the wasm backend, computed with forward (XNNPACK)
+ * convolutions plus an interleave (polyphase / sub-pixel decomposition of the
+ * transposed convolution, so no zero-inserted dy and no multiplications by
+ * inserted zeros).
  *
  * Per axis (stride s, kernel K, top pad p):  dx[i] = sum_{o,k: o*s+k-p=i} dy[o] w[k].
  * With i + p = s*u + r (phase r in [0,s)), k = r + s*m, o = u - m:
  *
- *   dx[s*u + r - p] = sum_{m=0}^{M-1} dy[u-m] * w[r + s*m],   M = ceil(K/s)
+ *   dx[s*u + r - p] = sum_{m=0}^{M_r-1} dy[u-m] * w[r + s*m],   M_r = ceil((K-r)/s)
  *
- * which is a stride-1 correlation of dy (padded by M-1 on top) with the
- * spatially flipped taps w[r + s*(M-1-t)]. All s_h*s_w phases are computed at
- * once by one convolution with s_h*s_w*ci output channels; the phases are then
- * interleaved (DepthToSpace) and the result cropped to the input size.
- * For stride 1 this is the usual "conv of dy with the flipped, in/out-swapped
- * filter" and no shuffle is needed.
+ * which is a stride-1 correlation of dy (padded by M_r-1 on top) with the
+ * spatially flipped taps w[r + s*(M_r-1-t)]. Each of the s_h*s_w phases is one
+ * convolution with exactly its own taps (for 3×3 stride 2: 2×2, 2×1, 1×2 and
+ * 1×1; for 1×1 stride 2 one 1×1 and three phases that are zero), so no
+ * multiplication by a zero tap is done; the phases are then interleaved and
+ * cropped to the input size in one pass. For stride 1 this is the usual
+ * "conv of dy with the flipped, in/out-swapped filter" and no interleave is needed.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Scratch, assertNHWC, pair, type Info, type WasmBackend } from './wasm-ops.js';
 
-/** Builds the [Mh, Mw, co, sh*sw*ci] polyphase filter from w [kh, kw, ci, co]. */
-function polyphaseFilter(
-  s: Scratch,
-  filter: Info,
-  sh: number,
-  sw: number,
-): { info: Info; mh: number; mw: number } {
+/**
+ * The filter of phase (rh, rw): [Mh, Mw, co, ci] with taps w[rh + sh·(Mh−1−th), rw + sw·(Mw−1−tw)]
+ * transposed in/out (spatially flipped). Null when the phase has no taps.
+ */
+function phaseFilter(s: Scratch, filter: Info, sh: number, sw: number, rh: number, rw: number): { info: Info; mh: number; mw: number } | null {
   const backend = s.backend;
   const [kh, kw, ci, co] = filter.shape;
-  const mh = Math.ceil(kh / sh);
-  const mw = Math.ceil(kw / sw);
-  const phases = sh * sw;
-  const outC = phases * ci;
-  const out = s.keep(backend.makeOutput([mh, mw, co, outC], 'float32'));
+  const mh = Math.max(0, Math.ceil((kh - rh) / sh));
+  const mw = Math.max(0, Math.ceil((kw - rw) / sw));
+  if (mh === 0 || mw === 0) return null;
+  const out = s.keep(backend.makeOutput([mh, mw, co, ci], 'float32'));
   // Views are taken after the allocation (the heap may have grown).
   const f = backend.typedArrayFromHeap(out) as Float32Array;
   const w = backend.typedArrayFromHeap(filter) as Float32Array;
-  f.fill(0);
-  for (let i = 0; i < kh; i++) {
-    const rh = i % sh;
-    const th = mh - 1 - Math.floor(i / sh);
-    for (let j = 0; j < kw; j++) {
-      const rw = j % sw;
-      const tw = mw - 1 - Math.floor(j / sw);
-      const phaseOff = (rh * sw + rw) * ci;
-      const fBase = (th * mw + tw) * co * outC + phaseOff;
+  for (let th = 0; th < mh; th++) {
+    const i = rh + sh * (mh - 1 - th);
+    for (let tw = 0; tw < mw; tw++) {
+      const j = rw + sw * (mw - 1 - tw);
       const wBase = (i * kw + j) * ci * co;
+      const fBase = (th * mw + tw) * co * ci;
       for (let c = 0; c < ci; c++) {
         const wRow = wBase + c * co;
         let fi = fBase + c;
         for (let o = 0; o < co; o++) {
           f[fi] = w[wRow + o];
-          fi += outC;
+          fi += ci;
         }
       }
     }
@@ -60,22 +54,38 @@ function polyphaseFilter(
 }
 
 /**
- * out[b,i,j,:] = z[b, (i+offH)/sh, (j+offW)/sw, phase(i+offH, j+offW)*ci : +ci]
- * with copyWithin on the wasm heap (one contiguous run of ci floats per pixel).
+ * Phase (rh, rw) of dx over the phase grid rows [u0, u0+uh) × columns [v0, v0+uw):
+ * z[b, a, c, :] = Σ_t dy[b, u0+a−(mh−1)+th, v0+c−(mw−1)+tw, :] · f[th, tw] (zero outside dy).
  */
-function interleavePhases(
-  backend: WasmBackend,
-  z: Info,
-  out: Info,
-  sh: number,
-  sw: number,
-  offH: number,
-  offW: number,
-): void {
+function phaseConv(s: Scratch, dy: Info, f: { info: Info; mh: number; mw: number }, u0: number, v0: number, uh: number, uw: number): Info {
+  const [batchSize, OH, OW, co] = dy.shape;
+  const padTop = f.mh - 1 - u0;
+  const padLeft = f.mw - 1 - v0;
+  const padBottom = uh - OH - padTop + f.mh - 1;
+  const padRight = uw - OW - padLeft + f.mw - 1;
+  const cropTop = Math.max(-padTop, 0);
+  const cropLeft = Math.max(-padLeft, 0);
+  const cropBottom = Math.max(-padBottom, 0);
+  const cropRight = Math.max(-padRight, 0);
+  const dyc = s.slice(dy, [0, cropTop, cropLeft, 0], [batchSize, OH - cropTop - cropBottom, OW - cropLeft - cropRight, co]);
+  return s.conv2d(dyc, f.info, [
+    [0, 0],
+    [Math.max(padTop, 0), Math.max(padBottom, 0)],
+    [Math.max(padLeft, 0), Math.max(padRight, 0)],
+    [0, 0],
+  ]);
+}
+
+/**
+ * out[b,i,j,:] = z[phase(i+offH, j+offW)][b, (i+offH)/sh, (j+offW)/sw, :] (zeros for phases
+ * without taps), with copyWithin on the wasm heap (one contiguous run of ci floats per pixel).
+ */
+function interleavePhases(backend: WasmBackend, zs: (Info | null)[], out: Info, sh: number, sw: number, offH: number, offW: number): void {
   const [batch, H, W, ci] = out.shape;
-  const [, uh, uw, zc] = z.shape;
+  const z0 = zs.find((z) => z != null)!;
+  const [, uh, uw] = z0.shape;
   const heap = new Float32Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
-  const zBase = backend.getMemoryOffset(z.dataId) / 4;
+  const bases = zs.map((z) => (z ? backend.getMemoryOffset(z.dataId) / 4 : -1));
   const oBase = backend.getMemoryOffset(out.dataId) / 4;
   let dst = oBase;
   for (let b = 0; b < batch; b++) {
@@ -83,13 +93,17 @@ function interleavePhases(
       const qi = i + offH;
       const u = Math.floor(qi / sh);
       const rh = qi - u * sh;
-      const rowBase = zBase + (b * uh + u) * uw * zc + rh * sw * ci;
+      const rowOff = ((b * uh + u) * uw) * ci;
       for (let j = 0; j < W; j++) {
         const qj = j + offW;
         const v = Math.floor(qj / sw);
         const rw = qj - v * sw;
-        const src = rowBase + v * zc + rw * ci;
-        heap.copyWithin(dst, src, src + ci);
+        const base = bases[rh * sw + rw];
+        if (base < 0) heap.fill(0, dst, dst + ci);
+        else {
+          const src = base + rowOff + v * ci;
+          heap.copyWithin(dst, src, src + ci);
+        }
         dst += ci;
       }
     }
@@ -126,39 +140,28 @@ export function conv2DBackpropInputWasm(args: {
 
   const s = new Scratch(backend);
   try {
-    const { info: f, mh, mw } = polyphaseFilter(s, filter, sh, sw);
     // Phase-grid rows u0 .. u0+uh-1 cover input rows [0, H) (shifted by pt).
     const u0 = Math.floor(pt / sh);
     const v0 = Math.floor(pl / sw);
     const uh = Math.ceil((H + pt) / sh) - u0;
     const uw = Math.ceil((W + pl) / sw) - v0;
-    const padTop = mh - 1 - u0;
-    const padLeft = mw - 1 - v0;
-    const padBottom = uh - OH - padTop + mh - 1;
-    const padRight = uw - OW - padLeft + mw - 1;
-    const cropTop = Math.max(-padTop, 0);
-    const cropLeft = Math.max(-padLeft, 0);
-    const cropBottom = Math.max(-padBottom, 0);
-    const cropRight = Math.max(-padRight, 0);
-    const dyc = s.slice(
-      dy,
-      [0, cropTop, cropLeft, 0],
-      [batchSize, OH - cropTop - cropBottom, OW - cropLeft - cropRight, dy.shape[3]],
-    );
-    const z = s.conv2d(dyc, f, [
-      [0, 0],
-      [Math.max(padTop, 0), Math.max(padBottom, 0)],
-      [Math.max(padLeft, 0), Math.max(padRight, 0)],
-      [0, 0],
-    ]);
     let out: Info;
     if (sh === 1 && sw === 1) {
+      const z = phaseConv(s, dy, phaseFilter(s, filter, 1, 1, 0, 0)!, u0, v0, uh, uw);
       out = s.slice(z, [0, pt - u0, pl - v0, 0], [batchSize, H, W, ci]);
     } else {
-      // Interleave the phases and crop in one pass (wasm DepthToSpace + Slice
-      // are generic element loops and cost more than the convolution itself).
+      const zs: (Info | null)[] = [];
+      for (let rh = 0; rh < sh; rh++) {
+        for (let rw = 0; rw < sw; rw++) {
+          const f = phaseFilter(s, filter, sh, sw, rh, rw);
+          zs.push(f ? phaseConv(s, dy, f, u0, v0, uh, uw) : null);
+        }
+      }
+      // Interleave the phases and crop in one pass (wasm DepthToSpace + Slice are generic
+      // element loops and cost more than the convolutions themselves).
       out = s.keep(backend.makeOutput([batchSize, H, W, ci], 'float32'));
-      interleavePhases(backend, z, out, sh, sw, pt - sh * u0, pl - sw * v0);
+      if (zs.every((z) => z == null)) (backend.typedArrayFromHeap(out) as Float32Array).fill(0);
+      else interleavePhases(backend, zs, out, sh, sw, pt - sh * u0, pl - sw * v0);
     }
     s.dispose([out]);
     return out;
