@@ -231,6 +231,8 @@ export function perspectiveBilinearOnto(
   }
   const W1 = W - 1;
   const H1 = H - 1;
+  const Wh = W - 0.5;
+  const Hh = H - 0.5;
   for (let y = 0; y < H; y++) {
     const yin0 = y + 0.5;
     const nx = a1 * yin0;
@@ -241,6 +243,35 @@ export function perspectiveBilinearOnto(
       const den = cd[x] + nd + 1;
       let xin = (cx[x] + nx + a2) / den;
       let yin = (cy[x] + ny + a5) / den;
+      if (C === 3 && xin >= 0.5 && xin < Wh && yin >= 0.5 && yin < Hh) {
+        // Interior, decided before the −½ shift (exact for these magnitudes): the sample
+        // cell and its right/lower neighbours are inside, floor is truncation, and the
+        // interpolated values lie in [0, 255], so storing truncates exactly as Math.trunc.
+        xin -= 0.5;
+        yin -= 0.5;
+        const xi = xin | 0;
+        const yi = yin | 0;
+        const dx = xin - xi;
+        const dy = yin - yi;
+        const p0 = yi * stride + xi * 3;
+        const p1 = p0 + stride;
+        let p = src[p0];
+        let v1 = p + (src[p0 + 3] - p) * dx;
+        p = src[p1];
+        let v2 = p + (src[p1 + 3] - p) * dx;
+        out[o] = v1 + (v2 - v1) * dy;
+        p = src[p0 + 1];
+        v1 = p + (src[p0 + 4] - p) * dx;
+        p = src[p1 + 1];
+        v2 = p + (src[p1 + 4] - p) * dx;
+        out[o + 1] = v1 + (v2 - v1) * dy;
+        p = src[p0 + 2];
+        v1 = p + (src[p0 + 5] - p) * dx;
+        p = src[p1 + 2];
+        v2 = p + (src[p1 + 5] - p) * dx;
+        out[o + 2] = v1 + (v2 - v1) * dy;
+        continue;
+      }
       if (xin < 0.0 || xin >= W || yin < 0.0 || yin >= H) continue;
       xin -= 0.5;
       yin -= 0.5;
