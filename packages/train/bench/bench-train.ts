@@ -58,7 +58,7 @@ interface Result {
   version?: string;
   backend?: string;
   loss: number;
-  profile?: { name: string; ms: number; calls: number }[];
+  profile?: { name: string; ms: number; calls: number; flops: number }[];
   profile_total_ms?: number;
   error?: string;
 }
@@ -154,6 +154,18 @@ async function buildSyntheticIndex(dir: string, size: number, classes: number): 
   return res.path;
 }
 
+/**
+ * Profile key of a kernel call: convolutions by kind and geometry (kernel size, spatial size in →
+ * out, channels in → out) with their useful FLOPs 2·N·OH·OW·Cin·Cout·k², everything else by name.
+ */
+function convKey(name: string, ins: number[][], outs: number[][]): { key: string; flops: number } {
+  if (!name.startsWith('Conv2D') || ins.length < 2) return { key: name, flops: 0 };
+  // Conv2D(x, filter) → y;  Conv2DBackpropFilter(x, dy) → filter;  Conv2DBackpropInput(dy, filter) → x
+  const [x, f, y] = name === 'Conv2D' ? [ins[0], ins[1], outs[0]] : name === 'Conv2DBackpropFilter' ? [ins[0], outs[0], ins[1]] : [outs[0], ins[1], ins[0]];
+  const flops = 2 * y[0] * y[1] * y[2] * y[3] * f[0] * f[1] * f[2];
+  return { key: `${name} ${f[0]}×${f[1]} ${x[1]}→${y[1]} px, ${f[2]}→${f[3]} ch`, flops };
+}
+
 /** Child process: time `steps` engine steps with `thread` replicas and print one JSON line. */
 async function runOurs(o: Options): Promise<void> {
   const tf = await import('@tensorflow/tfjs');
@@ -208,14 +220,16 @@ async function runOurs(o: Options): Promise<void> {
     const prof = await tf.profile(async () => {
       await step(o.warmup + o.steps);
     });
-    const byName = new Map<string, { ms: number; calls: number }>();
+    const byName = new Map<string, { ms: number; calls: number; flops: number }>();
     profileTotal = 0;
     for (const k of prof.kernels) {
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-      const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+      const { key, flops } = convKey(k.name, k.inputShapes as number[][], k.outputShapes as number[][]);
+      const e = byName.get(key) ?? { ms: 0, calls: 0, flops: 0 };
       e.ms += ms;
       e.calls += 1;
-      byName.set(k.name, e);
+      e.flops += flops;
+      byName.set(key, e);
       profileTotal += ms;
     }
     profile = [...byName.entries()].map(([name, e]) => ({ name, ...e })).sort((p, q) => q.ms - p.ms);
@@ -317,11 +331,17 @@ async function main(): Promise<void> {
     for (const r of rows) {
       if (!r.ours?.profile) continue;
       console.log('');
-      console.log(`Kernel-time profile of our step, batch ${r.batch}, 1 thread (tf.profile, one step, ${fmt(r.ours.profile_total_ms, 0)} ms of kernel time; top 10):`);
-      console.log('| kernel | ms | share | calls |');
-      console.log('|---|---:|---:|---:|');
-      for (const p of r.ours.profile.slice(0, 10)) {
-        console.log(`| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / (r.ours.profile_total_ms || 1), 1)}% | ${p.calls} |`);
+      const total = r.ours.profile_total_ms || 1;
+      const kinds = new Map<string, number>();
+      for (const p of r.ours.profile) kinds.set(p.name.split(' ')[0], (kinds.get(p.name.split(' ')[0]) ?? 0) + p.ms);
+      const byKind = [...kinds].sort((a, b) => b[1] - a[1]);
+      console.log(`Kernel-time profile of our step, batch ${r.batch}, 1 thread (tf.profile, one step, ${fmt(total, 0)} ms of kernel time).`);
+      console.log(`By kernel: ${byKind.slice(0, 8).map(([k, ms]) => `${k} ${fmt((100 * ms) / total, 1)}%`).join(', ')}.`);
+      console.log(`Top 16 by kernel and shape (GFLOP/s = useful conv FLOPs / kernel time):`);
+      console.log('| kernel and shape | ms | share | calls | GFLOP/s |');
+      console.log('|---|---:|---:|---:|---:|');
+      for (const p of r.ours.profile.slice(0, 16)) {
+        console.log(`| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / total, 1)}% | ${p.calls} | ${p.flops ? fmt(p.flops / p.ms / 1e6, 1) : ''} |`);
       }
     }
   } finally {
