@@ -49,6 +49,24 @@ describe('data parallelism over worker threads', () => {
   });
 });
 
+describe('the BatchLoader feeding training', () => {
+  it('gives bit-identical weights to augmenting inside the replicas (same order, same pixels), with 1 and 2 workers', async () => {
+    const cfg = (loaderWorkers: number, workers: number) =>
+      parseTrainArgs([
+        '--preset', 'tiny', '--index', index, '--K', '64', '--batch-size', '32', '--bn-splits', '2', '--epochs', '2',
+        '--train-subset', '0', '--runs-db', join(work, 'runs-loader.sqlite'), '--seed', '3', '--workers', String(workers),
+        '--loader-workers', String(loaderWorkers), '--backend', 'wasm',
+      ]);
+    for (const workers of [1, 2]) {
+      const inline = await train(cfg(0, workers), { log: () => {}, snapshot: true });
+      const loaded = await train(cfg(2, workers), { log: () => {}, snapshot: true });
+      expect(loaded.params!.size).toBe(inline.params!.size);
+      for (const [name, a] of inline.params!) expect(Array.from(loaded.params!.get(name)!), name).toEqual(Array.from(a));
+      loaded.epochs.forEach((e, i) => expect(e.loss).toBe(inline.epochs[i].loss));
+    }
+  });
+});
+
 describe('micro-batches (gradient accumulation over whole BN groups)', () => {
   it('two passes of 16 per step train to the same weights as one pass of 32', async () => {
     const cfg = (micro: number) =>

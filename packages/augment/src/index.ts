@@ -79,4 +79,5 @@ export {
   type PolicyStep,
 } from './autoaugment.js';
 export { BatchLoader, type Batch, type BatchLoaderOptions, type PipelineSpec } from './loader.js';
+export { loaderViewRngs, buildPipeline, epochPermutation } from './view-rng.js';
 export { decodeImage, resizeShortSide } from './decode.js';

@@ -208,7 +208,12 @@ export class BatchLoader {
     }
     const p = this.pending.get(m.id);
     this.busy[w] = false;
-    if (!p) return;
+    if (!p) {
+      // A batch of an abandoned epoch: its worker is free again for the current one.
+      this.pump?.();
+      this.wakeWaiting();
+      return;
+    }
     this.pending.delete(m.id);
     if (m.type === 'error') {
       p.reject(
@@ -228,6 +233,15 @@ export class BatchLoader {
       });
     }
     this.pump?.();
+    this.wakeWaiting();
+  }
+
+  /** Resolves the epoch loop's wait for a free worker (see `epoch`). */
+  private waiting: (() => void) | null = null;
+  private wakeWaiting(): void {
+    const w = this.waiting;
+    this.waiting = null;
+    w?.();
   }
 
   private failWorker(w: number, what: string): void {
@@ -240,6 +254,7 @@ export class BatchLoader {
         p.reject(this.fatal);
       }
     }
+    this.wakeWaiting();
   }
 
   private pump: (() => void) | null = null;
@@ -298,8 +313,14 @@ export class BatchLoader {
       for (let b = 0; b < total; b++) {
         dispatch();
         if (this.fatal) throw this.fatal;
-        const p = slots.get(b);
-        if (!p) throw new Error(`BatchLoader: batch ${b} of epoch ${epoch} was never dispatched.`);
+        let p = slots.get(b);
+        while (!p) {
+          // Every worker is still busy with batches of an epoch the consumer left early.
+          await new Promise<void>((resolve) => (this.waiting = resolve));
+          if (this.fatal) throw this.fatal;
+          dispatch();
+          p = slots.get(b);
+        }
         const batch = await p.promise;
         slots.delete(b);
         dispatch();

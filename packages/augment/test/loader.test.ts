@@ -109,6 +109,27 @@ describe('BatchLoader', () => {
     expect(given.filter((b) => b.query.length === 0 && b.key.length === 0).length).toBeGreaterThan(4);
   });
 
+  it('serves the next epoch when the consumer left the previous one early (batches still in flight)', async () => {
+    const [full] = await collect({ workers: 2 }, [1]);
+    const loader = new BatchLoader({ indexPath, batchSize: 8, seed: 7, ...pipelines, workers: 2, prefetch: 4 });
+    try {
+      let taken = 0;
+      for await (const b of loader.epoch(0)) {
+        expect(b.index).toBe(taken);
+        if (++taken === 1) break; // the other workers are still augmenting batches of epoch 0
+      }
+      const again: Batch[] = [];
+      for await (const b of loader.epoch(1)) again.push(b);
+      expect(again.length).toBe(full.length);
+      again.forEach((b, i) => {
+        expect(Array.from(b.indices)).toEqual(Array.from(full[i].indices));
+        expect(Array.from(b.query)).toEqual(Array.from(full[i].query));
+      });
+    } finally {
+      await loader.close();
+    }
+  });
+
   it('labels line up with the images they come with (test views identify the image)', async () => {
     const view = { kind: 'test', size: SIDE, mean: [0], std: [1] } as const;
     const subset = Array.from({ length: 30 }, (_, k) => 49 - k); // a subset, not in split order

@@ -57,6 +57,11 @@ export interface TrainConfig {
   /** Data-parallel worker threads (one replica each); 0 = as many as the machine has cores
    * (the largest count that divides the batch size and --bn-splits). */
   workers: number;
+  /**
+   * Augmentation threads (BatchLoader) that prepare the next batches while the model trains;
+   * 0 = each replica augments its own share at the start of its step. Same pixels either way.
+   */
+  loaderWorkers: number;
   /** Write a checkpoint every this many epochs (and always after the last). */
   checkpointEvery: number;
   /** Runs database path. */
@@ -92,6 +97,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   seed: 0,
   backend: 'auto',
   workers: 0,
+  loaderWorkers: 1,
   checkpointEvery: 1,
   runsDb: process.env.MASKCON_RUNS ?? 'runs/runs.sqlite',
 };
@@ -175,6 +181,7 @@ export function validateConfig(cfg: TrainConfig): void {
   if (!(Number.isInteger(cfg.workers) && cfg.workers >= 0)) bad(`--workers must be a non-negative integer (0 = one per core), got ${cfg.workers}.`);
   if (cfg.workers > 0 && cfg.batchSize % cfg.workers !== 0) bad(`--batch-size ${cfg.batchSize} must be divisible by --workers ${cfg.workers}.`);
   if (cfg.workers > 0 && cfg.bnSplits % cfg.workers !== 0) bad(`--bn-splits ${cfg.bnSplits} must be a multiple of --workers ${cfg.workers} (each worker holds whole BatchNorm groups).`);
+  if (!(Number.isInteger(cfg.loaderWorkers) && cfg.loaderWorkers >= 0)) bad(`--loader-workers must be a non-negative integer (0 = augment inside the training workers), got ${cfg.loaderWorkers}.`);
   if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery > 0)) bad(`--checkpoint-every must be a positive integer (epochs), got ${cfg.checkpointEvery}.`);
   if (!Number.isInteger(cfg.seed)) bad(`--seed must be an integer, got ${cfg.seed}.`);
 }
@@ -192,7 +199,7 @@ const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
   'warmup-epochs': 'warmupEpochs', w: 'w', t: 't', t0: 't0', K: 'K', k: 'K', m: 'm', 'bn-splits': 'bnSplits',
   'micro-batch': 'microBatch',
   'aug-q': 'augQ', 'aug-k': 'augK', 'train-subset': 'trainSubset', 'test-subset': 'testSubset',
-  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'checkpoint-every': 'checkpointEvery', 'runs-db': 'runsDb',
+  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'loader-workers': 'loaderWorkers', 'checkpoint-every': 'checkpointEvery', 'runs-db': 'runsDb',
 };
 const STRING_KEYS = new Set<keyof TrainConfig>(['dataset', 'index', 'method', 'labels', 'arch', 'stem', 'pretrained', 'augQ', 'augK', 'backend', 'runsDb']);
 

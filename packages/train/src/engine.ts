@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config.js';
-import { Replica, type StepInput } from './replica.js';
+import { Replica, type BatchViews, type StepInput } from './replica.js';
 import { LocalCollective } from './parallel/collective.js';
 import { WorkerPool } from './parallel/pool.js';
 import type { TrainingState, WorkerReply } from './parallel/protocol.js';
@@ -77,15 +77,30 @@ class LocalEngine implements Engine {
 }
 
 class PoolEngine implements Engine {
+  /** The batch views in shared memory: posted to every worker without a copy. */
+  private shared?: BatchViews;
   constructor(private readonly pool: WorkerPool, readonly backend: string, readonly params: number) {}
   get workers(): number {
     return this.pool.size;
   }
+  /** Copies a loader's views into the shared buffers (reused: a step ends before the next one starts). */
+  private share<T extends { views?: BatchViews }>(s: T): T {
+    if (!s.views) return s;
+    const { query, key } = s.views;
+    if (this.shared?.query.length !== query.length || this.shared.key.length !== key.length) {
+      this.shared = { query: new Float32Array(new SharedArrayBuffer(query.byteLength)), key: new Float32Array(new SharedArrayBuffer(key.byteLength)) };
+    }
+    this.shared.query.set(query);
+    this.shared.key.set(key);
+    return { ...s, views: this.shared };
+  }
   async fill(s: Omit<StepInput, 'lr'>): Promise<void> {
-    await this.pool.all(() => ({ type: 'fill', ...s }));
+    const m = this.share(s);
+    await this.pool.all(() => ({ type: 'fill', ...m }));
   }
   async step(s: StepInput): Promise<void> {
-    await this.pool.all(() => ({ type: 'step', ...s }));
+    const m = this.share(s);
+    await this.pool.all(() => ({ type: 'step', ...m }));
   }
   async takeLossSum(): Promise<number> {
     // After the all-reduce every replica holds the same full-batch loss; read rank 0's.

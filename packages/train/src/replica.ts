@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
-import { DATASET_AUGMENTATION, DATASET_NORMALIZATION, Rng, datasetPipeline, makePipeline, type Pipeline } from '@maskcon/augment';
+import { DATASET_AUGMENTATION, DATASET_NORMALIZATION, Rng, buildPipeline, loaderViewRngs, type Pipeline, type PipelineSpec } from '@maskcon/augment';
 import { MaskConModel, exportBackbone, initBackend, inversePermutation, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
 import { resolveMicroBatch, type TrainConfig } from './config.js';
 import type { Collective } from './parallel/collective.js';
@@ -32,9 +32,20 @@ export function viewRng(seed: number, epoch: number, step: number, view: View, p
   return new Rng(h >>> 0);
 }
 
+/** Augmented views of a whole batch (B × size × size × C each, batch order), made by a loader. */
+export interface BatchViews {
+  query: Float32Array;
+  key: Float32Array;
+}
+
 export interface StepInput {
   /** Global image indices of the batch (length B), in batch order. */
   indices: Int32Array;
+  /**
+   * The batch's views when a BatchLoader made them (the same pixels this replica would make:
+   * both use loaderViewRngs); absent = the replica augments its share itself.
+   */
+  views?: BatchViews;
   /** Method labels (coarse, or fine) of the batch. */
   labels: Int32Array;
   epoch: number;
@@ -70,15 +81,10 @@ export class Replica {
     // The paper's per-dataset pipelines and normalisation where the dataset is one of the paper's
     // (or Fashion-MNIST); otherwise the CIFAR-style pipelines at the stored size with the index's
     // own channel statistics.
-    const known = cfg.dataset.startsWith('cifartoy') ? 'cifartoy' : cfg.dataset;
-    this.normalization = DATASET_NORMALIZATION[known] ?? { mean: this.trainSet.channelMean, std: this.trainSet.channelStd };
-    const pipeline = (kind: TrainConfig['augQ']): Pipeline =>
-      known in DATASET_AUGMENTATION
-        ? datasetPipeline(known, kind)
-        : makePipeline(kind, { size: first.height, mean: this.trainSet.channelMean, std: this.trainSet.channelStd });
-    this.pipeQ = pipeline(cfg.augQ);
-    this.pipeK = pipeline(cfg.augK);
-    this.pipeTest = pipeline('test');
+    this.normalization = pipelineNormalization(cfg, this.trainSet);
+    this.pipeQ = buildPipeline(pipelineSpec(cfg, this.trainSet, cfg.augQ));
+    this.pipeK = buildPipeline(pipelineSpec(cfg, this.trainSet, cfg.augK));
+    this.pipeTest = buildPipeline(pipelineSpec(cfg, this.trainSet, 'test'));
     const w = collective.worldSize;
     if (cfg.batchSize % w !== 0) throw new Error(`--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`);
     if (cfg.bnSplits % w !== 0) throw new Error(`--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`);
@@ -121,15 +127,26 @@ export class Replica {
     return r;
   }
 
-  /** Augments the images at batch positions `positions` into one NHWC tensor. */
-  private views(s: { indices: Int32Array; epoch: number; step: number }, positions: ArrayLike<number>, pipeline: Pipeline, view: View): tf.Tensor4D {
+  /**
+   * The views at batch positions `positions` as one NHWC tensor: rows of the loader's views
+   * when given, else augmented here with the loader's generators (same pixels either way).
+   */
+  private views(s: { indices: Int32Array; epoch: number; step: number; views?: BatchViews }, positions: ArrayLike<number>, pipeline: Pipeline, view: View.Query | View.Key): tf.Tensor4D {
     const n = positions.length;
+    const B = s.indices.length;
     const size = pipeline.size;
     const per = size * size * this.channels;
     const out = new Float32Array(n * per);
-    const idx = Int32Array.from({ length: n }, (_, i) => s.indices[positions[i]]);
-    const images = this.trainSet.images(idx);
-    for (let i = 0; i < n; i++) pipeline(images[i], viewRng(this.cfg.seed, s.epoch, s.step, view, positions[i]), out, i * per);
+    const given = view === View.Query ? s.views?.query : s.views?.key;
+    if (given) {
+      if (given.length !== B * per) throw new Error(`The loader's ${view === View.Query ? 'query' : 'key'} views hold ${given.length} floats; a batch of ${B} images of ${size}×${size}×${this.channels} needs ${B * per}.`);
+      for (let i = 0; i < n; i++) out.set(given.subarray(positions[i] * per, (positions[i] + 1) * per), i * per);
+    } else {
+      const rngs = loaderViewRngs(this.cfg.seed, s.epoch, s.step, view === View.Query ? 0 : 1, B);
+      const idx = Int32Array.from({ length: n }, (_, i) => s.indices[positions[i]]);
+      const images = this.trainSet.images(idx);
+      for (let i = 0; i < n; i++) pipeline(images[i], rngs[positions[i]], out, i * per);
+    }
     return tf.tensor4d(out, [n, size, size, this.channels]);
   }
 
@@ -137,7 +154,7 @@ export class Replica {
    * Keys of the whole batch with shuffle BN, this replica computing its share of the shuffled
    * batch. Returns B×d in batch order.
    */
-  private batchKeys(s: { indices: Int32Array; epoch: number; step: number }): tf.Tensor2D {
+  private batchKeys(s: { indices: Int32Array; epoch: number; step: number; views?: BatchViews }): tf.Tensor2D {
     const B = s.indices.length;
     const { rank, worldSize } = this.collective;
     const share = B / worldSize;
@@ -159,7 +176,7 @@ export class Replica {
   }
 
   /** Enqueues key-view projections of a batch (queue filling before the first step). */
-  fill(s: { indices: Int32Array; labels: Int32Array; epoch: number; step: number }): void {
+  fill(s: { indices: Int32Array; labels: Int32Array; epoch: number; step: number; views?: BatchViews }): void {
     const k = this.batchKeys(s);
     this.model.queue.enqueue(k, s.labels);
     k.dispose();
@@ -260,4 +277,24 @@ export class Replica {
     this.trainSet.close();
     this.testSet.close();
   }
+}
+
+/** The dataset's normalisation: the paper's where the dataset is one of its own, else the index's channel statistics. */
+function pipelineNormalization(cfg: TrainConfig, trainSet: CoarseFineDataset): { mean: readonly number[]; std: readonly number[] } {
+  return DATASET_NORMALIZATION[knownDataset(cfg.dataset)] ?? { mean: trainSet.channelMean, std: trainSet.channelStd };
+}
+
+function knownDataset(dataset: string): string {
+  return dataset.startsWith('cifartoy') ? 'cifartoy' : dataset;
+}
+
+/**
+ * The pipeline of `kind` for a run: the paper's per-dataset pipeline where the dataset is one
+ * of the paper's (or Fashion-MNIST); otherwise the CIFAR-style pipeline at the stored image
+ * size with the index's own channel statistics. A name, so loader workers rebuild the same one.
+ */
+export function pipelineSpec(cfg: TrainConfig, trainSet: CoarseFineDataset, kind: TrainConfig['augQ']): PipelineSpec {
+  const known = knownDataset(cfg.dataset);
+  if (known in DATASET_AUGMENTATION) return { kind, dataset: known };
+  return { kind, size: trainSet.image(0).height, mean: trainSet.channelMean, std: trainSet.channelStd };
 }

@@ -3,12 +3,12 @@ import { availableParallelism } from 'node:os';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
-import { Rng } from '@maskcon/augment';
+import { BatchLoader, Rng, epochPermutation } from '@maskcon/augment';
 import { learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
 import { resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
 import { createEngine, type Engine } from './engine.js';
-import { View, viewRng } from './replica.js';
+import { View, viewRng, pipelineSpec, type BatchViews } from './replica.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
@@ -98,6 +98,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const labelsAll = cfg.labels === 'fine' ? trainSet.fineLabels() : trainSet.coarseLabels();
   const testFine = testSet.fineLabels();
   const testCoarseAll = testSet.coarseLabels();
+  const specQ = pipelineSpec(cfg, trainSet, cfg.augQ);
+  const specK = pipelineSpec(cfg, trainSet, cfg.augK);
   trainSet.close();
   testSet.close();
   validateAgainstData(cfg, trainIdx.length);
@@ -131,10 +133,28 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const epochs: EpochLog[] = [];
   let recall: { k: number; recall: number }[] = [];
   let trainSeconds = 0;
-  const batchOf = (order: Int32Array, it: number) => {
-    const indices = Int32Array.from(order.subarray(it * B, (it + 1) * B), (j) => trainIdx[j]);
-    return { indices, labels: Int32Array.from(indices, (i) => labelsAll[i]) };
-  };
+  // Batches: epoch e visits trainIdx in the order epochPermutation(seed, e) (epoch 0 fills the
+  // queue). With --loader-workers > 0 a BatchLoader augments them ahead of the model, else each
+  // replica augments its share in its step; both use the loader's generators (same pixels).
+  const loader = cfg.loaderWorkers > 0
+    ? new BatchLoader({ indexPath, batchSize: B, seed: cfg.seed, indices: trainIdx, query: specQ, key: specK, workers: cfg.loaderWorkers, prefetch: cfg.loaderWorkers + 2 })
+    : null;
+  type Planned = { indices: Int32Array; labels: Int32Array; views?: BatchViews; done: () => void };
+  async function* batches(epoch: number, count: number): AsyncGenerator<Planned> {
+    if (loader) {
+      let it = 0;
+      for await (const b of loader.epoch(epoch)) {
+        if (it++ >= count) break;
+        yield { indices: b.indices, labels: Int32Array.from(b.indices, (i) => labelsAll[i]), views: { query: b.query, key: b.key }, done: () => loader.release(b) };
+      }
+      return;
+    }
+    const order = epochPermutation(cfg.seed, epoch, trainIdx.length);
+    for (let it = 0; it < count; it++) {
+      const indices = Int32Array.from(order.subarray(it * B, (it + 1) * B), (j) => trainIdx[j]);
+      yield { indices, labels: Int32Array.from(indices, (i) => labelsAll[i]), done: () => {} };
+    }
+  }
 
   const evaluate = async (epoch: number) => {
     const { features, dim } = await engine.embed(testIdx);
@@ -154,25 +174,31 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   try {
     // Fill the queue with key-view projections of K training images before the first step.
     if (startEpoch === 1) {
-      const fillOrder = viewRng(cfg.seed, 0, 0, View.Order, 0).permutation(trainIdx.length);
-      for (let s = 0; s < cfg.K / B; s++) await engine.fill({ ...batchOf(fillOrder, s), epoch: 0, step: s });
+      let s = 0;
+      for await (const b of batches(0, cfg.K / B)) {
+        await engine.fill({ indices: b.indices, labels: b.labels, views: b.views, epoch: 0, step: s++ });
+        b.done();
+      }
     }
 
     for (let epoch = startEpoch; epoch <= cfg.epochs; epoch++) {
-      const order = viewRng(cfg.seed, epoch, 0, View.Order, 0).permutation(trainIdx.length);
       const bar = new ProgressBar(`epoch ${epoch}/${cfg.epochs}`, itersPerEpoch * B);
       const te = performance.now();
       let lr = 0;
       let lossSoFar = 0;
-      for (let it = 0; it < itersPerEpoch; it++, iter++) {
+      let it = 0;
+      for await (const b of batches(epoch, itersPerEpoch)) {
         lr = learningRateAt(iter, cfg.lr, warmupIters, totalIters);
-        await engine.step({ ...batchOf(order, it), epoch, step: it, lr });
+        await engine.step({ indices: b.indices, labels: b.labels, views: b.views, epoch, step: it, lr });
+        b.done();
         if (it % 20 === 19) {
           lossSoFar += await engine.takeLossSum(); // read back only for the progress line
           if (!Number.isFinite(lossSoFar)) throw diverged(epoch, it);
         }
         const shown = it >= 19 ? `loss ${(lossSoFar / (it + 1 - ((it + 1) % 20))).toFixed(3)} ` : '';
         bar.update((it + 1) * B, (it + 1) * B, `${shown}lr ${lr.toExponential(2)}`);
+        it++;
+        iter++;
       }
       const epochLoss = (lossSoFar + (await engine.takeLossSum())) / itersPerEpoch;
       const secs = (performance.now() - te) / 1000;
@@ -202,6 +228,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     throw err;
   } finally {
     db.close();
+    await loader?.close().catch(() => undefined);
     await engine.close().catch(() => undefined);
   }
 }

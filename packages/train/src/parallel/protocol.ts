@@ -1,5 +1,6 @@
 import type { TrainConfig } from '../config.js';
 import type { SharedCollectiveBuffers } from './collective.js';
+import type { BatchViews } from '../replica.js';
 
 /** A replica's full training state (MaskConModel.exportState). */
 export interface TrainingState {
@@ -12,8 +13,8 @@ export interface TrainingState {
 export type WorkerRequest =
   | { type: 'init'; cfg: TrainConfig; indexPath: string; rank: number; worldSize: number }
   | { type: 'attach'; buffers: SharedCollectiveBuffers }
-  | { type: 'fill'; indices: Int32Array; labels: Int32Array; epoch: number; step: number }
-  | { type: 'step'; indices: Int32Array; labels: Int32Array; epoch: number; step: number; lr: number }
+  | { type: 'fill'; indices: Int32Array; labels: Int32Array; epoch: number; step: number; views?: BatchViews }
+  | { type: 'step'; indices: Int32Array; labels: Int32Array; epoch: number; step: number; lr: number; views?: BatchViews }
   | { type: 'takeLoss' }
   | { type: 'embed'; indices: Int32Array }
   | { type: 'snapshot' }
