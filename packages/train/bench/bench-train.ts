@@ -286,42 +286,44 @@ async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'maskcon-bench-train-'));
   try {
     const index = await buildSyntheticIndex(work, o.size, o.classes);
-    const common = ['--arch', o.arch, '--K', `${o.K}`, '--bn-group-size', `${o.bnGroup}`, '--width', `${o.width}`, '--size', `${o.size}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
+    const common = ['--arch', o.arch, '--K', `${o.K}`, '--width', `${o.width}`, '--size', `${o.size}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
     console.log(
       `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width}` : `${o.arch} (small-image stem)`}, ${o.size}×${o.size}×3 images, ` +
-        `K = ${o.K}, d = 128, projector 512, BN groups of ${o.bnGroup}; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
+        `K = ${o.K}, d = 128, projector 512, BN groups of ≤ ${o.bnGroup}; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
     );
-    const rows: { batch: number; threads: number; ours: Result | null; torch: Result | null; errs: string[] }[] = [];
+    const rows: { batch: number; threads: number; group?: number; ours: Result | null; torch: Result | null; errs: string[] }[] = [];
     for (const batch of o.batches) {
       for (const threads of o.threads) {
         const errs: string[] = [];
-        if (batch % threads !== 0 || batch % o.bnGroup !== 0 || (batch / o.bnGroup) % threads !== 0) {
-          errs.push(`batch ${batch} does not split into ${threads} replicas of whole BN groups of ${o.bnGroup}; skipped`);
+        // BN groups of --bn-group-size, smaller where a replica's share is smaller (both sides alike).
+        const group = Math.min(o.bnGroup, batch / threads);
+        if (!Number.isInteger(group) || batch % group !== 0 || (batch / group) % threads !== 0) {
+          errs.push(`batch ${batch} does not split into ${threads} replicas of whole BN groups of ${group}; skipped`);
           rows.push({ batch, threads, ours: null, torch: null, errs });
           continue;
         }
         process.stderr.write(`  running batch ${batch}, ${threads} thread(s)…\n`);
-        const ours = sub(process.execPath, [...process.execArgv, self, '--worker', 'ours', '--batch', `${batch}`, '--thread', `${threads}`, '--index', index, '--backend', o.backend, '--micro-batch', `${o.microBatch}`, ...common, ...(o.profile ? [] : ['--no-profile'])]);
+        const ours = sub(process.execPath, [...process.execArgv, self, '--worker', 'ours', '--batch', `${batch}`, '--thread', `${threads}`, '--index', index, '--backend', o.backend, '--micro-batch', `${o.microBatch}`, '--bn-group-size', `${group}`, ...common, ...(o.profile ? [] : ['--no-profile'])]);
         if (ours.err) errs.push(`ours: ${ours.err}`);
         let torch: { result: Result | null; err: string } = { result: null, err: '' };
         if (o.torch) {
           const py = path.join(here, 'maskcon_step.py');
-          torch = sub(o.python, [py, '--batch', `${batch}`, '--threads', `${threads}`, ...common]);
+          torch = sub(o.python, [py, '--batch', `${batch}`, '--threads', `${threads}`, '--bn-group-size', `${group}`, ...common]);
           if (torch.err) errs.push(`pytorch: ${torch.err} (install with: apt-get install python3-torch python3-torchvision)`);
         }
-        rows.push({ batch, threads, ours: ours.result, torch: torch.result, errs });
+        rows.push({ batch, threads, group, ours: ours.result, torch: torch.result, errs });
       }
     }
     const ob = rows.find((r) => r.ours)?.ours;
     const tb = rows.find((r) => r.torch)?.torch;
     console.log(`ours: ${ob?.version ?? '?'}, backend ${ob?.backend ?? '?'} (T threads = T data-parallel replicas);  PyTorch: ${tb?.version ?? 'not run'} CPU (torch.set_num_threads(T))`);
     console.log('');
-    console.log('| batch | threads | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB |');
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('| batch | threads | BN group | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const ratio = r.ours && r.torch ? r.ours.images_per_s / r.torch.images_per_s : NaN;
       console.log(
-        `| ${r.batch} | ${r.threads} | ${fmt(r.ours?.images_per_s)} | ${fmt(r.torch?.images_per_s)} | ${fmt(ratio, 2)} | ` +
+        `| ${r.batch} | ${r.threads} | ${r.group ?? '—'} | ${fmt(r.ours?.images_per_s)} | ${fmt(r.torch?.images_per_s)} | ${fmt(ratio, 2)} | ` +
           `${fmt(r.ours?.step_s_min, 2)}–${fmt(r.ours?.step_s_max, 2)} | ${fmt(r.torch?.step_s_min, 2)}–${fmt(r.torch?.step_s_max, 2)} | ` +
           `${fmt(r.ours?.peak_rss_mb, 0)} | ${fmt(r.torch?.peak_rss_mb, 0)} |`,
       );
