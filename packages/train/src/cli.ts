@@ -6,7 +6,7 @@ import { formatRunTable } from './report.js';
 const USAGE = `usage: pnpm train --dataset fashion_mnist [--preset quick|paper|tiny] [--method maskcon|selfcon|grafit|supfine]
        [--epochs N] [--batch-size N] [--lr X] [--wd X] [--warmup-epochs N] [--w X] [--t X] [--t0 X] [--K N] [--m X]
        [--width N] [--bn-splits N] [--labels coarse|fine] [--train-subset N] [--test-subset N] [--eval-every N]
-       [--seed N] [--backend auto|tfjs-node-gpu|tfjs-node|wasm|cpu] [--workers N] [--loader-workers N] [--micro-batch N] [--checkpoint-every N]
+       [--seed N] [--backend auto|tfjs-node-gpu|tfjs-node|wasm|cpu] [--workers N] [--loader-workers N|auto] [--micro-batch N] [--checkpoint-every N]
        [--index FILE] [--runs-db FILE]
        pnpm train --resume RUN [--workers N] [--loader-workers N] [--backend B] [--runs-db FILE]   continue a killed run from its last checkpoint`;
 

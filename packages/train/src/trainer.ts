@@ -6,7 +6,7 @@ import { openIndex, defaultIndexPath } from '@maskcon/datasets';
 import { BatchLoader, Rng, epochPermutation } from '@maskcon/augment';
 import { learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
-import { resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
+import { resolveLoaderWorkers, resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
 import { createEngine, type Engine } from './engine.js';
 import { View, viewRng, pipelineSpec, type BatchViews } from './replica.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -134,11 +134,15 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   let recall: { k: number; recall: number }[] = [];
   let trainSeconds = 0;
   // Batches: epoch e visits trainIdx in the order epochPermutation(seed, e) (epoch 0 fills the
-  // queue). With --loader-workers > 0 a BatchLoader augments them ahead of the model, else each
+  // queue). With loader threads (--loader-workers) a BatchLoader augments them ahead of the model, else each
   // replica augments its share in its step; both use the loader's generators (same pixels).
-  const loader = cfg.loaderWorkers > 0
-    ? new BatchLoader({ indexPath, batchSize: B, seed: cfg.seed, indices: trainIdx, query: specQ, key: specK, workers: cfg.loaderWorkers, prefetch: cfg.loaderWorkers + 2 })
+  const loaderWorkers = resolveLoaderWorkers(cfg, availableParallelism(), workers);
+  const loader = loaderWorkers > 0
+    ? new BatchLoader({ indexPath, batchSize: B, seed: cfg.seed, indices: trainIdx, query: specQ, key: specK, workers: loaderWorkers, prefetch: loaderWorkers + 2 })
     : null;
+  log(loader
+    ? `data: ${loaderWorkers} loader thread(s) augment the next batches while the model trains`
+    : `data: each training worker augments its share of the batch${cfg.loaderWorkers < 0 ? ' (no core left free for a loader thread; --loader-workers N adds one)' : ''}`);
   type Planned = { indices: Int32Array; labels: Int32Array; views?: BatchViews; done: () => void };
   async function* batches(epoch: number, count: number): AsyncGenerator<Planned> {
     if (loader) {

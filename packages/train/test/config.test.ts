@@ -40,3 +40,18 @@ describe('training configuration', () => {
     expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0 }, 1)).toBe(1);
   });
 });
+
+describe('loader threads', () => {
+  it('parses --loader-workers auto|N and gives the loader only the cores training leaves free', async () => {
+    const { resolveLoaderWorkers } = await import('../src/config.js');
+    expect(DEFAULT_CONFIG.loaderWorkers).toBe(-1);
+    expect(parseTrainArgs(['--loader-workers', 'auto']).loaderWorkers).toBe(-1);
+    expect(parseTrainArgs(['--loader-workers', '3']).loaderWorkers).toBe(3);
+    expect(() => parseTrainArgs(['--loader-workers', '-2'])).toThrow(/--loader-workers must be auto or a non-negative integer/);
+    const auto = parseTrainArgs([]);
+    expect(resolveLoaderWorkers(auto, 2, 2)).toBe(0); // every core trains
+    expect(resolveLoaderWorkers(auto, 8, 2)).toBe(4); // at most 4
+    expect(resolveLoaderWorkers(auto, 4, 1)).toBe(3);
+    expect(resolveLoaderWorkers(parseTrainArgs(['--loader-workers', '1']), 2, 2)).toBe(1); // explicit wins
+  });
+});
