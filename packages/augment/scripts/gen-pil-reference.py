@@ -183,6 +183,36 @@ for name in ("rgb16", "grey16", "lowcontrast16"):
     for op in ("autocontrast", "equalize", "invert"):
         case("autoaugment", name, {"op": op, "level": 0, "magnitude": 0, "sign": 1}, aa_op(img, op, 0, 1))
 
+# RandomResizedCrop's crop + resize, Resize(int) and hflip as torchvision applies them to PIL
+# images (BILINEAR: PIL's antialiased filter when shrinking).
+BILINEAR = TF.InterpolationMode.BILINEAR
+CROPS = {
+    "rgb20x24": [(0, 0, 20, 24, 32), (3, 5, 11, 14, 8), (2, 1, 17, 9, 16), (0, 0, 20, 24, 20), (5, 7, 6, 6, 24), (1, 0, 19, 23, 5)],
+    "grey16": [(1, 2, 13, 11, 7), (0, 0, 16, 16, 32), (6, 3, 4, 9, 12)],
+    "rgb16": [(4, 4, 8, 8, 3), (0, 0, 16, 16, 16), (2, 9, 14, 7, 10)],
+}
+for name, boxes in CROPS.items():
+    img = to_pil(INPUTS[name])
+    for top, left, h, w, size in boxes:
+        out = TF.resized_crop(img, top, left, h, w, [size, size], interpolation=BILINEAR)
+        case("resizedCrop", name, {"top": top, "left": left, "height": h, "width": w, "size": size}, out)
+for name in ("rgb20x24", "grey16", "rgb16"):
+    img = to_pil(INPUTS[name])
+    for size in (7, 12, 18, 31):
+        case("resize", name, {"size": size}, TF.resize(img, size, interpolation=BILINEAR))
+    case("hflip", name, {}, TF.hflip(img))
+
+# ToTensor + Normalize (float32; stored as little-endian float32 in HWC order).
+for name, mean, std in (
+    ("rgb20x24", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ("rgb16", [0.507, 0.487, 0.441], [0.267, 0.256, 0.276]),
+    ("grey16", [0.2860], [0.3530]),
+):
+    t = TF.normalize(TF.to_tensor(to_pil(INPUTS[name])), mean, std)
+    hwc = np.ascontiguousarray(t.permute(1, 2, 0).numpy().astype("<f4"))
+    cases.append({"op": "toTensorNormalize", "input": name, "params": {"mean": mean, "std": std},
+                  "output": base64.b64encode(hwc.tobytes()).decode("ascii"), "dtype": "float32"})
+
 meta = {
     "generator": "packages/augment/scripts/gen-pil-reference.py",
     "pillow": PIL.__version__,

@@ -18,6 +18,9 @@ import {
   type Corners,
   type PerspectiveCoefficients,
 } from '../src/index.js';
+import { hflip, resizedCrop, resizedShape } from '../src/transforms.js';
+import { resizeBilinear } from '../src/resample.js';
+import { toNormalizedFloat } from '../src/normalize.js';
 
 /*
  * Replays test/fixtures/pil-reference.json (written by scripts/gen-pil-reference.py with
@@ -31,6 +34,8 @@ interface Case {
   params: Record<string, unknown>;
   output: string;
   coefficients?: number[];
+  /** 'float32': output holds little-endian float32 values (HWC), not bytes. */
+  dtype?: 'float32';
 }
 interface Fixture {
   meta: Record<string, string>;
@@ -59,6 +64,10 @@ const TOLERANCE: Record<string, { maxDiff: number; maxMismatchFraction: number; 
   // of the image border, where the value jumps to the fill): a few values differ, by any amount.
   perspective: { maxDiff: 255, maxMismatchFraction: 0.02, why: 'coefficients solved in float64 vs float32' },
   autoaugment: { maxDiff: 0, maxMismatchFraction: 0, why: 'Pillow arithmetic reproduced' },
+  resizedCrop: { maxDiff: 0, maxMismatchFraction: 0, why: "Pillow's fixed-point antialiased bilinear reproduced" },
+  resize: { maxDiff: 0, maxMismatchFraction: 0, why: "Pillow's fixed-point antialiased bilinear reproduced" },
+  hflip: { maxDiff: 0, maxMismatchFraction: 0, why: 'a permutation' },
+  toTensorNormalize: { maxDiff: 0, maxMismatchFraction: 0, why: "float32 values equal torchvision's (x/255 − mean)/std" },
 };
 
 const stats = new Map<string, { cases: number; maxDiff: number; mismatched: number; values: number }>();
@@ -83,6 +92,12 @@ function ours(c: Case): ImageU8 {
     case 'gaussianBlur': return gaussianBlur(img, p.sigma as number);
     case 'perspective': return perspective(img, p.startpoints as Corners, p.endpoints as Corners, 0);
     case 'perspectiveWarp': return perspectiveBilinear(img, p.coefficients as unknown as PerspectiveCoefficients, 0);
+    case 'resizedCrop': return resizedCrop(img, p.top as number, p.left as number, p.height as number, p.width as number, p.size as number);
+    case 'resize': {
+      const [h, w] = resizedShape(img.height, img.width, p.size as number);
+      return resizeBilinear(img, h, w);
+    }
+    case 'hflip': return hflip(img);
     case 'autoaugment': {
       const op = p.op as AutoAugmentOp;
       // Our magnitude table must give the value the generator used (numpy linspace).
@@ -100,8 +115,9 @@ describe(`agreement with PIL/torchvision (${fixture.meta.pillow} / ${fixture.met
       const tol = TOLERANCE[op];
       const s = { cases: 0, maxDiff: 0, mismatched: 0, values: 0 };
       for (const c of fixture.cases.filter((x) => x.op === op)) {
-        const expected = bytes(c.output);
-        const got = ours(c);
+        const raw = bytes(c.output);
+        const expected = c.dtype === 'float32' ? new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4) : raw;
+        const got = c.dtype === 'float32' ? { data: toNormalizedFloat(inputs[c.input], c.params.mean as number[], c.params.std as number[]) } : ours(c);
         expect(got.data.length, `${op} ${c.input} ${JSON.stringify(c.params)}`).toBe(expected.length);
         let caseMax = 0;
         let caseMismatch = 0;
