@@ -92,6 +92,27 @@ describe('micro-batches (gradient accumulation over whole BN groups)', () => {
   });
 });
 
+describe('wasm memory', () => {
+  it('refuses, before any work, a pass that cannot fit one wasm heap, naming the flags that make it fit', async () => {
+    const cfg = parseTrainArgs([
+      '--preset', 'tiny', '--index', index, '--arch', 'resnet50', '--K', '64', '--batch-size', '32', '--bn-splits', '1', '--epochs', '1',
+      '--train-subset', '0', '--runs-db', join(work, 'runs-mem.sqlite'), '--workers', '1', '--backend', 'wasm',
+    ]);
+    // ResNet-50 on 28×28 (small stem): 32 images in one BatchNorm group ≈ 6.2 GB > 4 GB; groups of 16 fit.
+    await expect(train(cfg, { log: () => {} })).rejects.toThrow(/pass of 32 images of 28×28 with resnet50 needs about 6\.2 GB.*--bn-splits 2 --micro-batch 16/);
+  });
+
+  it('explains a wasm trap in the middle of training as the heap running out', async () => {
+    const { explainFailure } = await import('@maskcon/train');
+    const e = explainFailure(new Error('RuntimeError: memory access out of bounds'), 'wasm') as Error;
+    expect(e.message).toMatch(/heap, at most 4 GB per training worker, ran out of memory.*--micro-batch/);
+    const other = new Error('something else');
+    expect(explainFailure(other, 'wasm')).toBe(other);
+    const native = new Error('memory access out of bounds');
+    expect(explainFailure(native, 'tfjs-node')).toBe(native); // only the wasm heap has the 4 GB limit
+  });
+});
+
 describe('the training engine step', () => {
   it('leaves no tensor behind: tf.memory().numTensors is the same after every step (in-process replica)', async () => {
     const tf = await import('@tensorflow/tfjs');

@@ -268,12 +268,30 @@ export const AUTO_PASS_PIXELS = 65536;
  * `size`×`size`: `microBatch` when set, else the largest multiple of the group dividing the
  * share with at most AUTO_PASS_PIXELS pixels per pass (at least one group).
  */
-export function resolveMicroBatch(microBatch: number, share: number, group: number, size: number): number {
+export function resolveMicroBatch(microBatch: number, share: number, group: number, size: number, fits: (images: number) => boolean = () => true): number {
   if (microBatch > 0) {
     if (share % microBatch !== 0) throw new Error(`Invalid configuration: --micro-batch ${microBatch} must divide each worker's share of the batch (${share} images).`);
     return microBatch;
   }
   let best = group;
-  for (let m = group; m <= share; m += group) if (share % m === 0 && m * size * size <= AUTO_PASS_PIXELS) best = m;
+  for (let m = group; m <= share; m += group) if (share % m === 0 && m * size * size <= AUTO_PASS_PIXELS && fits(m)) best = m;
   return best;
 }
+
+/**
+ * Approximate peak memory (MB, process RSS) of one training pass of `images` images on the
+ * wasm backend, from measurements of this project's step (2026-11, ResNet-18/34/50, small stem
+ * at 32×32 and standard stem at 224×224): about 800 MB plus 16 bytes per parameter (both
+ * encoders, momentum, gradients), plus a per-architecture cost per pixel after the stem
+ * (32×32 small stem: 1,024; 224×224 standard stem: 56² = 3,136) and image. Null for resnet-mini
+ * (small at any size the project trains it on).
+ */
+export function estimatePassMB(arch: TrainConfig['arch'], stemPixels: number, images: number, params: number): number | null {
+  const kbPerStemPixel: Partial<Record<TrainConfig['arch'], number>> = { resnet18: 40, resnet34: 65, resnet50: 200 };
+  const k = kbPerStemPixel[arch];
+  if (k === undefined) return null;
+  return 800 + (params * 16) / 1e6 + (images * stemPixels * k) / 1000;
+}
+
+/** What one wasm heap (4 GB address space) holds in process RSS, with room for JS. */
+export const WASM_PASS_BUDGET_MB = 3900;

@@ -1,5 +1,5 @@
 export { DEFAULT_CONFIG, PRESETS, paperPreset, parseTrainArgs, resolveWorkers, validateConfig, validateAgainstData, type TrainConfig, type BackendChoice, type PipelineKind } from './config.js';
-export { train, runDir, checkpointPath, saveTestEmbeddings, RECALL_KS, type TrainResult, type EpochLog, type TrainHooks } from './trainer.js';
+export { train, explainFailure, runDir, checkpointPath, saveTestEmbeddings, RECALL_KS, type TrainResult, type EpochLog, type TrainHooks } from './trainer.js';
 export { RunsDb, type RunRow } from './runs-db.js';
 export { ProgressBar, formatDuration } from './progress.js';
 export { formatRunTable } from './report.js';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
 import { DATASET_AUGMENTATION, DATASET_NORMALIZATION, Rng, buildPipeline, loaderViewRngs, type Pipeline, type PipelineSpec } from '@maskcon/augment';
 import { MaskConModel, exportBackbone, initBackend, inversePermutation, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
-import { resolveMicroBatch, type TrainConfig } from './config.js';
+import { WASM_PASS_BUDGET_MB, estimatePassMB, resolveMicroBatch, type TrainConfig } from './config.js';
 import type { Collective } from './parallel/collective.js';
 import { embedImages } from './embed.js';
 
@@ -71,7 +71,7 @@ export class Replica {
   private readonly normalization: { mean: readonly number[]; std: readonly number[] };
   private readonly localBnSplits: number;
   /** Forward/backward passes per step (gradient accumulation over whole BN groups). */
-  readonly passes: number;
+  readonly passes: number = 1;
 
   private constructor(readonly cfg: TrainConfig, readonly indexPath: string, readonly collective: Collective, readonly backend: BackendName) {
     this.trainSet = openIndex(indexPath, 'train');
@@ -89,8 +89,6 @@ export class Replica {
     if (cfg.batchSize % w !== 0) throw new Error(`--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`);
     if (cfg.bnSplits % w !== 0) throw new Error(`--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`);
     this.localBnSplits = cfg.bnSplits / w;
-    const share = cfg.batchSize / w;
-    this.passes = share / resolveMicroBatch(cfg.microBatch, share, cfg.batchSize / cfg.bnSplits, this.pipeTest.size);
     this.model = new MaskConModel({
       method: cfg.method,
       w: cfg.w,
@@ -113,6 +111,43 @@ export class Replica {
         classifierClasses: cfg.method === 'coins' ? (cfg.labels === 'fine' ? this.trainSet.fineClassNames : this.trainSet.coarseClassNames).length : undefined,
       },
     });
+    try {
+      this.passes = this.choosePasses();
+    } catch (err) {
+      this.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * Passes per step: --micro-batch, or the largest whole-BN-group pass within AUTO_PASS_PIXELS
+   * that, on the wasm backend, fits one wasm heap. A pass that cannot fit fails here, before
+   * any work, with the flags that make it fit.
+   */
+  private choosePasses(): number {
+    const cfg = this.cfg;
+    const share = cfg.batchSize / this.collective.worldSize;
+    const group = cfg.batchSize / cfg.bnSplits;
+    const size = this.pipeTest.size;
+    const stem = cfg.stem === 'auto' ? stemForImageSize(size) : cfg.stem;
+    const stemPixels = stem === 'standard' ? Math.ceil(size / 4) ** 2 : size * size;
+    const params = this.model.encoderQ.countTrainable();
+    const need = (m: number) => estimatePassMB(cfg.arch, stemPixels, m, params);
+    const fits = (m: number) => this.backend !== 'wasm' || (need(m) ?? 0) <= WASM_PASS_BUDGET_MB;
+    const micro = resolveMicroBatch(cfg.microBatch, share, group, size, fits);
+    if (!fits(micro)) {
+      let g = group;
+      while (g > 1 && !fits(g)) g = Math.floor(g / 2);
+      const hint = fits(g) && cfg.batchSize % g === 0
+        ? `--bn-splits ${cfg.batchSize / g} --micro-batch ${g} (BatchNorm groups and passes of ${g} images)`
+        : 'a smaller --arch or image size';
+      throw new Error(
+        `A training pass of ${micro} images of ${size}×${size} with ${cfg.arch} needs about ${(need(micro)! / 1000).toFixed(1)} GB, ` +
+          `more than one WebAssembly heap holds (4 GB). Passes hold whole BatchNorm groups (${group} images = --batch-size / --bn-splits); ` +
+          `use ${hint}, or a native backend (tfjs-node / tfjs-node-gpu) without this limit.`,
+      );
+    }
+    return share / micro;
   }
 
   static async create(cfg: TrainConfig, indexPath: string, collective: Collective, log: (m: string) => void): Promise<Replica> {

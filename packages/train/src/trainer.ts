@@ -229,10 +229,23 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     return { runId, backend: engine.backend, workers, epochs, recall, wallTimeS, imagesPerS, params };
   } catch (err) {
     db.finishRun(runId, (err as { diverged?: boolean }).diverged ? 'diverged' : 'failed', (performance.now() - t0) / 1000, 0);
-    throw err;
+    throw explainFailure(err, engine.backend);
   } finally {
     db.close();
     await loader?.close().catch(() => undefined);
     await engine.close().catch(() => undefined);
   }
+}
+
+/**
+ * A wasm trap in the middle of training is, in practice, its heap running out (a wasm32 heap
+ * holds at most 4 GB per worker): say so, and what to change.
+ */
+export function explainFailure(err: unknown, backend: string): unknown {
+  const m = err instanceof Error ? err.message : String(err);
+  if (backend !== 'wasm' || !/memory access out of bounds|table index is out of bounds|Aborted\(|out of memory|Cannot enlarge memory/i.test(m)) return err;
+  return new Error(
+    `The WebAssembly backend stopped (${m}): most likely its heap, at most 4 GB per training worker, ran out of memory. ` +
+      'Use smaller passes (--micro-batch, with --bn-splits for smaller BatchNorm groups), a smaller --batch-size or --arch, or a native backend (tfjs-node / tfjs-node-gpu).',
+  );
 }

@@ -55,3 +55,27 @@ describe('loader threads', () => {
     expect(resolveLoaderWorkers(parseTrainArgs(['--loader-workers', '1']), 2, 2)).toBe(1); // explicit wins
   });
 });
+
+describe('wasm pass memory estimate', () => {
+  it('errs on the safe side of the peak RSS measured for ResNet-18/34/50 passes (≥ 90 %, ≤ 130 %; small stem 32×32, standard stem 224×224)', async () => {
+    const { estimatePassMB } = await import('../src/config.js');
+    const params = { resnet18: 11_689_512 - 513_000, resnet34: 21_797_672 - 513_000, resnet50: 25_557_032 - 2_049_000 };
+    // [arch, stem pixels, images per pass, measured peak RSS MB] (this project, wasm, 2026-11)
+    const measured: [keyof typeof params, number, number, number][] = [
+      ['resnet18', 1024, 32, 1861],
+      ['resnet18', 1024, 64, 3036],
+      ['resnet18', 3136, 4, 1295],
+      ['resnet18', 3136, 8, 1857],
+      ['resnet34', 3136, 2, 1571],
+      ['resnet34', 3136, 4, 2003],
+      ['resnet50', 3136, 2, 2461],
+      ['resnet50', 3136, 4, 3773],
+    ];
+    for (const [arch, px, n, rss] of measured) {
+      const est = estimatePassMB(arch, px, n, params[arch])!;
+      expect(est / rss, `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`).toBeGreaterThan(0.9);
+      expect(est / rss, `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`).toBeLessThan(1.3);
+    }
+    expect(estimatePassMB('resnet-mini', 784, 128, 100_000)).toBeNull();
+  });
+});
