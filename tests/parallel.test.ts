@@ -95,11 +95,11 @@ describe('micro-batches (gradient accumulation over whole BN groups)', () => {
 describe('wasm memory', () => {
   it('refuses, before any work, a pass that cannot fit one wasm heap, naming the flags that make it fit', async () => {
     const cfg = parseTrainArgs([
-      '--preset', 'tiny', '--index', index, '--arch', 'resnet50', '--K', '64', '--batch-size', '32', '--bn-splits', '1', '--epochs', '1',
+      '--preset', 'tiny', '--index', index, '--arch', 'resnet50', '--K', '64', '--batch-size', '64', '--bn-splits', '1', '--epochs', '1',
       '--train-subset', '0', '--runs-db', join(work, 'runs-mem.sqlite'), '--workers', '1', '--backend', 'wasm',
     ]);
-    // ResNet-50 on 28×28 (small stem): 32 images in one BatchNorm group ≈ 6.2 GB > 4 GB; groups of 16 fit.
-    await expect(train(cfg, { log: () => {} })).rejects.toThrow(/pass of 32 images of 28×28 with resnet50 needs about 6\.2 GB.*--bn-splits 2 --micro-batch 16/);
+    // ResNet-50 on 28×28 (small stem): 64 images in one BatchNorm group ≈ 5.9 GB > 4 GB; groups of 32 fit.
+    await expect(train(cfg, { log: () => {} })).rejects.toThrow(/pass of 64 images of 28×28 with resnet50 needs about 5\.9 GB.*--bn-splits 2 --micro-batch 32/);
   });
 
   it('explains a wasm trap in the middle of training as the heap running out', async () => {

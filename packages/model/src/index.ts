@@ -72,3 +72,4 @@ export {
   type LoadPretrainedReport,
 } from './pretrained.js';
 export { buildBackboneLayersModel, exportBackbone, loadBackbone, type ExportMetadata } from './export.js';
+export { installLeanGradients } from './lean-gradients.js';

@@ -3,6 +3,7 @@ import { Rng } from '@maskcon/augment';
 import { ParamStore } from './params.js';
 import { createNetwork, backbone, classifier, embed, l2Normalize, projector, updateRunningStats, type ForwardContext, type NetworkSpec } from './resnet.js';
 import { MemoryQueue } from './queue.js';
+import { installLeanGradients } from './lean-gradients.js';
 import { SgdMomentum } from './sgd.js';
 import { coinsLoss, contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
 
@@ -60,6 +61,7 @@ export class MaskConModel {
       throw new Error('CoIns needs a classifier: set network.classifierClasses to the number of coarse classes.');
     }
     this.cfg = cfg;
+    installLeanGradients(); // the backward pass releases activations and gradients as it goes
     this.encoderQ = createNetwork(cfg.network, cfg.seed);
     this.encoderK = this.encoderQ.cloneFrozen(); // θ_k ← θ_q at start
     this.queue = new MemoryQueue(cfg.queueSize, cfg.network.projDim);

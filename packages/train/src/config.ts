@@ -281,16 +281,16 @@ export function resolveMicroBatch(microBatch: number, share: number, group: numb
 /**
  * Approximate peak memory (MB, process RSS) of one training pass of `images` images on the
  * wasm backend, from measurements of this project's step (2026-11, ResNet-18/34/50, small stem
- * at 32×32 and standard stem at 224×224): about 800 MB plus 16 bytes per parameter (both
- * encoders, momentum, gradients), plus a per-architecture cost per pixel after the stem
- * (32×32 small stem: 1,024; 224×224 standard stem: 56² = 3,136) and image. Null for resnet-mini
- * (small at any size the project trains it on).
+ * at 32×32 and standard stem at 224×224, peak RSS over two steps): about 600 MB plus 16 bytes
+ * per parameter (both encoders, momentum, gradients), plus a per-architecture cost per pixel
+ * after the stem (32×32 small stem: 1,024; 224×224 standard stem: 56² = 3,136) and image, 30 %
+ * lower behind the small stem. Null for resnet-mini (small at any size the project trains it on).
  */
-export function estimatePassMB(arch: TrainConfig['arch'], stemPixels: number, images: number, params: number): number | null {
-  const kbPerStemPixel: Partial<Record<TrainConfig['arch'], number>> = { resnet18: 40, resnet34: 65, resnet50: 200 };
+export function estimatePassMB(arch: TrainConfig['arch'], stemPixels: number, images: number, params: number, stem: 'small' | 'standard' = 'standard'): number | null {
+  const kbPerStemPixel: Partial<Record<TrainConfig['arch'], number>> = { resnet18: 36, resnet34: 50, resnet50: 140 };
   const k = kbPerStemPixel[arch];
   if (k === undefined) return null;
-  return 800 + (params * 16) / 1e6 + (images * stemPixels * k) / 1000;
+  return 600 + (params * 16) / 1e6 + (images * stemPixels * k * (stem === 'small' ? 0.7 : 1)) / 1000;
 }
 
 /** What one wasm heap (4 GB address space) holds in process RSS, with room for JS. */

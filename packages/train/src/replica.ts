@@ -132,7 +132,7 @@ export class Replica {
     const stem = cfg.stem === 'auto' ? stemForImageSize(size) : cfg.stem;
     const stemPixels = stem === 'standard' ? Math.ceil(size / 4) ** 2 : size * size;
     const params = this.model.encoderQ.countTrainable();
-    const need = (m: number) => estimatePassMB(cfg.arch, stemPixels, m, params);
+    const need = (m: number) => estimatePassMB(cfg.arch, stemPixels, m, params, stem);
     const fits = (m: number) => this.backend !== 'wasm' || (need(m) ?? 0) <= WASM_PASS_BUDGET_MB;
     const micro = resolveMicroBatch(cfg.microBatch, share, group, size, fits);
     if (!fits(micro)) {

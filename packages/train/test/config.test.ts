@@ -60,19 +60,19 @@ describe('wasm pass memory estimate', () => {
   it('errs on the safe side of the peak RSS measured for ResNet-18/34/50 passes (≥ 90 %, ≤ 130 %; small stem 32×32, standard stem 224×224)', async () => {
     const { estimatePassMB } = await import('../src/config.js');
     const params = { resnet18: 11_689_512 - 513_000, resnet34: 21_797_672 - 513_000, resnet50: 25_557_032 - 2_049_000 };
-    // [arch, stem pixels, images per pass, measured peak RSS MB] (this project, wasm, 2026-11)
-    const measured: [keyof typeof params, number, number, number][] = [
-      ['resnet18', 1024, 32, 1861],
-      ['resnet18', 1024, 64, 3036],
-      ['resnet18', 3136, 4, 1295],
-      ['resnet18', 3136, 8, 1857],
-      ['resnet34', 3136, 2, 1571],
-      ['resnet34', 3136, 4, 2003],
-      ['resnet50', 3136, 2, 2461],
-      ['resnet50', 3136, 4, 3773],
+    // [arch, stem pixels, stem, images per pass, measured peak RSS MB] (this project, wasm, lean gradients, 2026-11)
+    const measured: [keyof typeof params, number, 'small' | 'standard', number, number][] = [
+      ['resnet18', 1024, 'small', 32, 1464],
+      ['resnet18', 1024, 'small', 64, 2248],
+      ['resnet18', 3136, 'standard', 4, 1058],
+      ['resnet18', 3136, 'standard', 8, 1499],
+      ['resnet34', 3136, 'standard', 2, 1305],
+      ['resnet34', 3136, 'standard', 4, 1612],
+      ['resnet50', 3136, 'standard', 2, 1951],
+      ['resnet50', 3136, 'standard', 4, 2808],
     ];
-    for (const [arch, px, n, rss] of measured) {
-      const est = estimatePassMB(arch, px, n, params[arch])!;
+    for (const [arch, px, stem, n, rss] of measured) {
+      const est = estimatePassMB(arch, px, n, params[arch], stem)!;
       expect(est / rss, `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`).toBeGreaterThan(0.9);
       expect(est / rss, `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`).toBeLessThan(1.3);
     }
