@@ -183,7 +183,7 @@ async function runOurs(o: Options): Promise<void> {
     K: o.K,
     w: 1,
     t: 0.05,
-    bnSplits: o.batch / o.bnGroup, // split BN in groups of --bn-group, as PyTorch's SplitBatchNorm
+    bnSplits: o.batch / o.bnGroup, // split BN in groups of --bn-group-size, as PyTorch's SplitBatchNorm
     microBatch: o.microBatch,
     backend: o.backend as typeof DEFAULT_CONFIG.backend,
     workers: o.thread,

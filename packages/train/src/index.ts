@@ -3,7 +3,7 @@ export { train, explainFailure, runDir, checkpointPath, saveTestEmbeddings, RECA
 export { RunsDb, type RunRow } from './runs-db.js';
 export { ProgressBar, formatDuration } from './progress.js';
 export { formatRunTable } from './report.js';
-export { Replica, viewRng, View, type StepInput } from './replica.js';
+export { Replica, streamRng, RandomStream, type StepInput, type BatchViews } from './replica.js';
 export { createEngine, type Engine } from './engine.js';
 export { LocalCollective, SharedCollective, allocateCollectiveBuffers, type Collective } from './parallel/collective.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointMeta } from './checkpoint.js';

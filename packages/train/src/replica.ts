@@ -6,26 +6,24 @@ import { WASM_PASS_BUDGET_MB, estimatePassMB, resolveMicroBatch, type TrainConfi
 import type { Collective } from './parallel/collective.js';
 import { embedImages } from './embed.js';
 
-/** Which augmented view an RNG stream belongs to. */
-export const enum View {
-  Query = 1,
-  Key = 2,
+/**
+ * Random streams of a run besides augmentation (augmentation uses the BatchLoader's per-image
+ * generators, `loaderViewRngs`). The values are part of every run's results: keep them.
+ */
+export const enum RandomStream {
   /** The shuffle-BN permutation of a batch. */
   Shuffle = 3,
-  /** The order of the training images in an epoch (step 0), or of the queue fill (epoch 0). */
-  Order = 4,
   /** The train (pos 1) and test (pos 2) subsets. */
   Subset = 5,
 }
 
 /**
- * The RNG of one augmented view, derived only from (seed, epoch, step, view, position in the
- * batch): any replica can augment any image of the batch and get the same pixels, so results
- * do not depend on the number of workers.
+ * The generator of `stream` at (seed, epoch, step, pos), a function of those alone: every
+ * replica draws the same shuffle permutation, and a resumed run the same subsets.
  */
-export function viewRng(seed: number, epoch: number, step: number, view: View, pos: number): Rng {
+export function streamRng(seed: number, epoch: number, step: number, stream: RandomStream, pos: number): Rng {
   let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b);
-  for (const v of [epoch, step, view, pos]) {
+  for (const v of [epoch, step, stream, pos]) {
     h = Math.imul(h ^ (v + 0x632be5ab), 0xc2b2ae35);
     h ^= h >>> 15;
   }
@@ -78,9 +76,6 @@ export class Replica {
     this.testSet = openIndex(indexPath, 'test');
     const first = this.trainSet.image(0);
     this.channels = first.channels;
-    // The paper's per-dataset pipelines and normalisation where the dataset is one of the paper's
-    // (or Fashion-MNIST); otherwise the CIFAR-style pipelines at the stored size with the index's
-    // own channel statistics.
     this.normalization = pipelineNormalization(cfg, this.trainSet);
     this.pipeQ = buildPipeline(pipelineSpec(cfg, this.trainSet, cfg.augQ));
     this.pipeK = buildPipeline(pipelineSpec(cfg, this.trainSet, cfg.augK));
@@ -89,6 +84,7 @@ export class Replica {
     if (cfg.batchSize % w !== 0) throw new Error(`--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`);
     if (cfg.bnSplits % w !== 0) throw new Error(`--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`);
     this.localBnSplits = cfg.bnSplits / w;
+    const stem = cfg.stem === 'auto' ? stemForImageSize(this.pipeTest.size) : cfg.stem;
     this.model = new MaskConModel({
       method: cfg.method,
       w: cfg.w,
@@ -105,14 +101,14 @@ export class Replica {
         width: cfg.width,
         baseWidth: cfg.baseWidth,
         inChannels: this.channels,
-        stem: cfg.stem === 'auto' ? stemForImageSize(this.pipeTest.size) : cfg.stem,
+        stem,
         projHidden: 512,
         projDim: 128,
         classifierClasses: cfg.method === 'coins' ? (cfg.labels === 'fine' ? this.trainSet.fineClassNames : this.trainSet.coarseClassNames).length : undefined,
       },
     });
     try {
-      this.passes = this.choosePasses();
+      this.passes = this.choosePasses(stem);
     } catch (err) {
       this.dispose();
       throw err;
@@ -124,12 +120,11 @@ export class Replica {
    * that, on the wasm backend, fits one wasm heap. A pass that cannot fit fails here, before
    * any work, with the flags that make it fit.
    */
-  private choosePasses(): number {
+  private choosePasses(stem: 'small' | 'standard'): number {
     const cfg = this.cfg;
     const share = cfg.batchSize / this.collective.worldSize;
     const group = cfg.batchSize / cfg.bnSplits;
     const size = this.pipeTest.size;
-    const stem = cfg.stem === 'auto' ? stemForImageSize(size) : cfg.stem;
     const stemPixels = stem === 'standard' ? Math.ceil(size / 4) ** 2 : size * size;
     const params = this.model.encoderQ.countTrainable();
     const need = (m: number) => estimatePassMB(cfg.arch, stemPixels, m, params, stem);
@@ -166,18 +161,18 @@ export class Replica {
    * The views at batch positions `positions` as one NHWC tensor: rows of the loader's views
    * when given, else augmented here with the loader's generators (same pixels either way).
    */
-  private views(s: { indices: Int32Array; epoch: number; step: number; views?: BatchViews }, positions: ArrayLike<number>, pipeline: Pipeline, view: View.Query | View.Key): tf.Tensor4D {
+  private views(s: { indices: Int32Array; epoch: number; step: number; views?: BatchViews }, positions: ArrayLike<number>, pipeline: Pipeline, view: 'query' | 'key'): tf.Tensor4D {
     const n = positions.length;
     const B = s.indices.length;
     const size = pipeline.size;
     const per = size * size * this.channels;
     const out = new Float32Array(n * per);
-    const given = view === View.Query ? s.views?.query : s.views?.key;
+    const given = s.views?.[view];
     if (given) {
-      if (given.length !== B * per) throw new Error(`The loader's ${view === View.Query ? 'query' : 'key'} views hold ${given.length} floats; a batch of ${B} images of ${size}×${size}×${this.channels} needs ${B * per}.`);
+      if (given.length !== B * per) throw new Error(`The loader's ${view} views hold ${given.length} floats; a batch of ${B} images of ${size}×${size}×${this.channels} needs ${B * per}.`);
       for (let i = 0; i < n; i++) out.set(given.subarray(positions[i] * per, (positions[i] + 1) * per), i * per);
     } else {
-      const rngs = loaderViewRngs(this.cfg.seed, s.epoch, s.step, view === View.Query ? 0 : 1, B);
+      const rngs = loaderViewRngs(this.cfg.seed, s.epoch, s.step, view === 'query' ? 0 : 1, B);
       const idx = Int32Array.from({ length: n }, (_, i) => s.indices[positions[i]]);
       const images = this.trainSet.images(idx);
       for (let i = 0; i < n; i++) pipeline(images[i], rngs[positions[i]], out, i * per);
@@ -194,9 +189,9 @@ export class Replica {
     const { rank, worldSize } = this.collective;
     const share = B / worldSize;
     // The permutation depends only on (seed, epoch, step): a resumed run draws the same one.
-    const perm = viewRng(this.cfg.seed, s.epoch, s.step, View.Shuffle, 0).permutation(B);
+    const perm = streamRng(this.cfg.seed, s.epoch, s.step, RandomStream.Shuffle, 0).permutation(B);
     const inverse = inversePermutation(perm);
-    const xk = this.views(s, perm.subarray(rank * share, (rank + 1) * share), this.pipeK, View.Key);
+    const xk = this.views(s, perm.subarray(rank * share, (rank + 1) * share), this.pipeK, 'key');
     const kShard = this.model.encodeKeys(xk, this.localBnSplits, this.passes); // share×d, shuffled order
     xk.dispose();
     if (worldSize === 1) {
@@ -225,7 +220,7 @@ export class Replica {
     this.model.momentumUpdateKeyEncoder(); // before computing keys
     const k = this.batchKeys(s); // B×d
     const rows = Int32Array.from({ length: share }, (_, i) => rank * share + i);
-    const xq = this.views(s, rows, this.pipeQ, View.Query);
+    const xq = this.views(s, rows, this.pipeQ, 'query');
     const kMine = worldSize === 1 ? k : (tf.slice(k, [rank * share, 0], [share, k.shape[1]]) as tf.Tensor2D);
     const g = this.model.gradients(xq, kMine, s.labels.subarray(rank * share, (rank + 1) * share), this.localBnSplits, this.passes);
     xq.dispose();

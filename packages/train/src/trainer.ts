@@ -8,7 +8,7 @@ import { learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
 import { resolveLoaderWorkers, resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
 import { createEngine, type Engine } from './engine.js';
-import { View, viewRng, pipelineSpec, type BatchViews } from './replica.js';
+import { RandomStream, streamRng, pipelineSpec, type BatchViews } from './replica.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
@@ -93,8 +93,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const trainSet = openIndex(indexPath, 'train', { preloadMaxBytes: 0 });
   const testSet = openIndex(indexPath, 'test', { preloadMaxBytes: 0 });
   // Every random order derives from (seed, epoch) alone, so a resumed run sees the same data.
-  const trainIdx = subsetIndices(trainSet.size, cfg.trainSubset, viewRng(cfg.seed, 0, 0, View.Subset, 1));
-  const testIdx = subsetIndices(testSet.size, cfg.testSubset, viewRng(cfg.seed, 0, 0, View.Subset, 2));
+  const trainIdx = subsetIndices(trainSet.size, cfg.trainSubset, streamRng(cfg.seed, 0, 0, RandomStream.Subset, 1));
+  const testIdx = subsetIndices(testSet.size, cfg.testSubset, streamRng(cfg.seed, 0, 0, RandomStream.Subset, 2));
   const labelsAll = cfg.labels === 'fine' ? trainSet.fineLabels() : trainSet.coarseLabels();
   const testFine = testSet.fineLabels();
   const testCoarseAll = testSet.coarseLabels();

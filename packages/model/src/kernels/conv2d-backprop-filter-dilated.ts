@@ -1,5 +1,6 @@
 /**
- * Conv2DBackpropFilter for the wasm backend (used for strides > 1), computed with ONE forward
+ * Conv2DBackpropFilter for the wasm backend (strided convolutions whose input width is not a
+ * multiple of the stride; the rest use conv2d-backprop-filter.ts), computed with ONE forward
  * (XNNPACK) convolution:
  *
  *   dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s+kh-pt, ow*s+kw-pl, ci] * dy[b,oh,ow,co]
