@@ -15,9 +15,14 @@ function writeIdx(path: string, magic: number, dims: number[], body: Uint8Array)
  * A small Fashion-MNIST lookalike in the real file layout: each class has its own bright
  * stripe pattern plus seeded noise, so a model can learn something in a few steps.
  */
-export function writeFashionMnistLike(dir: string, perClassTrain: number, perClassTest: number, seed = 1): void {
+export function writeFashionMnistLike(
+  dir: string,
+  perClassTrain: number,
+  perClassTest: number,
+  seed = 1,
+): void {
   let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
   const make = (prefix: string, perClass: number) => {
     const n = perClass * 10;
     const pixels = new Uint8Array(n * 784);
@@ -43,7 +48,12 @@ export function writeFashionMnistLike(dir: string, perClassTrain: number, perCla
  * A tiny Fashion-MNIST lookalike (10·perClassTrain train, 10·perClassTest test images) written
  * under `work/raw` and built into `work/data/fashion_mnist.sqlite`; returns the index path.
  */
-export async function buildTinyFashionIndex(work: string, perClassTrain: number, perClassTest: number, seed = 1): Promise<string> {
+export async function buildTinyFashionIndex(
+  work: string,
+  perClassTrain: number,
+  perClassTest: number,
+  seed = 1,
+): Promise<string> {
   const raw = join(work, 'raw');
   mkdirSync(raw, { recursive: true });
   writeFashionMnistLike(raw, perClassTrain, perClassTest, seed);

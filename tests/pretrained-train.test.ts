@@ -19,33 +19,68 @@ describe('training from pretrained torchvision weights', () => {
   it('starts ResNet-18 from the file (RGB conv1 folded for grey images) and trains', async () => {
     const logs: string[] = [];
     const cfg = parseTrainArgs([
-      '--preset', 'tiny', '--index', index, '--arch', 'resnet18', '--base-width', '8', '--pretrained', fixture,
-      '--K', '32', '--batch-size', '16', '--epochs', '1', '--lr', '1e-12', '--wd', '0', '--train-subset', '0', '--test-subset', '0',
-      '--workers', '1', '--backend', 'wasm', '--runs-db', join(work, 'runs.sqlite'),
+      '--preset',
+      'tiny',
+      '--index',
+      index,
+      '--arch',
+      'resnet18',
+      '--base-width',
+      '8',
+      '--pretrained',
+      fixture,
+      '--K',
+      '32',
+      '--batch-size',
+      '16',
+      '--epochs',
+      '1',
+      '--lr',
+      '1e-12',
+      '--wd',
+      '0',
+      '--train-subset',
+      '0',
+      '--test-subset',
+      '0',
+      '--workers',
+      '1',
+      '--backend',
+      'wasm',
+      '--runs-db',
+      join(work, 'runs.sqlite'),
     ]);
     const r = await train(cfg, { log: (m) => logs.push(m), snapshot: true });
-    expect(logs.join('\n')).toMatch(/pretrained: 100 tensors from .*RGB conv1 summed over channels/);
+    expect(logs.join('\n')).toMatch(
+      /pretrained: 100 tensors from .*RGB conv1 summed over channels/,
+    );
     const file = readSafetensors(fixture).tensors;
     // With a negligible learning rate the weights are still the file's (layout OIHW → HWIO).
     const w = file.get('layer2.0.conv1.weight')!; // [16, 8, 3, 3]
     const mine = r.params!.get('layer2.0.conv1.weight')!; // [3, 3, 8, 16]
     const [o, i] = [w.shape[0], w.shape[1]];
     let maxErr = 0;
-    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < 3; y++) for (let x = 0; x < 3; x++) {
-      const theirs = (w.data as Float32Array)[((a * i + b) * 3 + y) * 3 + x];
-      const ours = mine[((y * 3 + x) * i + b) * o + a];
-      maxErr = Math.max(maxErr, Math.abs(theirs - ours));
-    }
+    for (let a = 0; a < o; a++)
+      for (let b = 0; b < i; b++)
+        for (let y = 0; y < 3; y++)
+          for (let x = 0; x < 3; x++) {
+            const theirs = (w.data as Float32Array)[((a * i + b) * 3 + y) * 3 + x];
+            const ours = mine[((y * 3 + x) * i + b) * o + a];
+            maxErr = Math.max(maxErr, Math.abs(theirs - ours));
+          }
     expect(maxErr).toBeLessThan(1e-6);
     const c1 = file.get('conv1.weight')!; // [8, 3, 3, 3] → summed over input channels
     const mineC1 = r.params!.get('conv1.weight')!; // [3, 3, 1, 8]
     const d = c1.data as Float32Array;
-    const summed = (oc: number, y: number, x: number) => [0, 1, 2].reduce((s, ch) => s + d[((oc * 3 + ch) * 3 + y) * 3 + x], 0);
+    const summed = (oc: number, y: number, x: number) =>
+      [0, 1, 2].reduce((s, ch) => s + d[((oc * 3 + ch) * 3 + y) * 3 + x], 0);
     expect(mineC1[(1 * 3 + 2) * 8 + 5]).toBeCloseTo(summed(5, 1, 2), 5);
     expect(r.recall.map((x) => x.k)).toEqual([1, 2, 5, 10]);
   });
 
   it('refuses a pretrained file that does not exist, before any work', () => {
-    expect(() => parseTrainArgs(['--pretrained', join(work, 'nope.safetensors')])).toThrow(/--pretrained file .*nope\.safetensors does not exist/);
+    expect(() => parseTrainArgs(['--pretrained', join(work, 'nope.safetensors')])).toThrow(
+      /--pretrained file .*nope\.safetensors does not exist/,
+    );
   });
 });

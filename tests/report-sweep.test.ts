@@ -31,20 +31,60 @@ describe('pnpm report: a self-contained HTML page of one run, checked in headles
   it('renders curves, t-SNE and a retrieval grid from a trained run', async () => {
     const runsDb = join(work, 'report-runs.sqlite');
     const result = await train(
-      parseTrainArgs(['--preset', 'tiny', '--index', index, '--K', '64', '--epochs', '2', '--eval-every', '1', '--train-subset', '192', '--test-subset', '0', '--runs-db', runsDb, '--backend', 'wasm']),
+      parseTrainArgs([
+        '--preset',
+        'tiny',
+        '--index',
+        index,
+        '--K',
+        '64',
+        '--epochs',
+        '2',
+        '--eval-every',
+        '1',
+        '--train-subset',
+        '192',
+        '--test-subset',
+        '0',
+        '--runs-db',
+        runsDb,
+        '--backend',
+        'wasm',
+      ]),
       { log: () => {} },
     );
     const out = join(artefacts, 'report');
-    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'packages/train/src/report-cli.ts', String(result.runId), '--runs-db', runsDb, '--out', out, '--tsne-points', '100', '--queries', '5'], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
+    const cli = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'packages/train/src/report-cli.ts',
+        String(result.runId),
+        '--runs-db',
+        runsDb,
+        '--out',
+        out,
+        '--tsne-points',
+        '100',
+        '--queries',
+        '5',
+      ],
+      { cwd: repo, encoding: 'utf8', timeout: 120_000 },
+    );
     expect(cli.status, cli.stderr).toBe(0);
-    for (const f of ['report.html', 'tsne-coarse.png', 'tsne-fine.png', 'retrieval.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['report.html', 'tsne-coarse.png', 'tsne-fine.png', 'retrieval.png'])
+      expect(existsSync(join(out, f)), f).toBe(true);
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     // Self-contained: nothing is fetched from anywhere.
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
     expect(html).not.toMatch(/<script/);
     // The final table shows the stored Recall@K of the last epoch.
-    const stored = rows(runsDb, `SELECT k, recall FROM recalls WHERE run_id = ${result.runId} AND epoch = 2 ORDER BY k`) as { k: number; recall: number }[];
+    const stored = rows(
+      runsDb,
+      `SELECT k, recall FROM recalls WHERE run_id = ${result.runId} AND epoch = 2 ORDER BY k`,
+    ) as { k: number; recall: number }[];
     expect(stored.map((r) => r.k)).toEqual([1, 2, 5, 10]);
     for (const r of stored) expect(html).toContain(`<td>${(100 * r.recall).toFixed(2)}</td>`);
     expect(html).toContain(`wasm`);
@@ -57,13 +97,23 @@ describe('pnpm report: a self-contained HTML page of one run, checked in headles
     expect(tsne.width).toBeGreaterThan(400);
 
     if (!existsSync(CHROMIUM)) {
-      console.warn(`SKIPPED the browser check: ${CHROMIUM} is missing (apt-get install chromium; scripts/install.sh --with-test-deps and .ci/run do this).`);
+      console.warn(
+        `SKIPPED the browser check: ${CHROMIUM} is missing (apt-get install chromium; scripts/install.sh --with-test-deps and .ci/run do this).`,
+      );
       return;
     }
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -89,7 +139,11 @@ describe('pnpm report: a self-contained HTML page of one run, checked in headles
       expect(seen.lossLines).toBe(1);
       expect(seen.lossPoints).toBe(2); // two epochs
       expect(seen.recallLines).toBe(4); // R@1, R@2, R@5, R@10
-      expect(seen.images.map((i) => i.alt).sort()).toEqual(['retrieval grid', 't-SNE coarse', 't-SNE fine']);
+      expect(seen.images.map((i) => i.alt).sort()).toEqual([
+        'retrieval grid',
+        't-SNE coarse',
+        't-SNE fine',
+      ]);
       for (const img of seen.images) expect(img.w, img.alt).toBeGreaterThan(0);
       expect(requests).toEqual([]);
       await page.screenshot({ path: join(artefacts, 'report-screenshot.png'), fullPage: true });
@@ -105,27 +159,76 @@ describe('pnpm sweep: a resumable w × τ grid with baselines, as Tables 4–8',
   it('trains each cell once, writes Markdown and HTML with the best cell marked, and re-uses finished cells', async () => {
     const runsDb = join(work, 'sweep-runs.sqlite');
     const outDir = join(artefacts, 'sweep');
-    const args = ['--dataset', 'fashion_mnist', '--index', index, '--preset', 'tiny', '--K', '64', '--train-subset', '192', '--test-subset', '0', '--backend', 'wasm', '--method', 'maskcon', '--w', '0.5,1', '--t', '0.1', '--baselines', 'selfcon', '--runs-db', runsDb, '--out', outDir];
+    const args = [
+      '--dataset',
+      'fashion_mnist',
+      '--index',
+      index,
+      '--preset',
+      'tiny',
+      '--K',
+      '64',
+      '--train-subset',
+      '192',
+      '--test-subset',
+      '0',
+      '--backend',
+      'wasm',
+      '--method',
+      'maskcon',
+      '--w',
+      '0.5,1',
+      '--t',
+      '0.1',
+      '--baselines',
+      'selfcon',
+      '--runs-db',
+      runsDb,
+      '--out',
+      outDir,
+    ];
     const first = await runSweep(parseSweepArgs(args), { log: () => {} });
-    expect(first.rows.map((r) => [r.method, r.w, r.t, r.reused])).toEqual([['maskcon', 0.5, 0.1, false], ['maskcon', 1, 0.1, false], ['selfcon', null, null, false]]);
-    const runs = rows(runsDb, 'SELECT id, method, status, config FROM runs ORDER BY id') as { id: number; method: string; status: string; config: string }[];
-    expect(runs.map((r) => [r.method, r.status])).toEqual([['maskcon', 'finished'], ['maskcon', 'finished'], ['selfcon', 'finished']]);
+    expect(first.rows.map((r) => [r.method, r.w, r.t, r.reused])).toEqual([
+      ['maskcon', 0.5, 0.1, false],
+      ['maskcon', 1, 0.1, false],
+      ['selfcon', null, null, false],
+    ]);
+    const runs = rows(runsDb, 'SELECT id, method, status, config FROM runs ORDER BY id') as {
+      id: number;
+      method: string;
+      status: string;
+      config: string;
+    }[];
+    expect(runs.map((r) => [r.method, r.status])).toEqual([
+      ['maskcon', 'finished'],
+      ['maskcon', 'finished'],
+      ['selfcon', 'finished'],
+    ]);
     expect(runs.map((r) => (JSON.parse(r.config) as { w: number }).w)).toEqual([0.5, 1, 1]);
 
     // Table values are the runs DB's final Recall@K, in percent with 2 decimals.
     const md = readFileSync(join(outDir, 'sweep.md'), 'utf8');
-    const r1 = rows(runsDb, 'SELECT run_id, recall FROM recalls WHERE k = 1 ORDER BY run_id') as { run_id: number; recall: number }[];
+    const r1 = rows(runsDb, 'SELECT run_id, recall FROM recalls WHERE k = 1 ORDER BY run_id') as {
+      run_id: number;
+      recall: number;
+    }[];
     expect(r1).toHaveLength(3);
     const best = first.best;
     // The best cell is the best of the w × τ grid (runs 1–2); the SelfCon baseline is not ranked.
     const bestR1 = Math.max(...r1.slice(0, 2).map((r) => r.recall));
     expect(first.rows[best].recalls[1]).toBe(bestR1);
-    const lines = md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| method') && !l.startsWith('| :'));
+    const lines = md
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('| method') && !l.startsWith('| :'));
     expect(lines).toHaveLength(3);
     expect(lines[2].replace(/\*\*/g, '')).toMatch(/^\| SelfCon \| — \| — \| /);
     lines.forEach((l, i) => {
-      expect(l).toContain(`| ${i === best ? '**' : ''}${(100 * first.rows[i].recalls[1]).toFixed(2)}${i === best ? '**' : ''} |`);
-      expect(l.startsWith(i === best ? '| **' : '| ') && (i === best) === l.includes('**')).toBe(true);
+      expect(l).toContain(
+        `| ${i === best ? '**' : ''}${(100 * first.rows[i].recalls[1]).toFixed(2)}${i === best ? '**' : ''} |`,
+      );
+      expect(l.startsWith(i === best ? '| **' : '| ') && (i === best) === l.includes('**')).toBe(
+        true,
+      );
     });
     const html = readFileSync(join(outDir, 'sweep.html'), 'utf8');
     expect(html.match(/<tr class="best[^"]*">/g)).toHaveLength(1);

@@ -12,8 +12,27 @@ const work = mkdtempSync(join(tmpdir(), 'maskcon-resume-'));
 let index = '';
 
 const trainArgs = (runsDb: string) => [
-  'packages/train/src/cli.ts', '--preset', 'tiny', '--index', index, '--K', '64', '--epochs', '4', '--train-subset', '0',
-  '--test-subset', '0', '--seed', '21', '--workers', '1', '--backend', 'wasm', '--runs-db', runsDb,
+  'packages/train/src/cli.ts',
+  '--preset',
+  'tiny',
+  '--index',
+  index,
+  '--K',
+  '64',
+  '--epochs',
+  '4',
+  '--train-subset',
+  '0',
+  '--test-subset',
+  '0',
+  '--seed',
+  '21',
+  '--workers',
+  '1',
+  '--backend',
+  'wasm',
+  '--runs-db',
+  runsDb,
 ];
 
 /** Epoch of the run's latest checkpoint (written atomically, so always complete), or 0. */
@@ -30,22 +49,35 @@ describe('checkpoints and resume', () => {
   it('a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run', async () => {
     // Uninterrupted reference.
     const refDb = join(work, 'ref', 'runs.sqlite');
-    const ref = spawnSync(process.execPath, ['--import', 'tsx', ...trainArgs(refDb)], { cwd: repo, encoding: 'utf8' });
+    const ref = spawnSync(process.execPath, ['--import', 'tsx', ...trainArgs(refDb)], {
+      cwd: repo,
+      encoding: 'utf8',
+    });
     expect(ref.status, ref.stderr).toBe(0);
 
     // Same run, killed once two epochs are checkpointed.
     const killedDb = join(work, 'killed', 'runs.sqlite');
-    const child = spawn(process.execPath, ['--import', 'tsx', ...trainArgs(killedDb)], { cwd: repo, stdio: 'ignore' });
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, sig) => r(sig)));
+    const child = spawn(process.execPath, ['--import', 'tsx', ...trainArgs(killedDb)], {
+      cwd: repo,
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((r) =>
+      child.on('exit', (_code, sig) => r(sig)),
+    );
     const deadline = Date.now() + 120_000;
-    while (checkpointedEpoch(killedDb) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (checkpointedEpoch(killedDb) < 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
     const before = loadCheckpoint(checkpointPath(killedDb, 1)).meta.epoch;
     expect(before).toBeGreaterThanOrEqual(2);
     expect(before).toBeLessThan(4);
 
-    const resumed = spawnSync(process.execPath, ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '1', '--runs-db', killedDb], { cwd: repo, encoding: 'utf8' });
+    const resumed = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '1', '--runs-db', killedDb],
+      { cwd: repo, encoding: 'utf8' },
+    );
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resuming run 1 after epoch ${before}`));
 
@@ -53,31 +85,48 @@ describe('checkpoints and resume', () => {
     const b = loadCheckpoint(checkpointPath(killedDb, 1));
     expect(b.meta.epoch).toBe(4);
     expect([...b.state.arrays.keys()]).toEqual([...a.state.arrays.keys()]);
-    for (const [name, x] of a.state.arrays) expect(Array.from(b.state.arrays.get(name)!), name).toEqual(Array.from(x));
+    for (const [name, x] of a.state.arrays)
+      expect(Array.from(b.state.arrays.get(name)!), name).toEqual(Array.from(x));
 
     const db = new Database(killedDb, { readonly: true });
-    expect((db.prepare('SELECT status FROM runs WHERE id = 1').get() as { status: string }).status).toBe('finished');
+    expect(
+      (db.prepare('SELECT status FROM runs WHERE id = 1').get() as { status: string }).status,
+    ).toBe('finished');
     expect((db.prepare('SELECT COUNT(*) AS n FROM epochs').get() as { n: number }).n).toBe(4);
     db.close();
   });
 
   it('refuses to resume a finished run or an unknown one', () => {
     const refDb = join(work, 'ref', 'runs.sqlite');
-    const done = spawnSync(process.execPath, ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '1', '--runs-db', refDb], { cwd: repo, encoding: 'utf8' });
+    const done = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '1', '--runs-db', refDb],
+      { cwd: repo, encoding: 'utf8' },
+    );
     expect(done.status).toBe(1);
     expect(done.stderr).toMatch(/Run 1 already finished; nothing to resume/);
-    const unknown = spawnSync(process.execPath, ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '9', '--runs-db', refDb], { cwd: repo, encoding: 'utf8' });
+    const unknown = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '9', '--runs-db', refDb],
+      { cwd: repo, encoding: 'utf8' },
+    );
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/No run 9 in/);
   });
 
   it('stops a diverging run with a clear message and keeps the last good checkpoint', () => {
     const db = join(work, 'nan', 'runs.sqlite');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', ...trainArgs(db), '--lr', '1e30', '--warmup-epochs', '0'], { cwd: repo, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', ...trainArgs(db), '--lr', '1e30', '--warmup-epochs', '0'],
+      { cwd: repo, encoding: 'utf8' },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/loss became NaN or infinite in epoch 1/);
     const d = new Database(db, { readonly: true });
-    expect((d.prepare('SELECT status FROM runs').get() as { status: string }).status).toBe('diverged');
+    expect((d.prepare('SELECT status FROM runs').get() as { status: string }).status).toBe(
+      'diverged',
+    );
     d.close();
     expect(existsSync(checkpointPath(db, 1))).toBe(false);
   });

@@ -17,7 +17,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { augmentBatch, BatchLoader, datasetPipeline, makePipeline, Rng, type Pipeline, type PipelineSpec } from '../src/index.js';
+import {
+  augmentBatch,
+  BatchLoader,
+  datasetPipeline,
+  makePipeline,
+  Rng,
+  type Pipeline,
+  type PipelineSpec,
+} from '../src/index.js';
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const COUNT = 64;
@@ -46,7 +54,8 @@ function photo(h: number, w: number, seed: number): ImageU8 {
 
 function crop32(img: ImageU8): ImageU8 {
   const data = new Uint8Array(32 * 32 * 3);
-  for (let y = 0; y < 32; y++) data.set(img.data.subarray(y * img.width * 3, y * img.width * 3 + 96), y * 96);
+  for (let y = 0; y < 32; y++)
+    data.set(img.data.subarray(y * img.width * 3, y * img.width * 3 + 96), y * 96);
   return { data, height: 32, width: 32, channels: 3 };
 }
 
@@ -57,7 +66,13 @@ function source(name: string, images: ImageU8[]): DatasetSource {
     fineClassNames: ['a', 'b'],
     coarseClassNames: ['ab'],
     sourceFiles: [],
-    readSplit: (split) => ({ records: (split === 'train' ? images : images.slice(0, 2)).map((image, i) => ({ fine: i % 2, coarse: 0, image })) }),
+    readSplit: (split) => ({
+      records: (split === 'train' ? images : images.slice(0, 2)).map((image, i) => ({
+        fine: i % 2,
+        coarse: 0,
+        image,
+      })),
+    }),
   };
 }
 
@@ -75,7 +90,15 @@ function inProcess(images: ImageU8[], pipeline: Pipeline): number {
 }
 
 async function viaLoader(indexPath: string, spec: PipelineSpec, workers: number): Promise<number> {
-  const loader = new BatchLoader({ indexPath, batchSize: 16, seed: 1, query: spec, key: spec, workers, prefetch: workers + 2 });
+  const loader = new BatchLoader({
+    indexPath,
+    batchSize: 16,
+    seed: 1,
+    query: spec,
+    key: spec,
+    workers,
+    prefetch: workers + 2,
+  });
   try {
     for await (const _ of loader.epoch(0)) void _; // warm-up (worker start, JIT)
     let n = 0;
@@ -92,17 +115,31 @@ async function viaLoader(indexPath: string, spec: PipelineSpec, workers: number)
   }
 }
 
-function torchvision(dir: string, big: ImageU8[]): Record<string, { single: number; all: number }> | string {
-  const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torchvision, PIL'], { stdio: 'ignore' }).status === 0);
-  if (!python) return 'python3 with torchvision and PIL not found (apt-get install python3-torchvision python3-pil): torchvision column skipped';
+function torchvision(
+  dir: string,
+  big: ImageU8[],
+): Record<string, { single: number; all: number }> | string {
+  const python = ['/usr/bin/python3', 'python3'].find(
+    (p) => spawnSync(p, ['-c', 'import torchvision, PIL'], { stdio: 'ignore' }).status === 0,
+  );
+  if (!python)
+    return 'python3 with torchvision and PIL not found (apt-get install python3-torchvision python3-pil): torchvision column skipped';
   const bin = join(dir, 'images.bin');
   const all = new Uint8Array(COUNT * H * W * 3);
   big.forEach((img, i) => all.set(img.data, i * H * W * 3));
   writeFileSync(bin, all);
   const script = fileURLToPath(new URL('./bench-augment.py', import.meta.url));
-  const r = spawnSync(python, [script, bin, String(COUNT), String(H), String(W), String(SECONDS), String(CORES)], { encoding: 'utf8' });
-  if (r.status !== 0) return `torchvision benchmark failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`;
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, { single: number; all: number }>;
+  const r = spawnSync(
+    python,
+    [script, bin, String(COUNT), String(H), String(W), String(SECONDS), String(CORES)],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0)
+    return `torchvision benchmark failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`;
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<
+    string,
+    { single: number; all: number }
+  >;
 }
 
 async function main(): Promise<void> {
@@ -115,26 +152,76 @@ async function main(): Promise<void> {
     await writeIndex(source('bench224', big), bigIndex);
     await writeIndex(source('bench32', small), smallIndex);
 
-    const rows: { name: string; images: ImageU8[]; index: string; spec: PipelineSpec; pipeline: Pipeline; key: string }[] = [
-      { name: 'strong 32×32 (CIFAR10Policy)', images: small, index: smallIndex, spec: { kind: 'strong', size: 32, ...IMAGENET }, pipeline: makePipeline('strong', { size: 32, ...IMAGENET }), key: 'strong32' },
-      { name: 'weak 32×32', images: small, index: smallIndex, spec: { kind: 'weak', size: 32, ...IMAGENET }, pipeline: makePipeline('weak', { size: 32, ...IMAGENET }), key: 'weak32' },
-      { name: 'strong 224×224 (cars196)', images: big, index: bigIndex, spec: { kind: 'strong', dataset: 'cars196' }, pipeline: datasetPipeline('cars196', 'strong'), key: 'strong224' },
-      { name: 'weak 224×224 (sop/cars196)', images: big, index: bigIndex, spec: { kind: 'weak', dataset: 'sop_split1' }, pipeline: datasetPipeline('sop_split1', 'weak'), key: 'weak224' },
+    const rows: {
+      name: string;
+      images: ImageU8[];
+      index: string;
+      spec: PipelineSpec;
+      pipeline: Pipeline;
+      key: string;
+    }[] = [
+      {
+        name: 'strong 32×32 (CIFAR10Policy)',
+        images: small,
+        index: smallIndex,
+        spec: { kind: 'strong', size: 32, ...IMAGENET },
+        pipeline: makePipeline('strong', { size: 32, ...IMAGENET }),
+        key: 'strong32',
+      },
+      {
+        name: 'weak 32×32',
+        images: small,
+        index: smallIndex,
+        spec: { kind: 'weak', size: 32, ...IMAGENET },
+        pipeline: makePipeline('weak', { size: 32, ...IMAGENET }),
+        key: 'weak32',
+      },
+      {
+        name: 'strong 224×224 (cars196)',
+        images: big,
+        index: bigIndex,
+        spec: { kind: 'strong', dataset: 'cars196' },
+        pipeline: datasetPipeline('cars196', 'strong'),
+        key: 'strong224',
+      },
+      {
+        name: 'weak 224×224 (sop/cars196)',
+        images: big,
+        index: bigIndex,
+        spec: { kind: 'weak', dataset: 'sop_split1' },
+        pipeline: datasetPipeline('sop_split1', 'weak'),
+        key: 'weak224',
+      },
     ];
     console.error(`measuring ${rows.length} pipelines, ${SECONDS} s per cell, ${CORES} cores…`);
     const ours: { thread: number; one: number; all: number }[] = [];
     for (const r of rows) {
-      ours.push({ thread: inProcess(r.images, r.pipeline), one: await viaLoader(r.index, r.spec, 1), all: await viaLoader(r.index, r.spec, CORES) });
+      ours.push({
+        thread: inProcess(r.images, r.pipeline),
+        one: await viaLoader(r.index, r.spec, 1),
+        all: await viaLoader(r.index, r.spec, CORES),
+      });
     }
     const tv = torchvision(dir, big);
-    const fmt = (v: number | undefined) => (v === undefined ? 'n/a' : Math.round(v).toLocaleString('en-US'));
+    const fmt = (v: number | undefined) =>
+      v === undefined ? 'n/a' : Math.round(v).toLocaleString('en-US');
     const header = `| pipeline | ours, 1 thread | ours, loader 1 worker | ours, loader ${CORES} workers | torchvision, 1 process | torchvision, ${CORES} processes | ours/torchvision per core |`;
     console.log(header);
-    console.log('|' + header.split('|').slice(1, -1).map(() => '---').join('|') + '|');
+    console.log(
+      '|' +
+        header
+          .split('|')
+          .slice(1, -1)
+          .map(() => '---')
+          .join('|') +
+        '|',
+    );
     rows.forEach((r, i) => {
       const t = typeof tv === 'string' ? undefined : tv[r.key];
       const ratio = t ? `${(ours[i].thread / t.single).toFixed(2)}×` : 'n/a';
-      console.log(`| ${r.name} | ${fmt(ours[i].thread)} | ${fmt(ours[i].one)} | ${fmt(ours[i].all)} | ${fmt(t?.single)} | ${fmt(t?.all)} | ${ratio} |`);
+      console.log(
+        `| ${r.name} | ${fmt(ours[i].thread)} | ${fmt(ours[i].one)} | ${fmt(ours[i].all)} | ${fmt(t?.single)} | ${fmt(t?.all)} | ${ratio} |`,
+      );
     });
     if (typeof tv === 'string') console.log(`\n${tv}`);
   } finally {

@@ -14,7 +14,11 @@ function noise(h: number, w: number, c: number, rng: Rng): ImageU8 {
 function bench(label: string, h: number, c: number, kind: 'weak' | 'test'): void {
   const rng = new Rng(0);
   const images = Array.from({ length: 256 }, () => noise(h, h, c, rng));
-  const pipeline = makePipeline(kind, { size: h, mean: new Array(c).fill(0.5), std: new Array(c).fill(0.25) });
+  const pipeline = makePipeline(kind, {
+    size: h,
+    mean: new Array(c).fill(0.5),
+    std: new Array(c).fill(0.25),
+  });
   for (let i = 0; i < 50; i++) augmentBatch(images, pipeline, rng); // warm-up
   const rounds = 400;
   const t0 = performance.now();

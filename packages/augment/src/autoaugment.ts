@@ -24,8 +24,20 @@ import type { Transform } from './transforms.js';
  */
 
 export type AutoAugmentOp =
-  | 'invert' | 'contrast' | 'rotate' | 'translateX' | 'translateY' | 'sharpness' | 'shearX' | 'shearY'
-  | 'autocontrast' | 'equalize' | 'posterize' | 'color' | 'brightness' | 'solarize';
+  | 'invert'
+  | 'contrast'
+  | 'rotate'
+  | 'translateX'
+  | 'translateY'
+  | 'sharpness'
+  | 'shearX'
+  | 'shearY'
+  | 'autocontrast'
+  | 'equalize'
+  | 'posterize'
+  | 'color'
+  | 'brightness'
+  | 'solarize';
 
 /** One step of a sub-policy: run `op` at level `level` with probability `p`. */
 export interface PolicyStep {
@@ -97,7 +109,14 @@ export const MAGNITUDES: Readonly<Record<AutoAugmentOp, readonly number[]>> = {
 
 /** Operations whose magnitude gets a random sign. */
 export const SIGNED_OPS: ReadonlySet<AutoAugmentOp> = new Set<AutoAugmentOp>([
-  'shearX', 'shearY', 'translateX', 'translateY', 'color', 'contrast', 'sharpness', 'brightness',
+  'shearX',
+  'shearY',
+  'translateX',
+  'translateY',
+  'color',
+  'contrast',
+  'sharpness',
+  'brightness',
 ]);
 
 /** Grey fill for geometric operations, per channel. */
@@ -109,7 +128,13 @@ function grey(img: ImageU8, fill: number): number[] {
  * One AutoAugment operation with a given magnitude and sign (±1; ignored by unsigned ops),
  * exactly as the CIFAR10Policy lambdas call PIL.
  */
-export function applyAutoAugmentOp(img: ImageU8, op: AutoAugmentOp, magnitude: number, sign: 1 | -1, fill = 128): ImageU8 {
+export function applyAutoAugmentOp(
+  img: ImageU8,
+  op: AutoAugmentOp,
+  magnitude: number,
+  sign: 1 | -1,
+  fill = 128,
+): ImageU8 {
   switch (op) {
     case 'shearX':
       return affineBicubic(img, [1, magnitude * sign, 0, 0, 1, 0], grey(img, fill));

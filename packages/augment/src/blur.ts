@@ -23,7 +23,14 @@ export function boxRadiusForSigma(sigma: number): number {
 }
 
 /** One pass of the extended box blur along a line of n values (in → out, distinct arrays). */
-function boxBlurLine(src: Uint8Array, out: Uint8Array, n: number, radius: number, ww: number, fw: number): void {
+function boxBlurLine(
+  src: Uint8Array,
+  out: Uint8Array,
+  n: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
   const lastx = n - 1;
   const edgeA = Math.min(radius + 1, n);
   const edgeB = Math.max(n - radius - 1, 0);
@@ -84,7 +91,9 @@ function blurLines(
     for (let i = 0, s = base; i < n; i++, s += step) a[i] = data[s];
     for (let p = 0; p < PASSES; p++) {
       boxBlurLine(a, b, n, radius, ww, fw);
-      const t = a; a = b; b = t;
+      const t = a;
+      a = b;
+      b = t;
     }
     for (let i = 0, s = base; i < n; i++, s += step) data[s] = a[i];
   }
@@ -93,7 +102,8 @@ function blurLines(
 /** `img.filter(ImageFilter.GaussianBlur(radius = sigma))`, as MoCo v2's GaussianBlur applies it. */
 export function gaussianBlur(img: ImageU8, sigma: number): ImageU8 {
   checkImage(img, 'gaussianBlur');
-  if (!(sigma >= 0 && Number.isFinite(sigma))) throw new Error(`gaussianBlur: sigma must be a finite number ≥ 0, got ${sigma}.`);
+  if (!(sigma >= 0 && Number.isFinite(sigma)))
+    throw new Error(`gaussianBlur: sigma must be a finite number ≥ 0, got ${sigma}.`);
   const out = img.data.slice();
   gaussianBlurInPlace(out, img.height, img.width, img.channels, sigma);
   return { data: out, height: img.height, width: img.width, channels: img.channels };
@@ -114,7 +124,13 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 let colAcc = new Int32Array(0);
 
 /** `gaussianBlur` on an H×W×C buffer, in place (sigma already checked). */
-export function gaussianBlurInPlace(data: Uint8Array, H: number, W: number, C: number, sigma: number): void {
+export function gaussianBlurInPlace(
+  data: Uint8Array,
+  H: number,
+  W: number,
+  C: number,
+  sigma: number,
+): void {
   const r = boxRadiusForSigma(sigma);
   if (r === 0) return;
   const radius = Math.trunc(r);
@@ -142,7 +158,15 @@ export function gaussianBlurInPlace(data: Uint8Array, H: number, W: number, C: n
  */
 
 /** `PASSES` horizontal passes over every row (interleaved channels), in place. */
-function horizontalBlur(data: Uint8Array, H: number, W: number, C: number, radius: number, ww: number, fw: number): void {
+function horizontalBlur(
+  data: Uint8Array,
+  H: number,
+  W: number,
+  C: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
   const rowLen = W * C;
   if (lineA.length < rowLen) {
     const n = (rowLen + 3) & ~3;
@@ -153,7 +177,14 @@ function horizontalBlur(data: Uint8Array, H: number, W: number, C: number, radiu
   }
   const a = lineA;
   const b = lineB;
-  if (radius <= 1 && C === 3 && LITTLE_ENDIAN && rowLen % 4 === 0 && rowLen >= 20 && data.byteOffset % 4 === 0) {
+  if (
+    radius <= 1 &&
+    C === 3 &&
+    LITTLE_ENDIAN &&
+    rowLen % 4 === 0 &&
+    rowLen >= 20 &&
+    data.byteOffset % 4 === 0
+  ) {
     const d32 = new Uint32Array(data.buffer, data.byteOffset, (H * rowLen) >> 2);
     const a32 = lineA32;
     const b32 = lineB32;
@@ -202,12 +233,17 @@ function horizontalPassSmall(
   const end = rowLen - C2; // values [C2, end) have both neighbours at distance 2 inside the row
   if (radius === 0) {
     for (let i = C2, s = so + C2, o = oo + C2; i < end; i++, s++, o++) {
-      out[o] = (((Math.imul(src[s], ww) + Math.imul(src[s - C] + src[s + C], fw)) | 0) + 8388608) >>> 24;
+      out[o] =
+        (((Math.imul(src[s], ww) + Math.imul(src[s - C] + src[s + C], fw)) | 0) + 8388608) >>> 24;
     }
   } else {
     for (let i = C2, s = so + C2, o = oo + C2; i < end; i++, s++, o++) {
       out[o] =
-        (((Math.imul(src[s - C] + src[s] + src[s + C], ww) + Math.imul(src[s - C2] + src[s + C2], fw)) | 0) + 8388608) >>> 24;
+        (((Math.imul(src[s - C] + src[s] + src[s + C], ww) +
+          Math.imul(src[s - C2] + src[s + C2], fw)) |
+          0) +
+          8388608) >>>
+        24;
     }
   }
   // The first and last two pixels: clamp the neighbour columns.
@@ -245,7 +281,8 @@ function clampedBytes(
     const v =
       radius === 0
         ? Math.imul(src[s + p], ww) + Math.imul(src[s + m1] + src[s + p1], fw)
-        : Math.imul(src[s + m1] + src[s + p] + src[s + p1], ww) + Math.imul(src[s + m2] + src[s + p2], fw);
+        : Math.imul(src[s + m1] + src[s + p] + src[s + p1], ww) +
+          Math.imul(src[s + m2] + src[s + p2], fw);
     out[oo + i] = ((v | 0) + 8388608) >>> 24;
   }
 }
@@ -260,7 +297,14 @@ function clampedBytes(
 const LO = 0x00ff00ff;
 
 /** Pack the four results of one word: lanes of `e` (bytes 0, 2) and `o` (bytes 1, 3). */
-function weighWord(s3e: number, s2e: number, s3o: number, s2o: number, ww: number, fw: number): number {
+function weighWord(
+  s3e: number,
+  s2e: number,
+  s3o: number,
+  s2o: number,
+  ww: number,
+  fw: number,
+): number {
   const b0 = (Math.imul(s3e & 0xffff, ww) + Math.imul(s2e & 0xffff, fw) + 8388608) >>> 24;
   const b2 = (Math.imul(s3e >>> 16, ww) + Math.imul(s2e >>> 16, fw) + 8388608) >>> 24;
   const b1 = (Math.imul(s3o & 0xffff, ww) + Math.imul(s2o & 0xffff, fw) + 8388608) >>> 24;
@@ -328,7 +372,15 @@ function horizontalPassWords(
 }
 
 /** `verticalPassSmall` on words: rows of q words, every word lane an independent column. */
-function verticalPassWords(src: Uint32Array, out: Uint32Array, H: number, q: number, radius: number, ww: number, fw: number): void {
+function verticalPassWords(
+  src: Uint32Array,
+  out: Uint32Array,
+  H: number,
+  q: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
   const last = H - 1;
   for (let y = 0; y < H; y++) {
     const o = y * q;
@@ -339,7 +391,14 @@ function verticalPassWords(src: Uint32Array, out: Uint32Array, H: number, q: num
         const a = src[u + i];
         const b = src[o + i];
         const c = src[d + i];
-        out[o + i] = weighWord(b & LO, (a & LO) + (c & LO), (b >>> 8) & LO, ((a >>> 8) & LO) + ((c >>> 8) & LO), ww, fw);
+        out[o + i] = weighWord(
+          b & LO,
+          (a & LO) + (c & LO),
+          (b >>> 8) & LO,
+          ((a >>> 8) & LO) + ((c >>> 8) & LO),
+          ww,
+          fw,
+        );
       }
     } else {
       const uu = (y < 2 ? 0 : y - 2) * q;
@@ -414,7 +473,14 @@ function boxPassInterleaved(
  * `PASSES` vertical passes, in place: every one of the rowLen columns is an independent
  * line, all advanced together row by row (needs H ≥ 2·radius + 2).
  */
-function verticalBlur(data: Uint8Array, H: number, rowLen: number, radius: number, ww: number, fw: number): void {
+function verticalBlur(
+  data: Uint8Array,
+  H: number,
+  rowLen: number,
+  radius: number,
+  ww: number,
+  fw: number,
+): void {
   const n = H * rowLen;
   if (planeA.length < n) {
     const m = (n + 3) & ~3;
@@ -466,7 +532,9 @@ function verticalPassSmall(
       const u = row(y - 1);
       const d = row(y + 1);
       for (let i = 0; i < rowLen; i++) {
-        out[o + i] = (((Math.imul(src[m + i], ww) + Math.imul(src[u + i] + src[d + i], fw)) | 0) + 8388608) >>> 24;
+        out[o + i] =
+          (((Math.imul(src[m + i], ww) + Math.imul(src[u + i] + src[d + i], fw)) | 0) + 8388608) >>>
+          24;
       }
     } else {
       const m = row(y);
@@ -476,7 +544,11 @@ function verticalPassSmall(
       const dd = row(y + 2);
       for (let i = 0; i < rowLen; i++) {
         out[o + i] =
-          (((Math.imul(src[u + i] + src[m + i] + src[d + i], ww) + Math.imul(src[uu + i] + src[dd + i], fw)) | 0) + 8388608) >>> 24;
+          (((Math.imul(src[u + i] + src[m + i] + src[d + i], ww) +
+            Math.imul(src[uu + i] + src[dd + i], fw)) |
+            0) +
+            8388608) >>>
+          24;
       }
     }
   }

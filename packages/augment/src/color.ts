@@ -12,7 +12,9 @@ const f32 = Math.fround;
 function checkColourImage(img: ImageU8, op: string): void {
   checkImage(img, op);
   if (img.channels !== 1 && img.channels !== 3) {
-    throw new Error(`${op}: needs a 1-channel (L) or 3-channel (RGB) image, got ${img.channels} channels.`);
+    throw new Error(
+      `${op}: needs a 1-channel (L) or 3-channel (RGB) image, got ${img.channels} channels.`,
+    );
   }
 }
 
@@ -87,9 +89,12 @@ export function applyTable(img: ImageU8, table: Uint8Array): ImageU8 {
   if (table.length === 256) {
     for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
   } else if (table.length === 256 * C) {
-    for (let i = 0; i < src.length; i += C) for (let c = 0; c < C; c++) out[i + c] = table[c * 256 + src[i + c]];
+    for (let i = 0; i < src.length; i += C)
+      for (let c = 0; c < C; c++) out[i + c] = table[c * 256 + src[i + c]];
   } else {
-    throw new Error(`applyTable: a table has 256 or 256×channels entries, got ${table.length} for ${C} channels.`);
+    throw new Error(
+      `applyTable: a table has 256 or 256×channels entries, got ${table.length} for ${C} channels.`,
+    );
   }
   return like(img, out);
 }
@@ -109,7 +114,8 @@ export function contrastMean(img: ImageU8): number {
   if (img.channels === 1) {
     for (let i = 0; i < n; i++) sum += src[i];
   } else {
-    for (let s = 0; s < 3 * n; s += 3) sum += (src[s] * 19595 + src[s + 1] * 38470 + src[s + 2] * 7471 + 0x8000) >> 16;
+    for (let s = 0; s < 3 * n; s += 3)
+      sum += (src[s] * 19595 + src[s + 1] * 38470 + src[s + 2] * 7471 + 0x8000) >> 16;
   }
   return Math.floor(sum / n + 0.5);
 }
@@ -176,9 +182,16 @@ export function smooth(img: ImageU8): ImageU8 {
       for (let c = 0; c < C; c++) {
         const i = x * C + c;
         let ss = 0.5;
-        ss = f32(ss + f32(f32(f32(src[r2 + i - C] * k) + f32(src[r2 + i] * k)) + f32(src[r2 + i + C] * k)));
-        ss = f32(ss + f32(f32(f32(src[r1 + i - C] * k) + f32(src[r1 + i] * k5)) + f32(src[r1 + i + C] * k)));
-        ss = f32(ss + f32(f32(f32(src[r0 + i - C] * k) + f32(src[r0 + i] * k)) + f32(src[r0 + i + C] * k)));
+        ss = f32(
+          ss + f32(f32(f32(src[r2 + i - C] * k) + f32(src[r2 + i] * k)) + f32(src[r2 + i + C] * k)),
+        );
+        ss = f32(
+          ss +
+            f32(f32(f32(src[r1 + i - C] * k) + f32(src[r1 + i] * k5)) + f32(src[r1 + i + C] * k)),
+        );
+        ss = f32(
+          ss + f32(f32(f32(src[r0 + i - C] * k) + f32(src[r0 + i] * k)) + f32(src[r0 + i + C] * k)),
+        );
         out[r1 + i] = ss <= 0 ? 0 : ss >= 255 ? 255 : ss | 0;
       }
     }
@@ -298,17 +311,32 @@ export function hueInto(src: Uint8Array, out: Uint8Array, shift: number): void {
     if (r >= g && r >= b) {
       // r is the max (ties go to r)
       maxc = r;
-      if (g <= b) { cr = r - g; key = (cr << 8) + (r - b); }
-      else { cr = r - b; key = 65536 + (cr << 8) + (r - g); }
+      if (g <= b) {
+        cr = r - g;
+        key = (cr << 8) + (r - b);
+      } else {
+        cr = r - b;
+        key = 65536 + (cr << 8) + (r - g);
+      }
     } else if (g >= b) {
       // g is the max (r < g)
       maxc = g;
-      if (r <= b) { cr = g - r; key = 131072 + (cr << 8) + (g - b); }
-      else { cr = g - b; key = 196608 + (cr << 8) + (g - r); }
+      if (r <= b) {
+        cr = g - r;
+        key = 131072 + (cr << 8) + (g - b);
+      } else {
+        cr = g - b;
+        key = 196608 + (cr << 8) + (g - r);
+      }
     } else {
       maxc = b;
-      if (r <= g) { cr = b - r; key = 262144 + (cr << 8) + (b - g); }
-      else { cr = b - g; key = 327680 + (cr << 8) + (b - r); }
+      if (r <= g) {
+        cr = b - r;
+        key = 262144 + (cr << 8) + (b - g);
+      } else {
+        cr = b - g;
+        key = 327680 + (cr << 8) + (b - r);
+      }
     }
     if (cr === 0) {
       // s = 0 in HSV: the way back gives grey v, whatever the hue.
@@ -332,12 +360,36 @@ export function hueInto(src: Uint8Array, out: Uint8Array, shift: number): void {
     const q = Math.round(v * (1.0 - f32(fs * f)));
     const t = Math.round(v * (1.0 - fs * (1.0 - f)));
     switch (HSV_SECTOR[hh]) {
-      case 0: out[s] = v; out[s + 1] = t; out[s + 2] = p; break;
-      case 1: out[s] = q; out[s + 1] = v; out[s + 2] = p; break;
-      case 2: out[s] = p; out[s + 1] = v; out[s + 2] = t; break;
-      case 3: out[s] = p; out[s + 1] = q; out[s + 2] = v; break;
-      case 4: out[s] = t; out[s + 1] = p; out[s + 2] = v; break;
-      default: out[s] = v; out[s + 1] = p; out[s + 2] = q; break;
+      case 0:
+        out[s] = v;
+        out[s + 1] = t;
+        out[s + 2] = p;
+        break;
+      case 1:
+        out[s] = q;
+        out[s + 1] = v;
+        out[s + 2] = p;
+        break;
+      case 2:
+        out[s] = p;
+        out[s + 1] = v;
+        out[s + 2] = t;
+        break;
+      case 3:
+        out[s] = p;
+        out[s + 1] = q;
+        out[s + 2] = v;
+        break;
+      case 4:
+        out[s] = t;
+        out[s + 1] = p;
+        out[s + 2] = v;
+        break;
+      default:
+        out[s] = v;
+        out[s + 1] = p;
+        out[s + 2] = q;
+        break;
     }
   }
 }

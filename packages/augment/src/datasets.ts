@@ -20,7 +20,9 @@ export const DATASET_NORMALIZATION: Readonly<Record<string, Normalization>> = {
 };
 
 /** Output size and pipeline family per dataset. */
-export const DATASET_AUGMENTATION: Readonly<Record<string, { size: number; family: PipelineFamily }>> = {
+export const DATASET_AUGMENTATION: Readonly<
+  Record<string, { size: number; family: PipelineFamily }>
+> = {
   cifar100: { size: 32, family: 'cifar' },
   cifartoy: { size: 32, family: 'cifar' },
   imagenet32: { size: 32, family: 'cifar' },

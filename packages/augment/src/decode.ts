@@ -11,7 +11,11 @@ import { resizedShape } from './transforms.js';
 export async function decodeImage(buf: Buffer): Promise<ImageU8> {
   let result: { data: Buffer; info: sharp.OutputInfo };
   try {
-    result = await sharp(buf).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    result = await sharp(buf)
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw new Error(
       `decodeImage could not decode a ${buf.length}-byte buffer (${(err as Error).message}); ` +
@@ -20,7 +24,9 @@ export async function decodeImage(buf: Buffer): Promise<ImageU8> {
   }
   const { data, info } = result;
   if (info.channels !== 3) {
-    throw new Error(`decodeImage expected 3 RGB channels after conversion but sharp returned ${info.channels}.`);
+    throw new Error(
+      `decodeImage expected 3 RGB channels after conversion but sharp returned ${info.channels}.`,
+    );
   }
   return {
     data: new Uint8Array(data.buffer, data.byteOffset, data.length),
@@ -41,7 +47,9 @@ export async function resizeShortSide(img: ImageU8, side: number): Promise<Image
   const [height, width] = resizedShape(img.height, img.width, side);
   if (height === img.height && width === img.width) return img;
   const channels = img.channels as 1 | 2 | 3 | 4;
-  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels } })
+  const { data, info } = await sharp(img.data, {
+    raw: { width: img.width, height: img.height, channels },
+  })
     .resize(width, height, { fit: 'fill', kernel: 'linear' })
     .toColourspace(channels <= 2 ? 'b-w' : 'srgb') // otherwise sharp turns grey into RGB
     .raw()
@@ -51,5 +59,10 @@ export async function resizeShortSide(img: ImageU8, side: number): Promise<Image
       `resizeShortSide asked sharp for ${height}×${width}×${img.channels} but got ${info.height}×${info.width}×${info.channels}.`,
     );
   }
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height, width, channels: img.channels };
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    height,
+    width,
+    channels: img.channels,
+  };
 }

@@ -14,13 +14,27 @@ import { checkImage } from './image.js';
 /** Six affine coefficients (a, b, c, d, e, f): input x = a·x + b·y + c, input y = d·x + e·y + f. */
 export type AffineCoefficients = readonly [number, number, number, number, number, number];
 /** Eight perspective coefficients: x = (a·x + b·y + c)/(g·x + h·y + 1), y = (d·x + e·y + f)/(g·x + h·y + 1). */
-export type PerspectiveCoefficients = readonly [number, number, number, number, number, number, number, number];
+export type PerspectiveCoefficients = readonly [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 function fillValues(fill: number | readonly number[], channels: number, op: string): number[] {
   const values = typeof fill === 'number' ? new Array<number>(channels).fill(fill) : [...fill];
   if (values.length === 1 && channels > 1) while (values.length < channels) values.push(values[0]);
-  if (values.length !== channels || values.some((v) => !(Number.isInteger(v) && v >= 0 && v <= 255))) {
-    throw new Error(`${op}: fill must be one integer 0..255 or one per channel (${channels}), got ${JSON.stringify(fill)}.`);
+  if (
+    values.length !== channels ||
+    values.some((v) => !(Number.isInteger(v) && v >= 0 && v <= 255))
+  ) {
+    throw new Error(
+      `${op}: fill must be one integer 0..255 or one per channel (${channels}), got ${JSON.stringify(fill)}.`,
+    );
   }
   return values;
 }
@@ -47,7 +61,11 @@ function floorInt(v: number): number {
 }
 
 /** `img.transform(size, AFFINE, a, NEAREST, fillcolor=fill)` (same output size as input). */
-export function affineNearest(img: ImageU8, a: AffineCoefficients, fill: number | readonly number[] = 0): ImageU8 {
+export function affineNearest(
+  img: ImageU8,
+  a: AffineCoefficients,
+  fill: number | readonly number[] = 0,
+): ImageU8 {
   checkImage(img, 'affineNearest');
   const { height: H, width: W, channels: C, data: src } = img;
   const out = filled(img, fillValues(fill, C, 'affineNearest'));
@@ -67,14 +85,16 @@ export function affineNearest(img: ImageU8, a: AffineCoefficients, fill: number 
     for (let y = 0; y < H; y++) {
       const yi = coord(yo);
       if (yi >= 0 && yi < H) {
-        for (let x = 0; x < W; x++) if (xin[x] >= 0 && xin[x] < W) copyPixel((y * W + x) * C, yi, xin[x]);
+        for (let x = 0; x < W; x++)
+          if (xin[x] >= 0 && xin[x] < W) copyPixel((y * W + x) * C, yi, xin[x]);
       }
       yo += a[4];
     }
     return { data: out, height: H, width: W, channels: C };
   }
   const fits = (x: number, y: number) =>
-    Math.abs(x * a[0] + y * a[1] + a[2]) < 32768.0 && Math.abs(x * a[3] + y * a[4] + a[5]) < 32768.0;
+    Math.abs(x * a[0] + y * a[1] + a[2]) < 32768.0 &&
+    Math.abs(x * a[3] + y * a[4] + a[5]) < 32768.0;
   if (fits(0, 0) && fits(W, H) && fits(0, H) && fits(W, 0)) {
     const fix = (v: number) => floorInt(v * 65536.0 + 0.5) | 0;
     const a0 = fix(a[0]);
@@ -130,7 +150,11 @@ function cubic(v1: number, v2: number, v3: number, v4: number, d: number): numbe
 }
 
 /** `img.transform(size, AFFINE, a, BICUBIC, fillcolor=fill)`. */
-export function affineBicubic(img: ImageU8, a: AffineCoefficients, fill: number | readonly number[] = 0): ImageU8 {
+export function affineBicubic(
+  img: ImageU8,
+  a: AffineCoefficients,
+  fill: number | readonly number[] = 0,
+): ImageU8 {
   checkImage(img, 'affineBicubic');
   const { height: H, width: W, channels: C, data: src } = img;
   const out = filled(img, fillValues(fill, C, 'affineBicubic'));
@@ -158,7 +182,13 @@ export function affineBicubic(img: ImageU8, a: AffineCoefficients, fill: number 
       const r0 = (yi < 0 ? 0 : yi < H ? yi : H - 1) * W * C;
       const o = (y * W + x) * C;
       for (let c = 0; c < C; c++) {
-        const v1 = cubic(src[r0 + xs[0] + c], src[r0 + xs[1] + c], src[r0 + xs[2] + c], src[r0 + xs[3] + c], dx);
+        const v1 = cubic(
+          src[r0 + xs[0] + c],
+          src[r0 + xs[1] + c],
+          src[r0 + xs[2] + c],
+          src[r0 + xs[3] + c],
+          dx,
+        );
         let v2 = v1;
         if (yi + 1 >= 0 && yi + 1 < H) {
           const r = (yi + 1) * W * C + c;
@@ -339,9 +369,14 @@ export type Corners = readonly (readonly [number, number])[];
  * output (end) points to input (start) points, solved in float64 and rounded to float32
  * as torchvision does before handing it to PIL.
  */
-export function perspectiveCoefficients(startpoints: Corners, endpoints: Corners): PerspectiveCoefficients {
+export function perspectiveCoefficients(
+  startpoints: Corners,
+  endpoints: Corners,
+): PerspectiveCoefficients {
   if (startpoints.length !== 4 || endpoints.length !== 4) {
-    throw new Error(`perspectiveCoefficients needs 4 start and 4 end points, got ${startpoints.length} and ${endpoints.length}.`);
+    throw new Error(
+      `perspectiveCoefficients needs 4 start and 4 end points, got ${startpoints.length} and ${endpoints.length}.`,
+    );
   }
   const A: number[][] = [];
   const b: number[] = [];
@@ -357,7 +392,9 @@ export function perspectiveCoefficients(startpoints: Corners, endpoints: Corners
     let pivot = col;
     for (let r = col + 1; r < n; r++) if (Math.abs(A[r][col]) > Math.abs(A[pivot][col])) pivot = r;
     if (Math.abs(A[pivot][col]) < 1e-12) {
-      throw new Error('perspectiveCoefficients: no homography with h33 = 1 maps these end points to the start points (degenerate or sending a point to infinity); choose other corners.');
+      throw new Error(
+        'perspectiveCoefficients: no homography with h33 = 1 maps these end points to the start points (degenerate or sending a point to infinity); choose other corners.',
+      );
     }
     [A[col], A[pivot]] = [A[pivot], A[col]];
     [b[col], b[pivot]] = [b[pivot], b[col]];
@@ -378,7 +415,12 @@ export function perspectiveCoefficients(startpoints: Corners, endpoints: Corners
 }
 
 /** torchvision `F.perspective(img, startpoints, endpoints, BILINEAR, fill)` on a PIL image. */
-export function perspective(img: ImageU8, startpoints: Corners, endpoints: Corners, fill: number | readonly number[] = 0): ImageU8 {
+export function perspective(
+  img: ImageU8,
+  startpoints: Corners,
+  endpoints: Corners,
+  fill: number | readonly number[] = 0,
+): ImageU8 {
   return perspectiveBilinear(img, perspectiveCoefficients(startpoints, endpoints), fill);
 }
 
@@ -391,7 +433,11 @@ function round15(x: number): number {
  * Pillow's `Image.rotate(degrees)` matrix (counter-clockwise about the image centre,
  * expand=False): the affine map from output to input pixel coordinates.
  */
-export function rotationCoefficients(width: number, height: number, degrees: number): AffineCoefficients {
+export function rotationCoefficients(
+  width: number,
+  height: number,
+  degrees: number,
+): AffineCoefficients {
   const angle = -((((degrees % 360.0) + 360.0) % 360.0) * (Math.PI / 180.0));
   const cx = width / 2.0;
   const cy = height / 2.0;
@@ -409,7 +455,11 @@ export function rotationCoefficients(width: number, height: number, degrees: num
  * the AutoAugment `rotate_with_fill` (RGBA rotate composited over grey), which for 8-bit
  * images equals a nearest-neighbour rotation with that fill.
  */
-export function rotate(img: ImageU8, degrees: number, fill: number | readonly number[] = 0): ImageU8 {
+export function rotate(
+  img: ImageU8,
+  degrees: number,
+  fill: number | readonly number[] = 0,
+): ImageU8 {
   checkImage(img, 'rotate');
   const r = ((degrees % 360.0) + 360.0) % 360.0;
   if (r === 0) return { ...img, data: img.data.slice() };
@@ -421,9 +471,16 @@ export function rotate(img: ImageU8, degrees: number, fill: number | readonly nu
       for (let x = 0; x < W; x++) {
         let sy: number;
         let sx: number;
-        if (r === 180) { sy = H - 1 - y; sx = W - 1 - x; }
-        else if (r === 90) { sy = x; sx = W - 1 - y; }
-        else { sy = H - 1 - x; sx = y; }
+        if (r === 180) {
+          sy = H - 1 - y;
+          sx = W - 1 - x;
+        } else if (r === 90) {
+          sy = x;
+          sx = W - 1 - y;
+        } else {
+          sy = H - 1 - x;
+          sx = y;
+        }
         for (let c = 0; c < C; c++) out[(y * W + x) * C + c] = src[(sy * W + sx) * C + c];
       }
     }

@@ -19,5 +19,6 @@ export function checkImage(img: ImageU8, op: string): void {
 
 /** Throws unless `n` is a positive integer; `what` names it in the message. */
 export function checkPositiveInt(n: number, what: string): void {
-  if (!(Number.isInteger(n) && n > 0)) throw new Error(`${what} must be a positive integer, got ${n}.`);
+  if (!(Number.isInteger(n) && n > 0))
+    throw new Error(`${what} must be a positive integer, got ${n}.`);
 }

@@ -22,7 +22,12 @@ export {
   type PipelineKind,
   type PipelineOptions,
 } from './pipeline.js';
-export { DATASET_AUGMENTATION, DATASET_NORMALIZATION, datasetPipeline, type Normalization } from './datasets.js';
+export {
+  DATASET_AUGMENTATION,
+  DATASET_NORMALIZATION,
+  datasetPipeline,
+  type Normalization,
+} from './datasets.js';
 export {
   adjustBrightness,
   adjustContrast,

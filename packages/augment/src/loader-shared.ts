@@ -15,12 +15,21 @@ export function epochPermutation(seed: number, epoch: number, n: number): Int32A
 
 export function buildPipeline(spec: PipelineSpec): Pipeline {
   if (spec.dataset !== undefined) {
-    return datasetPipeline(spec.dataset, spec.kind, { size: spec.size, mean: spec.mean, std: spec.std });
+    return datasetPipeline(spec.dataset, spec.kind, {
+      size: spec.size,
+      mean: spec.mean,
+      std: spec.std,
+    });
   }
   if (spec.size === undefined || spec.mean === undefined || spec.std === undefined) {
     throw new Error(
       `Pipeline '${spec.kind}' needs either a dataset name or size, mean and std; got ${JSON.stringify(spec)}.`,
     );
   }
-  return makePipeline(spec.kind, { size: spec.size, mean: spec.mean, std: spec.std, family: spec.family });
+  return makePipeline(spec.kind, {
+    size: spec.size,
+    mean: spec.mean,
+    std: spec.std,
+    family: spec.family,
+  });
 }

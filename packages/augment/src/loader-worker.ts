@@ -10,9 +10,11 @@ import type { BatchTask, WorkerConfig, WorkerReply } from './loader-protocol.js'
 import { augmentBatch } from './pipeline.js';
 
 const port = parentPort;
-if (!port) throw new Error('loader-worker.ts is a worker_threads worker; start it through BatchLoader.');
+if (!port)
+  throw new Error('loader-worker.ts is a worker_threads worker; start it through BatchLoader.');
 const config = workerData as WorkerConfig;
-const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
+const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []) =>
+  port.postMessage(reply, transfer);
 
 let dataset: CoarseFineDataset;
 try {
@@ -30,7 +32,9 @@ port.on('message', (task: BatchTask) => {
   try {
     for (const i of task.indices) {
       if (!(i >= 0 && i < dataset.size)) {
-        throw new Error(`image index ${i} is outside the ${config.split} split of ${config.indexPath} (${dataset.size} images)`);
+        throw new Error(
+          `image index ${i} is outside the ${config.split} split of ${config.indexPath} (${dataset.size} images)`,
+        );
       }
     }
     const images = dataset.images(task.indices);
@@ -43,8 +47,22 @@ port.on('message', (task: BatchTask) => {
     const coarseLabels = Int32Array.from(task.indices, (i) => coarse[i]);
     const fineLabels = Int32Array.from(task.indices, (i) => fine[i]);
     post(
-      { type: 'batch', id: task.id, query: q, key: k, coarseLabels, fineLabels, size: query.size, channels },
-      [q.buffer as ArrayBuffer, k.buffer as ArrayBuffer, coarseLabels.buffer as ArrayBuffer, fineLabels.buffer as ArrayBuffer],
+      {
+        type: 'batch',
+        id: task.id,
+        query: q,
+        key: k,
+        coarseLabels,
+        fineLabels,
+        size: query.size,
+        channels,
+      },
+      [
+        q.buffer as ArrayBuffer,
+        k.buffer as ArrayBuffer,
+        coarseLabels.buffer as ArrayBuffer,
+        fineLabels.buffer as ArrayBuffer,
+      ],
     );
   } catch (err) {
     post({ type: 'error', id: task.id, message: (err as Error).message });

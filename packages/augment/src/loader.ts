@@ -79,7 +79,9 @@ function spawnWorker(url: URL, workerData: WorkerConfig): Worker {
   try {
     const require = createRequire(import.meta.url);
     const pkgPath = require.resolve('tsx/package.json');
-    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
+      exports: Record<string, { import: { default: string } }>;
+    };
     api = pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api'].import.default)).href;
   } catch (err) {
     throw new Error(
@@ -130,12 +132,16 @@ export class BatchLoader {
 
   constructor(options: BatchLoaderOptions) {
     const { batchSize } = options;
-    if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`BatchLoader batchSize must be a positive integer, got ${batchSize}.`);
-    if (!Number.isFinite(options.seed)) throw new Error(`BatchLoader seed must be a finite number, got ${options.seed}.`);
+    if (!(Number.isInteger(batchSize) && batchSize > 0))
+      throw new Error(`BatchLoader batchSize must be a positive integer, got ${batchSize}.`);
+    if (!Number.isFinite(options.seed))
+      throw new Error(`BatchLoader seed must be a finite number, got ${options.seed}.`);
     const workers = options.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1));
-    if (!(Number.isInteger(workers) && workers > 0)) throw new Error(`BatchLoader workers must be a positive integer, got ${workers}.`);
+    if (!(Number.isInteger(workers) && workers > 0))
+      throw new Error(`BatchLoader workers must be a positive integer, got ${workers}.`);
     const prefetch = options.prefetch ?? workers + 2;
-    if (!(Number.isInteger(prefetch) && prefetch > 0)) throw new Error(`BatchLoader prefetch must be a positive integer, got ${prefetch}.`);
+    if (!(Number.isInteger(prefetch) && prefetch > 0))
+      throw new Error(`BatchLoader prefetch must be a positive integer, got ${prefetch}.`);
     // Fail here, with the user's stack, on bad pipeline names rather than inside every worker.
     buildPipeline(options.query);
     buildPipeline(options.key);
@@ -171,7 +177,10 @@ export class BatchLoader {
       query: this.options.query,
       key: this.options.key,
     };
-    const url = new URL(`./loader-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+    const url = new URL(
+      `./loader-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`,
+      import.meta.url,
+    );
     for (let w = 0; w < this.workerCount; w++) {
       const worker = spawnWorker(url, config);
       this.workers.push(worker);
@@ -187,8 +196,14 @@ export class BatchLoader {
             }
           };
           worker.on('message', onMessage);
-          worker.once('error', (err) => reject(new Error(`BatchLoader worker ${w} failed to start: ${err.message}`)));
-          worker.once('exit', (code) => reject(new Error(`BatchLoader worker ${w} exited with code ${code} before it was ready.`)));
+          worker.once('error', (err) =>
+            reject(new Error(`BatchLoader worker ${w} failed to start: ${err.message}`)),
+          );
+          worker.once('exit', (code) =>
+            reject(
+              new Error(`BatchLoader worker ${w} exited with code ${code} before it was ready.`),
+            ),
+          );
         }),
       );
       this.ready[w].catch(() => undefined);
@@ -217,7 +232,9 @@ export class BatchLoader {
     this.pending.delete(m.id);
     if (m.type === 'error') {
       p.reject(
-        new Error(`BatchLoader worker ${w} failed on batch ${p.batch} of epoch ${p.epoch} (index ${this.options.indexPath}): ${m.message}`),
+        new Error(
+          `BatchLoader worker ${w} failed on batch ${p.batch} of epoch ${p.epoch} (index ${this.options.indexPath}): ${m.message}`,
+        ),
       );
     } else {
       p.resolve({
@@ -265,13 +282,18 @@ export class BatchLoader {
    */
   async *epoch(epoch: number): AsyncGenerator<Batch, void, undefined> {
     if (this.closed) throw new Error('BatchLoader is closed; create a new one.');
-    if (this.running) throw new Error('BatchLoader.epoch: the previous epoch is still being iterated; finish or break out of it first.');
-    if (!Number.isInteger(epoch)) throw new Error(`BatchLoader.epoch needs an integer epoch, got ${epoch}.`);
+    if (this.running)
+      throw new Error(
+        'BatchLoader.epoch: the previous epoch is still being iterated; finish or break out of it first.',
+      );
+    if (!Number.isInteger(epoch))
+      throw new Error(`BatchLoader.epoch needs an integer epoch, got ${epoch}.`);
     this.running = true;
     this.start();
     const { seed } = this.options;
     const B = this.batchSize;
-    const order = this.options.shuffle === false ? null : epochPermutation(seed, epoch, this.length);
+    const order =
+      this.options.shuffle === false ? null : epochPermutation(seed, epoch, this.length);
     const total = this.batchesPerEpoch;
     const slots = new Map<number, Pending>(); // batch number → its pending task
     let next = 0;
@@ -296,7 +318,14 @@ export class BatchLoader {
         this.pending.set(id, p);
         slots.set(next, p);
         this.busy[w] = true;
-        const task: BatchTask = { type: 'task', id, seed, epoch, batch: next, indices: indices.slice() };
+        const task: BatchTask = {
+          type: 'task',
+          id,
+          seed,
+          epoch,
+          batch: next,
+          indices: indices.slice(),
+        };
         const transfer = [task.indices.buffer as ArrayBuffer];
         const recycled = this.released.pop();
         if (recycled) {
@@ -330,7 +359,8 @@ export class BatchLoader {
       this.pump = null;
       this.running = false;
       // Batches still in flight belong to an abandoned epoch: drop their results.
-      for (const [id, p] of this.pending) if (p.epoch === epoch && slots.has(p.batch)) this.pending.delete(id);
+      for (const [id, p] of this.pending)
+        if (p.epoch === epoch && slots.has(p.batch)) this.pending.delete(id);
     }
   }
 
@@ -343,8 +373,15 @@ export class BatchLoader {
    */
   release(batch: Batch): void {
     const { query, key } = batch;
-    if (this.closed || query.byteLength === 0 || key.byteLength === 0 || query.buffer === key.buffer) return;
-    if (this.released.some((r) => r.query.buffer === query.buffer || r.key.buffer === key.buffer)) return;
+    if (
+      this.closed ||
+      query.byteLength === 0 ||
+      key.byteLength === 0 ||
+      query.buffer === key.buffer
+    )
+      return;
+    if (this.released.some((r) => r.query.buffer === query.buffer || r.key.buffer === key.buffer))
+      return;
     // Views must span their whole buffer: that is what gets transferred and reused.
     if (query.byteOffset !== 0 || query.byteLength !== query.buffer.byteLength) return;
     if (key.byteOffset !== 0 || key.byteLength !== key.buffer.byteLength) return;
@@ -356,7 +393,8 @@ export class BatchLoader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.pending.values()) p.reject(new Error('BatchLoader was closed while batches were in flight.'));
+    for (const p of this.pending.values())
+      p.reject(new Error('BatchLoader was closed while batches were in flight.'));
     this.pending.clear();
     this.released.length = 0;
     await Promise.all(this.workers.map((w) => w.terminate()));

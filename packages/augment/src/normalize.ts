@@ -17,7 +17,8 @@ export class Normalizer {
       );
     }
     for (let c = 0; c < std.length; c++) {
-      if (!Number.isFinite(mean[c])) throw new Error(`Normalize mean[${c}] must be finite, got ${mean[c]}.`);
+      if (!Number.isFinite(mean[c]))
+        throw new Error(`Normalize mean[${c}] must be finite, got ${mean[c]}.`);
       if (!(Number.isFinite(std[c]) && std[c] !== 0)) {
         throw new Error(`Normalize std[${c}] must be finite and non-zero, got ${std[c]}.`);
       }
@@ -81,7 +82,8 @@ export class Normalizer {
           o += 3;
         }
       } else {
-        for (let x = 0; x < width; x++, s += step) for (let c = 0; c < C; c++) dst[o++] = t[c * 256 + src[s + c]];
+        for (let x = 0; x < width; x++, s += step)
+          for (let c = 0; c < C; c++) dst[o++] = t[c * 256 + src[s + c]];
       }
     }
     return dst;

@@ -6,7 +6,11 @@ import type { Rng } from './rng.js';
 import { cifar10Policy } from './autoaugment.js';
 import { gaussianBlurInPlace } from './blur.js';
 import { constantBlendTable, contrastMean, hueInto, hueShift, saturationInto } from './color.js';
-import { perspectiveBilinearOnto, perspectiveCoefficients, type PerspectiveCoefficients } from './geometry.js';
+import {
+  perspectiveBilinearOnto,
+  perspectiveCoefficients,
+  type PerspectiveCoefficients,
+} from './geometry.js';
 import {
   colorJitter,
   colorJitterRanges,
@@ -124,7 +128,8 @@ function fastColorJitter(ranges: ColorJitterRanges, p: number): FastStage {
     const img = { data: data.subarray(0, n), height: H, width: W, channels: 3 };
     for (const id of params.order) {
       if (id === 0) applyTableInPlace(data, n, constantBlendTable(0, params.brightness));
-      else if (id === 1) applyTableInPlace(data, n, constantBlendTable(contrastMean(img), params.contrast));
+      else if (id === 1)
+        applyTableInPlace(data, n, constantBlendTable(contrastMean(img), params.contrast));
       else if (id === 2) saturationInto(img.data, img.data, params.saturation);
       else {
         if (!(params.hue >= -0.5 && params.hue <= 0.5)) {
@@ -195,11 +200,16 @@ function stagesOf(family: PipelineFamily, kind: 'strong' | 'weak'): Stage[] {
               fast: fastColorJitter(colorJitterRanges(0.4, 0.4, 0.4, 0.1), 0.8),
             },
             { transform: randomGrayscale(0.2), fast: fastGrayscale(0.2) },
-            { transform: randomApply(randomGaussianBlur([0.1, 2]), 0.5), fast: fastGaussianBlur([0.1, 2], 0.5) },
+            {
+              transform: randomApply(randomGaussianBlur([0.1, 2]), 0.5),
+              fast: fastGaussianBlur([0.1, 2], 0.5),
+            },
           ]
         : [perspective, 'flip'];
     default:
-      throw new Error(`Unknown pipeline family '${family as string}'; use 'cifar', 'cars196' or 'sop'.`);
+      throw new Error(
+        `Unknown pipeline family '${family as string}'; use 'cifar', 'cars196' or 'sop'.`,
+      );
   }
 }
 
@@ -249,7 +259,10 @@ function cropPipeline(
   stages: Stage[],
   normalizer: Normalizer,
   kind: PipelineKind,
-): { run: (img: ImageU8, rng: Rng, out?: Float32Array, offset?: number) => Float32Array; transform: Transform } {
+): {
+  run: (img: ImageU8, rng: Rng, out?: Float32Array, offset?: number) => Float32Array;
+  transform: Transform;
+} {
   const transform = compose(
     randomResizedCrop(size, CROP_SCALE, CROP_RATIO),
     ...stages.map((s) => (s === 'flip' ? horizontalFlip(0.5) : s.transform)),
@@ -279,7 +292,12 @@ function cropPipeline(
     }
     if (buffer.length < n) buffer = new Uint8Array(n);
     resampleRegionInto(img, box.top, box.left, box.height, box.width, size, size, buffer);
-    let t: ImageU8 = { data: buffer.subarray(0, n), height: size, width: size, channels: img.channels };
+    let t: ImageU8 = {
+      data: buffer.subarray(0, n),
+      height: size,
+      width: size,
+      channels: img.channels,
+    };
     for (let i = 0; i < stages.length; i++) {
       const stage = stages[i];
       if (stage === 'flip') {
@@ -291,7 +309,9 @@ function cropPipeline(
       }
     }
     if (t.height !== size || t.width !== size) {
-      throw new Error(`A stage of the ${kind} pipeline changed the image to ${t.height}×${t.width}; it should stay ${size}×${size}.`);
+      throw new Error(
+        `A stage of the ${kind} pipeline changed the image to ${t.height}×${t.width}; it should stay ${size}×${size}.`,
+      );
     }
     return normalizer.apply(t, out, offset, mirror);
   };
@@ -309,7 +329,12 @@ function cropPipeline(
  * array avoids allocating (and zeroing) N*size*size*C floats per batch — 9.6 MB for 16
  * images at 224×224.
  */
-export function augmentBatch(images: readonly ImageU8[], pipeline: Pipeline, rng: Rng, out?: Float32Array): Float32Array {
+export function augmentBatch(
+  images: readonly ImageU8[],
+  pipeline: Pipeline,
+  rng: Rng,
+  out?: Float32Array,
+): Float32Array {
   const n = images.length;
   const channels = n === 0 ? 0 : images[0].channels;
   for (let i = 1; i < n; i++) {

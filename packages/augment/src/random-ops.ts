@@ -1,7 +1,18 @@
 import type { ImageU8 } from '@maskcon/datasets';
 import { gaussianBlur } from './blur.js';
-import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, grayscale } from './color.js';
-import { perspectiveBilinear, perspectiveCoefficients, type Corners, type PerspectiveCoefficients } from './geometry.js';
+import {
+  adjustBrightness,
+  adjustContrast,
+  adjustHue,
+  adjustSaturation,
+  grayscale,
+} from './color.js';
+import {
+  perspectiveBilinear,
+  perspectiveCoefficients,
+  type Corners,
+  type PerspectiveCoefficients,
+} from './geometry.js';
 import type { Rng } from './rng.js';
 import type { Transform } from './transforms.js';
 
@@ -32,16 +43,29 @@ export interface PerspectiveParams {
  * of up to ⌊d·⌊w/2⌋⌋ horizontally and ⌊d·⌊h/2⌋⌋ vertically (top-left, top-right,
  * bottom-right, bottom-left; x before y).
  */
-export function samplePerspectiveParams(width: number, height: number, distortion: number, rng: Rng): PerspectiveParams {
+export function samplePerspectiveParams(
+  width: number,
+  height: number,
+  distortion: number,
+  rng: Rng,
+): PerspectiveParams {
   const dx = Math.trunc(distortion * Math.floor(width / 2));
   const dy = Math.trunc(distortion * Math.floor(height / 2));
   const between = (lo: number, hi: number) => lo + rng.int(hi - lo); // torch.randint(lo, hi)
   const topLeft: [number, number] = [between(0, dx + 1), between(0, dy + 1)];
   const topRight: [number, number] = [between(width - dx - 1, width), between(0, dy + 1)];
-  const bottomRight: [number, number] = [between(width - dx - 1, width), between(height - dy - 1, height)];
+  const bottomRight: [number, number] = [
+    between(width - dx - 1, width),
+    between(height - dy - 1, height),
+  ];
   const bottomLeft: [number, number] = [between(0, dx + 1), between(height - dy - 1, height)];
   return {
-    startpoints: [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]],
+    startpoints: [
+      [0, 0],
+      [width - 1, 0],
+      [width - 1, height - 1],
+      [0, height - 1],
+    ],
     endpoints: [topLeft, topRight, bottomRight, bottomLeft],
   };
 }
@@ -49,10 +73,16 @@ export function samplePerspectiveParams(width: number, height: number, distortio
 /** torchvision `RandomPerspective(distortion, p)` with its default BILINEAR interpolation and fill 0. */
 export function randomPerspective(distortion = 0.5, p = 0.5): Transform {
   checkProbability(p, 'RandomPerspective');
-  if (!(distortion >= 0 && distortion <= 1)) throw new Error(`RandomPerspective distortion must be in [0, 1], got ${distortion}.`);
+  if (!(distortion >= 0 && distortion <= 1))
+    throw new Error(`RandomPerspective distortion must be in [0, 1], got ${distortion}.`);
   return (img, rng) => {
     if (!(rng.next() < p)) return img;
-    const { startpoints, endpoints } = samplePerspectiveParams(img.width, img.height, distortion, rng);
+    const { startpoints, endpoints } = samplePerspectiveParams(
+      img.width,
+      img.height,
+      distortion,
+      rng,
+    );
     let coeffs: PerspectiveCoefficients;
     try {
       coeffs = perspectiveCoefficients(startpoints, endpoints);
@@ -83,13 +113,29 @@ export interface ColorJitterRanges {
 }
 
 /** ColorJitter(b, c, s, h) ranges: [max(0, 1 − x), 1 + x] for the first three, [−h, h] for hue. */
-export function colorJitterRanges(brightness: number, contrast: number, saturation: number, hue: number): ColorJitterRanges {
-  for (const [name, v] of [['brightness', brightness], ['contrast', contrast], ['saturation', saturation]] as const) {
-    if (!(v >= 0 && Number.isFinite(v))) throw new Error(`ColorJitter ${name} must be a finite number ≥ 0, got ${v}.`);
+export function colorJitterRanges(
+  brightness: number,
+  contrast: number,
+  saturation: number,
+  hue: number,
+): ColorJitterRanges {
+  for (const [name, v] of [
+    ['brightness', brightness],
+    ['contrast', contrast],
+    ['saturation', saturation],
+  ] as const) {
+    if (!(v >= 0 && Number.isFinite(v)))
+      throw new Error(`ColorJitter ${name} must be a finite number ≥ 0, got ${v}.`);
   }
-  if (!(hue >= 0 && hue <= 0.5)) throw new Error(`ColorJitter hue must be in [0, 0.5], got ${hue}.`);
+  if (!(hue >= 0 && hue <= 0.5))
+    throw new Error(`ColorJitter hue must be in [0, 0.5], got ${hue}.`);
   const around1 = (v: number): [number, number] => [Math.max(0, 1 - v), 1 + v];
-  return { brightness: around1(brightness), contrast: around1(contrast), saturation: around1(saturation), hue: [-hue, hue] };
+  return {
+    brightness: around1(brightness),
+    contrast: around1(contrast),
+    saturation: around1(saturation),
+    hue: [-hue, hue],
+  };
 }
 
 export function sampleColorJitterParams(ranges: ColorJitterRanges, rng: Rng): ColorJitterParams {
@@ -116,7 +162,12 @@ export function applyColorJitter(img: ImageU8, params: ColorJitterParams): Image
 }
 
 /** torchvision `ColorJitter(brightness, contrast, saturation, hue)` on PIL images. */
-export function colorJitter(brightness: number, contrast: number, saturation: number, hue: number): Transform {
+export function colorJitter(
+  brightness: number,
+  contrast: number,
+  saturation: number,
+  hue: number,
+): Transform {
   const ranges = colorJitterRanges(brightness, contrast, saturation, hue);
   return (img, rng) => applyColorJitter(img, sampleColorJitterParams(ranges, rng));
 }
@@ -129,6 +180,9 @@ export function randomGrayscale(p = 0.2): Transform {
 
 /** MoCo v2's `GaussianBlur(sigma)`: σ uniform in [lo, hi], then PIL GaussianBlur(radius = σ). */
 export function randomGaussianBlur(sigma: readonly [number, number] = [0.1, 2]): Transform {
-  if (!(sigma[0] >= 0 && sigma[0] <= sigma[1])) throw new Error(`GaussianBlur sigma range must be 0 ≤ lo ≤ hi, got [${sigma[0]}, ${sigma[1]}].`);
+  if (!(sigma[0] >= 0 && sigma[0] <= sigma[1]))
+    throw new Error(
+      `GaussianBlur sigma range must be 0 ≤ lo ≤ hi, got [${sigma[0]}, ${sigma[1]}].`,
+    );
   return (img, rng) => gaussianBlur(img, rng.uniform(sigma[0], sigma[1]));
 }

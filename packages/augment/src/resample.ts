@@ -90,7 +90,8 @@ function coefficients(inSize: number, outSize: number): Coefficients {
     const start = lo[o] + K <= inSize ? lo[o] : inSize - K;
     first[o] = start;
     const xmin = Math.max(0, Math.trunc((o + 0.5) * scale - support + 0.5));
-    for (let x = lo[o]; x < hi[o]; x++) weights[o * K + (x - start)] = fixed[o * maxTaps + (x - xmin)];
+    for (let x = lo[o]; x < hi[o]; x++)
+      weights[o * K + (x - start)] = fixed[o * maxTaps + (x - xmin)];
   }
   const c: Coefficients = { first, weights, taps: K };
   if (coefficientCache.size >= CACHE_LIMIT) coefficientCache.clear();
@@ -136,8 +137,18 @@ export function resampleRegionInto(
   checkPositiveInt(outHeight, 'Output height');
   checkPositiveInt(outWidth, 'Output width');
   if (
-    !(Number.isInteger(top) && Number.isInteger(left) && Number.isInteger(h) && Number.isInteger(w)) ||
-    top < 0 || left < 0 || h <= 0 || w <= 0 || top + h > img.height || left + w > img.width
+    !(
+      Number.isInteger(top) &&
+      Number.isInteger(left) &&
+      Number.isInteger(h) &&
+      Number.isInteger(w)
+    ) ||
+    top < 0 ||
+    left < 0 ||
+    h <= 0 ||
+    w <= 0 ||
+    top + h > img.height ||
+    left + w > img.width
   ) {
     throw new Error(
       `Crop (top ${top}, left ${left}, ${h}×${w}) does not fit inside the ${img.height}×${img.width} image; ` +
@@ -146,7 +157,9 @@ export function resampleRegionInto(
   }
   const C = img.channels;
   if (dst.length < outHeight * outWidth * C) {
-    throw new Error(`resample: output buffer holds ${dst.length} bytes, ${outHeight * outWidth * C} needed.`);
+    throw new Error(
+      `resample: output buffer holds ${dst.length} bytes, ${outHeight * outWidth * C} needed.`,
+    );
   }
   const src = img.data;
   const srcStride = img.width * C;
@@ -177,7 +190,15 @@ export function resampleRegionInto(
       mid = dst;
     }
     midBase = -rowFirst * midStride;
-    horizontalPass(src, (top + rowFirst) * srcStride + left * C, srcStride, rowEnd - rowFirst, C, coefficients(w, outWidth), mid);
+    horizontalPass(
+      src,
+      (top + rowFirst) * srcStride + left * C,
+      srcStride,
+      rowEnd - rowFirst,
+      C,
+      coefficients(w, outWidth),
+      mid,
+    );
   } else {
     mid = src;
     midStride = srcStride;
@@ -227,14 +248,23 @@ function horizontalPass(
       const sb = srcRow + first[x] * C;
       for (let c = 0; c < C; c++) {
         let acc = HALF;
-        for (let t = 0, s = sb + c; t < K; t++, s += C) acc = (acc + Math.imul(src[s], k[kb + t])) | 0;
+        for (let t = 0, s = sb + c; t < K; t++, s += C)
+          acc = (acc + Math.imul(src[s], k[kb + t])) | 0;
         out[o++] = acc >> PRECISION_BITS;
       }
     }
   }
 }
 
-function horizontal3x2(src: Uint8Array, base: number, stride: number, rows: number, first: Int32Array, k: Int32Array, out: Uint8Array): void {
+function horizontal3x2(
+  src: Uint8Array,
+  base: number,
+  stride: number,
+  rows: number,
+  first: Int32Array,
+  k: Int32Array,
+  out: Uint8Array,
+): void {
   const outWidth = first.length;
   let o = 0;
   for (let y = 0; y < rows; y++) {
@@ -250,7 +280,15 @@ function horizontal3x2(src: Uint8Array, base: number, stride: number, rows: numb
   }
 }
 
-function horizontal3x3(src: Uint8Array, base: number, stride: number, rows: number, first: Int32Array, k: Int32Array, out: Uint8Array): void {
+function horizontal3x3(
+  src: Uint8Array,
+  base: number,
+  stride: number,
+  rows: number,
+  first: Int32Array,
+  k: Int32Array,
+  out: Uint8Array,
+): void {
   const outWidth = first.length;
   let o = 0;
   for (let y = 0; y < rows; y++) {
@@ -260,14 +298,34 @@ function horizontal3x3(src: Uint8Array, base: number, stride: number, rows: numb
       const k0 = k[kb];
       const k1 = k[kb + 1];
       const k2 = k[kb + 2];
-      out[o] = (HALF + Math.imul(src[s], k0) + Math.imul(src[s + 3], k1) + Math.imul(src[s + 6], k2)) >> PRECISION_BITS;
-      out[o + 1] = (HALF + Math.imul(src[s + 1], k0) + Math.imul(src[s + 4], k1) + Math.imul(src[s + 7], k2)) >> PRECISION_BITS;
-      out[o + 2] = (HALF + Math.imul(src[s + 2], k0) + Math.imul(src[s + 5], k1) + Math.imul(src[s + 8], k2)) >> PRECISION_BITS;
+      out[o] =
+        (HALF + Math.imul(src[s], k0) + Math.imul(src[s + 3], k1) + Math.imul(src[s + 6], k2)) >>
+        PRECISION_BITS;
+      out[o + 1] =
+        (HALF +
+          Math.imul(src[s + 1], k0) +
+          Math.imul(src[s + 4], k1) +
+          Math.imul(src[s + 7], k2)) >>
+        PRECISION_BITS;
+      out[o + 2] =
+        (HALF +
+          Math.imul(src[s + 2], k0) +
+          Math.imul(src[s + 5], k1) +
+          Math.imul(src[s + 8], k2)) >>
+        PRECISION_BITS;
     }
   }
 }
 
-function horizontal3x4(src: Uint8Array, base: number, stride: number, rows: number, first: Int32Array, k: Int32Array, out: Uint8Array): void {
+function horizontal3x4(
+  src: Uint8Array,
+  base: number,
+  stride: number,
+  rows: number,
+  first: Int32Array,
+  k: Int32Array,
+  out: Uint8Array,
+): void {
   const outWidth = first.length;
   let o = 0;
   for (let y = 0; y < rows; y++) {
@@ -279,13 +337,25 @@ function horizontal3x4(src: Uint8Array, base: number, stride: number, rows: numb
       const k2 = k[kb + 2];
       const k3 = k[kb + 3];
       out[o] =
-        (HALF + Math.imul(src[s], k0) + Math.imul(src[s + 3], k1) + Math.imul(src[s + 6], k2) + Math.imul(src[s + 9], k3)) >>
+        (HALF +
+          Math.imul(src[s], k0) +
+          Math.imul(src[s + 3], k1) +
+          Math.imul(src[s + 6], k2) +
+          Math.imul(src[s + 9], k3)) >>
         PRECISION_BITS;
       out[o + 1] =
-        (HALF + Math.imul(src[s + 1], k0) + Math.imul(src[s + 4], k1) + Math.imul(src[s + 7], k2) + Math.imul(src[s + 10], k3)) >>
+        (HALF +
+          Math.imul(src[s + 1], k0) +
+          Math.imul(src[s + 4], k1) +
+          Math.imul(src[s + 7], k2) +
+          Math.imul(src[s + 10], k3)) >>
         PRECISION_BITS;
       out[o + 2] =
-        (HALF + Math.imul(src[s + 2], k0) + Math.imul(src[s + 5], k1) + Math.imul(src[s + 8], k2) + Math.imul(src[s + 11], k3)) >>
+        (HALF +
+          Math.imul(src[s + 2], k0) +
+          Math.imul(src[s + 5], k1) +
+          Math.imul(src[s + 8], k2) +
+          Math.imul(src[s + 11], k3)) >>
         PRECISION_BITS;
     }
   }
@@ -303,8 +373,13 @@ function verticalPass(
   const { first, weights, taps: K } = coeffs;
   const outHeight = first.length;
   if (
-    (K === 2 || K === 3) && LITTLE_ENDIAN && rowLen % 4 === 0 && midStride % 4 === 0 &&
-    mid.byteOffset % 4 === 0 && midBase % 4 === 0 && out.byteOffset % 4 === 0
+    (K === 2 || K === 3) &&
+    LITTLE_ENDIAN &&
+    rowLen % 4 === 0 &&
+    midStride % 4 === 0 &&
+    mid.byteOffset % 4 === 0 &&
+    midBase % 4 === 0 &&
+    out.byteOffset % 4 === 0
   ) {
     verticalPassWords(mid, midBase, midStride, rowLen, coeffs, out);
     return;
@@ -315,13 +390,15 @@ function verticalPass(
     const o = y * rowLen;
     if (K === 1) {
       const k0 = weights[kb];
-      for (let i = 0; i < rowLen; i++) out[o + i] = (HALF + Math.imul(mid[r0 + i], k0)) >> PRECISION_BITS;
+      for (let i = 0; i < rowLen; i++)
+        out[o + i] = (HALF + Math.imul(mid[r0 + i], k0)) >> PRECISION_BITS;
     } else if (K === 2) {
       const k0 = weights[kb];
       const k1 = weights[kb + 1];
       const r1 = r0 + midStride;
       for (let i = 0; i < rowLen; i++) {
-        out[o + i] = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1)) >> PRECISION_BITS;
+        out[o + i] =
+          (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1)) >> PRECISION_BITS;
       }
     } else if (K === 3) {
       const k0 = weights[kb];
@@ -330,7 +407,12 @@ function verticalPass(
       const r1 = r0 + midStride;
       const r2 = r1 + midStride;
       for (let i = 0; i < rowLen; i++) {
-        out[o + i] = (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1) + Math.imul(mid[r2 + i], k2)) >> PRECISION_BITS;
+        out[o + i] =
+          (HALF +
+            Math.imul(mid[r0 + i], k0) +
+            Math.imul(mid[r1 + i], k1) +
+            Math.imul(mid[r2 + i], k2)) >>
+          PRECISION_BITS;
       }
     } else if (K === 4) {
       const k0 = weights[kb];
@@ -342,13 +424,18 @@ function verticalPass(
       const r3 = r2 + midStride;
       for (let i = 0; i < rowLen; i++) {
         out[o + i] =
-          (HALF + Math.imul(mid[r0 + i], k0) + Math.imul(mid[r1 + i], k1) + Math.imul(mid[r2 + i], k2) + Math.imul(mid[r3 + i], k3)) >>
+          (HALF +
+            Math.imul(mid[r0 + i], k0) +
+            Math.imul(mid[r1 + i], k1) +
+            Math.imul(mid[r2 + i], k2) +
+            Math.imul(mid[r3 + i], k3)) >>
           PRECISION_BITS;
       }
     } else {
       for (let i = 0; i < rowLen; i++) {
         let acc = HALF;
-        for (let t = 0, s = r0 + i; t < K; t++, s += midStride) acc = (acc + Math.imul(mid[s], weights[kb + t])) | 0;
+        for (let t = 0, s = r0 + i; t < K; t++, s += midStride)
+          acc = (acc + Math.imul(mid[s], weights[kb + t])) | 0;
         out[o + i] = acc >> PRECISION_BITS;
       }
     }
@@ -390,8 +477,12 @@ function verticalPassWords(
         const a = m32[r0 + i];
         const b = m32[r1 + i];
         const v0 = (HALF + Math.imul(a & 255, k0) + Math.imul(b & 255, k1)) >> PRECISION_BITS;
-        const v1 = (HALF + Math.imul((a >>> 8) & 255, k0) + Math.imul((b >>> 8) & 255, k1)) >> PRECISION_BITS;
-        const v2 = (HALF + Math.imul((a >>> 16) & 255, k0) + Math.imul((b >>> 16) & 255, k1)) >> PRECISION_BITS;
+        const v1 =
+          (HALF + Math.imul((a >>> 8) & 255, k0) + Math.imul((b >>> 8) & 255, k1)) >>
+          PRECISION_BITS;
+        const v2 =
+          (HALF + Math.imul((a >>> 16) & 255, k0) + Math.imul((b >>> 16) & 255, k1)) >>
+          PRECISION_BITS;
         const v3 = (HALF + Math.imul(a >>> 24, k0) + Math.imul(b >>> 24, k1)) >> PRECISION_BITS;
         o32[o + i] = v0 | (v1 << 8) | (v2 << 16) | (v3 << 24);
       }
@@ -402,13 +493,24 @@ function verticalPassWords(
         const a = m32[r0 + i];
         const b = m32[r1 + i];
         const c = m32[r2 + i];
-        const v0 = (HALF + Math.imul(a & 255, k0) + Math.imul(b & 255, k1) + Math.imul(c & 255, k2)) >> PRECISION_BITS;
-        const v1 =
-          (HALF + Math.imul((a >>> 8) & 255, k0) + Math.imul((b >>> 8) & 255, k1) + Math.imul((c >>> 8) & 255, k2)) >> PRECISION_BITS;
-        const v2 =
-          (HALF + Math.imul((a >>> 16) & 255, k0) + Math.imul((b >>> 16) & 255, k1) + Math.imul((c >>> 16) & 255, k2)) >>
+        const v0 =
+          (HALF + Math.imul(a & 255, k0) + Math.imul(b & 255, k1) + Math.imul(c & 255, k2)) >>
           PRECISION_BITS;
-        const v3 = (HALF + Math.imul(a >>> 24, k0) + Math.imul(b >>> 24, k1) + Math.imul(c >>> 24, k2)) >> PRECISION_BITS;
+        const v1 =
+          (HALF +
+            Math.imul((a >>> 8) & 255, k0) +
+            Math.imul((b >>> 8) & 255, k1) +
+            Math.imul((c >>> 8) & 255, k2)) >>
+          PRECISION_BITS;
+        const v2 =
+          (HALF +
+            Math.imul((a >>> 16) & 255, k0) +
+            Math.imul((b >>> 16) & 255, k1) +
+            Math.imul((c >>> 16) & 255, k2)) >>
+          PRECISION_BITS;
+        const v3 =
+          (HALF + Math.imul(a >>> 24, k0) + Math.imul(b >>> 24, k1) + Math.imul(c >>> 24, k2)) >>
+          PRECISION_BITS;
         o32[o + i] = v0 | (v1 << 8) | (v2 << 16) | (v3 << 24);
       }
     }

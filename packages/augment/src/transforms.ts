@@ -88,11 +88,24 @@ export function sampleResizedCropParams(
     cw = w;
     chh = h;
   }
-  return { top: Math.floor((h - chh) / 2), left: Math.floor((w - cw) / 2), height: chh, width: cw, fallback: true };
+  return {
+    top: Math.floor((h - chh) / 2),
+    left: Math.floor((w - cw) / 2),
+    height: chh,
+    width: cw,
+    fallback: true,
+  };
 }
 
 /** Crop rows [top, top+h) × columns [left, left+w) and resize to size×size, PIL BILINEAR. */
-export function resizedCrop(img: ImageU8, top: number, left: number, h: number, w: number, size: number): ImageU8 {
+export function resizedCrop(
+  img: ImageU8,
+  top: number,
+  left: number,
+  h: number,
+  w: number,
+  size: number,
+): ImageU8 {
   checkPositiveInt(size, 'resizedCrop size');
   return resampleRegion(img, top, left, h, w, size, size);
 }
@@ -150,7 +163,8 @@ export function hflip(img: ImageU8): ImageU8 {
  * so the random stream does not depend on the outcome.
  */
 export function horizontalFlip(p = 0.5): Transform {
-  if (!(p >= 0 && p <= 1)) throw new Error(`horizontalFlip probability must be in [0, 1], got ${p}.`);
+  if (!(p >= 0 && p <= 1))
+    throw new Error(`horizontalFlip probability must be in [0, 1], got ${p}.`);
   return (img, rng) => (rng.next() < p ? hflip(img) : img);
 }
 

@@ -9,7 +9,13 @@ export { buildPipeline, epochPermutation } from './loader-shared.js';
  * augments a batch itself (e.g. a trainer without a loader) gets the same pixels as the loader
  * by using these, whatever subset of the batch it augments.
  */
-export function loaderViewRngs(seed: number, epoch: number, batch: number, view: 0 | 1, n: number): Rng[] {
+export function loaderViewRngs(
+  seed: number,
+  epoch: number,
+  batch: number,
+  view: 0 | 1,
+  n: number,
+): Rng[] {
   const rng = batchRng(seed, epoch, batch);
   let v = rng.fork(0);
   if (view === 1) v = rng.fork(1);

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/rng.js';
 import { resizeBilinear, resampleRegion } from '../src/resample.js';
-import { randomResizedCrop, resizedCrop, roundHalfEven, sampleResizedCropParams } from '../src/transforms.js';
+import {
+  randomResizedCrop,
+  resizedCrop,
+  roundHalfEven,
+  sampleResizedCropParams,
+} from '../src/transforms.js';
 import { imageFrom, naiveCrop, noiseImage, pixel, rows } from './helpers.js';
 import type { ImageU8 } from '@maskcon/datasets';
 
@@ -35,7 +40,9 @@ function naiveBilinear(img: ImageU8, outH: number, outW: number): ImageU8 {
     const fs = Math.max(1, scale);
     return Array.from({ length: outSize }, (_, o) => {
       const center = (o + 0.5) * scale;
-      const w = Array.from({ length: inSize }, (_, x) => Math.max(0, 1 - Math.abs((x + 0.5 - center) / fs)));
+      const w = Array.from({ length: inSize }, (_, x) =>
+        Math.max(0, 1 - Math.abs((x + 0.5 - center) / fs)),
+      );
       const sum = w.reduce((a, b) => a + b, 0);
       return w.map((v) => v / sum);
     });
@@ -44,11 +51,15 @@ function naiveBilinear(img: ImageU8, outH: number, outW: number): ImageU8 {
   const C = img.channels;
   const wx = outW === img.width ? null : weights(img.width, outW);
   const mid = wx
-    ? imageFrom(img.height, outW, C, (y, x, c) => round8(wx[x].reduce((s, w, i) => s + w * pixel(img, y, i, c), 0)))
+    ? imageFrom(img.height, outW, C, (y, x, c) =>
+        round8(wx[x].reduce((s, w, i) => s + w * pixel(img, y, i, c), 0)),
+      )
     : img;
   const wy = outH === img.height ? null : weights(img.height, outH);
   return wy
-    ? imageFrom(outH, outW, C, (y, x, c) => round8(wy[y].reduce((s, w, i) => s + w * pixel(mid, i, x, c), 0)))
+    ? imageFrom(outH, outW, C, (y, x, c) =>
+        round8(wy[y].reduce((s, w, i) => s + w * pixel(mid, i, x, c), 0)),
+      )
     : mid;
 }
 
@@ -70,7 +81,9 @@ function compareToNaive(img: ImageU8, outH: number, outW: number) {
 
 describe('roundHalfEven', () => {
   it('rounds like Python round()', () => {
-    expect([0.5, 1.5, 2.5, -0.5, 2.4999, 2.5001, 3].map(roundHalfEven)).toEqual([0, 2, 2, -0, 2, 3, 3]);
+    expect([0.5, 1.5, 2.5, -0.5, 2.4999, 2.5001, 3].map(roundHalfEven)).toEqual([
+      0, 2, 2, -0, 2, 3, 3,
+    ]);
   });
 });
 
@@ -85,8 +98,15 @@ describe('sampleResizedCropParams', () => {
     const n = 5000;
     for (let i = 0; i < n; i++) {
       const b = sampleResizedCropParams(H, W, SCALE, RATIO, rng);
-      expect(b.top >= 0 && b.left >= 0 && b.top + b.height <= H && b.left + b.width <= W).toBe(true);
-      expect(Number.isInteger(b.top) && Number.isInteger(b.left) && Number.isInteger(b.height) && Number.isInteger(b.width)).toBe(true);
+      expect(b.top >= 0 && b.left >= 0 && b.top + b.height <= H && b.left + b.width <= W).toBe(
+        true,
+      );
+      expect(
+        Number.isInteger(b.top) &&
+          Number.isInteger(b.left) &&
+          Number.isInteger(b.height) &&
+          Number.isInteger(b.width),
+      ).toBe(true);
       if (b.fallback) {
         fallbacks++;
         continue;
@@ -116,7 +136,9 @@ describe('sampleResizedCropParams', () => {
     const n = 5000;
     for (let i = 0; i < n; i++) {
       const b = sampleResizedCropParams(28, 28, SCALE, RATIO, rng);
-      expect(b.top >= 0 && b.left >= 0 && b.top + b.height <= 28 && b.left + b.width <= 28).toBe(true);
+      expect(b.top >= 0 && b.left >= 0 && b.top + b.height <= 28 && b.left + b.width <= 28).toBe(
+        true,
+      );
       expect(b.height * b.width).toBeGreaterThanOrEqual(Math.floor(0.2 * 784 * 0.85));
       cy += b.top + b.height / 2;
       cx += b.left + b.width / 2;
@@ -138,17 +160,34 @@ describe('sampleResizedCropParams', () => {
     const rng = new Rng(4);
     // 10×100 with area ≥ 90%: every draw is ~30 px tall, never fits in 10 rows.
     expect(sampleResizedCropParams(10, 100, [0.9, 1], RATIO, rng)).toEqual({
-      top: 0, left: 43, height: 10, width: 13, fallback: true, // w = round(10 · 4/3), left = (100 − 13) // 2
+      top: 0,
+      left: 43,
+      height: 10,
+      width: 13,
+      fallback: true, // w = round(10 · 4/3), left = (100 − 13) // 2
     });
     expect(sampleResizedCropParams(100, 10, [0.9, 1], RATIO, rng)).toEqual({
-      top: 43, left: 0, height: 13, width: 10, fallback: true, // h = round(10 / (3/4))
+      top: 43,
+      left: 0,
+      height: 13,
+      width: 10,
+      fallback: true, // h = round(10 / (3/4))
     });
-    expect(sampleResizedCropParams(10, 10, [1, 1], [2, 3], rng)).toMatchObject({ top: 2, left: 0, height: 5, width: 10 }); // h = round(10 / 2), top = (10 − 5) // 2
+    expect(sampleResizedCropParams(10, 10, [1, 1], [2, 3], rng)).toMatchObject({
+      top: 2,
+      left: 0,
+      height: 5,
+      width: 10,
+    }); // h = round(10 / 2), top = (10 − 5) // 2
   });
 
   it('rejects bad ranges with a sentence', () => {
-    expect(() => sampleResizedCropParams(10, 10, [0.5, 0.2], RATIO, new Rng(1))).toThrow(/scale must be/);
-    expect(() => sampleResizedCropParams(10, 10, SCALE, [0, 1], new Rng(1))).toThrow(/ratio must be/);
+    expect(() => sampleResizedCropParams(10, 10, [0.5, 0.2], RATIO, new Rng(1))).toThrow(
+      /scale must be/,
+    );
+    expect(() => sampleResizedCropParams(10, 10, SCALE, [0, 1], new Rng(1))).toThrow(
+      /ratio must be/,
+    );
   });
 });
 
@@ -168,7 +207,16 @@ describe('resizedCrop / PIL bilinear', () => {
     // +0.5 and floor, horizontal pass rounded to uint8 before the vertical pass.
     // Rows:  [0,100] → [0, 25, 75, 100];  [200,255] → [200, 214, 241, 255]
     // Column 1 (25, 214): ¾·25+¼·214+½ = 72.75 → 72;  ¼·25+¾·214+½ = 167.25 → 167
-    const img = imageFrom(2, 2, 1, (y, x) => [[0, 100], [200, 255]][y][x]);
+    const img = imageFrom(
+      2,
+      2,
+      1,
+      (y, x) =>
+        [
+          [0, 100],
+          [200, 255],
+        ][y][x],
+    );
     const out = resizeBilinear(img, 4, 4);
     expect(rows(out)).toEqual([
       [0, 25, 75, 100],
@@ -177,7 +225,9 @@ describe('resizedCrop / PIL bilinear', () => {
       [200, 214, 241, 255],
     ]);
     // RGB channels are filtered independently.
-    const rgb = imageFrom(2, 2, 3, (y, x, c) => (c === 1 ? 255 - pixel(img, y, x) : c === 2 ? 7 : pixel(img, y, x)));
+    const rgb = imageFrom(2, 2, 3, (y, x, c) =>
+      c === 1 ? 255 - pixel(img, y, x) : c === 2 ? 7 : pixel(img, y, x),
+    );
     const outRgb = resizeBilinear(rgb, 4, 4);
     for (let y = 0; y < 4; y++)
       for (let x = 0; x < 4; x++) {
@@ -190,7 +240,13 @@ describe('resizedCrop / PIL bilinear', () => {
   it('keeps a constant image constant when shrinking by any factor', () => {
     for (const v of [0, 1, 128, 254, 255]) {
       const img = imageFrom(37, 23, 3, () => v);
-      for (const [h, w] of [[10, 10], [5, 17], [36, 22], [1, 1], [13, 23]]) {
+      for (const [h, w] of [
+        [10, 10],
+        [5, 17],
+        [36, 22],
+        [1, 1],
+        [13, 23],
+      ]) {
         const out = resizeBilinear(img, h, w);
         expect(out.data.every((p) => p === v)).toBe(true);
       }
@@ -214,7 +270,12 @@ describe('resizedCrop / PIL bilinear', () => {
 
   it('reads the crop in place exactly as crop-then-resize would', () => {
     const img = noiseImage(30, 40, 3, 12);
-    for (const [top, left, h, w, size] of [[3, 5, 20, 17, 28], [0, 0, 30, 40, 16], [10, 22, 6, 18, 32], [29, 39, 1, 1, 4]]) {
+    for (const [top, left, h, w, size] of [
+      [3, 5, 20, 17, 28],
+      [0, 0, 30, 40, 16],
+      [10, 22, 6, 18, 32],
+      [29, 39, 1, 1, 4],
+    ]) {
       const direct = resizedCrop(img, top, left, h, w, size);
       const twoStep = resizeBilinear(naiveCrop(img, top, left, h, w), size, size);
       expect(direct.data).toEqual(twoStep.data);

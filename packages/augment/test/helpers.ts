@@ -9,10 +9,16 @@ export function noiseImage(height: number, width: number, channels: number, seed
   return { data, height, width, channels };
 }
 
-export function imageFrom(height: number, width: number, channels: number, f: (y: number, x: number, c: number) => number): ImageU8 {
+export function imageFrom(
+  height: number,
+  width: number,
+  channels: number,
+  f: (y: number, x: number, c: number) => number,
+): ImageU8 {
   const data = new Uint8Array(height * width * channels);
   for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) for (let c = 0; c < channels; c++) data[(y * width + x) * channels + c] = f(y, x, c);
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < channels; c++) data[(y * width + x) * channels + c] = f(y, x, c);
   return { data, height, width, channels };
 }
 
@@ -28,6 +34,7 @@ export function naiveCrop(img: ImageU8, top: number, left: number, h: number, w:
 /** Rows of a single-channel image, for readable assertions. */
 export function rows(img: ImageU8): number[][] {
   const out: number[][] = [];
-  for (let y = 0; y < img.height; y++) out.push(Array.from({ length: img.width }, (_, x) => pixel(img, y, x)));
+  for (let y = 0; y < img.height; y++)
+    out.push(Array.from({ length: img.width }, (_, x) => pixel(img, y, x)));
   return out;
 }

@@ -22,9 +22,14 @@ function coeffs(inSize: number, outSize: number): { xmin: number[]; k: number[][
     const xmin = Math.max(0, Math.trunc(center - support + 0.5));
     const xmax = Math.min(inSize, Math.trunc(center + support + 0.5));
     const w: number[] = [];
-    for (let x = xmin; x < xmax; x++) w.push(Math.max(0, 1 - Math.abs((x - center + 0.5) / filterScale)));
+    for (let x = xmin; x < xmax; x++)
+      w.push(Math.max(0, 1 - Math.abs((x - center + 0.5) / filterScale)));
     const sum = w.reduce((a, b) => a + b, 0);
-    kAll.push(w.map((v) => (sum !== 0 ? v / sum : v)).map((k) => (k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE))));
+    kAll.push(
+      w
+        .map((v) => (sum !== 0 ? v / sum : v))
+        .map((k) => (k < 0 ? Math.trunc(-0.5 + k * ONE) : Math.trunc(0.5 + k * ONE))),
+    );
     xminAll.push(xmin);
   }
   return { xmin: xminAll, k: kAll };
@@ -33,9 +38,18 @@ function coeffs(inSize: number, outSize: number): { xmin: number[]; k: number[][
 const clip8 = (acc: number) => (acc >= 2 ** 30 ? 255 : acc <= 0 ? 0 : Math.floor(acc / ONE));
 
 /** `img.crop((left, top, left+w, top+h)).resize((outW, outH), BILINEAR)`, literally. */
-export function literalResizedCrop(img: ImageU8, top: number, left: number, h: number, w: number, outH: number, outW: number): ImageU8 {
+export function literalResizedCrop(
+  img: ImageU8,
+  top: number,
+  left: number,
+  h: number,
+  w: number,
+  outH: number,
+  outW: number,
+): ImageU8 {
   const C = img.channels;
-  const at = (y: number, x: number, c: number) => img.data[((top + y) * img.width + left + x) * C + c];
+  const at = (y: number, x: number, c: number) =>
+    img.data[((top + y) * img.width + left + x) * C + c];
   let cur = { h, w, get: at };
   if (outW !== w) {
     const { xmin, k } = coeffs(w, outW);
@@ -60,7 +74,9 @@ export function literalResizedCrop(img: ImageU8, top: number, left: number, h: n
           out[(y * outW + x) * C + c] = clip8(acc);
         }
   } else {
-    for (let y = 0; y < outH; y++) for (let x = 0; x < outW; x++) for (let c = 0; c < C; c++) out[(y * outW + x) * C + c] = cur.get(y, x, c);
+    for (let y = 0; y < outH; y++)
+      for (let x = 0; x < outW; x++)
+        for (let c = 0; c < C; c++) out[(y * outW + x) * C + c] = cur.get(y, x, c);
   }
   return { data: out, height: outH, width: outW, channels: C };
 }
@@ -76,13 +92,31 @@ function lineBoxBlur(src: number[], n: number, radius: number, ww: number, fw: n
   acc += src[lastx] * (radius - edgeA + 1);
   const save = (x: number, bulk: number) => (out[x] = Math.floor((bulk + 2 ** 23) / 2 ** 24));
   if (edgeA <= edgeB) {
-    for (let x = 0; x < edgeA; x++) { acc += src[x + radius] - src[0]; save(x, acc * ww + (src[0] + src[x + radius + 1]) * fw); }
-    for (let x = edgeA; x < edgeB; x++) { acc += src[x + radius] - src[x - radius - 1]; save(x, acc * ww + (src[x - radius - 1] + src[x + radius + 1]) * fw); }
-    for (let x = edgeB; x <= lastx; x++) { acc += src[lastx] - src[x - radius - 1]; save(x, acc * ww + (src[x - radius - 1] + src[lastx]) * fw); }
+    for (let x = 0; x < edgeA; x++) {
+      acc += src[x + radius] - src[0];
+      save(x, acc * ww + (src[0] + src[x + radius + 1]) * fw);
+    }
+    for (let x = edgeA; x < edgeB; x++) {
+      acc += src[x + radius] - src[x - radius - 1];
+      save(x, acc * ww + (src[x - radius - 1] + src[x + radius + 1]) * fw);
+    }
+    for (let x = edgeB; x <= lastx; x++) {
+      acc += src[lastx] - src[x - radius - 1];
+      save(x, acc * ww + (src[x - radius - 1] + src[lastx]) * fw);
+    }
   } else {
-    for (let x = 0; x < edgeB; x++) { acc += src[x + radius] - src[0]; save(x, acc * ww + (src[0] + src[lastx]) * fw); }
-    for (let x = edgeB; x < edgeA; x++) { acc += src[lastx] - src[0]; save(x, acc * ww + (src[0] + src[lastx]) * fw); }
-    for (let x = edgeA; x <= lastx; x++) { acc += src[lastx] - src[x - radius - 1]; save(x, acc * ww + (src[x - radius - 1] + src[lastx]) * fw); }
+    for (let x = 0; x < edgeB; x++) {
+      acc += src[x + radius] - src[0];
+      save(x, acc * ww + (src[0] + src[lastx]) * fw);
+    }
+    for (let x = edgeB; x < edgeA; x++) {
+      acc += src[lastx] - src[0];
+      save(x, acc * ww + (src[0] + src[lastx]) * fw);
+    }
+    for (let x = edgeA; x <= lastx; x++) {
+      acc += src[lastx] - src[x - radius - 1];
+      save(x, acc * ww + (src[x - radius - 1] + src[lastx]) * fw);
+    }
   }
   return out;
 }

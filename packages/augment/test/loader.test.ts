@@ -19,7 +19,11 @@ function imageOf(i: number): Uint8Array {
 
 function source(): DatasetSource {
   const records = (count: number): DatasetRecord[] =>
-    Array.from({ length: count }, (_, i) => ({ fine: fineOf(i), coarse: coarseOf(i), image: { data: imageOf(i), height: SIDE, width: SIDE, channels: 3 } }));
+    Array.from({ length: count }, (_, i) => ({
+      fine: fineOf(i),
+      coarse: coarseOf(i),
+      image: { data: imageOf(i), height: SIDE, width: SIDE, channels: 3 },
+    }));
   return {
     name: 'loader_toy',
     builderVersion: '1',
@@ -61,7 +65,10 @@ async function collect(options: Partial<BatchLoaderOptions>, epochs: number[]): 
 
 describe('BatchLoader', () => {
   it('gives identical batches with 1 and 3 workers, reshuffles every epoch and drops the last batch', async () => {
-    const [one, three] = await Promise.all([collect({ workers: 1 }, [1, 2]), collect({ workers: 3, prefetch: 4 }, [1, 2])]);
+    const [one, three] = await Promise.all([
+      collect({ workers: 1 }, [1, 2]),
+      collect({ workers: 3, prefetch: 4 }, [1, 2]),
+    ]);
     for (let e = 0; e < 2; e++) {
       expect(one[e].length).toBe(Math.floor(N / 8)); // 6 full batches; the 2 leftover images are dropped
       for (let b = 0; b < one[e].length; b++) {
@@ -106,12 +113,21 @@ describe('BatchLoader', () => {
       await loader.close();
     }
     // Released arrays went back to the workers (transferred, hence detached here).
-    expect(given.filter((b) => b.query.length === 0 && b.key.length === 0).length).toBeGreaterThan(4);
+    expect(given.filter((b) => b.query.length === 0 && b.key.length === 0).length).toBeGreaterThan(
+      4,
+    );
   });
 
   it('serves the next epoch when the consumer left the previous one early (batches still in flight)', async () => {
     const [full] = await collect({ workers: 2 }, [1]);
-    const loader = new BatchLoader({ indexPath, batchSize: 8, seed: 7, ...pipelines, workers: 2, prefetch: 4 });
+    const loader = new BatchLoader({
+      indexPath,
+      batchSize: 8,
+      seed: 7,
+      ...pipelines,
+      workers: 2,
+      prefetch: 4,
+    });
     try {
       let taken = 0;
       for await (const b of loader.epoch(0)) {
@@ -133,7 +149,10 @@ describe('BatchLoader', () => {
   it('labels line up with the images they come with (test views identify the image)', async () => {
     const view = { kind: 'test', size: SIDE, mean: [0], std: [1] } as const;
     const subset = Array.from({ length: 30 }, (_, k) => 49 - k); // a subset, not in split order
-    const [[...batches]] = await collect({ workers: 2, query: view, key: view, indices: subset, batchSize: 7, dropLast: false }, [3]);
+    const [[...batches]] = await collect(
+      { workers: 2, query: view, key: view, indices: subset, batchSize: 7, dropLast: false },
+      [3],
+    );
     expect(batches.map((b) => b.indices.length)).toEqual([7, 7, 7, 7, 2]);
     const all = batches.flatMap((b) => Array.from(b.indices));
     expect([...all].sort((a, b) => a - b)).toEqual([...subset].sort((a, b) => a - b));
@@ -148,11 +167,20 @@ describe('BatchLoader', () => {
   });
 
   it('reports a failing batch with the worker, batch, epoch and cause', async () => {
-    const loader = new BatchLoader({ indexPath, batchSize: 4, seed: 1, ...pipelines, workers: 1, indices: [0, 1, 2, 999] });
+    const loader = new BatchLoader({
+      indexPath,
+      batchSize: 4,
+      seed: 1,
+      ...pipelines,
+      workers: 1,
+      indices: [0, 1, 2, 999],
+    });
     try {
       await expect(async () => {
         for await (const _ of loader.epoch(1)) void _;
-      }).rejects.toThrow(/worker 0 failed on batch 0 of epoch 1 .*image index 999 is outside the train split/);
+      }).rejects.toThrow(
+        /worker 0 failed on batch 0 of epoch 1 .*image index 999 is outside the train split/,
+      );
     } finally {
       await loader.close();
     }

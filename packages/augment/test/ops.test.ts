@@ -107,10 +107,14 @@ describe('toNormalizedFloat', () => {
     const batch = new Float32Array(3 * n).fill(Number.NaN);
     const ret = toNormalizedFloat(img, mean, std, batch, n);
     expect(ret).toBe(batch);
-    expect(Array.from(batch.subarray(n, 2 * n))).toEqual(Array.from(toNormalizedFloat(img, mean, std)));
+    expect(Array.from(batch.subarray(n, 2 * n))).toEqual(
+      Array.from(toNormalizedFloat(img, mean, std)),
+    );
     expect(batch.subarray(0, n).every(Number.isNaN)).toBe(true);
     expect(batch.subarray(2 * n).every(Number.isNaN)).toBe(true);
-    expect(() => toNormalizedFloat(img, mean, std, batch, 2 * n + 1)).toThrow(/do not fit in an output of length 144/);
+    expect(() => toNormalizedFloat(img, mean, std, batch, 2 * n + 1)).toThrow(
+      /do not fit in an output of length 144/,
+    );
   });
 
   it('with mirror, equals flipping first and then normalising', () => {
@@ -119,7 +123,9 @@ describe('toNormalizedFloat', () => {
       const m = new Array(C).fill(0.3);
       const sd = new Array(C).fill(0.2);
       const norm = new Normalizer(m, sd);
-      expect(Array.from(norm.apply(img, undefined, 0, true))).toEqual(Array.from(toNormalizedFloat(hflip(img), m, sd)));
+      expect(Array.from(norm.apply(img, undefined, 0, true))).toEqual(
+        Array.from(toNormalizedFloat(hflip(img), m, sd)),
+      );
     }
   });
 
@@ -127,7 +133,9 @@ describe('toNormalizedFloat', () => {
     const grey = noiseImage(3, 3, 1, 11);
     const out = toNormalizedFloat(grey, [0.286], [0.353]);
     for (let i = 0; i < 9; i++) expect(out[i]).toBeCloseTo((grey.data[i] / 255 - 0.286) / 0.353, 5);
-    expect(() => toNormalizedFloat(grey, mean, std)).toThrow(/3 means\/stds but the image has 1 channels/);
+    expect(() => toNormalizedFloat(grey, mean, std)).toThrow(
+      /3 means\/stds but the image has 1 channels/,
+    );
     expect(() => new Normalizer([0.5], [0])).toThrow(/non-zero/);
     expect(() => new Normalizer([0.5, 0.5], [0.2])).toThrow(/one mean and one std per channel/);
   });

@@ -43,10 +43,15 @@ interface Fixture {
   cases: Case[];
 }
 
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/pil-reference.json', import.meta.url), 'utf8')) as Fixture;
+const fixture = JSON.parse(
+  readFileSync(new URL('./fixtures/pil-reference.json', import.meta.url), 'utf8'),
+) as Fixture;
 const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 const inputs: Record<string, ImageU8> = Object.fromEntries(
-  Object.entries(fixture.inputs).map(([k, v]) => [k, { data: bytes(v.data), height: v.height, width: v.width, channels: v.channels }]),
+  Object.entries(fixture.inputs).map(([k, v]) => [
+    k,
+    { data: bytes(v.data), height: v.height, width: v.width, channels: v.channels },
+  ]),
 );
 
 /** Max |ours − PIL| allowed per value, and the share of values allowed to differ at all. */
@@ -58,29 +63,57 @@ const TOLERANCE: Record<string, { maxDiff: number; maxMismatchFraction: number; 
   hue: { maxDiff: 0, maxMismatchFraction: 0, why: 'Pillow HSV round trip reproduced' },
   colorJitter: { maxDiff: 0, maxMismatchFraction: 0, why: 'composition of exact steps' },
   gaussianBlur: { maxDiff: 0, maxMismatchFraction: 0, why: 'fixed-point box blur reproduced' },
-  perspectiveWarp: { maxDiff: 0, maxMismatchFraction: 0, why: 'same coefficients, same double arithmetic' },
+  perspectiveWarp: {
+    maxDiff: 0,
+    maxMismatchFraction: 0,
+    why: 'same coefficients, same double arithmetic',
+  },
   // torchvision 0.14 solves for the coefficients in float32 (lstsq); we solve in float64 and
   // round to float32, so a sample point can land on the other side of a pixel boundary (or
   // of the image border, where the value jumps to the fill): a few values differ, by any amount.
-  perspective: { maxDiff: 255, maxMismatchFraction: 0.02, why: 'coefficients solved in float64 vs float32' },
+  perspective: {
+    maxDiff: 255,
+    maxMismatchFraction: 0.02,
+    why: 'coefficients solved in float64 vs float32',
+  },
   autoaugment: { maxDiff: 0, maxMismatchFraction: 0, why: 'Pillow arithmetic reproduced' },
-  resizedCrop: { maxDiff: 0, maxMismatchFraction: 0, why: "Pillow's fixed-point antialiased bilinear reproduced" },
-  resize: { maxDiff: 0, maxMismatchFraction: 0, why: "Pillow's fixed-point antialiased bilinear reproduced" },
+  resizedCrop: {
+    maxDiff: 0,
+    maxMismatchFraction: 0,
+    why: "Pillow's fixed-point antialiased bilinear reproduced",
+  },
+  resize: {
+    maxDiff: 0,
+    maxMismatchFraction: 0,
+    why: "Pillow's fixed-point antialiased bilinear reproduced",
+  },
   hflip: { maxDiff: 0, maxMismatchFraction: 0, why: 'a permutation' },
-  toTensorNormalize: { maxDiff: 0, maxMismatchFraction: 0, why: "float32 values equal torchvision's (x/255 − mean)/std" },
+  toTensorNormalize: {
+    maxDiff: 0,
+    maxMismatchFraction: 0,
+    why: "float32 values equal torchvision's (x/255 − mean)/std",
+  },
 };
 
-const stats = new Map<string, { cases: number; maxDiff: number; mismatched: number; values: number }>();
+const stats = new Map<
+  string,
+  { cases: number; maxDiff: number; mismatched: number; values: number }
+>();
 
 function ours(c: Case): ImageU8 {
   const img = inputs[c.input];
   const p = c.params;
   switch (c.op) {
-    case 'grayscale': return grayscale(img);
-    case 'brightness': return adjustBrightness(img, p.factor as number);
-    case 'contrast': return adjustContrast(img, p.factor as number);
-    case 'saturation': return adjustSaturation(img, p.factor as number);
-    case 'hue': return adjustHue(img, p.factor as number);
+    case 'grayscale':
+      return grayscale(img);
+    case 'brightness':
+      return adjustBrightness(img, p.factor as number);
+    case 'contrast':
+      return adjustContrast(img, p.factor as number);
+    case 'saturation':
+      return adjustSaturation(img, p.factor as number);
+    case 'hue':
+      return adjustHue(img, p.factor as number);
     case 'colorJitter':
       return applyColorJitter(img, {
         order: p.order as number[],
@@ -89,22 +122,35 @@ function ours(c: Case): ImageU8 {
         saturation: p.saturation as number,
         hue: p.hue as number,
       });
-    case 'gaussianBlur': return gaussianBlur(img, p.sigma as number);
-    case 'perspective': return perspective(img, p.startpoints as Corners, p.endpoints as Corners, 0);
-    case 'perspectiveWarp': return perspectiveBilinear(img, p.coefficients as unknown as PerspectiveCoefficients, 0);
-    case 'resizedCrop': return resizedCrop(img, p.top as number, p.left as number, p.height as number, p.width as number, p.size as number);
+    case 'gaussianBlur':
+      return gaussianBlur(img, p.sigma as number);
+    case 'perspective':
+      return perspective(img, p.startpoints as Corners, p.endpoints as Corners, 0);
+    case 'perspectiveWarp':
+      return perspectiveBilinear(img, p.coefficients as unknown as PerspectiveCoefficients, 0);
+    case 'resizedCrop':
+      return resizedCrop(
+        img,
+        p.top as number,
+        p.left as number,
+        p.height as number,
+        p.width as number,
+        p.size as number,
+      );
     case 'resize': {
       const [h, w] = resizedShape(img.height, img.width, p.size as number);
       return resizeBilinear(img, h, w);
     }
-    case 'hflip': return hflip(img);
+    case 'hflip':
+      return hflip(img);
     case 'autoaugment': {
       const op = p.op as AutoAugmentOp;
       // Our magnitude table must give the value the generator used (numpy linspace).
       expect(MAGNITUDES[op][p.level as number]).toBe(p.magnitude);
       return applyAutoAugmentOp(img, op, p.magnitude as number, p.sign as 1 | -1, 128);
     }
-    default: throw new Error(`fixture has an unknown op ${c.op}`);
+    default:
+      throw new Error(`fixture has an unknown op ${c.op}`);
   }
 }
 
@@ -116,9 +162,23 @@ describe(`agreement with PIL/torchvision (${fixture.meta.pillow} / ${fixture.met
       const s = { cases: 0, maxDiff: 0, mismatched: 0, values: 0 };
       for (const c of fixture.cases.filter((x) => x.op === op)) {
         const raw = bytes(c.output);
-        const expected = c.dtype === 'float32' ? new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4) : raw;
-        const got = c.dtype === 'float32' ? { data: toNormalizedFloat(inputs[c.input], c.params.mean as number[], c.params.std as number[]) } : ours(c);
-        expect(got.data.length, `${op} ${c.input} ${JSON.stringify(c.params)}`).toBe(expected.length);
+        const expected =
+          c.dtype === 'float32'
+            ? new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4)
+            : raw;
+        const got =
+          c.dtype === 'float32'
+            ? {
+                data: toNormalizedFloat(
+                  inputs[c.input],
+                  c.params.mean as number[],
+                  c.params.std as number[],
+                ),
+              }
+            : ours(c);
+        expect(got.data.length, `${op} ${c.input} ${JSON.stringify(c.params)}`).toBe(
+          expected.length,
+        );
         let caseMax = 0;
         let caseMismatch = 0;
         for (let i = 0; i < expected.length; i++) {
@@ -130,23 +190,31 @@ describe(`agreement with PIL/torchvision (${fixture.meta.pillow} / ${fixture.met
         s.values += expected.length;
         s.mismatched += caseMismatch;
         s.maxDiff = Math.max(s.maxDiff, caseMax);
-        expect(caseMax, `${op} on ${c.input} with ${JSON.stringify(c.params)}: max difference`).toBeLessThanOrEqual(tol.maxDiff);
-        expect(caseMismatch / expected.length, `${op} on ${c.input} with ${JSON.stringify(c.params)}: mismatched share`).toBeLessThanOrEqual(
-          tol.maxMismatchFraction,
-        );
+        expect(
+          caseMax,
+          `${op} on ${c.input} with ${JSON.stringify(c.params)}: max difference`,
+        ).toBeLessThanOrEqual(tol.maxDiff);
+        expect(
+          caseMismatch / expected.length,
+          `${op} on ${c.input} with ${JSON.stringify(c.params)}: mismatched share`,
+        ).toBeLessThanOrEqual(tol.maxMismatchFraction);
       }
       stats.set(op, s);
     });
   }
   it('perspective coefficients agree with torchvision to float32 precision', () => {
     for (const c of fixture.cases.filter((x) => x.op === 'perspective')) {
-      const coeffs = perspectiveCoefficients(c.params.startpoints as Corners, c.params.endpoints as Corners);
+      const coeffs = perspectiveCoefficients(
+        c.params.startpoints as Corners,
+        c.params.endpoints as Corners,
+      );
       c.coefficients!.forEach((v, i) => expect(coeffs[i]).toBeCloseTo(v, 4));
     }
   });
   afterAll(() => {
     const rows = [...stats.entries()].map(
-      ([op, s]) => `${op.padEnd(16)} cases ${String(s.cases).padStart(3)}  max |diff| ${s.maxDiff}  differing values ${s.mismatched}/${s.values}`,
+      ([op, s]) =>
+        `${op.padEnd(16)} cases ${String(s.cases).padStart(3)}  max |diff| ${s.maxDiff}  differing values ${s.mismatched}/${s.values}`,
     );
     console.log(`PIL agreement per operation:\n${rows.join('\n')}`);
   });

@@ -37,7 +37,9 @@ describe('makePipeline', () => {
         const a = new Rng(13);
         const b = new Rng(13);
         for (let i = 0; i < 20; i++) {
-          expect(Array.from(p(img, a))).toEqual(Array.from(toNormalizedFloat(p.transform(img, b), m, sd)));
+          expect(Array.from(p(img, a))).toEqual(
+            Array.from(toNormalizedFloat(p.transform(img, b), m, sd)),
+          );
         }
       }
     }
@@ -55,7 +57,8 @@ describe('makePipeline', () => {
       const viaStrong = strong.transform(img, a);
       const viaWeak = cifar10Policy(128)(weak.transform(img, b), b);
       expect(Array.from(viaStrong.data)).toEqual(Array.from(viaWeak.data));
-      if (Array.from(strong(img, new Rng(s))).some((v, i) => v !== weak(img, new Rng(s))[i])) differ++;
+      if (Array.from(strong(img, new Rng(s))).some((v, i) => v !== weak(img, new Rng(s))[i]))
+        differ++;
     }
     expect(differ).toBeGreaterThan(10); // the policy changes most images
   });
@@ -64,7 +67,9 @@ describe('makePipeline', () => {
     const img = noiseImage(40, 40, 3, 23);
     const test = makePipeline('test', { size: 32, mean, std });
     const got = test(img, new Rng(1));
-    expect(Array.from(got)).toEqual(Array.from(toNormalizedFloat(resizeBilinear(img, 32, 32), mean, std)));
+    expect(Array.from(got)).toEqual(
+      Array.from(toNormalizedFloat(resizeBilinear(img, 32, 32), mean, std)),
+    );
     expect(Array.from(test(img, new Rng(2)))).toEqual(Array.from(got));
   });
 
@@ -76,11 +81,15 @@ describe('makePipeline', () => {
   });
 
   it('rejects unknown kinds and a non-square result destined for a batch slot', () => {
-    expect(() => makePipeline('medium' as 'weak', { size: 8, mean, std })).toThrow(/Unknown pipeline kind 'medium'/);
+    expect(() => makePipeline('medium' as 'weak', { size: 8, mean, std })).toThrow(
+      /Unknown pipeline kind 'medium'/,
+    );
     const test = makePipeline('test', { size: 8, mean, std });
     const wide = noiseImage(8, 12, 3, 1);
     expect(test(wide, new Rng(0)).length).toBe(8 * 12 * 3);
-    expect(() => test(wide, new Rng(0), new Float32Array(1000), 0)).toThrow(/8×12 image but a batch slot holds 8×8/);
+    expect(() => test(wide, new Rng(0), new Float32Array(1000), 0)).toThrow(
+      /8×12 image but a batch slot holds 8×8/,
+    );
   });
 });
 
@@ -94,7 +103,9 @@ describe('augmentBatch', () => {
     const forks = images.map((_, i) => parent.fork(i));
     const per = 24 * 24 * 3;
     images.forEach((img, i) => {
-      expect(Array.from(batch.subarray(i * per, (i + 1) * per))).toEqual(Array.from(weak(img, forks[i])));
+      expect(Array.from(batch.subarray(i * per, (i + 1) * per))).toEqual(
+        Array.from(weak(img, forks[i])),
+      );
     });
     // Deterministic, and images do not share a random stream.
     expect(Array.from(augmentBatch(images, weak, new Rng(8)))).toEqual(Array.from(batch));
@@ -114,8 +125,8 @@ describe('augmentBatch', () => {
 
   it('rejects mixed channel counts with a sentence', () => {
     const weak = makePipeline('weak', { size: 8, mean: [0.5], std: [0.5] });
-    expect(() => augmentBatch([noiseImage(8, 8, 1), noiseImage(8, 8, 3)], weak, new Rng(0))).toThrow(
-      /image 1 has 3 channels but image 0 has 1/,
-    );
+    expect(() =>
+      augmentBatch([noiseImage(8, 8, 1), noiseImage(8, 8, 3)], weak, new Rng(0)),
+    ).toThrow(/image 1 has 3 channels but image 0 has 1/);
   });
 });

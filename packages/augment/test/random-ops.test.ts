@@ -20,7 +20,12 @@ import { noiseImage } from './helpers.js';
 
 const TRIALS = 20000;
 
-function frequency(t: Transform, trials: number, seed: number, changed: (out: ReturnType<Transform>, img: ReturnType<Transform>) => boolean): number {
+function frequency(
+  t: Transform,
+  trials: number,
+  seed: number,
+  changed: (out: ReturnType<Transform>, img: ReturnType<Transform>) => boolean,
+): number {
   const img = noiseImage(8, 8, 3, 3);
   const rng = new Rng(seed);
   let hits = 0;
@@ -37,7 +42,12 @@ describe('parameter distributions of the random operations', () => {
     let sumTlY = 0;
     for (let i = 0; i < TRIALS; i++) {
       const { startpoints, endpoints } = samplePerspectiveParams(224, 160, 0.5, rng);
-      expect(startpoints).toEqual([[0, 0], [223, 0], [223, 159], [0, 159]]);
+      expect(startpoints).toEqual([
+        [0, 0],
+        [223, 0],
+        [223, 159],
+        [0, 159],
+      ]);
       tl.set(endpoints[0][0], (tl.get(endpoints[0][0]) ?? 0) + 1);
       trXmin = Math.min(trXmin, endpoints[1][0]);
       brYmin = Math.min(brYmin, endpoints[2][1]);
@@ -53,17 +63,31 @@ describe('parameter distributions of the random operations', () => {
   });
 
   it('RandomPerspective(0.5, p = 0.5), RandomGrayscale(0.2) and RandomApply(p = 0.8) fire at their rates', () => {
-    const differs = (a: { data: Uint8Array }, b: { data: Uint8Array }) => a !== b && a.data.some((v, i) => v !== b.data[i]);
+    const differs = (a: { data: Uint8Array }, b: { data: Uint8Array }) =>
+      a !== b && a.data.some((v, i) => v !== b.data[i]);
     expect(frequency(randomPerspective(0.5, 0.5), 4000, 2, differs)).toBeCloseTo(0.5, 1);
-    const grey = frequency(randomGrayscale(0.2), TRIALS, 3, (out) => out.data[0] === out.data[1] && out.data[1] === out.data[2] && out.data[3] === out.data[4]);
+    const grey = frequency(
+      randomGrayscale(0.2),
+      TRIALS,
+      3,
+      (out) =>
+        out.data[0] === out.data[1] && out.data[1] === out.data[2] && out.data[3] === out.data[4],
+    );
     expect(Math.abs(grey - 0.2)).toBeLessThan(0.015);
     const mark: Transform = (img) => ({ ...img, data: new Uint8Array(img.data.length) });
-    expect(Math.abs(frequency(randomApply(mark, 0.8), TRIALS, 4, (out, img) => out !== img) - 0.8)).toBeLessThan(0.015);
+    expect(
+      Math.abs(frequency(randomApply(mark, 0.8), TRIALS, 4, (out, img) => out !== img) - 0.8),
+    ).toBeLessThan(0.015);
   });
 
   it('ColorJitter(0.4, 0.4, 0.4, 0.1): uniform factors in [0.6, 1.4], hue in [−0.1, 0.1], all 24 orders equally likely', () => {
     const ranges = colorJitterRanges(0.4, 0.4, 0.4, 0.1);
-    expect(ranges).toEqual({ brightness: [0.6, 1.4], contrast: [0.6, 1.4], saturation: [0.6, 1.4], hue: [-0.1, 0.1] });
+    expect(ranges).toEqual({
+      brightness: [0.6, 1.4],
+      contrast: [0.6, 1.4],
+      saturation: [0.6, 1.4],
+      hue: [-0.1, 0.1],
+    });
     const rng = new Rng(5);
     const orders = new Map<string, number>();
     const sums = { brightness: 0, contrast: 0, saturation: 0, hue: 0 };
@@ -113,7 +137,9 @@ describe('parameter distributions of the random operations', () => {
     }
     for (const c of counts) expect(Math.abs(c / n - 1 / 25)).toBeLessThan(0.005);
     CIFAR10_POLICY.forEach((steps, k) =>
-      steps.forEach((st, s) => expect(Math.abs(applied[k][s] / counts[k] - st.p)).toBeLessThan(0.05)),
+      steps.forEach((st, s) =>
+        expect(Math.abs(applied[k][s] / counts[k] - st.p)).toBeLessThan(0.05),
+      ),
     );
     expect(negative / signed).toBeCloseTo(0.5, 1);
   });
@@ -134,11 +160,21 @@ describe('per-dataset pipelines', () => {
         expect(Array.from(p(big, new Rng(3)))).toEqual(Array.from(a));
         expect(Array.from(p(big, new Rng(4)))).not.toEqual(Array.from(a));
         // The uint8 transform and the fused run agree (ImageNet normalisation).
-        expect(Array.from(a)).toEqual(Array.from(toNormalizedFloat(p.transform(big, new Rng(3)), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])));
+        expect(Array.from(a)).toEqual(
+          Array.from(
+            toNormalizedFloat(
+              p.transform(big, new Rng(3)),
+              [0.485, 0.456, 0.406],
+              [0.229, 0.224, 0.225],
+            ),
+          ),
+        );
       }
     }
     const c = datasetPipeline('cifar100', 'test');
     expect(c.size).toBe(32);
-    expect(() => datasetPipeline('mnist', 'weak')).toThrow(/No augmentation settings for dataset 'mnist'/);
+    expect(() => datasetPipeline('mnist', 'weak')).toThrow(
+      /No augmentation settings for dataset 'mnist'/,
+    );
   });
 });

@@ -80,7 +80,9 @@ describe('Rng', () => {
     const b = new Rng(5);
     const fa = a.fork(0);
     const fb = b.fork(0);
-    expect(Array.from({ length: 10 }, () => fa.nextU32())).toEqual(Array.from({ length: 10 }, () => fb.nextU32()));
+    expect(Array.from({ length: 10 }, () => fa.nextU32())).toEqual(
+      Array.from({ length: 10 }, () => fb.nextU32()),
+    );
     const g0 = new Rng(5).fork(0);
     const g1 = new Rng(5).fork(1);
     expect(g0.nextU32()).not.toBe(g1.nextU32());

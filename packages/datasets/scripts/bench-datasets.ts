@@ -16,12 +16,26 @@
  * Everything lives in a temp folder (or `--dir`), deleted at the end unless `--keep`.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildDataset, createProgressPrinter, IMAGENET_GROUP_OF_WNID, openIndex } from '../src/index.js';
+import {
+  buildDataset,
+  createProgressPrinter,
+  IMAGENET_GROUP_OF_WNID,
+  openIndex,
+} from '../src/index.js';
 import { pickle, py } from '../test/archive-writers.js';
 
 const PIXELS = 3072;
@@ -53,9 +67,16 @@ class Rng {
 function writeBatch(path: string, count: number, rng: Rng): void {
   const labels = Array.from({ length: count }, () => (rng.next() % 1000) + 1);
   const marker = Buffer.alloc(300, 0xa5);
-  const whole = pickle(py.dict([['labels', py.ints(labels)], ['data', py.u8array([count, PIXELS], marker)]]), 'py2');
+  const whole = pickle(
+    py.dict([
+      ['labels', py.ints(labels)],
+      ['data', py.u8array([count, PIXELS], marker)],
+    ]),
+    'py2',
+  );
   const at = whole.indexOf(marker);
-  if (at < 5 || whole[at - 5] !== 0x54) throw new Error('unexpected pickle layout (BINSTRING expected before the pixels)');
+  if (at < 5 || whole[at - 5] !== 0x54)
+    throw new Error('unexpected pickle layout (BINSTRING expected before the pixels)');
   const prefix = Buffer.from(whole.subarray(0, at));
   prefix.writeUInt32LE(count * PIXELS, at - 4);
   const fd = openSync(path, 'w');
@@ -77,7 +98,10 @@ function writeBatch(path: string, count: number, rng: Rng): void {
 function generate(root: string, n: number): { train: number; test: number; bytes: number } {
   mkdirSync(root, { recursive: true });
   const wnids = Object.keys(IMAGENET_GROUP_OF_WNID).sort();
-  writeFileSync(join(root, 'map_clsloc.txt'), wnids.map((w, i) => `${w} ${i + 1} class_${i + 1}`).join('\n') + '\n');
+  writeFileSync(
+    join(root, 'map_clsloc.txt'),
+    wnids.map((w, i) => `${w} ${i + 1} class_${i + 1}`).join('\n') + '\n',
+  );
   const rng = new Rng(0x9e3779b9);
   let bytes = 0;
   for (let b = 0; b < TRAIN_BATCHES; b++) {
@@ -113,7 +137,14 @@ async function buildPhase(root: string, out: string): Promise<void> {
   const images = result.counts.train + result.counts.test;
   const cpu = process.cpuUsage();
   console.log(
-    JSON.stringify({ seconds, hashSeconds, images, cpuSeconds: (cpu.user + cpu.system) / 1e6, indexBytes: statSync(result.path).size, maxRssKiB: process.resourceUsage().maxRSS }),
+    JSON.stringify({
+      seconds,
+      hashSeconds,
+      images,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      indexBytes: statSync(result.path).size,
+      maxRssKiB: process.resourceUsage().maxRSS,
+    }),
   );
 }
 
@@ -133,16 +164,30 @@ function readPhase(index: string, batches: number, batchSize: number): void {
   }
   const seconds = (performance.now() - started) / 1000;
   ds.close();
-  console.log(JSON.stringify({ openSeconds, seconds, batches, batchSize, checksum, maxRssKiB: process.resourceUsage().maxRSS }));
+  console.log(
+    JSON.stringify({
+      openSeconds,
+      seconds,
+      batches,
+      batchSize,
+      checksum,
+      maxRssKiB: process.resourceUsage().maxRSS,
+    }),
+  );
 }
 
 function child(args: string[]): Record<string, number> {
-  const run = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 20,
-  });
-  if (run.status !== 0) throw new Error(`bench child ${args[0]} failed with status ${run.status}: ${run.stdout}`);
+  const run = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), ...args],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    },
+  );
+  if (run.status !== 0)
+    throw new Error(`bench child ${args[0]} failed with status ${run.status}: ${run.stdout}`);
   return JSON.parse(run.stdout.trim().split('\n').pop() as string) as Record<string, number>;
 }
 
@@ -161,17 +206,21 @@ async function main(): Promise<void> {
     },
   });
   if (values.phase === 'build') return buildPhase(values.root as string, values.out as string);
-  if (values.phase === 'read') return readPhase(values.index as string, Number(values.batches), Number(values.batch));
+  if (values.phase === 'read')
+    return readPhase(values.index as string, Number(values.batches), Number(values.batch));
 
   const n = Number(values.n);
-  if (!Number.isInteger(n) || n < TRAIN_BATCHES) throw new Error(`--n must be an integer ≥ ${TRAIN_BATCHES}`);
+  if (!Number.isInteger(n) || n < TRAIN_BATCHES)
+    throw new Error(`--n must be an integer ≥ ${TRAIN_BATCHES}`);
   const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'maskcon-bench-datasets-'));
   const root = join(dir, 'imagenet32');
   const out = join(dir, 'out');
   try {
     let t = performance.now();
     const gen = generate(root, n);
-    console.log(`generated ${gen.train} train + ${gen.test} val ImageNet32 images as pickles (${mib(gen.bytes)}) in ${((performance.now() - t) / 1000).toFixed(1)}s in ${dir}`);
+    console.log(
+      `generated ${gen.train} train + ${gen.test} val ImageNet32 images as pickles (${mib(gen.bytes)}) in ${((performance.now() - t) / 1000).toFixed(1)}s in ${dir}`,
+    );
 
     t = performance.now();
     const build = child(['--phase', 'build', '--root', root, '--out', out]);
@@ -181,7 +230,16 @@ async function main(): Promise<void> {
         `CPU ${build.cpuSeconds.toFixed(1)}s (${((100 * build.cpuSeconds) / build.seconds).toFixed(0)}% of one core); index ${mib(build.indexBytes)}; peak RSS ${mib(build.maxRssKiB * 1024)}`,
     );
 
-    const read = child(['--phase', 'read', '--index', join(out, 'imagenet32.sqlite'), '--batches', values.batches as string, '--batch', values.batch as string]);
+    const read = child([
+      '--phase',
+      'read',
+      '--index',
+      join(out, 'imagenet32.sqlite'),
+      '--batches',
+      values.batches as string,
+      '--batch',
+      values.batch as string,
+    ]);
     console.log(
       `read:  open ${read.openSeconds.toFixed(2)}s; ${read.batches} random batches of ${read.batchSize} in ${read.seconds.toFixed(2)}s = ${(read.batches / read.seconds).toFixed(1)} batches/s (${Math.round((read.batches * read.batchSize) / read.seconds)} images/s), no preload; peak RSS ${mib(read.maxRssKiB * 1024)}`,
     );

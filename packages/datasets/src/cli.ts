@@ -11,7 +11,13 @@ import { createProgressPrinter } from './progress.js';
 import { createDownloadPrinter, downloadDataset } from './download.js';
 import { formatStats } from './format-stats.js';
 import { datasetStats } from './read-index.js';
-import { assertDatasetName, buildDataset, DATASET_NAMES, defaultIndexPath, isDatasetName } from './registry.js';
+import {
+  assertDatasetName,
+  buildDataset,
+  DATASET_NAMES,
+  defaultIndexPath,
+  isDatasetName,
+} from './registry.js';
 import type { SkippedImage } from './image-files.js';
 import type { SourceOptions } from './source-options.js';
 
@@ -48,10 +54,14 @@ async function build(args: string[]): Promise<void> {
   const dataset = onePositional(positionals, 'build');
   assertDatasetName(dataset);
   if (values.name !== undefined && dataset !== 'csv') {
-    throw new DatasetError(`--name only applies to the csv dataset; ${dataset} is always indexed as ${dataset}.`);
+    throw new DatasetError(
+      `--name only applies to the csv dataset; ${dataset} is always indexed as ${dataset}.`,
+    );
   }
   if (dataset === 'csv' && values.name !== undefined && isDatasetName(values.name)) {
-    throw new DatasetError(`--name ${values.name} is the name of a built-in dataset; choose another name so its index is not overwritten.`);
+    throw new DatasetError(
+      `--name ${values.name} is the name of a built-in dataset; choose another name so its index is not overwritten.`,
+    );
   }
   const skipped: SkippedImage[] = [];
   const sourceOptions: SourceOptions = {
@@ -64,7 +74,10 @@ async function build(args: string[]): Promise<void> {
   };
   const name = dataset === 'csv' ? (values.name ?? 'csv') : dataset;
   // --download: fetch and md5-check the published files into the cache, then build from there.
-  const root = values.download && values.root === undefined ? await downloadDataset(dataset, { onProgress: createDownloadPrinter() }) : values.root;
+  const root =
+    values.download && values.root === undefined
+      ? await downloadDataset(dataset, { onProgress: createDownloadPrinter() })
+      : values.root;
   const started = performance.now();
   const result = await buildDataset(dataset, {
     root,
@@ -85,14 +98,17 @@ async function build(args: string[]): Promise<void> {
     );
   }
   if (skipped.length > 0) {
-    console.log(`${name}: skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} (--skip-bad):`);
+    console.log(
+      `${name}: skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} (--skip-bad):`,
+    );
     for (const s of skipped) console.log(`  ${s.split} ${s.path} (${s.where}): ${s.reason}`);
   }
 }
 
 function integerOption(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new DatasetError(`${flag} takes a non-negative integer, not ${JSON.stringify(value)}.`);
+  if (!/^\d+$/.test(value))
+    throw new DatasetError(`${flag} takes a non-negative integer, not ${JSON.stringify(value)}.`);
   return Number(value);
 }
 
@@ -139,6 +155,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`error: ${message}\n`);
-  if (process.env.MASKCON_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  if (process.env.MASKCON_DEBUG && error instanceof Error && error.stack)
+    process.stderr.write(`${error.stack}\n`);
   process.exitCode = 1;
 });

@@ -6,7 +6,15 @@
  * run resumes it.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -87,7 +95,10 @@ export interface DownloadOptions {
  * Download (or find already verified in the cache) the files `dataset` is built from;
  * returns the folder to pass as its root.
  */
-export async function downloadDataset(dataset: string, options: DownloadOptions = {}): Promise<string> {
+export async function downloadDataset(
+  dataset: string,
+  options: DownloadOptions = {},
+): Promise<string> {
   const setName = SET_OF_DATASET[dataset];
   if (!setName) {
     throw new DatasetError(
@@ -97,7 +108,10 @@ export async function downloadDataset(dataset: string, options: DownloadOptions 
   const set: DownloadSet = DOWNLOAD_SETS[setName];
   const folder = join(options.cacheDir ?? defaultCacheDir(), set.folder);
   mkdirSync(folder, { recursive: true });
-  const base = (options.baseUrl ?? process.env.MASKCON_DOWNLOAD_BASE ?? set.baseUrl).replace(/\/+$/, '');
+  const base = (options.baseUrl ?? process.env.MASKCON_DOWNLOAD_BASE ?? set.baseUrl).replace(
+    /\/+$/,
+    '',
+  );
   for (const file of set.files) {
     await downloadVerified(`${base}/${file.name}`, join(folder, file.name), file.md5, options);
   }
@@ -115,7 +129,12 @@ export async function md5File(path: string): Promise<string> {
  * Make `dest` a verified copy of `url`: keep it if its md5 already matches, else download to
  * `dest.part` (resuming what is there), check the md5, then rename into place.
  */
-export async function downloadVerified(url: string, dest: string, md5: string, options: DownloadOptions = {}): Promise<void> {
+export async function downloadVerified(
+  url: string,
+  dest: string,
+  md5: string,
+  options: DownloadOptions = {},
+): Promise<void> {
   if (existsSync(dest)) {
     if ((await md5File(dest)) === md5) return;
     rmSync(dest, { force: true }); // a stale or damaged cache entry: fetch it again
@@ -138,7 +157,12 @@ interface Response {
   readonly body: http.IncomingMessage;
 }
 
-function request(url: string, headers: Record<string, string>, timeoutMs: number, redirects = 5): Promise<Response> {
+function request(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  redirects = 5,
+): Promise<Response> {
   return new Promise((resolvePromise, reject) => {
     let parsed: URL;
     try {
@@ -147,26 +171,42 @@ function request(url: string, headers: Record<string, string>, timeoutMs: number
       reject(new DatasetError(`Download URL '${url}' is not a valid URL.`));
       return;
     }
-    const client = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
+    const client =
+      parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
     if (!client) {
       reject(new DatasetError(`Download URL '${url}' is neither http nor https.`));
       return;
     }
-    const req = client.get(parsed, { headers: { 'user-agent': 'maskcon-datasets', ...headers } }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location) {
-        res.resume();
-        if (redirects === 0) {
-          reject(new DatasetError(`Download of ${url} redirects too many times.`));
+    const req = client.get(
+      parsed,
+      { headers: { 'user-agent': 'maskcon-datasets', ...headers } },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400 && res.headers.location) {
+          res.resume();
+          if (redirects === 0) {
+            reject(new DatasetError(`Download of ${url} redirects too many times.`));
+            return;
+          }
+          request(
+            new URL(res.headers.location, parsed).toString(),
+            headers,
+            timeoutMs,
+            redirects - 1,
+          ).then(resolvePromise, reject);
           return;
         }
-        request(new URL(res.headers.location, parsed).toString(), headers, timeoutMs, redirects - 1).then(resolvePromise, reject);
-        return;
-      }
-      resolvePromise({ status, headers: res.headers, body: res });
-    });
+        resolvePromise({ status, headers: res.headers, body: res });
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no data for ${timeoutMs / 1000}s`)));
-    req.on('error', (error) => reject(new DatasetError(`Download of ${url} failed: ${error.message}. Run the command again to resume.`)));
+    req.on('error', (error) =>
+      reject(
+        new DatasetError(
+          `Download of ${url} failed: ${error.message}. Run the command again to resume.`,
+        ),
+      ),
+    );
   });
 }
 
@@ -188,14 +228,17 @@ async function fetchToPart(url: string, part: string, options: DownloadOptions):
     const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
     if (!range || Number(range[1]) !== have) {
       res.body.resume();
-      throw new DatasetError(`Server for ${url} answered the resume request with range '${res.headers['content-range']}' instead of starting at byte ${have}; delete ${part} and try again.`);
+      throw new DatasetError(
+        `Server for ${url} answered the resume request with range '${res.headers['content-range']}' instead of starting at byte ${have}; delete ${part} and try again.`,
+      );
     }
     append = true;
     total = range[3] === '*' ? undefined : Number(range[3]);
   } else if (res.status === 200) {
     have = 0; // server ignored the Range header: the body is the whole file
     const length = Number(res.headers['content-length']);
-    total = Number.isFinite(length) && res.headers['content-length'] !== undefined ? length : undefined;
+    total =
+      Number.isFinite(length) && res.headers['content-length'] !== undefined ? length : undefined;
   } else {
     res.body.resume();
     throw new DatasetError(`Download of ${url} failed: the server answered HTTP ${res.status}.`);
@@ -212,7 +255,8 @@ async function fetchToPart(url: string, part: string, options: DownloadOptions):
     const seconds = (now - started) / 1000;
     const bytesPerSecond = seconds > 0 ? received / seconds : 0;
     const done = have + received;
-    const etaSeconds = total !== undefined && bytesPerSecond > 0 ? (total - done) / bytesPerSecond : undefined;
+    const etaSeconds =
+      total !== undefined && bytesPerSecond > 0 ? (total - done) / bytesPerSecond : undefined;
     options.onProgress?.({ file: url, done, total, bytesPerSecond, etaSeconds });
   };
   try {
@@ -235,7 +279,9 @@ async function fetchToPart(url: string, part: string, options: DownloadOptions):
       `Download of ${url} was cut short after ${have + received}${total !== undefined ? ` of ${total}` : ''} bytes (${(error as Error).message}); the partial file ${part} was kept — run the command again to resume.`,
     );
   }
-  await new Promise<void>((resolvePromise, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolvePromise())));
+  await new Promise<void>((resolvePromise, reject) =>
+    out.end((error?: Error | null) => (error ? reject(error) : resolvePromise())),
+  );
   report(true);
   if (total !== undefined && have + received !== total) {
     throw new DatasetError(
@@ -245,14 +291,18 @@ async function fetchToPart(url: string, part: string, options: DownloadOptions):
 }
 
 /** A progress listener writing `file: 12.3/162.0 MB (8%) 4.1 MB/s ETA 37s` lines to stderr. */
-export function createDownloadPrinter(write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): (p: DownloadProgress) => void {
+export function createDownloadPrinter(
+  write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): (p: DownloadProgress) => void {
   const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
   return (p) => {
     let line = `${p.file}: ${mb(p.done)}`;
-    if (p.total !== undefined) line += `/${mb(p.total)} MB (${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100}%)`;
+    if (p.total !== undefined)
+      line += `/${mb(p.total)} MB (${p.total > 0 ? Math.floor((100 * p.done) / p.total) : 100}%)`;
     else line += ' MB';
     line += ` ${mb(p.bytesPerSecond)} MB/s`;
-    if (p.etaSeconds !== undefined && p.total !== undefined && p.done < p.total) line += ` ETA ${Math.ceil(p.etaSeconds)}s`;
+    if (p.etaSeconds !== undefined && p.total !== undefined && p.done < p.total)
+      line += ` ETA ${Math.ceil(p.etaSeconds)}s`;
     write(line);
   };
 }

@@ -1,10 +1,17 @@
 import type { DatasetStats } from './read-index.js';
 
 /** A plain-text table: columns as wide as their widest cell; text left-aligned, numbers right-aligned. */
-export function textTable(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string[] {
+export function textTable(
+  header: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+): string[] {
   const cells = rows.map((row) => row.map(String));
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c]?.length ?? 0)));
-  const numeric = header.map((_, c) => rows.length > 0 && rows.every((row) => typeof row[c] === 'number'));
+  const widths = header.map((h, c) =>
+    Math.max(h.length, ...cells.map((row) => row[c]?.length ?? 0)),
+  );
+  const numeric = header.map(
+    (_, c) => rows.length > 0 && rows.every((row) => typeof row[c] === 'number'),
+  );
   const line = (row: readonly string[]) =>
     row
       .map((cell, c) => (numeric[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
@@ -23,7 +30,9 @@ export function formatStats(s: DatasetStats): string {
   ];
   for (const split of ['train', 'test'] as const) {
     const t = s.splits[split];
-    lines.push(`${split.padEnd(5)}: ${t.images} images, ${t.fineClasses} fine / ${t.coarseClasses} coarse classes present`);
+    lines.push(
+      `${split.padEnd(5)}: ${t.images} images, ${t.fineClasses} fine / ${t.coarseClasses} coarse classes present`,
+    );
   }
   lines.push('');
   lines.push(
@@ -40,15 +49,18 @@ export function formatStats(s: DatasetStats): string {
   );
   lines.push('', ...finePerCoarseTable(s), '');
   lines.push(`train channel mean ${fmt(s.channelMean)}, std ${fmt(s.channelStd)}`);
-  for (const src of s.sources) lines.push(`source ${src.name}  ${src.bytes} bytes  sha256 ${src.sha256}`);
+  for (const src of s.sources)
+    lines.push(`source ${src.name}  ${src.bytes} bytes  sha256 ${src.sha256}`);
   return lines.join('\n');
 }
 
 /** The number of fine classes in each coarse class, in the form of the paper's Tables 2 and 3. */
 function finePerCoarseTable(s: DatasetStats): string[] {
   const counts = s.fineClassesPerCoarseClass;
-  const width = Math.max(3, ...counts.map((n) => String(n).length), String(counts.length - 1).length) + 1;
-  const cells = (xs: readonly (string | number)[]) => xs.map((x) => String(x).padStart(width)).join('');
+  const width =
+    Math.max(3, ...counts.map((n) => String(n).length), String(counts.length - 1).length) + 1;
+  const cells = (xs: readonly (string | number)[]) =>
+    xs.map((x) => String(x).padStart(width)).join('');
   const total = counts.reduce((a, b) => a + b, 0);
   return [
     `fine classes per coarse class (${counts.length} coarse, ${total} fine):`,

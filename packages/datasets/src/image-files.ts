@@ -53,7 +53,9 @@ export interface ImageFileRecord extends DatasetRecord {
 
 export function checkShortSide(shortSide: number): number {
   if (!Number.isInteger(shortSide) || shortSide < 8 || shortSide > 4096) {
-    throw new DatasetError(`Short side ${shortSide} is not usable; give an integer number of pixels between 8 and 4096 (default ${DEFAULT_SHORT_SIDE}).`);
+    throw new DatasetError(
+      `Short side ${shortSide} is not usable; give an integer number of pixels between 8 and 4096 (default ${DEFAULT_SHORT_SIDE}).`,
+    );
   }
   return shortSide;
 }
@@ -81,13 +83,17 @@ export async function* decodeImageFiles(
   const decodeOne = (item: ImageFileItem): Promise<Outcome> =>
     decoder(item.path, shortSide).then(
       (image) => checkDecoded(image, item),
-      (error: unknown) => ({ ok: false as const, reason: error instanceof Error ? error.message : String(error) }),
+      (error: unknown) => ({
+        ok: false as const,
+        reason: error instanceof Error ? error.message : String(error),
+      }),
     );
 
   const pending: Promise<Outcome>[] = [];
   let started = 0;
   for (let i = 0; i < items.length; i++) {
-    while (started < items.length && started < i + window) pending.push(decodeOne(items[started++]));
+    while (started < items.length && started < i + window)
+      pending.push(decodeOne(items[started++]));
     const outcome = await pending.shift()!;
     const item = items[i];
     if (outcome.ok) {
@@ -100,27 +106,39 @@ export async function* decodeImageFiles(
         `${dataset}: image ${item.path} (${item.where}) could not be decoded: ${outcome.reason}. Replace the file, or pass --skip-bad to leave out unreadable images.`,
       );
     }
-    options.onSkip?.({ dataset, split, path: item.path, where: item.where, reason: outcome.reason });
+    options.onSkip?.({
+      dataset,
+      split,
+      path: item.path,
+      where: item.where,
+      reason: outcome.reason,
+    });
   }
 }
 
 function checkDecoded(image: ImageU8, item: ImageFileItem): Outcome {
   const { height, width, channels, data } = image;
   if (channels !== 3 || data.length !== height * width * channels) {
-    return { ok: false, reason: `the decoder returned ${height}×${width}×${channels} with ${data.length} bytes for ${item.path}, not RGB` };
+    return {
+      ok: false,
+      reason: `the decoder returned ${height}×${width}×${channels} with ${data.length} bytes for ${item.path}, not RGB`,
+    };
   }
   return { ok: true, image };
 }
 
-interface SharpModule {
-  (input: string, options?: { failOn?: 'none' | 'truncated' | 'error' | 'warning' }): SharpPipeline;
-}
+type SharpModule = (
+  input: string,
+  options?: { failOn?: 'none' | 'truncated' | 'error' | 'warning' },
+) => SharpPipeline;
 interface SharpPipeline {
   resize(options: { width: number; height: number; fit: 'outside' }): SharpPipeline;
   removeAlpha(): SharpPipeline;
   toColourspace(space: 'srgb'): SharpPipeline;
   raw(): SharpPipeline;
-  toBuffer(options: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
+  toBuffer(options: {
+    resolveWithObject: true;
+  }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
 }
 
 let sharpDecoder: Promise<ImageFileDecoder> | undefined;

@@ -18,7 +18,7 @@ const CHUNK_ROWS = 1024;
 const CHUNK_BYTES = 8 * 2 ** 20;
 const MAX_IN_FLIGHT = 4;
 
-const WORKER_SOURCE = String.raw`
+const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.sqlite);
 let db;
@@ -111,34 +111,54 @@ export class IndexWriterThread {
 
   constructor(path: string, schema: string, pageSize: number) {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, schema, pageSize, sqlite } });
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { path, schema, pageSize, sqlite },
+    });
     this.worker.on('message', (m: { type: string; message?: string }) => {
       if (m.type === 'ack') this.inFlight -= 1;
       else if (m.type === 'done') {
         this.completed = true;
         this.finished?.resolve();
-      }
-      else if (m.type === 'error') this.fail(new DatasetError(`Writing the index ${path} failed: ${m.message}`));
+      } else if (m.type === 'error')
+        this.fail(new DatasetError(`Writing the index ${path} failed: ${m.message}`));
       this.wake?.();
     });
     this.worker.on('error', (error) => this.fail(error));
     this.exited = new Promise((resolve) => {
       this.worker.on('exit', (code) => {
         if (code !== 0) this.fail(new Error(`The index writer thread exited with code ${code}.`));
-        else if (!this.completed) this.fail(new Error('The index writer thread stopped before the index was complete.'));
+        else if (!this.completed)
+          this.fail(new Error('The index writer thread stopped before the index was complete.'));
         resolve();
       });
     });
   }
 
   /** Queue image `idx` of `split` (indices of a split must arrive in order 0, 1, …). */
-  add(split: Split, idx: number, fine: number, coarse: number, height: number, width: number, channels: number, data: Uint8Array, sourcePath: string | null): void {
+  add(
+    split: Split,
+    idx: number,
+    fine: number,
+    coarse: number,
+    height: number,
+    width: number,
+    channels: number,
+    data: Uint8Array,
+    sourcePath: string | null,
+  ): void {
     if (this.failure) throw this.failure;
-    if (this.rows.length > 0 && (split !== this.split || this.rowBytes + data.length > this.pixels.length)) this.flush();
+    if (
+      this.rows.length > 0 &&
+      (split !== this.split || this.rowBytes + data.length > this.pixels.length)
+    )
+      this.flush();
     if (this.rows.length === 0) {
       this.split = split;
       this.start = idx;
-      this.pixels = new Uint8Array(Math.max(data.length, Math.min(CHUNK_BYTES, CHUNK_ROWS * data.length)));
+      this.pixels = new Uint8Array(
+        Math.max(data.length, Math.min(CHUNK_BYTES, CHUNK_ROWS * data.length)),
+      );
     }
     // Copied now: a source may reuse the buffer behind `data` once the next record is asked for.
     this.pixels.set(data, this.rowBytes);
@@ -149,7 +169,8 @@ export class IndexWriterThread {
 
   /** Resolves when the worker has room for more chunks (await it after `add`). */
   async ready(): Promise<void> {
-    while (this.inFlight >= MAX_IN_FLIGHT && !this.failure) await new Promise<void>((resolve) => (this.wake = resolve));
+    while (this.inFlight >= MAX_IN_FLIGHT && !this.failure)
+      await new Promise<void>((resolve) => (this.wake = resolve));
     if (this.failure) throw this.failure;
   }
 
@@ -195,7 +216,9 @@ export class IndexWriterThread {
     const shapes = new Int32Array(3 * n);
     const offsets = new Float64Array(n + 1);
     const pixels = this.pixels;
-    const paths = rows.some((r) => r.sourcePath !== null) ? rows.map((r) => r.sourcePath) : undefined;
+    const paths = rows.some((r) => r.sourcePath !== null)
+      ? rows.map((r) => r.sourcePath)
+      : undefined;
     let at = 0;
     rows.forEach((r, k) => {
       fine[k] = r.fine;
@@ -208,13 +231,20 @@ export class IndexWriterThread {
     });
     offsets[n] = at;
     this.inFlight += 1;
-    this.worker.postMessage({ type: 'rows', split: this.split, start: this.start, fine, coarse, shapes, offsets, pixels, paths }, [
-      fine.buffer,
-      coarse.buffer,
-      shapes.buffer,
-      offsets.buffer,
-      pixels.buffer,
-    ]);
+    this.worker.postMessage(
+      {
+        type: 'rows',
+        split: this.split,
+        start: this.start,
+        fine,
+        coarse,
+        shapes,
+        offsets,
+        pixels,
+        paths,
+      },
+      [fine.buffer, coarse.buffer, shapes.buffer, offsets.buffer, pixels.buffer],
+    );
     this.rows = [];
     this.rowBytes = 0;
     this.pixels = new Uint8Array(0);

@@ -8,7 +8,12 @@ export type {
   BuildProgress,
   ProgressListener,
 } from './source.js';
-export { writeIndex, SPLITS, type WriteIndexOptions, type WriteIndexResult } from './write-index.js';
+export {
+  writeIndex,
+  SPLITS,
+  type WriteIndexOptions,
+  type WriteIndexResult,
+} from './write-index.js';
 export { INDEX_FORMAT_VERSION } from './index-format.js';
 export {
   openIndex,
@@ -60,7 +65,12 @@ export {
   CARS196_TABLE2_FINE_PER_COARSE,
   cars196BodyTypeOf,
 } from './sources/cars196-body-types.js';
-export { csvSource, CSV_DEFAULT_SEED, CSV_DEFAULT_TEST_FRACTION, type CsvSourceOptions } from './sources/csv.js';
+export {
+  csvSource,
+  CSV_DEFAULT_SEED,
+  CSV_DEFAULT_TEST_FRACTION,
+  type CsvSourceOptions,
+} from './sources/csv.js';
 export {
   cifar100Source,
   cifarToySource,

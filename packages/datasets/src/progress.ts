@@ -4,7 +4,9 @@ function formatSeconds(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   if (seconds < 60) return `${seconds.toFixed(1)}s`;
   const m = Math.floor(seconds / 60);
-  return `${m}m${Math.round(seconds - 60 * m).toString().padStart(2, '0')}s`;
+  return `${m}m${Math.round(seconds - 60 * m)
+    .toString()
+    .padStart(2, '0')}s`;
 }
 
 function formatAmount(n: number, unit: BuildProgress['unit']): string {
@@ -46,7 +48,8 @@ export function createProgressPrinter(
     }
     line += ` ${formatAmount(Math.round(rate), p.unit)}/s`;
     if (complete) line += ` done in ${formatSeconds(elapsed)}`;
-    else if (p.total !== undefined && rate > 0) line += ` ETA ${formatSeconds((p.total - p.done) / rate)}`;
+    else if (p.total !== undefined && rate > 0)
+      line += ` ETA ${formatSeconds((p.total - p.done) / rate)}`;
     write(line);
   };
 }

@@ -37,7 +37,10 @@ function openChecked(path: string): { db: Database.Database; header: IndexHeader
   let db: Database.Database | undefined;
   try {
     db = new Database(full, { readonly: true, fileMustExist: true });
-    const rows = db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
+    const rows = db.prepare('SELECT key, value FROM meta').all() as {
+      key: string;
+      value: string;
+    }[];
     const meta = new Map(rows.map((r) => [r.key, r.value]));
     const version = meta.get(META.formatVersion);
     if (version !== INDEX_FORMAT_VERSION) {
@@ -46,7 +49,9 @@ function openChecked(path: string): { db: Database.Database; header: IndexHeader
         `Dataset index ${full} was written in index format ${version ?? '(none)'}, but this version of @maskcon/datasets reads format ${INDEX_FORMAT_VERSION}; rebuild it with \`pnpm datasets:build ${name} --force\`.`,
       );
     }
-    const classRows = db.prepare('SELECT level, id, name FROM classes ORDER BY level, id').all() as {
+    const classRows = db
+      .prepare('SELECT level, id, name FROM classes ORDER BY level, id')
+      .all() as {
       level: 'fine' | 'coarse';
       id: number;
       name: string;
@@ -67,19 +72,31 @@ function openChecked(path: string): { db: Database.Database; header: IndexHeader
 function jsonNumbers(meta: ReadonlyMap<string, string>, key: string, path: string): number[] {
   const parsed = JSON.parse(meta.get(key) ?? 'null') as unknown;
   if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'number')) {
-    throw new DatasetError(`Dataset index ${path} lacks the meta entry ${key}; ${buildHint(path)} (add --force to rebuild).`);
+    throw new DatasetError(
+      `Dataset index ${path} lacks the meta entry ${key}; ${buildHint(path)} (add --force to rebuild).`,
+    );
   }
   return parsed as number[];
 }
 
 /** Open one split of a dataset index for reading. */
-export function openIndex(path: string, split: Split, options: OpenIndexOptions = {}): CoarseFineDataset {
+export function openIndex(
+  path: string,
+  split: Split,
+  options: OpenIndexOptions = {},
+): CoarseFineDataset {
   if (split !== 'train' && split !== 'test') {
     throw new DatasetError(`Unknown split '${String(split)}'; use 'train' or 'test'.`);
   }
   const { db, header } = openChecked(path);
   try {
-    return new IndexedSplit(db, header, resolve(path), split, options.preloadMaxBytes ?? DEFAULT_PRELOAD_MAX_BYTES);
+    return new IndexedSplit(
+      db,
+      header,
+      resolve(path),
+      split,
+      options.preloadMaxBytes ?? DEFAULT_PRELOAD_MAX_BYTES,
+    );
   } catch (error) {
     db.close();
     throw error;
@@ -123,16 +140,22 @@ class IndexedSplit implements CoarseFineDataset {
     this.channelStd = Object.freeze(jsonNumbers(header.meta, META.channelStd, path));
 
     const summary = db
-      .prepare('SELECT COUNT(*) AS n, MIN(idx) AS lo, MAX(idx) AS hi, SUM(height * width * channels) AS bytes FROM images WHERE split = ?')
+      .prepare(
+        'SELECT COUNT(*) AS n, MIN(idx) AS lo, MAX(idx) AS hi, SUM(height * width * channels) AS bytes FROM images WHERE split = ?',
+      )
       .get(split) as { n: number; lo: number | null; hi: number | null; bytes: number | null };
     this.size = summary.n;
     if (summary.n > 0 && (summary.lo !== 0 || summary.hi !== summary.n - 1)) {
-      throw new DatasetError(`Dataset index ${path} has gaps in the ${split} image numbering; ${buildHint(path)} (add --force to rebuild).`);
+      throw new DatasetError(
+        `Dataset index ${path} has gaps in the ${split} image numbering; ${buildHint(path)} (add --force to rebuild).`,
+      );
     }
 
     this.fine = new Int32Array(this.size);
     this.coarse = new Int32Array(this.size);
-    const labels = db.prepare('SELECT fine, coarse FROM images WHERE split = ? ORDER BY idx').raw(true);
+    const labels = db
+      .prepare('SELECT fine, coarse FROM images WHERE split = ? ORDER BY idx')
+      .raw(true);
     let i = 0;
     for (const row of labels.iterate(split) as IterableIterator<[number, number]>) {
       this.fine[i] = row[0];
@@ -192,13 +215,26 @@ class IndexedSplit implements CoarseFineDataset {
       const width = this.shapes[3 * i + 1];
       const channels = this.shapes[3 * i + 2];
       const start = this.offsets[i];
-      return { data: this.pixels.subarray(start, start + height * width * channels), height, width, channels };
+      return {
+        data: this.pixels.subarray(start, start + height * width * channels),
+        height,
+        width,
+        channels,
+      };
     }
     const row = this.rowQuery.get(this.split, i);
-    if (!row) throw new DatasetError(`Dataset index ${this.path} has no ${this.split} image ${i}; ${buildHint(this.path)}.`);
+    if (!row)
+      throw new DatasetError(
+        `Dataset index ${this.path} has no ${this.split} image ${i}; ${buildHint(this.path)}.`,
+      );
     const [height, width, channels, blob] = row;
     this.checkBlob(i, height, width, channels, blob);
-    return { data: new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength), height, width, channels };
+    return {
+      data: new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength),
+      height,
+      width,
+      channels,
+    };
   }
 
   images(indices: ArrayLike<number>): ImageU8[] {
@@ -218,11 +254,19 @@ class IndexedSplit implements CoarseFineDataset {
       const found = new Map<number, ImageU8>();
       for (const [idx, height, width, channels, blob] of this.batchQuery.all(...args)) {
         this.checkBlob(idx, height, width, channels, blob);
-        found.set(idx, { data: new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength), height, width, channels });
+        found.set(idx, {
+          data: new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength),
+          height,
+          width,
+          channels,
+        });
       }
       for (let k = from; k < to; k++) {
         const image = found.get(indices[k]);
-        if (!image) throw new DatasetError(`Dataset index ${this.path} has no ${this.split} image ${indices[k]}; ${buildHint(this.path)}.`);
+        if (!image)
+          throw new DatasetError(
+            `Dataset index ${this.path} has no ${this.split} image ${indices[k]}; ${buildHint(this.path)}.`,
+          );
         out[k] = image; // a repeated index gets the same image object
       }
     }
@@ -233,7 +277,10 @@ class IndexedSplit implements CoarseFineDataset {
   sourcePath(i: number): string | null {
     this.checkIndex(i);
     const row = this.sourcePathQuery.get(this.split, i);
-    if (!row) throw new DatasetError(`Dataset index ${this.path} has no ${this.split} image ${i}; ${buildHint(this.path)}.`);
+    if (!row)
+      throw new DatasetError(
+        `Dataset index ${this.path} has no ${this.split} image ${i}; ${buildHint(this.path)}.`,
+      );
     return row[0];
   }
 
@@ -244,9 +291,14 @@ class IndexedSplit implements CoarseFineDataset {
   }
 
   private checkIndex(i: number): void {
-    if (this.closed) throw new DatasetError(`The ${this.name} ${this.split} reader was closed; open the index again.`);
+    if (this.closed)
+      throw new DatasetError(
+        `The ${this.name} ${this.split} reader was closed; open the index again.`,
+      );
     if (!Number.isInteger(i) || i < 0 || i >= this.size) {
-      throw new DatasetError(`Image index ${i} is out of range for ${this.name} ${this.split} (0..${this.size - 1}).`);
+      throw new DatasetError(
+        `Image index ${i} is out of range for ${this.name} ${this.split} (0..${this.size - 1}).`,
+      );
     }
   }
 
@@ -294,23 +346,36 @@ export function datasetStats(path: string): DatasetStats {
     const coarseCount = header.coarseClassNames.length;
     const splitStats = (split: Split): SplitStats => {
       const totals = db
-        .prepare('SELECT COUNT(*) AS images, COUNT(DISTINCT fine) AS fine, COUNT(DISTINCT coarse) AS coarse FROM images WHERE split = ?')
+        .prepare(
+          'SELECT COUNT(*) AS images, COUNT(DISTINCT fine) AS fine, COUNT(DISTINCT coarse) AS coarse FROM images WHERE split = ?',
+        )
         .get(split) as { images: number; fine: number; coarse: number };
       const perCoarse = new Array<number>(coarseCount).fill(0);
-      const rows = db.prepare('SELECT coarse, COUNT(*) AS n FROM images WHERE split = ? GROUP BY coarse').all(split) as {
+      const rows = db
+        .prepare('SELECT coarse, COUNT(*) AS n FROM images WHERE split = ? GROUP BY coarse')
+        .all(split) as {
         coarse: number;
         n: number;
       }[];
       for (const r of rows) perCoarse[r.coarse] = r.n;
-      return { images: totals.images, fineClasses: totals.fine, coarseClasses: totals.coarse, imagesPerCoarseClass: perCoarse };
+      return {
+        images: totals.images,
+        fineClasses: totals.fine,
+        coarseClasses: totals.coarse,
+        imagesPerCoarseClass: perCoarse,
+      };
     };
     const finePerCoarse = new Array<number>(coarseCount).fill(0);
-    const pairs = db.prepare('SELECT coarse, COUNT(DISTINCT fine) AS n FROM images GROUP BY coarse').all() as {
+    const pairs = db
+      .prepare('SELECT coarse, COUNT(DISTINCT fine) AS n FROM images GROUP BY coarse')
+      .all() as {
       coarse: number;
       n: number;
     }[];
     for (const r of pairs) finePerCoarse[r.coarse] = r.n;
-    const sources = db.prepare('SELECT name, path, bytes, sha256 FROM sources ORDER BY name').all() as DatasetStats['sources'];
+    const sources = db
+      .prepare('SELECT name, path, bytes, sha256 FROM sources ORDER BY name')
+      .all() as DatasetStats['sources'];
     return {
       name: header.name,
       path: full,
@@ -322,7 +387,9 @@ export function datasetStats(path: string): DatasetStats {
       fineClassesPerCoarseClass: finePerCoarse,
       channelMean: jsonNumbers(meta, META.channelMean, full),
       channelStd: jsonNumbers(meta, META.channelStd, full),
-      imageShape: JSON.parse(meta.get(META.imageShape) ?? 'null') as [number, number, number] | null,
+      imageShape: JSON.parse(meta.get(META.imageShape) ?? 'null') as
+        | [number, number, number]
+        | null,
       sources,
     };
   } finally {

@@ -28,12 +28,14 @@ export class DatasetRoot {
     };
     if (relative.length === 0) refuse('is empty');
     if (relative.includes('\0')) refuse('contains a NUL byte');
-    if (isAbsolute(relative) || /^[a-zA-Z]:/.test(relative) || relative.startsWith('\\')) refuse('is absolute');
+    if (isAbsolute(relative) || /^[a-zA-Z]:/.test(relative) || relative.startsWith('\\'))
+      refuse('is absolute');
     if (relative.split(/[\\/]/).includes('..')) refuse('climbs out with ..');
     const full = join(this.real, relative);
     if (existsSync(full)) {
       const real = realpathSync(full);
-      if (!real.startsWith(this.real + sep)) refuse(`leads through a symlink to ${real}, outside the root`);
+      if (!real.startsWith(this.real + sep))
+        refuse(`leads through a symlink to ${real}, outside the root`);
       return real;
     }
     return full;

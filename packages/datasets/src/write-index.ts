@@ -1,5 +1,14 @@
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DatasetError } from './errors.js';
 import { hashSourceFiles, type HashedSourceFile } from './hash.js';
@@ -102,7 +111,17 @@ async function insertEverything(
         trainStats ??= new ChannelStats(channels);
         trainStats.add(data);
       }
-      writer.add(split, idx, record.fine, record.coarse, height, width, channels, data, record.sourcePath ?? null);
+      writer.add(
+        split,
+        idx,
+        record.fine,
+        record.coarse,
+        height,
+        width,
+        channels,
+        data,
+        record.sourcePath ?? null,
+      );
       if (writer.congested) await writer.ready();
       idx += 1;
       if (idx % PROGRESS_EVERY === 0) {
@@ -136,7 +155,12 @@ async function insertEverything(
       [META.counts, JSON.stringify(counts)],
       [META.builtAt, new Date().toISOString()],
     ],
-    sources: hashed.map((file) => ({ name: file.name, path: resolve(file.path), bytes: file.bytes, sha256: file.sha256 })),
+    sources: hashed.map((file) => ({
+      name: file.name,
+      path: resolve(file.path),
+      bytes: file.bytes,
+      sha256: file.sha256,
+    })),
     fineClassNames,
     coarseClassNames,
   });
@@ -153,7 +177,9 @@ function checkRecord(
   const where = `${dataset} ${split} image ${idx}`;
   const { fine, coarse, image, sourcePath } = record;
   if (sourcePath !== undefined && (typeof sourcePath !== 'string' || sourcePath === '')) {
-    throw new DatasetError(`${where} has source path ${JSON.stringify(sourcePath)}; it must be a non-empty string when given.`);
+    throw new DatasetError(
+      `${where} has source path ${JSON.stringify(sourcePath)}; it must be a non-empty string when given.`,
+    );
   }
   if (!Number.isInteger(fine) || fine < 0 || fine >= classCounts.fine) {
     throw new DatasetError(
@@ -166,7 +192,11 @@ function checkRecord(
     );
   }
   const { height, width, channels, data } = image;
-  for (const [dim, value] of [['height', height], ['width', width], ['channels', channels]] as const) {
+  for (const [dim, value] of [
+    ['height', height],
+    ['width', width],
+    ['channels', channels],
+  ] as const) {
     if (!Number.isInteger(value) || value <= 0) {
       throw new DatasetError(`${where} has ${dim} ${value}; it must be a positive integer.`);
     }
@@ -189,7 +219,8 @@ class ChannelStats {
   }
   add(data: Uint8Array): void {
     const c = this.channels;
-    if (data.length % c !== 0) throw new Error(`Pixel buffer length ${data.length} is not a multiple of ${c} channels.`);
+    if (data.length % c !== 0)
+      throw new Error(`Pixel buffer length ${data.length} is not a multiple of ${c} channels.`);
     if (c === 1) {
       let s = 0;
       let q = 0;
@@ -259,7 +290,10 @@ function readExistingBuild(path: string): ExistingBuild | undefined {
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
-    const rows = db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
+    const rows = db.prepare('SELECT key, value FROM meta').all() as {
+      key: string;
+      value: string;
+    }[];
     const meta = new Map(rows.map((r) => [r.key, r.value]));
     const sources = db.prepare('SELECT name, bytes, sha256 FROM sources ORDER BY name').all() as {
       name: string;
@@ -267,7 +301,8 @@ function readExistingBuild(path: string): ExistingBuild | undefined {
       sha256: string;
     }[];
     const counts = JSON.parse(meta.get(META.counts) ?? 'null') as Record<Split, number> | null;
-    if (!counts || typeof counts.train !== 'number' || typeof counts.test !== 'number') return undefined;
+    if (!counts || typeof counts.train !== 'number' || typeof counts.test !== 'number')
+      return undefined;
     return { meta, sources, counts };
   } catch {
     return undefined; // not an index (or an older/corrupt one): rebuild it
@@ -276,7 +311,11 @@ function readExistingBuild(path: string): ExistingBuild | undefined {
   }
 }
 
-function sameInputs(existing: ExistingBuild, source: DatasetSource, hashed: readonly HashedSourceFile[]): boolean {
+function sameInputs(
+  existing: ExistingBuild,
+  source: DatasetSource,
+  hashed: readonly HashedSourceFile[],
+): boolean {
   const { meta } = existing;
   if (meta.get(META.dataset) !== source.name) return false;
   if (meta.get(META.formatVersion) !== INDEX_FORMAT_VERSION) return false;

@@ -74,8 +74,11 @@ export function pickle(value: PyValue, style: 'py2' | 'py3' = 'py2'): Buffer {
   // Python 2 pickles both as SHORT_BINSTRING/BINSTRING; Python 3 uses SHORT_BINUNICODE/BINUNICODE
   // for text and SHORT_BINBYTES/BINBYTES for bytes.
   const text = (s: string) =>
-    style === 'py3' ? prefixed(Buffer.from(s, 'utf8'), 0x8c, 0x58) : prefixed(Buffer.from(s, 'latin1'), 0x55, 0x54);
-  const bytes = (b: Uint8Array) => (style === 'py3' ? prefixed(b, 0x43, 0x42) : prefixed(b, 0x55, 0x54));
+    style === 'py3'
+      ? prefixed(Buffer.from(s, 'utf8'), 0x8c, 0x58)
+      : prefixed(Buffer.from(s, 'latin1'), 0x55, 0x54);
+  const bytes = (b: Uint8Array) =>
+    style === 'py3' ? prefixed(b, 0x43, 0x42) : prefixed(b, 0x55, 0x54);
   const global = (module: string, name: string) => {
     if (style === 'py3') {
       text(module);

@@ -37,16 +37,27 @@ function annotationsMat(rows: { fname: string; classId: number }[]): MatIn {
 }
 
 /** The devkit layout with every class once in train and once in test (196 + 196 tiny JPEGs). */
-async function writeDevkit(compress: boolean, names: readonly string[] = CARS196_CLASS_NAMES): Promise<string> {
+async function writeDevkit(
+  compress: boolean,
+  names: readonly string[] = CARS196_CLASS_NAMES,
+): Promise<string> {
   const root = tempDir('cars');
   const jpeg = await jpegBytes(10, 9, [20, 120, 220]);
   const w = new MatWriter();
-  const meta: MatIn = { kind: 'cell', dims: [1, names.length], cells: names.map((text) => ({ kind: 'char', text })) };
+  const meta: MatIn = {
+    kind: 'cell',
+    dims: [1, names.length],
+    cells: names.map((text) => ({ kind: 'char', text })),
+  };
   writeFile(join(root, 'devkit', 'cars_meta.mat'), w.file({ class_names: meta }, { compress }));
   for (const split of ['train', 'test'] as const) {
-    const rows = names.map((_, i) => ({ fname: `${String(i + 1).padStart(5, '0')}.jpg`, classId: split === 'train' ? i + 1 : names.length - i }));
+    const rows = names.map((_, i) => ({
+      fname: `${String(i + 1).padStart(5, '0')}.jpg`,
+      classId: split === 'train' ? i + 1 : names.length - i,
+    }));
     for (const r of rows) writeFile(join(root, `cars_${split}`, r.fname), jpeg);
-    const file = split === 'train' ? join('devkit', 'cars_train_annos.mat') : 'cars_test_annos_withlabels.mat';
+    const file =
+      split === 'train' ? join('devkit', 'cars_train_annos.mat') : 'cars_test_annos_withlabels.mat';
     writeFile(join(root, file), w.file({ annotations: annotationsMat(rows) }, { compress }));
   }
   return root;
@@ -60,20 +71,47 @@ describe('Cars196 body-type table', () => {
     const counts = new Array(8).fill(0);
     for (const [, body] of CARS196_CLASSES) counts[body] += 1;
     expect(counts).toEqual(TABLE2);
-    expect(CARS196_BODY_TYPES).toEqual(['Cab', 'Sedan', 'SUV', 'Convertible', 'Coupe', 'Hatchback', 'Wagon', 'Van']);
+    expect(CARS196_BODY_TYPES).toEqual([
+      'Cab',
+      'Sedan',
+      'SUV',
+      'Convertible',
+      'Coupe',
+      'Hatchback',
+      'Wagon',
+      'Van',
+    ]);
   });
 
   it('follows the body word of the name, except the documented Ford E-Series Wagon Van', () => {
-    const word: Record<string, number> = { Cab: 0, SuperCab: 0, Sedan: 1, SUV: 2, Convertible: 3, Coupe: 4, Hatchback: 5, Wagon: 6, Van: 7, Minivan: 7 };
+    const word: Record<string, number> = {
+      Cab: 0,
+      SuperCab: 0,
+      Sedan: 1,
+      SUV: 2,
+      Convertible: 3,
+      Coupe: 4,
+      Hatchback: 5,
+      Wagon: 6,
+      Van: 7,
+      Minivan: 7,
+    };
     let unnamed = 0;
     for (const [name, body] of CARS196_CLASSES) {
-      const last = name.split(' ').slice(0, -1).reverse().find((t) => t in word);
+      const last = name
+        .split(' ')
+        .slice(0, -1)
+        .reverse()
+        .find((t) => t in word);
       if (last === undefined) unnamed += 1;
-      else if (name === 'Ford E-Series Wagon Van 2012') expect(CARS196_BODY_TYPES[body]).toBe('Wagon');
+      else if (name === 'Ford E-Series Wagon Van 2012')
+        expect(CARS196_BODY_TYPES[body]).toBe('Wagon');
       else expect([name, CARS196_BODY_TYPES[body]]).toEqual([name, CARS196_BODY_TYPES[word[last]]]);
     }
     expect(unnamed).toBe(14);
-    expect(CARS196_BODY_TYPES[cars196BodyTypeOf('Chevrolet Corvette ZR1 2012')!]).toBe('Convertible');
+    expect(CARS196_BODY_TYPES[cars196BodyTypeOf('Chevrolet Corvette ZR1 2012')!]).toBe(
+      'Convertible',
+    );
     expect(CARS196_BODY_TYPES[cars196BodyTypeOf('  Dodge Challenger   SRT8 2011 ')!]).toBe('Coupe');
     expect(cars196BodyTypeOf('Tesla Model T 1915')).toBeUndefined();
   });
@@ -83,7 +121,10 @@ describe('cars196 source', () => {
   it('builds from the MATLAB devkit (compressed) and stats reproduce Table 2', async () => {
     const root = await writeDevkit(true);
     const out = join(tempDir('cars-out'), 'cars196.sqlite');
-    const result = await writeIndex(cars196Source({ root, decoder: testDecoder, shortSide: 8 }), out);
+    const result = await writeIndex(
+      cars196Source({ root, decoder: testDecoder, shortSide: 8 }),
+      out,
+    );
     expect(result.counts).toEqual({ train: 196, test: 196 });
     const stats = datasetStats(out);
     expect(stats.fineClassesPerCoarseClass).toEqual(TABLE2);
@@ -112,7 +153,10 @@ describe('cars196 source', () => {
         writeFile(join(csvRoot, `cars_${split}`, fname), jpeg);
         return `${fname},1,2,10,8,${split === 'train' ? i + 1 : names.length - i}`;
       });
-    writeFile(join(csvRoot, 'anno_train.csv'), ['fname,bbox_x1,bbox_y1,bbox_x2,bbox_y2,class', ...rows('train')].join('\n'));
+    writeFile(
+      join(csvRoot, 'anno_train.csv'),
+      ['fname,bbox_x1,bbox_y1,bbox_x2,bbox_y2,class', ...rows('train')].join('\n'),
+    );
     writeFile(join(csvRoot, 'anno_test.csv'), rows('test').join('\r\n'));
     const csvOut = join(tempDir('cars-out'), 'b.sqlite');
     const csvSourceObj = cars196Source({ root: csvRoot, decoder: testDecoder, shortSide: 8 });
@@ -135,19 +179,31 @@ describe('cars196 source', () => {
 
   it('refuses unknown class names, out-of-range classes and test annotations without labels', async () => {
     const root = await writeDevkit(false, ['AM General Hummer SUV 2000', 'Flying Car 2050']);
-    await expect(writeIndex(cars196Source({ root, decoder: testDecoder }), join(root, 'x.sqlite'))).rejects.toThrow(
+    await expect(
+      writeIndex(cars196Source({ root, decoder: testDecoder }), join(root, 'x.sqlite')),
+    ).rejects.toThrow(
       /cars_meta\.mat names class "Flying Car 2050", which is not one of the 196 Stanford Cars models/,
     );
     const root2 = await writeDevkit(false, ['AM General Hummer SUV 2000']);
     const w = new MatWriter();
-    writeFile(join(root2, 'cars_test_annos_withlabels.mat'), w.file({ annotations: annotationsMat([{ fname: '00001.jpg', classId: 7 }]) }));
-    await expect(writeIndex(cars196Source({ root: root2, decoder: testDecoder }), join(root2, 'x.sqlite'))).rejects.toThrow(
+    writeFile(
+      join(root2, 'cars_test_annos_withlabels.mat'),
+      w.file({ annotations: annotationsMat([{ fname: '00001.jpg', classId: 7 }]) }),
+    );
+    await expect(
+      writeIndex(cars196Source({ root: root2, decoder: testDecoder }), join(root2, 'x.sqlite')),
+    ).rejects.toThrow(
       /cars_test_annos_withlabels\.mat annotations\(1\) has class 7; classes are 1\.\.1/,
     );
-    const noLabels: MatIn = { kind: 'struct', dims: [1, 1], fields: ['fname'], elements: [{ fname: { kind: 'char', text: '00001.jpg' } }] };
+    const noLabels: MatIn = {
+      kind: 'struct',
+      dims: [1, 1],
+      fields: ['fname'],
+      elements: [{ fname: { kind: 'char', text: '00001.jpg' } }],
+    };
     writeFile(join(root2, 'cars_test_annos_withlabels.mat'), w.file({ annotations: noLabels }));
-    await expect(writeIndex(cars196Source({ root: root2, decoder: testDecoder }), join(root2, 'x.sqlite'))).rejects.toThrow(
-      /without a class field .* use cars_test_annos_withlabels\.mat/,
-    );
+    await expect(
+      writeIndex(cars196Source({ root: root2, decoder: testDecoder }), join(root2, 'x.sqlite')),
+    ).rejects.toThrow(/without a class field .* use cars_test_annos_withlabels\.mat/);
   });
 });

@@ -3,7 +3,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { buildDataset, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR10_CLASSES, openIndex, type SkippedImage } from '../src/index.js';
+import {
+  buildDataset,
+  CIFAR100_COARSE_CLASSES,
+  CIFAR100_FINE_CLASSES,
+  CIFAR10_CLASSES,
+  openIndex,
+  type SkippedImage,
+} from '../src/index.js';
 import { hwcOf, pickle, planarPixels, py, tar } from './archive-writers.js';
 import { tempDir } from './helpers.js';
 
@@ -29,11 +36,21 @@ function cifar100Batch(split: 'train' | 'test', style: 'py2' | 'py3' = 'py2') {
     style,
   );
 }
-const meta100 = () => pickle(py.dict([['fine_label_names', py.strs(CIFAR100_FINE_CLASSES)], ['coarse_label_names', py.strs(CIFAR100_COARSE_CLASSES)]]));
+const meta100 = () =>
+  pickle(
+    py.dict([
+      ['fine_label_names', py.strs(CIFAR100_FINE_CLASSES)],
+      ['coarse_label_names', py.strs(CIFAR100_COARSE_CLASSES)],
+    ]),
+  );
 
 function binary100(split: 'train' | 'test'): Buffer {
   const parts: Buffer[] = [];
-  for (let i = 0; i < C100[split]; i++) parts.push(Buffer.from([fine100(split, i) % 20, fine100(split, i)]), Buffer.from(planarPixels(i, salt(split))));
+  for (let i = 0; i < C100[split]; i++)
+    parts.push(
+      Buffer.from([fine100(split, i) % 20, fine100(split, i)]),
+      Buffer.from(planarPixels(i, salt(split))),
+    );
   return Buffer.concat(parts);
 }
 
@@ -42,14 +59,29 @@ const label10 = (b: number, i: number) => (b * 5 + i * 3) % 10;
 function cifar10Batch(b: number) {
   const data = new Uint8Array(5 * 3072);
   for (let i = 0; i < 5; i++) data.set(planarPixels(i, 10 + b), i * 3072);
-  return pickle(py.dict([['batch_label', py.str(`b${b}`)], ['labels', py.ints([0, 1, 2, 3, 4].map((i) => label10(b, i)))], ['data', py.u8array([5, 3072], data)]]));
+  return pickle(
+    py.dict([
+      ['batch_label', py.str(`b${b}`)],
+      ['labels', py.ints([0, 1, 2, 3, 4].map((i) => label10(b, i)))],
+      ['data', py.u8array([5, 3072], data)],
+    ]),
+  );
 }
 function binary10(b: number): Buffer {
-  return Buffer.concat([0, 1, 2, 3, 4].flatMap((i) => [Buffer.from([label10(b, i)]), Buffer.from(planarPixels(i, 10 + b))]));
+  return Buffer.concat(
+    [0, 1, 2, 3, 4].flatMap((i) => [
+      Buffer.from([label10(b, i)]),
+      Buffer.from(planarPixels(i, 10 + b)),
+    ]),
+  );
 }
 const TRAIN10 = [1, 2, 3, 4, 5];
 
-function expectImages(path: string, split: 'train' | 'test', expected: { fine: number; coarse: number; planar: Uint8Array }[]) {
+function expectImages(
+  path: string,
+  split: 'train' | 'test',
+  expected: { fine: number; coarse: number; planar: Uint8Array }[],
+) {
   const ds = openIndex(path, split);
   expect(ds.size).toBe(expected.length);
   expect(Array.from(ds.fineLabels())).toEqual(expected.map((e) => e.fine));
@@ -63,24 +95,48 @@ function expectImages(path: string, split: 'train' | 'test', expected: { fine: n
 }
 
 const expected100 = (split: 'train' | 'test') =>
-  Array.from({ length: C100[split] }, (_, i) => ({ fine: fine100(split, i), coarse: fine100(split, i) % 20, planar: planarPixels(i, salt(split)) }));
+  Array.from({ length: C100[split] }, (_, i) => ({
+    fine: fine100(split, i),
+    coarse: fine100(split, i) % 20,
+    planar: planarPixels(i, salt(split)),
+  }));
 
 describe('cifar100', () => {
   it('builds from the python archive, the binary archive and the extracted folder alike', async () => {
-    const roots = { python: tempDir('c100py'), binary: tempDir('c100bin'), folder: tempDir('c100dir') };
-    writeFileSync(join(roots.python, 'cifar-100-python.tar.gz'), gzipSync(tar([
-      { name: 'cifar-100-python/', type: '5' },
-      { name: 'cifar-100-python/file.txt~', data: Buffer.from('x') },
-      { name: 'cifar-100-python/test', data: cifar100Batch('test') },
-      { name: 'cifar-100-python/meta', data: meta100() },
-      { name: 'cifar-100-python/train', data: cifar100Batch('train') },
-    ])));
-    writeFileSync(join(roots.binary, 'cifar-100-binary.tar.gz'), gzipSync(tar([
-      { name: 'cifar-100-binary/coarse_label_names.txt', data: Buffer.from(CIFAR100_COARSE_CLASSES.join('\n') + '\n') },
-      { name: 'cifar-100-binary/fine_label_names.txt', data: Buffer.from(CIFAR100_FINE_CLASSES.join('\n') + '\n') },
-      { name: 'cifar-100-binary/train.bin', data: binary100('train') },
-      { name: 'cifar-100-binary/test.bin', data: binary100('test') },
-    ])));
+    const roots = {
+      python: tempDir('c100py'),
+      binary: tempDir('c100bin'),
+      folder: tempDir('c100dir'),
+    };
+    writeFileSync(
+      join(roots.python, 'cifar-100-python.tar.gz'),
+      gzipSync(
+        tar([
+          { name: 'cifar-100-python/', type: '5' },
+          { name: 'cifar-100-python/file.txt~', data: Buffer.from('x') },
+          { name: 'cifar-100-python/test', data: cifar100Batch('test') },
+          { name: 'cifar-100-python/meta', data: meta100() },
+          { name: 'cifar-100-python/train', data: cifar100Batch('train') },
+        ]),
+      ),
+    );
+    writeFileSync(
+      join(roots.binary, 'cifar-100-binary.tar.gz'),
+      gzipSync(
+        tar([
+          {
+            name: 'cifar-100-binary/coarse_label_names.txt',
+            data: Buffer.from(CIFAR100_COARSE_CLASSES.join('\n') + '\n'),
+          },
+          {
+            name: 'cifar-100-binary/fine_label_names.txt',
+            data: Buffer.from(CIFAR100_FINE_CLASSES.join('\n') + '\n'),
+          },
+          { name: 'cifar-100-binary/train.bin', data: binary100('train') },
+          { name: 'cifar-100-binary/test.bin', data: binary100('test') },
+        ]),
+      ),
+    );
     const folder = join(roots.folder, 'cifar-100-python');
     mkdirSync(folder);
     writeFileSync(join(folder, 'train'), cifar100Batch('train', 'py3'));
@@ -105,25 +161,58 @@ describe('cifar100', () => {
     mkdirSync(folder);
     writeFileSync(join(folder, 'train.bin'), binary100('train').subarray(0, 3074 * 3 + 100));
     writeFileSync(join(folder, 'test.bin'), binary100('test'));
-    await expect(buildDataset('cifar100', { root, outDir: tempDir('o') })).rejects.toThrow(/train\.bin is 9322 bytes.*record 3 is cut short after 100 bytes.*truncated/);
+    await expect(buildDataset('cifar100', { root, outDir: tempDir('o') })).rejects.toThrow(
+      /train\.bin is 9322 bytes.*record 3 is cut short after 100 bytes.*truncated/,
+    );
 
     const short = tempDir('c100short');
     const n = 4;
-    writeFileSync(join(short, 'cifar-100-python.tar.gz'), gzipSync(tar([
-      { name: 'cifar-100-python/train', data: pickle(py.dict([['fine_labels', py.ints([1, 2, 3])], ['coarse_labels', py.ints([1, 2, 3, 4])], ['data', py.u8array([n, 3072], new Uint8Array(n * 3072))]])) },
-      { name: 'cifar-100-python/test', data: cifar100Batch('test') },
-    ])));
-    await expect(buildDataset('cifar100', { root: short, outDir: tempDir('o') })).rejects.toThrow(/cifar-100-python\.tar\.gz:train has 4 images but 3 entries in 'fine_labels'/);
+    writeFileSync(
+      join(short, 'cifar-100-python.tar.gz'),
+      gzipSync(
+        tar([
+          {
+            name: 'cifar-100-python/train',
+            data: pickle(
+              py.dict([
+                ['fine_labels', py.ints([1, 2, 3])],
+                ['coarse_labels', py.ints([1, 2, 3, 4])],
+                ['data', py.u8array([n, 3072], new Uint8Array(n * 3072))],
+              ]),
+            ),
+          },
+          { name: 'cifar-100-python/test', data: cifar100Batch('test') },
+        ]),
+      ),
+    );
+    await expect(buildDataset('cifar100', { root: short, outDir: tempDir('o') })).rejects.toThrow(
+      /cifar-100-python\.tar\.gz:train has 4 images but 3 entries in 'fine_labels'/,
+    );
 
     const wrongMeta = tempDir('c100meta');
     const names: string[] = [...CIFAR100_FINE_CLASSES];
     names[5] = 'sofa';
-    writeFileSync(join(wrongMeta, 'cifar-100-python.tar.gz'), gzipSync(tar([
-      { name: 'cifar-100-python/meta', data: pickle(py.dict([['fine_label_names', py.strs(names)], ['coarse_label_names', py.strs(CIFAR100_COARSE_CLASSES)]])) },
-      { name: 'cifar-100-python/train', data: cifar100Batch('train') },
-      { name: 'cifar-100-python/test', data: cifar100Batch('test') },
-    ])));
-    await expect(buildDataset('cifar100', { root: wrongMeta, outDir: tempDir('o') })).rejects.toThrow(/meta lists 100 fine_label_names \(entry 5 is 'sofa', expected 'bed'\)/);
+    writeFileSync(
+      join(wrongMeta, 'cifar-100-python.tar.gz'),
+      gzipSync(
+        tar([
+          {
+            name: 'cifar-100-python/meta',
+            data: pickle(
+              py.dict([
+                ['fine_label_names', py.strs(names)],
+                ['coarse_label_names', py.strs(CIFAR100_COARSE_CLASSES)],
+              ]),
+            ),
+          },
+          { name: 'cifar-100-python/train', data: cifar100Batch('train') },
+          { name: 'cifar-100-python/test', data: cifar100Batch('test') },
+        ]),
+      ),
+    );
+    await expect(
+      buildDataset('cifar100', { root: wrongMeta, outDir: tempDir('o') }),
+    ).rejects.toThrow(/meta lists 100 fine_label_names \(entry 5 is 'sofa', expected 'bed'\)/);
   });
 });
 
@@ -137,10 +226,16 @@ describe('cifar --skip-bad', () => {
     train[3074 * 5] = 20; // record 5: coarse label 20
     writeFileSync(join(folder, 'train.bin'), train.subarray(0, 3074 * 9 + 700)); // record 9 cut short
     writeFileSync(join(folder, 'test.bin'), binary100('test'));
-    await expect(buildDataset('cifar100', { root, outDir: tempDir('o') })).rejects.toThrow(/train\.bin is 28366 bytes.*record 9 is cut short.*--skip-bad/);
+    await expect(buildDataset('cifar100', { root, outDir: tempDir('o') })).rejects.toThrow(
+      /train\.bin is 28366 bytes.*record 9 is cut short.*--skip-bad/,
+    );
 
     const skipped: SkippedImage[] = [];
-    const result = await buildDataset('cifar100', { root, outDir: tempDir('o'), sourceOptions: { skipBad: true, onSkip: (s) => skipped.push(s) } });
+    const result = await buildDataset('cifar100', {
+      root,
+      outDir: tempDir('o'),
+      sourceOptions: { skipBad: true, onSkip: (s) => skipped.push(s) },
+    });
     const file = join(folder, 'train.bin');
     expect(skipped.map((s) => [s.dataset, s.split, s.path, s.where])).toEqual([
       ['cifar100', 'train', file, 'record 9'],
@@ -150,7 +245,11 @@ describe('cifar --skip-bad', () => {
     expect(skipped[0].reason).toMatch(/record 9 is cut short after 700 bytes/);
     expect(skipped[1].reason).toBe('fine label 150 / coarse label 17, outside 0..99 / 0..19');
     expect(result.counts).toEqual({ train: 7, test: 6 });
-    expectImages(result.path, 'train', expected100('train').filter((_, i) => i < 9 && i !== 2 && i !== 5));
+    expectImages(
+      result.path,
+      'train',
+      expected100('train').filter((_, i) => i < 9 && i !== 2 && i !== 5),
+    );
     expectImages(result.path, 'test', expected100('test'));
   });
 
@@ -161,22 +260,57 @@ describe('cifar --skip-bad', () => {
     for (const b of TRAIN10) writeFileSync(join(folder, `data_batch_${b}`), cifar10Batch(b));
     writeFileSync(join(folder, 'test_batch'), cifar10Batch(0));
     const data = new Uint8Array(5 * 3072);
-    writeFileSync(join(folder, 'data_batch_2'), pickle(py.dict([['labels', py.ints([0, 1, 2])], ['data', py.u8array([5, 3072], data)]])));
+    writeFileSync(
+      join(folder, 'data_batch_2'),
+      pickle(
+        py.dict([
+          ['labels', py.ints([0, 1, 2])],
+          ['data', py.u8array([5, 3072], data)],
+        ]),
+      ),
+    );
     const labels = [0, 1, 2, 3, 4].map((i) => label10(4, i));
     labels[3] = 12;
     const batch4 = new Uint8Array(5 * 3072);
     for (let i = 0; i < 5; i++) batch4.set(planarPixels(i, 14), i * 3072);
-    writeFileSync(join(folder, 'data_batch_4'), pickle(py.dict([['labels', py.ints(labels)], ['data', py.u8array([5, 3072], batch4)]])));
+    writeFileSync(
+      join(folder, 'data_batch_4'),
+      pickle(
+        py.dict([
+          ['labels', py.ints(labels)],
+          ['data', py.u8array([5, 3072], batch4)],
+        ]),
+      ),
+    );
 
     const out = tempDir('o');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', 'build', 'cifartoy_good', '--root', root, '--out', out, '--skip-bad'], {
-      cwd: REPO,
-      encoding: 'utf8',
-    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'packages/datasets/src/cli.ts',
+        'build',
+        'cifartoy_good',
+        '--root',
+        root,
+        '--out',
+        out,
+        '--skip-bad',
+      ],
+      {
+        cwd: REPO,
+        encoding: 'utf8',
+      },
+    );
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('cifartoy_good: skipped 2 unreadable images (--skip-bad):');
-    expect(run.stdout).toContain(`  train ${join(folder, 'data_batch_2')} (whole batch): Pickle ${join(folder, 'data_batch_2')} has 5 images but 3 entries in 'labels'`);
-    expect(run.stdout).toContain(`  train ${join(folder, 'data_batch_4')} (image 3): label 12, outside CIFAR-10's 0..9`);
+    expect(run.stdout).toContain(
+      `  train ${join(folder, 'data_batch_2')} (whole batch): Pickle ${join(folder, 'data_batch_2')} has 5 images but 3 entries in 'labels'`,
+    );
+    expect(run.stdout).toContain(
+      `  train ${join(folder, 'data_batch_4')} (image 3): label 12, outside CIFAR-10's 0..9`,
+    );
     const kept = [1, 3, 4, 5].flatMap((b) =>
       [0, 1, 2, 3, 4]
         .filter((i) => !(b === 4 && i === 3))
@@ -197,25 +331,59 @@ describe('cifartoy from CIFAR-10', () => {
     batches.flatMap((b) =>
       [0, 1, 2, 3, 4]
         .filter((i) => TOY.includes(label10(b, i)))
-        .map((i) => ({ fine: TOY.indexOf(label10(b, i)), coarse: coarse[variant][TOY.indexOf(label10(b, i))], planar: planarPixels(i, 10 + b) })),
+        .map((i) => ({
+          fine: TOY.indexOf(label10(b, i)),
+          coarse: coarse[variant][TOY.indexOf(label10(b, i))],
+          planar: planarPixels(i, 10 + b),
+        })),
     );
 
   it('keeps 8 classes, re-indexes them 0..7 and applies the good and bad groupings (python and binary)', async () => {
     const python = tempDir('c10py');
     const binary = tempDir('c10bin');
-    writeFileSync(join(python, 'cifar-10-python.tar.gz'), gzipSync(tar([
-      ...[5, 3, 1, 2, 4].map((b) => ({ name: `cifar-10-batches-py/data_batch_${b}`, data: cifar10Batch(b) })),
-      { name: 'cifar-10-batches-py/test_batch', data: cifar10Batch(0) },
-      { name: 'cifar-10-batches-py/batches.meta', data: pickle(py.dict([['label_names', py.strs(CIFAR10_CLASSES)], ['num_vis', py.int(3072)]])) },
-    ])));
-    writeFileSync(join(binary, 'cifar-10-binary.tar.gz'), gzipSync(tar([
-      ...TRAIN10.map((b) => ({ name: `cifar-10-batches-bin/data_batch_${b}.bin`, data: binary10(b) })),
-      { name: 'cifar-10-batches-bin/test_batch.bin', data: binary10(0) },
-      { name: 'cifar-10-batches-bin/batches.meta.txt', data: Buffer.from(CIFAR10_CLASSES.join('\n') + '\n\n') },
-    ])));
+    writeFileSync(
+      join(python, 'cifar-10-python.tar.gz'),
+      gzipSync(
+        tar([
+          ...[5, 3, 1, 2, 4].map((b) => ({
+            name: `cifar-10-batches-py/data_batch_${b}`,
+            data: cifar10Batch(b),
+          })),
+          { name: 'cifar-10-batches-py/test_batch', data: cifar10Batch(0) },
+          {
+            name: 'cifar-10-batches-py/batches.meta',
+            data: pickle(
+              py.dict([
+                ['label_names', py.strs(CIFAR10_CLASSES)],
+                ['num_vis', py.int(3072)],
+              ]),
+            ),
+          },
+        ]),
+      ),
+    );
+    writeFileSync(
+      join(binary, 'cifar-10-binary.tar.gz'),
+      gzipSync(
+        tar([
+          ...TRAIN10.map((b) => ({
+            name: `cifar-10-batches-bin/data_batch_${b}.bin`,
+            data: binary10(b),
+          })),
+          { name: 'cifar-10-batches-bin/test_batch.bin', data: binary10(0) },
+          {
+            name: 'cifar-10-batches-bin/batches.meta.txt',
+            data: Buffer.from(CIFAR10_CLASSES.join('\n') + '\n\n'),
+          },
+        ]),
+      ),
+    );
     for (const root of [python, binary]) {
       for (const variant of ['good', 'bad'] as const) {
-        const result = await buildDataset(`cifartoy_${variant}`, { root, outDir: tempDir('toyout') });
+        const result = await buildDataset(`cifartoy_${variant}`, {
+          root,
+          outDir: tempDir('toyout'),
+        });
         const train = expectedToy(variant, TRAIN10);
         const test = expectedToy(variant, [0]);
         expect(result.counts).toEqual({ train: train.length, test: test.length });
@@ -223,7 +391,16 @@ describe('cifartoy from CIFAR-10', () => {
         expectImages(result.path, 'train', train);
         expectImages(result.path, 'test', test);
         const ds = openIndex(result.path, 'test');
-        expect(ds.fineClassNames).toEqual(['airplane', 'automobile', 'bird', 'cat', 'dog', 'horse', 'ship', 'truck']);
+        expect(ds.fineClassNames).toEqual([
+          'airplane',
+          'automobile',
+          'bird',
+          'cat',
+          'dog',
+          'horse',
+          'ship',
+          'truck',
+        ]);
         ds.close();
       }
     }

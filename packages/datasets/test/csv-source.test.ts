@@ -8,7 +8,6 @@ import { writeIndex } from '../src/write-index.js';
 import { tempDir, runDatasetsCli } from './helpers.js';
 import { jpegBytes, testDecoder, writeFile } from './image-fixtures.js';
 
-
 const cli = runDatasetsCli;
 
 /** `count` tiny JPEGs named img<i>.jpg under `dir/images`. */
@@ -44,26 +43,46 @@ describe('csv source', () => {
     expect(train.image(2)).toMatchObject({ height: 8, width: 8, channels: 3 });
     // The index keeps the file each image was decoded from (symlinks of the root resolved).
     const realDir = realpathSync(dir);
-    expect([0, 1, 2].map((i) => train.sourcePath?.(i))).toEqual(['img0', 'img1', 'img3'].map((f) => join(realDir, 'images', `${f}.jpg`)));
+    expect([0, 1, 2].map((i) => train.sourcePath?.(i))).toEqual(
+      ['img0', 'img1', 'img3'].map((f) => join(realDir, 'images', `${f}.jpg`)),
+    );
     train.close();
     const test = openIndex(out, 'test', { preloadMaxBytes: 0 });
     expect(test.sourcePath?.(1)).toBe(join(realDir, 'images', 'img4.jpg'));
-    expect(() => test.sourcePath?.(2)).toThrow(/Image index 2 is out of range for my_shop test \(0\.\.1\)/);
+    expect(() => test.sourcePath?.(2)).toThrow(
+      /Image index 2 is out of range for my_shop test \(0\.\.1\)/,
+    );
     test.close();
   });
 
   it('reads a TSV of ids without a split column: a seeded 20% of each coarse class is test', async () => {
     const dir = tempDir('tsv');
     await writeImages(dir, 20);
-    const rows = Array.from({ length: 20 }, (_, i) => `images/img${i}.jpg\t${i < 10 ? 0 : 2}\t${i % 5}`);
+    const rows = Array.from(
+      { length: 20 },
+      (_, i) => `images/img${i}.jpg\t${i < 10 ? 0 : 2}\t${i % 5}`,
+    );
     // fine i % 5 would sit in both coarse classes: make fine ids unique per coarse class.
     const fixed = rows.map((r, i) => r.replace(/\t\d+$/, `\t${(i % 5) + (i < 10 ? 0 : 5)}`));
     writeFile(join(dir, 'list.tsv'), ['path\tcoarse\tfine_label', ...fixed].join('\n'));
     const build = async (seed: number) => {
       const out = join(tempDir('tsv-out'), 'x.sqlite');
-      await writeIndex(csvSource({ name: 'x', csvFile: join(dir, 'list.tsv'), seed, decoder: testDecoder, shortSide: 8 }), out);
+      await writeIndex(
+        csvSource({
+          name: 'x',
+          csvFile: join(dir, 'list.tsv'),
+          seed,
+          decoder: testDecoder,
+          shortSide: 8,
+        }),
+        out,
+      );
       const test = openIndex(out, 'test');
-      const labels = { coarse: Array.from(test.coarseLabels()), fine: Array.from(test.fineLabels()), names: test.coarseClassNames };
+      const labels = {
+        coarse: Array.from(test.coarseLabels()),
+        fine: Array.from(test.fineLabels()),
+        names: test.coarseClassNames,
+      };
       test.close();
       return labels;
     };
@@ -79,40 +98,81 @@ describe('csv source', () => {
     await writeImages(dir, 2);
     const attempt = (lines: string[]) => {
       writeFile(join(dir, 'labels.csv'), lines.join('\n'));
-      return writeIndex(csvSource({ name: 'bad', root: dir, decoder: testDecoder }), join(dir, 'bad.sqlite'));
+      return writeIndex(
+        csvSource({ name: 'bad', root: dir, decoder: testDecoder }),
+        join(dir, 'bad.sqlite'),
+      );
     };
     const file = join(dir, 'labels.csv');
-    await expect(attempt(['path,coarse', 'images/img0.jpg,a', 'images/img1.jpg,'])).rejects.toThrow(`${file} line 3 has no coarse label (column coarse)`);
-    await expect(attempt(['path,coarse,split', 'images/img0.jpg,a,train', 'images/img1.jpg,a,validation'])).rejects.toThrow(
-      `${file} line 3 has split "validation"; splits are train or test.`,
+    await expect(attempt(['path,coarse', 'images/img0.jpg,a', 'images/img1.jpg,'])).rejects.toThrow(
+      `${file} line 3 has no coarse label (column coarse)`,
     );
-    await expect(attempt(['file,label', 'images/img0.jpg,a'])).rejects.toThrow(`${file} line 1 has no coarse label column`);
-    await expect(attempt(['path,coarse,fine', 'images/img0.jpg,a,x', 'images/img1.jpg,b,x'])).rejects.toThrow(
+    await expect(
+      attempt(['path,coarse,split', 'images/img0.jpg,a,train', 'images/img1.jpg,a,validation']),
+    ).rejects.toThrow(`${file} line 3 has split "validation"; splits are train or test.`);
+    await expect(attempt(['file,label', 'images/img0.jpg,a'])).rejects.toThrow(
+      `${file} line 1 has no coarse label column`,
+    );
+    await expect(
+      attempt(['path,coarse,fine', 'images/img0.jpg,a,x', 'images/img1.jpg,b,x']),
+    ).rejects.toThrow(
       `${file} line 3 puts fine class x in coarse class b, but line 2 puts it in a`,
     );
-    await expect(attempt(['path,coarse', 'images/img0.jpg,a', '../../etc/passwd,a'])).rejects.toThrow(`${file} line 3 names the image path "../../etc/passwd"`);
-    await expect(attempt(['path,coarse', 'images/img0.jpg,a', 'images/img1.jpg,a,extra'])).rejects.toThrow(/labels\.csv is not valid CSV: .*line 3/);
+    await expect(
+      attempt(['path,coarse', 'images/img0.jpg,a', '../../etc/passwd,a']),
+    ).rejects.toThrow(`${file} line 3 names the image path "../../etc/passwd"`);
+    await expect(
+      attempt(['path,coarse', 'images/img0.jpg,a', 'images/img1.jpg,a,extra']),
+    ).rejects.toThrow(/labels\.csv is not valid CSV: .*line 3/);
     expect(() => csvSource({ root: dir })).toThrow('pass --name NAME');
-    expect(() => csvSource({ root: dir, name: '../evil' })).toThrow('Index name "../evil" is not usable');
+    expect(() => csvSource({ root: dir, name: '../evil' })).toThrow(
+      'Index name "../evil" is not usable',
+    );
   });
 
   it('is indexed under --name, and the CLI prints its stats table; CLI errors name the line', async () => {
     const dir = tempDir('csv-cli');
     const out = tempDir('csv-cli-out');
     await writeImages(dir, 4);
-    writeFile(join(dir, 'labels.csv'), ['path,coarse,fine,split', 'images/img0.jpg,a,x,train', 'images/img1.jpg,a,y,train', 'images/img2.jpg,b,z,train', 'images/img3.jpg,a,x,test'].join('\n'));
-    const result = await buildDataset('csv', { root: dir, outDir: out, sourceOptions: { name: 'shop', decoder: testDecoder, shortSide: 8 } });
+    writeFile(
+      join(dir, 'labels.csv'),
+      [
+        'path,coarse,fine,split',
+        'images/img0.jpg,a,x,train',
+        'images/img1.jpg,a,y,train',
+        'images/img2.jpg,b,z,train',
+        'images/img3.jpg,a,x,test',
+      ].join('\n'),
+    );
+    const result = await buildDataset('csv', {
+      root: dir,
+      outDir: out,
+      sourceOptions: { name: 'shop', decoder: testDecoder, shortSide: 8 },
+    });
     expect(result.path).toBe(join(out, 'shop.sqlite'));
 
     const stats = cli(['stats', 'shop', '--out', out]);
     expect(stats.stderr).toBe('');
     expect(stats.stdout).toContain('train: 3 images, 3 fine / 2 coarse classes present');
-    expect(stats.stdout).toMatch(/fine classes per coarse class \(2 coarse, 3 fine\):\ncoarse +0 +1\nfine +2 +1/);
+    expect(stats.stdout).toMatch(
+      /fine classes per coarse class \(2 coarse, 3 fine\):\ncoarse +0 +1\nfine +2 +1/,
+    );
 
     writeFile(join(dir, 'broken.csv'), ['path,coarse', 'images/img0.jpg,a', ',b'].join('\n'));
-    const bad = cli(['build', 'csv', '--name', 'shop2', '--csv', join(dir, 'broken.csv'), '--out', out]);
+    const bad = cli([
+      'build',
+      'csv',
+      '--name',
+      'shop2',
+      '--csv',
+      join(dir, 'broken.csv'),
+      '--out',
+      out,
+    ]);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain(`error: ${join(dir, 'broken.csv')} line 3 has no image path (column path)`);
+    expect(bad.stderr).toContain(
+      `error: ${join(dir, 'broken.csv')} line 3 has no image path (column path)`,
+    );
     const clash = cli(['build', 'csv', '--name', 'cars196', '--root', dir, '--out', out]);
     expect(clash.stderr).toContain('--name cars196 is the name of a built-in dataset');
   });

@@ -25,7 +25,10 @@ beforeAll(async () => {
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (range && req.url === '/good') {
       const start = Number(range[1]);
-      res.writeHead(206, { 'content-length': FILE.length - start, 'content-range': `bytes ${start}-${FILE.length - 1}/${FILE.length}` });
+      res.writeHead(206, {
+        'content-length': FILE.length - start,
+        'content-range': `bytes ${start}-${FILE.length - 1}/${FILE.length}`,
+      });
       res.end(FILE.subarray(start));
       return;
     }
@@ -69,14 +72,18 @@ describe('download', () => {
   it('rejects and deletes a file with the wrong checksum', async () => {
     const dest = join(tempDir('dl'), 'f.gz');
     const wrong = '0123456789abcdef0123456789abcdef';
-    await expect(downloadVerified(`${base}/good`, dest, wrong)).rejects.toThrow(new RegExp(`has md5 ${MD5}, but the published file has md5 ${wrong}.*deleted`));
+    await expect(downloadVerified(`${base}/good`, dest, wrong)).rejects.toThrow(
+      new RegExp(`has md5 ${MD5}, but the published file has md5 ${wrong}.*deleted`),
+    );
     expect(existsSync(dest)).toBe(false);
     expect(existsSync(`${dest}.part`)).toBe(false);
   });
 
   it('reports a transfer cut short and keeps the part for resuming', async () => {
     const dest = join(tempDir('dl'), 'f.gz');
-    await expect(downloadVerified(`${base}/cut`, dest, MD5)).rejects.toThrow(/was cut short after \d+.*kept — run the command again to resume/);
+    await expect(downloadVerified(`${base}/cut`, dest, MD5)).rejects.toThrow(
+      /was cut short after \d+.*kept — run the command again to resume/,
+    );
     expect(existsSync(dest)).toBe(false);
     const part = readFileSync(`${dest}.part`);
     expect(part.length).toBeGreaterThan(0);

@@ -32,9 +32,15 @@ describe('stats table', () => {
     const lines = text.split('\n');
     const head = lines.findIndex((l) => l.startsWith('id'));
     const table = lines.slice(head, head + 13);
-    expect(table[0]).toBe('id  coarse class                fine classes  train images  test images');
-    expect(table[5]).toBe(' 4  Reptile/Aquatic vertebrate            60         76860         3000');
-    expect(table[12]).toBe('11  Others                                80        102480         4000');
+    expect(table[0]).toBe(
+      'id  coarse class                fine classes  train images  test images',
+    );
+    expect(table[5]).toBe(
+      ' 4  Reptile/Aquatic vertebrate            60         76860         3000',
+    );
+    expect(table[12]).toBe(
+      '11  Others                                80        102480         4000',
+    );
     // Every row ends where the header ends: right-aligned numbers under their headings.
     expect(new Set(table.map((l) => l.length))).toEqual(new Set([table[0].length]));
     expect(text).toContain('fine classes per coarse class (12 coarse, 1000 fine):');
@@ -42,6 +48,14 @@ describe('stats table', () => {
   });
 
   it('textTable left-aligns text and right-aligns numeric columns', () => {
-    expect(textTable(['name', 'n'], [['a', 1], ['long name', 1234]])).toEqual(['name          n', 'a             1', 'long name  1234']);
+    expect(
+      textTable(
+        ['name', 'n'],
+        [
+          ['a', 1],
+          ['long name', 1234],
+        ],
+      ),
+    ).toEqual(['name          n', 'a             1', 'long name  1234']);
   });
 });

@@ -9,7 +9,11 @@ export function tempDir(prefix: string): string {
 }
 
 /** IDX bytes: big-endian magic 0x000008DD, DD big-endian u32 sizes, then the elements. */
-export function idxBytes(dims: number[], elements: Uint8Array, magic = 0x0800 | dims.length): Buffer {
+export function idxBytes(
+  dims: number[],
+  elements: Uint8Array,
+  magic = 0x0800 | dims.length,
+): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header.writeUInt32BE(magic, 0);
   dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
@@ -72,11 +76,19 @@ export function writeFakeFashionMnist(dir: string, options: FakeFashionOptions =
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 
 /** Runs the datasets CLI (`pnpm datasets:*`) from the repository root, stack traces off. */
-export function runDatasetsCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', ...args], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, MASKCON_DEBUG: '' },
-  });
+export function runDatasetsCli(args: string[]): {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+} {
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'packages/datasets/src/cli.ts', ...args],
+    {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, MASKCON_DEBUG: '' },
+    },
+  );
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

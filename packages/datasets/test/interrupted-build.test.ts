@@ -30,7 +30,8 @@ function writeCifar10Binary(root: string, perBatch: number): void {
     }
     return out;
   };
-  for (let b = 1; b <= 5; b++) writeFileSync(join(folder, `data_batch_${b}.bin`), batch(b, perBatch));
+  for (let b = 1; b <= 5; b++)
+    writeFileSync(join(folder, `data_batch_${b}.bin`), batch(b, perBatch));
   writeFileSync(join(folder, 'test_batch.bin'), batch(0, perBatch / 2));
 }
 
@@ -38,9 +39,14 @@ function writeCifar10Binary(root: string, perBatch: number): void {
 function indexDump(path: string) {
   const db = new Database(path, { readonly: true });
   try {
-    const schema = db.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY name").all();
+    const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all();
     const meta = Object.fromEntries(
-      (db.prepare('SELECT key, value FROM meta ORDER BY key').all() as { key: string; value: string }[])
+      (
+        db.prepare('SELECT key, value FROM meta ORDER BY key').all() as {
+          key: string;
+          value: string;
+        }[]
+      )
         .filter((r) => r.key !== 'built_at')
         .map((r) => [r.key, r.value]),
     );
@@ -58,8 +64,12 @@ function indexDump(path: string) {
       meta,
       sources: db.prepare('SELECT name, path, bytes, sha256 FROM sources ORDER BY name').all(),
       classes: db.prepare('SELECT level, id, name FROM classes ORDER BY level, id').all(),
-      images: hashRows('SELECT split, idx, fine, coarse, height, width, channels, pixels, source_path FROM images ORDER BY split, idx'),
-      builtAt: (db.prepare("SELECT value FROM meta WHERE key = 'built_at'").get() as { value: string }).value,
+      images: hashRows(
+        'SELECT split, idx, fine, coarse, height, width, channels, pixels, source_path FROM images ORDER BY split, idx',
+      ),
+      builtAt: (
+        db.prepare("SELECT value FROM meta WHERE key = 'built_at'").get() as { value: string }
+      ).value,
     };
   } finally {
     db.close();
@@ -73,10 +83,24 @@ describe('an interrupted build (kill -9)', () => {
     const out = tempDir('kill-out');
     const index = join(out, 'cifartoy_good.sqlite');
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/datasets/src/cli.ts', 'build', 'cifartoy_good', '--root', root, '--out', out], {
-      cwd: REPO,
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'packages/datasets/src/cli.ts',
+        'build',
+        'cifartoy_good',
+        '--root',
+        root,
+        '--out',
+        out,
+      ],
+      {
+        cwd: REPO,
+        stdio: 'ignore',
+      },
+    );
     const tmp = `${index}.tmp-${child.pid}`;
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     let running = true;
@@ -86,7 +110,9 @@ describe('an interrupted build (kill -9)', () => {
     while (running && Date.now() < deadline && !(existsSync(tmp) && statSync(tmp).size > 2 ** 19)) {
       await new Promise((r) => setTimeout(r, 5));
     }
-    expect(running, 'the build finished before it could be killed; make the dataset bigger').toBe(true);
+    expect(running, 'the build finished before it could be killed; make the dataset bigger').toBe(
+      true,
+    );
     child.kill('SIGKILL');
     await exited;
 
@@ -100,7 +126,9 @@ describe('an interrupted build (kill -9)', () => {
     const cleanOut = tempDir('kill-clean');
     const clean = await buildDataset('cifartoy_good', { root, outDir: cleanOut });
     // 8 of 10 CIFAR-10 classes are kept: labels (3b + 7i) % 10 skip 4 and 6.
-    const kept = (b: number, n: number) => Array.from({ length: n }, (_, i) => (b * 3 + i * 7) % 10).filter((l) => l !== 4 && l !== 6).length;
+    const kept = (b: number, n: number) =>
+      Array.from({ length: n }, (_, i) => (b * 3 + i * 7) % 10).filter((l) => l !== 4 && l !== 6)
+        .length;
     const train = [1, 2, 3, 4, 5].reduce((s, b) => s + kept(b, 1500), 0);
     expect(clean.counts).toEqual({ train, test: kept(0, 750) });
     expect(rebuilt.counts).toEqual(clean.counts);
@@ -128,10 +156,23 @@ describe('an interrupted build (kill -9)', () => {
     const dir = tempDir('stale');
     const index = join(dir, 'x.sqlite');
     const dead = spawnSync(process.execPath, ['-e', '0']).pid as number; // exited: its pid is free
-    for (const name of [`x.sqlite.tmp-${dead}`, `x.sqlite.tmp-${process.ppid}`, `x.sqlite.tmp-${process.pid}`, 'x.sqlite.tmp-abc', 'y.sqlite.tmp-1']) {
+    for (const name of [
+      `x.sqlite.tmp-${dead}`,
+      `x.sqlite.tmp-${process.ppid}`,
+      `x.sqlite.tmp-${process.pid}`,
+      'x.sqlite.tmp-abc',
+      'y.sqlite.tmp-1',
+    ]) {
       writeFileSync(join(dir, name), '');
     }
     expect(removeStaleTempFiles(index)).toEqual([join(dir, `x.sqlite.tmp-${dead}`)]);
-    expect(readdirSync(dir).sort()).toEqual([`x.sqlite.tmp-${process.pid}`, `x.sqlite.tmp-${process.ppid}`, 'x.sqlite.tmp-abc', 'y.sqlite.tmp-1'].sort());
+    expect(readdirSync(dir).sort()).toEqual(
+      [
+        `x.sqlite.tmp-${process.pid}`,
+        `x.sqlite.tmp-${process.ppid}`,
+        'x.sqlite.tmp-abc',
+        'y.sqlite.tmp-1',
+      ].sort(),
+    );
   });
 });

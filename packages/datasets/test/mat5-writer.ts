@@ -12,30 +12,49 @@ export type MatIn =
   | { kind: 'cell'; dims: number[]; cells: MatIn[] }
   | { kind: 'struct'; dims: number[]; fields: string[]; elements: Record<string, MatIn>[] };
 
-const MI_INT8 = 1, MI_UINT8 = 2, MI_UINT16 = 4, MI_INT32 = 5, MI_UINT32 = 6, MI_DOUBLE = 9, MI_MATRIX = 14, MI_COMPRESSED = 15;
-const MX_CELL = 1, MX_STRUCT = 2, MX_CHAR = 4, MX_DOUBLE = 6, MX_UINT8 = 9;
+const MI_INT8 = 1,
+  MI_UINT8 = 2,
+  MI_UINT16 = 4,
+  MI_INT32 = 5,
+  MI_UINT32 = 6,
+  MI_DOUBLE = 9,
+  MI_MATRIX = 14,
+  MI_COMPRESSED = 15;
+const MX_CELL = 1,
+  MX_STRUCT = 2,
+  MX_CHAR = 4,
+  MX_DOUBLE = 6,
+  MX_UINT8 = 9;
 
 export class MatWriter {
   constructor(private readonly littleEndian = true) {}
 
   private u32(values: number[]): Buffer {
     const b = Buffer.alloc(4 * values.length);
-    values.forEach((v, i) => (this.littleEndian ? b.writeUInt32LE(v >>> 0, 4 * i) : b.writeUInt32BE(v >>> 0, 4 * i)));
+    values.forEach((v, i) =>
+      this.littleEndian ? b.writeUInt32LE(v >>> 0, 4 * i) : b.writeUInt32BE(v >>> 0, 4 * i),
+    );
     return b;
   }
   private i32(values: number[]): Buffer {
     const b = Buffer.alloc(4 * values.length);
-    values.forEach((v, i) => (this.littleEndian ? b.writeInt32LE(v, 4 * i) : b.writeInt32BE(v, 4 * i)));
+    values.forEach((v, i) =>
+      this.littleEndian ? b.writeInt32LE(v, 4 * i) : b.writeInt32BE(v, 4 * i),
+    );
     return b;
   }
   private f64(values: number[]): Buffer {
     const b = Buffer.alloc(8 * values.length);
-    values.forEach((v, i) => (this.littleEndian ? b.writeDoubleLE(v, 8 * i) : b.writeDoubleBE(v, 8 * i)));
+    values.forEach((v, i) =>
+      this.littleEndian ? b.writeDoubleLE(v, 8 * i) : b.writeDoubleBE(v, 8 * i),
+    );
     return b;
   }
   private u16(values: number[]): Buffer {
     const b = Buffer.alloc(2 * values.length);
-    values.forEach((v, i) => (this.littleEndian ? b.writeUInt16LE(v, 2 * i) : b.writeUInt16BE(v, 2 * i)));
+    values.forEach((v, i) =>
+      this.littleEndian ? b.writeUInt16LE(v, 2 * i) : b.writeUInt16BE(v, 2 * i),
+    );
     return b;
   }
 
@@ -58,22 +77,39 @@ export class MatWriter {
       ]);
     switch (value.kind) {
       case 'double':
-        return Buffer.concat([header(MX_DOUBLE, value.dims), this.element(MI_DOUBLE, this.f64(value.values))]);
+        return Buffer.concat([
+          header(MX_DOUBLE, value.dims),
+          this.element(MI_DOUBLE, this.f64(value.values)),
+        ]);
       case 'uint8':
         // MATLAB stores small integer-valued doubles compactly too; here a real uint8 array.
-        return Buffer.concat([header(MX_UINT8, value.dims), this.element(MI_UINT8, Buffer.from(value.values))]);
+        return Buffer.concat([
+          header(MX_UINT8, value.dims),
+          this.element(MI_UINT8, Buffer.from(value.values)),
+        ]);
       case 'char': {
         const codes = Array.from(value.text, (c) => c.charCodeAt(0));
-        return Buffer.concat([header(MX_CHAR, [1, codes.length]), this.element(MI_UINT16, this.u16(codes))]);
+        return Buffer.concat([
+          header(MX_CHAR, [1, codes.length]),
+          this.element(MI_UINT16, this.u16(codes)),
+        ]);
       }
       case 'cell':
-        return Buffer.concat([header(MX_CELL, value.dims), ...value.cells.map((c) => this.matrix(c, ''))]);
+        return Buffer.concat([
+          header(MX_CELL, value.dims),
+          ...value.cells.map((c) => this.matrix(c, '')),
+        ]);
       case 'struct': {
         const width = 32;
         const names = Buffer.alloc(width * value.fields.length);
         value.fields.forEach((f, i) => names.write(f, i * width, 'latin1'));
-        const parts = [header(MX_STRUCT, value.dims), this.element(MI_INT32, this.i32([width])), this.element(MI_INT8, names)];
-        for (const element of value.elements) for (const f of value.fields) parts.push(this.matrix(element[f], ''));
+        const parts = [
+          header(MX_STRUCT, value.dims),
+          this.element(MI_INT32, this.i32([width])),
+          this.element(MI_INT8, names),
+        ];
+        for (const element of value.elements)
+          for (const f of value.fields) parts.push(this.matrix(element[f], ''));
         return Buffer.concat(parts);
       }
     }
@@ -86,7 +122,11 @@ export class MatWriter {
 
   file(vars: Record<string, MatIn>, options: { compress?: boolean } = {}): Buffer {
     const header = Buffer.alloc(128, 0x20);
-    header.write('MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024', 0, 'latin1');
+    header.write(
+      'MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024',
+      0,
+      'latin1',
+    );
     header.fill(0, 116, 124);
     if (this.littleEndian) header.writeUInt16LE(0x0100, 124);
     else header.writeUInt16BE(0x0100, 124);

@@ -1,7 +1,15 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isNdArray, ndarrayToNumbers, PyDict, readLazy, unpickle, unpickleFile, type NdArray } from '../src/formats/pickle.js';
+import {
+  isNdArray,
+  ndarrayToNumbers,
+  PyDict,
+  readLazy,
+  unpickle,
+  unpickleFile,
+  type NdArray,
+} from '../src/formats/pickle.js';
 import { pickle, py } from './archive-writers.js';
 import { tempDir } from './helpers.js';
 
@@ -31,12 +39,23 @@ describe('restricted unpickler', () => {
   it('reads int64 arrays and leaves big objects of a file on disk', () => {
     const dir = tempDir('pickle');
     const file = join(dir, 'b.pkl');
-    writeFileSync(file, pickle(py.dict([['data', py.u8array([2, 3072], pixels)], ['l', { t: 'i64array', data: [5, -2, 2 ** 40] }]]), 'py3'));
+    writeFileSync(
+      file,
+      pickle(
+        py.dict([
+          ['data', py.u8array([2, 3072], pixels)],
+          ['l', { t: 'i64array', data: [5, -2, 2 ** 40] }],
+        ]),
+        'py3',
+      ),
+    );
     const dict = unpickleFile(file, { lazyBytes: 4096 }) as PyDict;
     const data = dict.get('data') as NdArray;
     expect('kind' in data.data && data.data.kind === 'lazy').toBe(true);
     if (!(data.data instanceof Uint8Array)) {
-      expect(Array.from(readLazy(data.data, 3072, 4))).toEqual(Array.from(pixels.subarray(3072, 3076)));
+      expect(Array.from(readLazy(data.data, 3072, 4))).toEqual(
+        Array.from(pixels.subarray(3072, 3076)),
+      );
     }
     expect(ndarrayToNumbers(dict.get('l') as NdArray)).toEqual([5, -2, 2 ** 40]);
   });
@@ -53,7 +72,9 @@ describe('restricted unpickler', () => {
       cmd,
       Buffer.from([0x85, 0x52, 0x2e]),
     ]);
-    expect(() => unpickle(evil, 'evil.pkl')).toThrow(/Pickle evil\.pkl, opcode at byte 2: refers to the Python global 'os\.system'/);
+    expect(() => unpickle(evil, 'evil.pkl')).toThrow(
+      /Pickle evil\.pkl, opcode at byte 2: refers to the Python global 'os\.system'/,
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -65,20 +86,34 @@ describe('restricted unpickler', () => {
       Buffer.from('eval'),
       Buffer.from([0x93]),
     ]);
-    expect(() => unpickle(stackGlobal, 'e.pkl')).toThrow(/byte 18: refers to the Python global 'builtins\.eval'/);
+    expect(() => unpickle(stackGlobal, 'e.pkl')).toThrow(
+      /byte 18: refers to the Python global 'builtins\.eval'/,
+    );
     // INST ('i') is a protocol-0 way to call a class: never used by these files.
-    expect(() => unpickle(Buffer.from([0x80, 0x02, 0x28, 0x69]), 'i.pkl')).toThrow(/byte 3: has opcode 0x69 \('i'\)/);
+    expect(() => unpickle(Buffer.from([0x80, 0x02, 0x28, 0x69]), 'i.pkl')).toThrow(
+      /byte 3: has opcode 0x69 \('i'\)/,
+    );
     // REDUCE with an int as the callable.
-    expect(() => unpickle(Buffer.from([0x80, 0x02, 0x4b, 1, 0x29, 0x52, 0x2e]), 'r.pkl')).toThrow(/byte 5: calls \(REDUCE\) something that is not a permitted global/);
+    expect(() => unpickle(Buffer.from([0x80, 0x02, 0x4b, 1, 0x29, 0x52, 0x2e]), 'r.pkl')).toThrow(
+      /byte 5: calls \(REDUCE\) something that is not a permitted global/,
+    );
     // numpy.ndarray may be an argument, never called itself.
-    expect(() => unpickle(Buffer.from('\x80\x02cnumpy\nndarray\n)R.', 'latin1'), 'n.pkl')).toThrow(/calls numpy\.ndarray/);
+    expect(() => unpickle(Buffer.from('\x80\x02cnumpy\nndarray\n)R.', 'latin1'), 'n.pkl')).toThrow(
+      /calls numpy\.ndarray/,
+    );
   });
 
   it('enforces size limits and reports truncation with the file name and offset', () => {
     const big = Buffer.from([0x80, 0x02, 0x54, 0xff, 0xff, 0xff, 0x7f]);
-    expect(() => unpickle(big, 'big.pkl', { maxObjectBytes: 1 << 20 })).toThrow(/big\.pkl, opcode at byte 2: declares a 2147483647-byte object, over the 1048576-byte limit/);
+    expect(() => unpickle(big, 'big.pkl', { maxObjectBytes: 1 << 20 })).toThrow(
+      /big\.pkl, opcode at byte 2: declares a 2147483647-byte object, over the 1048576-byte limit/,
+    );
     const whole = pickle(batch);
-    expect(() => unpickle(whole.subarray(0, 400), 'cut.pkl')).toThrow(/Pickle cut\.pkl ends inside an object at byte \d+ .*truncated/);
-    expect(() => unpickle(pickle(py.ints([1, 2, 3])), 'm.pkl', { maxItems: 2 })).toThrow(/more than 2 items/);
+    expect(() => unpickle(whole.subarray(0, 400), 'cut.pkl')).toThrow(
+      /Pickle cut\.pkl ends inside an object at byte \d+ .*truncated/,
+    );
+    expect(() => unpickle(pickle(py.ints([1, 2, 3])), 'm.pkl', { maxItems: 2 })).toThrow(
+      /more than 2 items/,
+    );
   });
 });

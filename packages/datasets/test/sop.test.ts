@@ -32,7 +32,10 @@ async function writeSop(options: { lines?: (lines: string[]) => string[] } = {})
   const root = tempDir('sop');
   const jpeg = await jpegBytes(12, 10, [200, 30, 30]);
   const labels = new Map<string, [number, number]>();
-  const files = { train: ['image_id class_id super_class_id path'], test: ['image_id class_id super_class_id path'] };
+  const files = {
+    train: ['image_id class_id super_class_id path'],
+    test: ['image_id class_id super_class_id path'],
+  };
   let imageId = 1;
   for (const [product, superId, count] of PRODUCTS) {
     for (let k = 0; k < count; k++) {
@@ -48,14 +51,24 @@ async function writeSop(options: { lines?: (lines: string[]) => string[] } = {})
   return { root, labels };
 }
 
-async function build(dataset: 'sop_split1' | 'sop_split2', root: string, extra: { seed?: number; skipBad?: boolean; onSkip?: (s: SkippedImage) => void } = {}) {
+async function build(
+  dataset: 'sop_split1' | 'sop_split2',
+  root: string,
+  extra: { seed?: number; skipBad?: boolean; onSkip?: (s: SkippedImage) => void } = {},
+) {
   const out = join(tempDir('sop-out'), `${dataset}.sqlite`);
   const source = sopSource(dataset, { root, decoder: testDecoder, shortSide: 8, ...extra });
   const result = await writeIndex(source, out);
   const read = (split: 'train' | 'test') => {
     const ds = openIndex(out, split);
     try {
-      return { fine: Array.from(ds.fineLabels()), coarse: Array.from(ds.coarseLabels()), first: ds.image(0), fineNames: ds.fineClassNames, coarseNames: ds.coarseClassNames };
+      return {
+        fine: Array.from(ds.fineLabels()),
+        coarse: Array.from(ds.coarseLabels()),
+        first: ds.image(0),
+        fineNames: ds.fineClassNames,
+        coarseNames: ds.coarseClassNames,
+      };
     } finally {
       ds.close();
     }
@@ -68,7 +81,14 @@ describe('Stanford Online Products splits', () => {
     const { root } = await writeSop();
     const { result, train, test } = await build('sop_split1', root);
     // Products with ≥ 8 images: 1 (12), 2 (9), 4 (12), 5 (8), 6 (12), 8 (10) → 6, 3 train + 3 test.
-    expect(train.fineNames).toEqual(['product 1', 'product 2', 'product 4', 'product 5', 'product 6', 'product 8']);
+    expect(train.fineNames).toEqual([
+      'product 1',
+      'product 2',
+      'product 4',
+      'product 5',
+      'product 6',
+      'product 8',
+    ]);
     expect(train.coarseNames).toEqual(CATEGORIES);
     const trainProducts = new Set(train.fine);
     const testProducts = new Set(test.fine);
@@ -109,7 +129,12 @@ describe('Stanford Online Products splits', () => {
       writeFile(join(root, 'sop_split1', `${split}_fine_label.json`), JSON.stringify(fine));
       writeFile(join(root, 'sop_split1', `${split}_coarse_label.json`), JSON.stringify(coarse));
     };
-    put('train', ['mug_final/1006_3.JPG', 'bicycle_final/1001_0.JPG', 'bicycle_final/1001_1.JPG'], [1, 0, 0], [2, 0, 0]);
+    put(
+      'train',
+      ['mug_final/1006_3.JPG', 'bicycle_final/1001_0.JPG', 'bicycle_final/1001_1.JPG'],
+      [1, 0, 0],
+      [2, 0, 0],
+    );
     put('test', ['chair_final/1004_0.JPG'], [2], [1]);
     const { result, train, test, source } = await build('sop_split1', root);
     expect(result.counts).toEqual({ train: 3, test: 1 });
@@ -124,13 +149,17 @@ describe('Stanford Online Products splits', () => {
   it('refuses metadata paths that escape the root: .., absolute, symlink', async () => {
     for (const bad of ['../outside.JPG', '/etc/passwd', 'bicycle_final/../../x.JPG']) {
       const { root } = await writeSop({ lines: (l) => [...l, `999 1 1 ${bad}`] });
-      await expect(build('sop_split1', root)).rejects.toThrow(/Ebay_train\.txt line 40 names the image path .* must stay inside the dataset root/);
+      await expect(build('sop_split1', root)).rejects.toThrow(
+        /Ebay_train\.txt line 40 names the image path .* must stay inside the dataset root/,
+      );
     }
     const { root } = await writeSop({ lines: (l) => [...l, '999 1 1 bicycle_final/link.JPG'] });
     const outside = tempDir('sop-outside');
     writeFile(join(outside, 'secret.JPG'), 'x');
     symlinkSync(join(outside, 'secret.JPG'), join(root, 'bicycle_final', 'link.JPG'));
-    await expect(build('sop_split1', root)).rejects.toThrow(/leads through a symlink to .*secret\.JPG, outside the root/);
+    await expect(build('sop_split1', root)).rejects.toThrow(
+      /leads through a symlink to .*secret\.JPG, outside the root/,
+    );
   });
 
   it('stops on a corrupt or truncated JPEG naming the file, or skips and reports it with skipBad', async () => {
@@ -138,11 +167,19 @@ describe('Stanford Online Products splits', () => {
     const good = await jpegBytes(12, 10, [0, 0, 0]);
     writeFile(join(root, 'bicycle_final/1001_3.JPG'), Buffer.from('this is not a jpeg'));
     writeFile(join(root, 'mug_final/1006_5.JPG'), good.subarray(0, Math.floor(good.length / 2)));
-    await expect(build('sop_split2', root)).rejects.toThrow(/sop_split2: image .*bicycle_final\/1001_3\.JPG \(Ebay_train\.txt line 5\) could not be decoded: .*--skip-bad/);
+    await expect(build('sop_split2', root)).rejects.toThrow(
+      /sop_split2: image .*bicycle_final\/1001_3\.JPG \(Ebay_train\.txt line 5\) could not be decoded: .*--skip-bad/,
+    );
 
     const skipped: SkippedImage[] = [];
-    const { result } = await build('sop_split2', root, { skipBad: true, onSkip: (s) => skipped.push(s) });
-    expect(skipped.map((s) => s.path.slice(root.length + 1)).sort()).toEqual(['bicycle_final/1001_3.JPG', 'mug_final/1006_5.JPG']);
+    const { result } = await build('sop_split2', root, {
+      skipBad: true,
+      onSkip: (s) => skipped.push(s),
+    });
+    expect(skipped.map((s) => s.path.slice(root.length + 1)).sort()).toEqual([
+      'bicycle_final/1001_3.JPG',
+      'mug_final/1006_5.JPG',
+    ]);
     expect(skipped.every((s) => s.reason.length > 0 && s.dataset === 'sop_split2')).toBe(true);
     expect(result.counts.train + result.counts.test).toBe(36 - 2);
   });

@@ -2,7 +2,15 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { createProgressPrinter, datasetStats, INDEX_FORMAT_VERSION, openIndex, writeIndex, type DatasetRecord, type DatasetSource } from '../src/index.js';
+import {
+  createProgressPrinter,
+  datasetStats,
+  INDEX_FORMAT_VERSION,
+  openIndex,
+  writeIndex,
+  type DatasetRecord,
+  type DatasetSource,
+} from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 /** RGB images of varying size, streamed asynchronously, as a future JPEG-based source would. */
@@ -23,7 +31,11 @@ function rgbSource(configSeed: number, badRecord = false): DatasetSource {
   async function* records(rows: typeof TRAIN, offset: number): AsyncGenerator<DatasetRecord> {
     for (const [i, r] of rows.entries()) {
       await Promise.resolve();
-      yield { fine: badRecord && i === 1 ? 7 : r.fine, coarse: r.coarse, image: { data: rgbImage(offset + i, r.h, r.w), height: r.h, width: r.w, channels: 3 } };
+      yield {
+        fine: badRecord && i === 1 ? 7 : r.fine,
+        coarse: r.coarse,
+        image: { data: rgbImage(offset + i, r.h, r.w), height: r.h, width: r.w, channels: 3 },
+      };
     }
   }
   return {
@@ -33,7 +45,10 @@ function rgbSource(configSeed: number, badRecord = false): DatasetSource {
     coarseClassNames: ['ab', 'c'],
     sourceFiles: [],
     config: { seed: configSeed },
-    readSplit: async (split) => (split === 'train' ? { records: records(TRAIN, 0) } : { expectedCount: 1, records: records(TEST, 100) }),
+    readSplit: async (split) =>
+      split === 'train'
+        ? { records: records(TRAIN, 0) }
+        : { expectedCount: 1, records: records(TEST, 100) },
   };
 }
 
@@ -72,9 +87,17 @@ describe('writeIndex with a streaming RGB source', () => {
     const rows = openIndex(out, 'train', { preloadMaxBytes: 0 });
     const wanted = Array.from({ length: 150 }, (_, k) => (k * 7 + (k >> 2)) % 3);
     const got = rows.images(Int32Array.from(wanted));
-    expect(got.map((img) => [img.height, img.width])).toEqual(wanted.map((i) => [TRAIN[i].h, TRAIN[i].w]));
-    got.forEach((img, k) => expect(Array.from(img.data)).toEqual(Array.from(rgbImage(wanted[k], TRAIN[wanted[k]].h, TRAIN[wanted[k]].w))));
-    expect(() => rows.images([0, 1, 2, 0, 1, 2, 0, 3])).toThrow(/Image index 3 is out of range for toy_rgb train \(0\.\.2\)/);
+    expect(got.map((img) => [img.height, img.width])).toEqual(
+      wanted.map((i) => [TRAIN[i].h, TRAIN[i].w]),
+    );
+    got.forEach((img, k) =>
+      expect(Array.from(img.data)).toEqual(
+        Array.from(rgbImage(wanted[k], TRAIN[wanted[k]].h, TRAIN[wanted[k]].w)),
+      ),
+    );
+    expect(() => rows.images([0, 1, 2, 0, 1, 2, 0, 3])).toThrow(
+      /Image index 3 is out of range for toy_rgb train \(0\.\.2\)/,
+    );
     rows.close();
 
     const stats = datasetStats(out);
@@ -112,9 +135,18 @@ describe('index format versions', () => {
     await writeIndex(rgbSource(1), out);
     const db = new Database(out);
     // The reader's scans on open (labels, sizes) read the covering index, not the pixel pages.
-    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('train') as { detail: string }[]).map((r) => r.detail).join('; ');
-    expect(plan('SELECT fine, coarse FROM images WHERE split = ? ORDER BY idx')).toMatch(/USING COVERING INDEX images_labels/);
-    expect(plan('SELECT COUNT(*), MIN(idx), MAX(idx), SUM(height * width * channels) FROM images WHERE split = ?')).toMatch(/USING COVERING INDEX images_labels/);
+    const plan = (sql: string) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('train') as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+    expect(plan('SELECT fine, coarse FROM images WHERE split = ? ORDER BY idx')).toMatch(
+      /USING COVERING INDEX images_labels/,
+    );
+    expect(
+      plan(
+        'SELECT COUNT(*), MIN(idx), MAX(idx), SUM(height * width * channels) FROM images WHERE split = ?',
+      ),
+    ).toMatch(/USING COVERING INDEX images_labels/);
     db.prepare("UPDATE meta SET value = '1' WHERE key = 'format_version'").run();
     db.close();
     expect(INDEX_FORMAT_VERSION).toBe('2');
@@ -132,7 +164,8 @@ describe('createProgressPrinter', () => {
   it('throttles updates and prints a final line with rate', () => {
     const lines: string[] = [];
     const print = createProgressPrinter('toy', (l) => lines.push(l), 60_000);
-    for (let done = 0; done < 1000; done += 10) print({ phase: 'write', split: 'train', done, total: 1000, unit: 'images' });
+    for (let done = 0; done < 1000; done += 10)
+      print({ phase: 'write', split: 'train', done, total: 1000, unit: 'images' });
     print({ phase: 'write', split: 'train', done: 1000, total: 1000, unit: 'images' });
     print({ phase: 'write', split: 'train', done: 1000, total: 1000, unit: 'images' });
     expect(lines).toHaveLength(1);

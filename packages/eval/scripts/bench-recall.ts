@@ -41,10 +41,13 @@ async function runOne(args: string[]): Promise<void> {
   const dim = Number(dimStr);
   const emb = new Float32Array(readFileSync(embFile).buffer.slice(0));
   const labels = new Int32Array(readFileSync(labelsFile).buffer.slice(0));
-  if (emb.length !== n * dim || labels.length !== n) throw new Error(`bench data has the wrong size for N=${n}, d=${dim}.`);
+  if (emb.length !== n * dim || labels.length !== n)
+    throw new Error(`bench data has the wrong size for N=${n}, d=${dim}.`);
   const t0 = performance.now();
   const recalls =
-    impl === 'single' ? recallAtK(emb, dim, labels, DEFAULT_KS) : await recallAtKParallel(emb, dim, labels, DEFAULT_KS, { workers: Number(threadsStr) });
+    impl === 'single'
+      ? recallAtK(emb, dim, labels, DEFAULT_KS)
+      : await recallAtKParallel(emb, dim, labels, DEFAULT_KS, { workers: Number(threadsStr) });
   const seconds = (performance.now() - t0) / 1000;
   // maxRSS (KiB) covers the whole process, worker threads included.
   const out: Measurement = { seconds, peakRssMB: process.resourceUsage().maxRSS / 1024, recalls };
@@ -58,7 +61,8 @@ function parseList(argv: string[], flag: string, fallback: number[]): number[] {
 
 function measure(cmd: string, args: string[]): Measurement | string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) return `failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}`;
+  if (r.status !== 0)
+    return `failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}`;
   return JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as Measurement;
 }
 
@@ -72,7 +76,16 @@ async function main(): Promise<void> {
   const pyScript = join(fileURLToPath(new URL('.', import.meta.url)), 'recall_torch.py');
   const tmp = mkdtempSync(join(tmpdir(), 'bench-recall-'));
   const rows: string[][] = [];
-  const header = ['N', 'd', 'implementation', 'time (s)', 'peak RSS (MB)', 'R@1', 'R@100', 'same result'];
+  const header = [
+    'N',
+    'd',
+    'implementation',
+    'time (s)',
+    'peak RSS (MB)',
+    'R@1',
+    'R@100',
+    'same result',
+  ];
   try {
     for (const n of ns) {
       const { emb, labels } = makeData(n, dim);
@@ -81,10 +94,46 @@ async function main(): Promise<void> {
       writeFileSync(embFile, new Uint8Array(emb.buffer));
       writeFileSync(labelsFile, new Uint8Array(labels.buffer));
       const impls: [string, string, string[]][] = [
-        [`ours, ${threads} worker threads`, process.execPath, ['--import', 'tsx', self, '--one', 'parallel', embFile, labelsFile, String(n), String(dim), String(threads)]],
+        [
+          `ours, ${threads} worker threads`,
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            self,
+            '--one',
+            'parallel',
+            embFile,
+            labelsFile,
+            String(n),
+            String(dim),
+            String(threads),
+          ],
+        ],
       ];
-      if (!argv.includes('--skip-single')) impls.push(['ours, 1 thread', process.execPath, ['--import', 'tsx', self, '--one', 'single', embFile, labelsFile, String(n), String(dim), '1']]);
-      if (!argv.includes('--skip-torch')) impls.push([`PyTorch CPU, ${threads} threads`, '/usr/bin/python3', [pyScript, embFile, labelsFile, String(n), String(dim), String(threads)]]);
+      if (!argv.includes('--skip-single'))
+        impls.push([
+          'ours, 1 thread',
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            self,
+            '--one',
+            'single',
+            embFile,
+            labelsFile,
+            String(n),
+            String(dim),
+            '1',
+          ],
+        ]);
+      if (!argv.includes('--skip-torch'))
+        impls.push([
+          `PyTorch CPU, ${threads} threads`,
+          '/usr/bin/python3',
+          [pyScript, embFile, labelsFile, String(n), String(dim), String(threads)],
+        ]);
       let reference: RecallResult | undefined;
       for (const [name, cmd, args] of impls) {
         process.stderr.write(`N=${n} d=${dim}: ${name} …\n`);
@@ -95,7 +144,16 @@ async function main(): Promise<void> {
         }
         reference ??= m.recalls;
         const same = DEFAULT_KS.every((k) => Math.abs(m.recalls[k] - reference![k]) < 1e-12);
-        rows.push([n.toLocaleString('en'), String(dim), name, m.seconds.toFixed(2), m.peakRssMB.toFixed(0), (100 * m.recalls[1]).toFixed(2), (100 * m.recalls[100]).toFixed(2), same ? 'yes' : 'NO']);
+        rows.push([
+          n.toLocaleString('en'),
+          String(dim),
+          name,
+          m.seconds.toFixed(2),
+          m.peakRssMB.toFixed(0),
+          (100 * m.recalls[1]).toFixed(2),
+          (100 * m.recalls[100]).toFixed(2),
+          same ? 'yes' : 'NO',
+        ]);
         process.stderr.write(`  ${m.seconds.toFixed(2)} s, ${m.peakRssMB.toFixed(0)} MB\n`);
       }
       rmSync(embFile);
@@ -105,9 +163,12 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
   console.log(line(header));
-  console.log(`|${widths.map((w, c) => (c < 3 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|')}|`);
+  console.log(
+    `|${widths.map((w, c) => (c < 3 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|')}|`,
+  );
   for (const r of rows) console.log(line(r));
 }
 

@@ -37,16 +37,31 @@ export function similarityTile(
     for (; j + 1 < j1; j += 2) {
       const c = j * dim;
       const e = c + dim;
-      let ac0 = 0, ac1 = 0, ae0 = 0, ae1 = 0, bc0 = 0, bc1 = 0, be0 = 0, be1 = 0;
+      let ac0 = 0,
+        ac1 = 0,
+        ae0 = 0,
+        ae1 = 0,
+        bc0 = 0,
+        bc1 = 0,
+        be0 = 0,
+        be1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        const a0 = x[a + k], a1 = x[a + k + 1];
-        const b0 = x[b + k], b1 = x[b + k + 1];
-        const c0 = x[c + k], c1 = x[c + k + 1];
-        const e0 = x[e + k], e1 = x[e + k + 1];
-        ac0 += a0 * c0; ac1 += a1 * c1;
-        ae0 += a0 * e0; ae1 += a1 * e1;
-        bc0 += b0 * c0; bc1 += b1 * c1;
-        be0 += b0 * e0; be1 += b1 * e1;
+        const a0 = x[a + k],
+          a1 = x[a + k + 1];
+        const b0 = x[b + k],
+          b1 = x[b + k + 1];
+        const c0 = x[c + k],
+          c1 = x[c + k + 1];
+        const e0 = x[e + k],
+          e1 = x[e + k + 1];
+        ac0 += a0 * c0;
+        ac1 += a1 * c1;
+        ae0 += a0 * e0;
+        ae1 += a1 * e1;
+        bc0 += b0 * c0;
+        bc1 += b1 * c1;
+        be0 += b0 * e0;
+        be1 += b1 * e1;
       }
       if (hasTail) {
         const k = dEven;
@@ -63,11 +78,17 @@ export function similarityTile(
     if (j < j1) {
       // 2×1 edge: odd number of columns.
       const c = j * dim;
-      let ac0 = 0, ac1 = 0, bc0 = 0, bc1 = 0;
+      let ac0 = 0,
+        ac1 = 0,
+        bc0 = 0,
+        bc1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        const c0 = x[c + k], c1 = x[c + k + 1];
-        ac0 += x[a + k] * c0; ac1 += x[a + k + 1] * c1;
-        bc0 += x[b + k] * c0; bc1 += x[b + k + 1] * c1;
+        const c0 = x[c + k],
+          c1 = x[c + k + 1];
+        ac0 += x[a + k] * c0;
+        ac1 += x[a + k + 1] * c1;
+        bc0 += x[b + k] * c0;
+        bc1 += x[b + k + 1] * c1;
       }
       if (hasTail) {
         ac0 += x[a + dEven] * x[c + dEven];
@@ -85,11 +106,17 @@ export function similarityTile(
     for (; j + 1 < j1; j += 2) {
       const c = j * dim;
       const e = c + dim;
-      let ac0 = 0, ac1 = 0, ae0 = 0, ae1 = 0;
+      let ac0 = 0,
+        ac1 = 0,
+        ae0 = 0,
+        ae1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        const a0 = x[a + k], a1 = x[a + k + 1];
-        ac0 += a0 * x[c + k]; ac1 += a1 * x[c + k + 1];
-        ae0 += a0 * x[e + k]; ae1 += a1 * x[e + k + 1];
+        const a0 = x[a + k],
+          a1 = x[a + k + 1];
+        ac0 += a0 * x[c + k];
+        ac1 += a1 * x[c + k + 1];
+        ae0 += a0 * x[e + k];
+        ae1 += a1 * x[e + k + 1];
       }
       if (hasTail) {
         ac0 += x[a + dEven] * x[c + dEven];
@@ -100,9 +127,11 @@ export function similarityTile(
     }
     if (j < j1) {
       const c = j * dim;
-      let ac0 = 0, ac1 = 0;
+      let ac0 = 0,
+        ac1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        ac0 += x[a + k] * x[c + k]; ac1 += x[a + k + 1] * x[c + k + 1];
+        ac0 += x[a + k] * x[c + k];
+        ac1 += x[a + k + 1] * x[c + k + 1];
       }
       if (hasTail) ac0 += x[a + dEven] * x[c + dEven];
       out[rowA + j] = ac0 + ac1;

@@ -1,7 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { l2NormalizeRows } from './normalize.js';
-import { DEFAULT_KS, recallAtK, recallFromNeighbours, validateInputs, type RecallOptions, type RecallResult } from './recall.js';
+import {
+  DEFAULT_KS,
+  recallAtK,
+  recallFromNeighbours,
+  validateInputs,
+  type RecallOptions,
+  type RecallResult,
+} from './recall.js';
 import type { RecallWorkerData, RecallWorkerMessage } from './recall-worker.js';
 
 export interface ParallelRecallOptions extends RecallOptions {
@@ -56,14 +63,25 @@ export async function recallAtKParallel(
     for (let j0 = i0; j0 < n; j0 += chunkSize) perWorker[totalPairs++ % workers].push(i0, j0);
   }
 
-  const entry = new URL('./recall-worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url).href;
+  const entry = new URL(
+    './recall-worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'),
+    import.meta.url,
+  ).href;
   const bootstrap = new URL('./worker-bootstrap.mjs', import.meta.url);
   let donePairs = 0;
   const results = await Promise.all(
     perWorker.map(
       (pairs) =>
         new Promise<NeighbourLists>((resolve, reject) => {
-          const wd: RecallWorkerData = { entry, x: shared, dim, n, chunkSize, maxK, pairs: Int32Array.from(pairs) };
+          const wd: RecallWorkerData = {
+            entry,
+            x: shared,
+            dim,
+            n,
+            chunkSize,
+            maxK,
+            pairs: Int32Array.from(pairs),
+          };
           const w = new Worker(bootstrap, { workerData: wd });
           let settled = false;
           w.on('message', (m: RecallWorkerMessage) => {
@@ -81,7 +99,8 @@ export async function recallAtKParallel(
             reject(new Error(`recallAtKParallel: a worker thread failed: ${e.message}`));
           });
           w.on('exit', (code) => {
-            if (!settled) reject(new Error(`recallAtKParallel: a worker thread exited early (code ${code}).`));
+            if (!settled)
+              reject(new Error(`recallAtKParallel: a worker thread exited early (code ${code}).`));
           });
         }),
     ),
@@ -104,7 +123,11 @@ function mergeNeighbourLists(lists: NeighbourLists[], n: number, maxK: number): 
   let acc = lists[0];
   for (let w = 1; w < lists.length; w++) {
     const b = lists[w];
-    const out: NeighbourLists = { similarities: new Float64Array(n * maxK), indices: new Int32Array(n * maxK), counts: new Int32Array(n) };
+    const out: NeighbourLists = {
+      similarities: new Float64Array(n * maxK),
+      indices: new Int32Array(n * maxK),
+      counts: new Int32Array(n),
+    };
     for (let q = 0; q < n; q++) {
       const base = q * maxK;
       const ca = acc.counts[q];

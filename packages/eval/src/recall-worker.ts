@@ -30,7 +30,16 @@ const port = parentPort!;
 let sinceReport = 0;
 let lastReport = performance.now();
 for (let p = 0; p < data.pairs.length; p += 2) {
-  sweepBlockPair(x, data.dim, data.n, data.chunkSize, data.pairs[p], data.pairs[p + 1], tile, neighbours);
+  sweepBlockPair(
+    x,
+    data.dim,
+    data.n,
+    data.chunkSize,
+    data.pairs[p],
+    data.pairs[p + 1],
+    tile,
+    neighbours,
+  );
   sinceReport++;
   if (performance.now() - lastReport > 200) {
     port.postMessage({ type: 'progress', pairs: sinceReport } satisfies RecallWorkerMessage);
@@ -38,8 +47,18 @@ for (let p = 0; p < data.pairs.length; p += 2) {
     lastReport = performance.now();
   }
 }
-if (sinceReport > 0) port.postMessage({ type: 'progress', pairs: sinceReport } satisfies RecallWorkerMessage);
+if (sinceReport > 0)
+  port.postMessage({ type: 'progress', pairs: sinceReport } satisfies RecallWorkerMessage);
 port.postMessage(
-  { type: 'done', similarities: neighbours.similarities, indices: neighbours.indices, counts: neighbours.counts } satisfies RecallWorkerMessage,
-  [neighbours.similarities.buffer, neighbours.indices.buffer, neighbours.counts.buffer] as ArrayBuffer[],
+  {
+    type: 'done',
+    similarities: neighbours.similarities,
+    indices: neighbours.indices,
+    counts: neighbours.counts,
+  } satisfies RecallWorkerMessage,
+  [
+    neighbours.similarities.buffer,
+    neighbours.indices.buffer,
+    neighbours.counts.buffer,
+  ] as ArrayBuffer[],
 );

@@ -63,7 +63,8 @@ export function recallAtK(
   // in I have seen every J ≥ I here and every J < I in earlier outer iterations.
   for (let i0 = 0; i0 < n; i0 += chunkSize) {
     const i1 = Math.min(i0 + chunkSize, n);
-    for (let j0 = i0; j0 < n; j0 += chunkSize) sweepBlockPair(x, dim, n, chunkSize, i0, j0, tile, neighbours);
+    for (let j0 = i0; j0 < n; j0 += chunkSize)
+      sweepBlockPair(x, dim, n, chunkSize, i0, j0, tile, neighbours);
     opts.onProgress?.(i1, n);
   }
 

@@ -15,16 +15,26 @@ export interface Retrieval {
  * L2-normalised, equal similarities rank the lower item index first. k is clamped to N − 1.
  * Cost: queries.length × N × dim.
  */
-export function nearestNeighbours(embeddings: Float32Array, dim: number, queries: ArrayLike<number>, k: number): Retrieval {
+export function nearestNeighbours(
+  embeddings: Float32Array,
+  dim: number,
+  queries: ArrayLike<number>,
+  k: number,
+): Retrieval {
   const n = embeddings.length / dim;
-  if (!Number.isInteger(n) || n < 2) throw new RangeError(`nearestNeighbours: needs at least 2 rows of dim ${dim}, got ${embeddings.length} values.`);
-  if (!Number.isInteger(k) || k <= 0) throw new RangeError(`nearestNeighbours: k must be a positive integer, got ${k}.`);
+  if (!Number.isInteger(n) || n < 2)
+    throw new RangeError(
+      `nearestNeighbours: needs at least 2 rows of dim ${dim}, got ${embeddings.length} values.`,
+    );
+  if (!Number.isInteger(k) || k <= 0)
+    throw new RangeError(`nearestNeighbours: k must be a positive integer, got ${k}.`);
   const kk = Math.min(k, n - 1);
   const x = l2NormalizeRows(embeddings, dim); // N×dim unit rows
   const lists = new TopKNeighbours(queries.length, kk);
   for (let q = 0; q < queries.length; q++) {
     const i = queries[q];
-    if (!Number.isInteger(i) || i < 0 || i >= n) throw new RangeError(`nearestNeighbours: query ${i} is not a row index in [0, ${n}).`);
+    if (!Number.isInteger(i) || i < 0 || i >= n)
+      throw new RangeError(`nearestNeighbours: query ${i} is not a row index in [0, ${n}).`);
     for (let j = 0; j < n; j++) {
       if (j === i) continue;
       let even = 0;

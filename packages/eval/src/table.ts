@@ -32,10 +32,7 @@ export function formatRecallTable(
   const columns = ks ?? collectKs(rows);
   const nameHeader = opts.nameHeader ?? 'method';
   const header = [nameHeader, ...columns.map((k) => `R@${k}`)];
-  const body = rows.map((row) => [
-    row.name,
-    ...columns.map((k) => formatPercent(row.recalls[k])),
-  ]);
+  const body = rows.map((row) => [row.name, ...columns.map((k) => formatPercent(row.recalls[k]))]);
   return opts.format === 'markdown' ? markdownTable(header, body) : textTable(header, body);
 }
 
@@ -71,8 +68,8 @@ function textTable(header: string[], body: string[][]): string {
 }
 
 function markdownTable(header: string[], body: string[][]): string {
-  const escape = (cell: string): string => cell.replace(/\|/g, '\\|');
-  const line = (cells: string[]): string => `| ${cells.map(escape).join(' | ')} |`;
+  const escapeCell = (cell: string): string => cell.replace(/\|/g, '\\|');
+  const line = (cells: string[]): string => `| ${cells.map(escapeCell).join(' | ')} |`;
   const align = `|${header.map((_, c) => (c === 0 ? ' :--- ' : ' ---: ')).join('|')}|`;
   return [line(header), align, ...body.map(line)].join('\n');
 }

@@ -109,7 +109,9 @@ describe('recallAtK on hand-made cases', () => {
     // Neighbour orders (self excluded):
     //   0: 1, 2, 3, 4    1: 0, 2, 3, 4    2: 3, 1, {0, 4}    3: 2, 4, 1, 0    4: 3, 2, 1, 0
     const deg = [0, 10, 90, 100, 180];
-    const emb = new Float32Array(deg.flatMap((a) => [Math.cos((a * Math.PI) / 180), Math.sin((a * Math.PI) / 180)]));
+    const emb = new Float32Array(
+      deg.flatMap((a) => [Math.cos((a * Math.PI) / 180), Math.sin((a * Math.PI) / 180)]),
+    );
     const labels = Int32Array.from([0, 1, 1, 0, 0]);
     // First same-label rank: 0→3 (rank 2), 1→2 (rank 1), 2→1 (rank 1), 3→4 (rank 1), 4→3 (rank 0).
     expect(recallAtK(emb, 2, labels, [1, 2, 3, 4])).toEqual({ 1: 1 / 5, 2: 4 / 5, 3: 1, 4: 1 });
@@ -129,7 +131,12 @@ describe('recallAtK on hand-made cases', () => {
     const swapped = Int32Array.from([7, 9, 9, 5, 5]);
     // Query 1 (9): order 2,3,... → rank 0. Query 2 (9): order 1,... → rank 0.
     // Query 3 (5): order 1,2,0,4 → rank 3. Query 4 (5): order 0,1,2,3 → rank 3.
-    expect(recallAtK(emb, 2, swapped, [1, 2, 3, 4])).toEqual({ 1: 2 / 5, 2: 2 / 5, 3: 2 / 5, 4: 4 / 5 });
+    expect(recallAtK(emb, 2, swapped, [1, 2, 3, 4])).toEqual({
+      1: 2 / 5,
+      2: 2 / 5,
+      3: 2 / 5,
+      4: 4 / 5,
+    });
   });
 
   it('never retrieves the query itself', () => {
@@ -171,7 +178,11 @@ describe('recallAtK on hand-made cases', () => {
     const { emb, labels } = randomDataset(9, 10, 4, 3);
     const calls: [number, number][] = [];
     recallAtK(emb, 4, labels, [1], { chunkSize: 4, onProgress: (d, t) => calls.push([d, t]) });
-    expect(calls).toEqual([[4, 10], [8, 10], [10, 10]]);
+    expect(calls).toEqual([
+      [4, 10],
+      [8, 10],
+      [10, 10],
+    ]);
   });
 });
 
@@ -197,9 +208,15 @@ describe('recallAtK input validation', () => {
   });
   it('rejects bad ks, chunk sizes and datasets too small to retrieve from', () => {
     expect(() => recallAtK(emb, 3, labels, [])).toThrow('ks is empty');
-    expect(() => recallAtK(emb, 3, labels, [1, 0])).toThrow('every K must be a positive integer, got 0.');
-    expect(() => recallAtK(emb, 3, labels, [1], { chunkSize: 0 })).toThrow('chunkSize must be a positive integer');
-    expect(() => recallAtK(new Float32Array(3), 3, new Int32Array(1))).toThrow('needs at least 2 items');
+    expect(() => recallAtK(emb, 3, labels, [1, 0])).toThrow(
+      'every K must be a positive integer, got 0.',
+    );
+    expect(() => recallAtK(emb, 3, labels, [1], { chunkSize: 0 })).toThrow(
+      'chunkSize must be a positive integer',
+    );
+    expect(() => recallAtK(new Float32Array(3), 3, new Int32Array(1))).toThrow(
+      'needs at least 2 items',
+    );
   });
 });
 
@@ -219,12 +236,20 @@ describe('recallAtKParallel (worker threads) against recallAtK and the naive def
     }
     const expected = naiveRecall(emb, dim, labels, ks);
     const progress: number[] = [];
-    const got = await recallAtKParallel(emb, dim, labels, ks, { workers: 2, chunkSize: 37, onProgress: (d) => progress.push(d) });
+    const got = await recallAtKParallel(emb, dim, labels, ks, {
+      workers: 2,
+      chunkSize: 37,
+      onProgress: (d) => progress.push(d),
+    });
     expect(got).toEqual(expected);
     expect(got).toEqual(recallAtK(emb, dim, labels, ks, { chunkSize: 37 }));
     expect(progress[progress.length - 1]).toBe(n);
-    expect(await recallAtKParallel(emb, dim, labels, ks, { workers: 3, chunkSize: 64 })).toEqual(expected);
-    await expect(recallAtKParallel(emb, dim, labels, ks, { workers: 0 })).rejects.toThrow('workers must be a positive integer, got 0.');
+    expect(await recallAtKParallel(emb, dim, labels, ks, { workers: 3, chunkSize: 64 })).toEqual(
+      expected,
+    );
+    await expect(recallAtKParallel(emb, dim, labels, ks, { workers: 0 })).rejects.toThrow(
+      'workers must be a positive integer, got 0.',
+    );
   });
 });
 
@@ -233,7 +258,9 @@ describe('nearestNeighbours', () => {
     const { nearestNeighbours } = await import('../src/index.js');
     // Angles 0°, 10°, 90°, 100°, 180° as in the hand-made case; item 5 duplicates item 1.
     const deg = [0, 10, 90, 100, 180, 10];
-    const emb = Float32Array.from(deg.flatMap((d) => [Math.cos((d * Math.PI) / 180), Math.sin((d * Math.PI) / 180)]));
+    const emb = Float32Array.from(
+      deg.flatMap((d) => [Math.cos((d * Math.PI) / 180), Math.sin((d * Math.PI) / 180)]),
+    );
     const r = nearestNeighbours(emb, 2, [0, 2], 3);
     expect(r.k).toBe(3);
     expect(Array.from(r.indices)).toEqual([1, 5, 2, 3, 1, 5]);

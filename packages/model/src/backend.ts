@@ -65,7 +65,8 @@ async function initNode(which: 'tfjs-node-gpu' | 'tfjs-node'): Promise<BackendIn
   const pkg = `@tensorflow/${which}`;
   if (loadedNodePackage != null && tf.findBackendFactory('tensorflow') != null) {
     // Both packages provide the same 'tensorflow' backend; only one can be loaded.
-    if (!(await tf.setBackend('tensorflow'))) throw new BackendUnavailable("tf.setBackend('tensorflow') failed");
+    if (!(await tf.setBackend('tensorflow')))
+      throw new BackendUnavailable("tf.setBackend('tensorflow') failed");
     await tf.ready();
     return {
       name: loadedNodePackage,
@@ -82,7 +83,9 @@ async function initNode(which: 'tfjs-node-gpu' | 'tfjs-node'): Promise<BackendIn
   // Checking for the addon first avoids importing a half-installed package
   // (its import registers ~150 'tensorflow' kernels before failing).
   if (findNativeAddon(pkgDir) == null) {
-    throw new BackendUnavailable(`${pkg} is installed but its native addon was not built (no lib/napi-v*/tfjs_binding.node)`);
+    throw new BackendUnavailable(
+      `${pkg} is installed but its native addon was not built (no lib/napi-v*/tfjs_binding.node)`,
+    );
   }
   try {
     await import(pkg);
@@ -90,7 +93,9 @@ async function initNode(which: 'tfjs-node-gpu' | 'tfjs-node'): Promise<BackendIn
     throw new BackendUnavailable(`importing ${pkg} failed: ${firstLine(e)}`);
   }
   if (tf.findBackendFactory('tensorflow') == null) {
-    throw new BackendUnavailable(`${pkg} loaded but did not register the 'tensorflow' backend (duplicate @tensorflow/tfjs-core instance?)`);
+    throw new BackendUnavailable(
+      `${pkg} loaded but did not register the 'tensorflow' backend (duplicate @tensorflow/tfjs-core instance?)`,
+    );
   }
   let ok = false;
   try {
@@ -118,7 +123,10 @@ async function initWasm(): Promise<BackendInfo> {
   // regardless of bundling/transforms); only possible before initialisation.
   if (tf.findBackend('wasm') == null) {
     try {
-      const distDir = path.join(path.dirname(requireHere.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+      const distDir = path.join(
+        path.dirname(requireHere.resolve('@tensorflow/tfjs-backend-wasm/package.json')),
+        'dist',
+      );
       if (existsSync(path.join(distDir, 'tfjs-backend-wasm-simd.wasm'))) {
         wasmModule.setWasmPaths(distDir + path.sep);
       }
@@ -135,7 +143,8 @@ async function initWasm(): Promise<BackendInfo> {
   } catch (e) {
     throw new BackendUnavailable(`tf.setBackend('wasm') threw: ${firstLine(e)}`);
   }
-  if (!ok || tf.getBackend() !== 'wasm') throw new BackendUnavailable("tf.setBackend('wasm') returned false");
+  if (!ok || tf.getBackend() !== 'wasm')
+    throw new BackendUnavailable("tf.setBackend('wasm') returned false");
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return {
     name: 'wasm',
@@ -160,7 +169,9 @@ function initOne(name: BackendName): Promise<BackendInfo> {
     case 'cpu':
       return initCpu();
     default:
-      throw new Error(`Unknown backend '${String(name)}'; expected one of ${BACKEND_ORDER.join(', ')}`);
+      throw new Error(
+        `Unknown backend '${String(name)}'; expected one of ${BACKEND_ORDER.join(', ')}`,
+      );
   }
 }
 
@@ -176,10 +187,15 @@ function explain(name: BackendName, reason: string): string {
   }
 }
 
-async function select(preferred: BackendName | undefined, log: (msg: string) => void): Promise<BackendInfo> {
+async function select(
+  preferred: BackendName | undefined,
+  log: (msg: string) => void,
+): Promise<BackendInfo> {
   if (preferred != null) {
     if (!BACKEND_ORDER.includes(preferred)) {
-      throw new Error(`Unknown backend '${String(preferred)}'; expected one of ${BACKEND_ORDER.join(', ')}`);
+      throw new Error(
+        `Unknown backend '${String(preferred)}'; expected one of ${BACKEND_ORDER.join(', ')}`,
+      );
     }
     let info: BackendInfo;
     try {
@@ -220,7 +236,12 @@ export async function initBackend(
       // the previous caller gets its own error
     }
   }
-  if (current != null && preferred != null && preferred === current.name && tf.getBackend() === backendIdOf(current.name)) {
+  if (
+    current != null &&
+    preferred != null &&
+    preferred === current.name &&
+    tf.getBackend() === backendIdOf(current.name)
+  ) {
     log(`[backend] using ${current.name} (already initialised): ${current.detail}`);
     return current;
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
-import { ParamStore } from './params.js';
+import type { ParamStore } from './params.js';
 import { blockStride, stemOf } from './resnet.js';
 
 /**
@@ -24,14 +24,29 @@ export interface ExportMetadata {
 const layerName = (name: string) => name.replace(/\./g, '_');
 
 /** Builds the eval-mode backbone as a tf.LayersModel with the store's weights. */
-export function buildBackboneLayersModel(p: ParamStore, inputShape: [number, number, number]): tf.LayersModel {
+export function buildBackboneLayersModel(
+  p: ParamStore,
+  inputShape: [number, number, number],
+): tf.LayersModel {
   const weights: [tf.layers.Layer, tf.Tensor[]][] = [];
   const conv = (x: tf.SymbolicTensor, name: string, stride: number): tf.SymbolicTensor => {
     const w = p.get(`${name}.weight`);
     const k = w.shape[0]!;
     const pad = (k - 1) / 2;
-    const input = pad > 0 ? (tf.layers.zeroPadding2d({ padding: pad, name: layerName(`${name}.pad`) }).apply(x) as tf.SymbolicTensor) : x;
-    const layer = tf.layers.conv2d({ filters: w.shape[3]!, kernelSize: k, strides: stride, padding: 'valid', useBias: false, name: layerName(name) });
+    const input =
+      pad > 0
+        ? (tf.layers
+            .zeroPadding2d({ padding: pad, name: layerName(`${name}.pad`) })
+            .apply(x) as tf.SymbolicTensor)
+        : x;
+    const layer = tf.layers.conv2d({
+      filters: w.shape[3]!,
+      kernelSize: k,
+      strides: stride,
+      padding: 'valid',
+      useBias: false,
+      name: layerName(name),
+    });
     const out = layer.apply(input) as tf.SymbolicTensor;
     weights.push([layer, [w]]);
     return out;
@@ -39,7 +54,15 @@ export function buildBackboneLayersModel(p: ParamStore, inputShape: [number, num
   const bn = (x: tf.SymbolicTensor, name: string): tf.SymbolicTensor => {
     const layer = tf.layers.batchNormalization({ axis: -1, epsilon: 1e-5, name: layerName(name) });
     const out = layer.apply(x) as tf.SymbolicTensor;
-    weights.push([layer, [p.get(`${name}.weight`), p.get(`${name}.bias`), p.get(`${name}.running_mean`), p.get(`${name}.running_var`)]]);
+    weights.push([
+      layer,
+      [
+        p.get(`${name}.weight`),
+        p.get(`${name}.bias`),
+        p.get(`${name}.running_mean`),
+        p.get(`${name}.running_var`),
+      ],
+    ]);
     return out;
   };
   const relu = (x: tf.SymbolicTensor) => tf.layers.reLU().apply(x) as tf.SymbolicTensor;
@@ -50,7 +73,9 @@ export function buildBackboneLayersModel(p: ParamStore, inputShape: [number, num
     h = relu(bn(conv(input, 'conv1', 2), 'bn1'));
     // After ReLU every value is ≥ 0, so zero padding equals PyTorch's −∞ max-pool padding.
     h = tf.layers.zeroPadding2d({ padding: 1, name: 'maxpool_pad' }).apply(h) as tf.SymbolicTensor;
-    h = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name: 'maxpool' }).apply(h) as tf.SymbolicTensor;
+    h = tf.layers
+      .maxPooling2d({ poolSize: 3, strides: 2, padding: 'valid', name: 'maxpool' })
+      .apply(h) as tf.SymbolicTensor;
   } else {
     h = relu(bn(conv(input, 'conv1', 1), 'bn1'));
   }
@@ -68,11 +93,17 @@ export function buildBackboneLayersModel(p: ParamStore, inputShape: [number, num
         out = relu(bn(conv(h, `${name}.conv1`, s), `${name}.bn1`));
         out = bn(conv(out, `${name}.conv2`, 1), `${name}.bn2`);
       }
-      const sc = p.trainable.has(`${name}.downsample.0.weight`) ? bn(conv(h, `${name}.downsample.0`, s), `${name}.downsample.1`) : h;
-      h = relu(tf.layers.add({ name: layerName(`${name}.add`) }).apply([out, sc]) as tf.SymbolicTensor);
+      const sc = p.trainable.has(`${name}.downsample.0.weight`)
+        ? bn(conv(h, `${name}.downsample.0`, s), `${name}.downsample.1`)
+        : h;
+      h = relu(
+        tf.layers.add({ name: layerName(`${name}.add`) }).apply([out, sc]) as tf.SymbolicTensor,
+      );
     }
   }
-  const pooled = tf.layers.globalAveragePooling2d({ name: 'avgpool' }).apply(h) as tf.SymbolicTensor;
+  const pooled = tf.layers
+    .globalAveragePooling2d({ name: 'avgpool' })
+    .apply(h) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: pooled, name: 'maskcon_backbone' });
   for (const [layer, w] of weights) layer.setWeights(w);
   return model;
@@ -82,7 +113,11 @@ export function buildBackboneLayersModel(p: ParamStore, inputShape: [number, num
  * Writes `dir/model.json` + `dir/weights.bin` (TensorFlow.js layers-model format), atomically:
  * into a temporary sibling folder that is renamed into place.
  */
-export async function exportBackbone(p: ParamStore, dir: string, meta: ExportMetadata): Promise<void> {
+export async function exportBackbone(
+  p: ParamStore,
+  dir: string,
+  meta: ExportMetadata,
+): Promise<void> {
   const model = buildBackboneLayersModel(p, meta.inputShape);
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
@@ -91,7 +126,10 @@ export async function exportBackbone(p: ParamStore, dir: string, meta: ExportMet
     await model.save(
       tf.io.withSaveHandler(async (artifacts) => {
         const data = artifacts.weightData;
-        const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(Buffer.concat((data as ArrayBuffer[]).map((b) => Buffer.from(b))));
+        const bytes =
+          data instanceof ArrayBuffer
+            ? new Uint8Array(data)
+            : new Uint8Array(Buffer.concat((data as ArrayBuffer[]).map((b) => Buffer.from(b))));
         writeFileSync(join(tmp, 'weights.bin'), bytes);
         const modelJson = {
           format: 'layers-model',
@@ -102,7 +140,13 @@ export async function exportBackbone(p: ParamStore, dir: string, meta: ExportMet
           userDefinedMetadata: { maskcon: meta },
         };
         writeFileSync(join(tmp, 'model.json'), JSON.stringify(modelJson));
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.byteLength } };
+        return {
+          modelArtifactsInfo: {
+            dateSaved: new Date(),
+            modelTopologyType: 'JSON',
+            weightDataBytes: bytes.byteLength,
+          },
+        };
       }),
     );
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
@@ -116,21 +160,33 @@ export async function exportBackbone(p: ParamStore, dir: string, meta: ExportMet
 }
 
 /** Loads an exported backbone (any backend; no training code involved) and its metadata. */
-export async function loadBackbone(dir: string): Promise<{ model: tf.LayersModel; meta: ExportMetadata }> {
+export async function loadBackbone(
+  dir: string,
+): Promise<{ model: tf.LayersModel; meta: ExportMetadata }> {
   await tf.ready(); // whichever backend is registered with the highest priority
   const jsonPath = join(dir, 'model.json');
-  if (!existsSync(jsonPath)) throw new Error(`No exported model at ${dir} (model.json missing); train a run first — it exports runs/<id>/model/.`);
+  if (!existsSync(jsonPath))
+    throw new Error(
+      `No exported model at ${dir} (model.json missing); train a run first — it exports runs/<id>/model/.`,
+    );
   const json = JSON.parse(readFileSync(jsonPath, 'utf8')) as {
     modelTopology: object;
     weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
     userDefinedMetadata?: { maskcon?: ExportMetadata };
   };
   const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((pth) => readFileSync(join(dir, pth))));
+  const buffers = json.weightsManifest.flatMap((g) =>
+    g.paths.map((pth) => readFileSync(join(dir, pth))),
+  );
   const all = Buffer.concat(buffers);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
+  const model = await tf.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }),
+  );
   const meta = json.userDefinedMetadata?.maskcon;
-  if (!meta) throw new Error(`${jsonPath} has no MaskCon metadata (userDefinedMetadata.maskcon); was it exported by this project?`);
+  if (!meta)
+    throw new Error(
+      `${jsonPath} has no MaskCon metadata (userDefinedMetadata.maskcon); was it exported by this project?`,
+    );
   return { model, meta };
 }

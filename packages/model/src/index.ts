@@ -37,7 +37,14 @@ export {
 } from './targets.js';
 export { SgdMomentum, learningRateAt } from './sgd.js';
 export { MaskConModel, inversePermutation, type MocoConfig, type StepGradients } from './moco.js';
-export { initBackend, BACKEND_ORDER, backendIdOf, currentBackend, type BackendName, type BackendInfo } from './backend.js';
+export {
+  initBackend,
+  BACKEND_ORDER,
+  backendIdOf,
+  currentBackend,
+  type BackendName,
+  type BackendInfo,
+} from './backend.js';
 export {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
@@ -71,5 +78,10 @@ export {
   type LoadPretrainedOptions,
   type LoadPretrainedReport,
 } from './pretrained.js';
-export { buildBackboneLayersModel, exportBackbone, loadBackbone, type ExportMetadata } from './export.js';
+export {
+  buildBackboneLayersModel,
+  exportBackbone,
+  loadBackbone,
+  type ExportMetadata,
+} from './export.js';
 export { installLeanGradients } from './lean-gradients.js';

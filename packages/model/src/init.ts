@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '@maskcon/augment';
+import type { Rng } from '@maskcon/augment';
 
 /** Standard normal samples from a seeded generator (Box–Muller), so initialisation is the
  * same on every backend. */
@@ -30,7 +30,11 @@ export function kaimingConv(k: number, cin: number, cout: number, rng: Rng): tf.
 
 /** PyTorch's default nn.Linear initialisation: U(±1/sqrt(fan_in)) for weight and bias.
  * Weight layout [in, out] (x · W). */
-export function linearInit(cin: number, cout: number, rng: Rng): { weight: tf.Tensor2D; bias: tf.Tensor1D } {
+export function linearInit(
+  cin: number,
+  cout: number,
+  rng: Rng,
+): { weight: tf.Tensor2D; bias: tf.Tensor1D } {
   const bound = 1 / Math.sqrt(cin);
   return {
     weight: tf.tensor2d(uniformArray(cin * cout, bound, rng), [cin, cout]),

@@ -30,7 +30,12 @@ interface EngineInternals {
   startTape(): void;
   endTape(): void;
   tidy<T extends tf.TensorContainer>(name: string | (() => T), f?: () => T): T;
-  gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: tf.Tensor[] };
+  gradients(
+    f: () => tf.Tensor,
+    xs: tf.Tensor[],
+    dy?: tf.Tensor,
+    allowNoGradients?: boolean,
+  ): { value: tf.Tensor; grads: tf.Tensor[] };
   __maskconLeanGradients?: boolean;
   __tfjsGradients?: EngineInternals['gradients'];
 }
@@ -39,7 +44,11 @@ interface EngineInternals {
  * The nodes on a path from some x to y, in tape order, each with only the inputs that depend on
  * an x (the others need no gradient).
  */
-export function nodesFromXsToY(tape: readonly TapeNode[], xs: readonly tf.Tensor[], y: tf.Tensor): TapeNode[] {
+export function nodesFromXsToY(
+  tape: readonly TapeNode[],
+  xs: readonly tf.Tensor[],
+  y: tf.Tensor,
+): TapeNode[] {
   const dependsOnX = new Set<number>(xs.map((x) => x.id));
   const fromX = new Set<number>();
   for (const node of tape) {
@@ -80,17 +89,21 @@ export function installLeanGradients(): void {
   engine.gradients = function leanGradients(f, xs, dy, allowNoGradients = false) {
     if (engine.state.gradientDepth > 0) return tfjsGradients(f, xs, dy, allowNoGradients);
     if (xs.length === 0) throw new Error('gradients() received an empty list of xs.');
-    if (dy != null && dy.dtype !== 'float32') throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);
+    if (dy != null && dy.dtype !== 'float32')
+      throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);
     const y = engine.scopedRun(
       () => engine.startTape(),
       () => engine.endTape(),
       () => engine.tidy('forward', f),
     );
-    if (!(y instanceof tf.Tensor)) throw new Error('The result y returned by f() must be a tensor.');
+    if (!(y instanceof tf.Tensor))
+      throw new Error('The result y returned by f() must be a tensor.');
     const tape = engine.state.activeTape ?? [];
     const path = nodesFromXsToY(tape, xs, y);
     if (!allowNoGradients && path.length === 0) {
-      throw new Error('Cannot compute gradient of y=f(x) with respect to x. Make sure that the f you passed encloses all operations that lead from x to y.');
+      throw new Error(
+        'Cannot compute gradient of y=f(x) with respect to x. Make sure that the f you passed encloses all operations that lead from x to y.',
+      );
     }
     return engine.tidy('backward', () => {
       const grad = new Map<number, tf.Tensor>();
@@ -98,13 +111,25 @@ export function installLeanGradients(): void {
       const wanted = new Set(xs.map((x) => x.id));
       for (let i = path.length - 1; i >= 0; i--) {
         const node = path[i];
-        if (node.gradient == null) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
+        if (node.gradient == null)
+          throw new Error(
+            `Cannot compute gradient: gradient function not found for ${node.kernelName}.`,
+          );
         const fns = node.gradient(node.outputs.map((o) => grad.get(o.id) ?? null));
         for (const [name, x] of Object.entries(node.inputs)) {
-          if (!(name in fns)) throw new Error(`Cannot backprop through input ${name}. Available gradients found: ${Object.keys(fns)}.`);
+          if (!(name in fns))
+            throw new Error(
+              `Cannot backprop through input ${name}. Available gradients found: ${Object.keys(fns)}.`,
+            );
           const dx = engine.tidy(() => fns[name]());
-          if (dx.dtype !== 'float32') throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input ${name} must have 'float32' dtype, but has '${dx.dtype}'`);
-          if (!sameShape(dx.shape, x.shape)) throw new Error(`Error in gradient for op ${node.kernelName}. The gradient of input '${name}' has shape '${dx.shape}', which does not match the shape of the input '${x.shape}'`);
+          if (dx.dtype !== 'float32')
+            throw new Error(
+              `Error in gradient for op ${node.kernelName}. The gradient of input ${name} must have 'float32' dtype, but has '${dx.dtype}'`,
+            );
+          if (!sameShape(dx.shape, x.shape))
+            throw new Error(
+              `Error in gradient for op ${node.kernelName}. The gradient of input '${name}' has shape '${dx.shape}', which does not match the shape of the input '${x.shape}'`,
+            );
           const prev = grad.get(x.id);
           if (prev == null) grad.set(x.id, dx);
           else {

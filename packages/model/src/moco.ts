@@ -1,11 +1,28 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '@maskcon/augment';
-import { ParamStore } from './params.js';
-import { createNetwork, backbone, classifier, embed, l2Normalize, projector, updateRunningStats, type ForwardContext, type NetworkSpec } from './resnet.js';
+import type { ParamStore } from './params.js';
+import {
+  createNetwork,
+  backbone,
+  classifier,
+  embed,
+  l2Normalize,
+  projector,
+  updateRunningStats,
+  type ForwardContext,
+  type NetworkSpec,
+} from './resnet.js';
 import { MemoryQueue } from './queue.js';
 import { installLeanGradients } from './lean-gradients.js';
 import { SgdMomentum } from './sgd.js';
-import { coinsLoss, contrastiveLogits, sameLabelMaskHost, softTargetCrossEntropy, softTargets, type TargetConfig } from './targets.js';
+import {
+  coinsLoss,
+  contrastiveLogits,
+  sameLabelMaskHost,
+  softTargetCrossEntropy,
+  softTargets,
+  type TargetConfig,
+} from './targets.js';
 
 /** inverse[perm[i]] = i: un-shuffles what `perm` shuffled. */
 export function inversePermutation(perm: ArrayLike<number>): Int32Array {
@@ -17,7 +34,9 @@ export function inversePermutation(perm: ArrayLike<number>): Int32Array {
 /** Passes must split a batch of n into whole BN groups. */
 function checkPasses(n: number, bnSplits: number, passes: number): void {
   if (!(Number.isInteger(passes) && passes >= 1 && bnSplits % passes === 0 && n % passes === 0)) {
-    throw new Error(`Cannot run a batch of ${n} images in ${bnSplits} BatchNorm groups as ${passes} passes: each pass must hold whole groups (--micro-batch must be a multiple of the BN group size that divides the batch).`);
+    throw new Error(
+      `Cannot run a batch of ${n} images in ${bnSplits} BatchNorm groups as ${passes} passes: each pass must hold whole groups (--micro-batch must be a multiple of the BN group size that divides the batch).`,
+    );
   }
 }
 
@@ -58,7 +77,9 @@ export class MaskConModel {
 
   constructor(cfg: MocoConfig) {
     if (cfg.method === 'coins' && !cfg.network.classifierClasses) {
-      throw new Error('CoIns needs a classifier: set network.classifierClasses to the number of coarse classes.');
+      throw new Error(
+        'CoIns needs a classifier: set network.classifierClasses to the number of coarse classes.',
+      );
     }
     this.cfg = cfg;
     installLeanGradients(); // the backward pass releases activations and gradients as it goes
@@ -96,13 +117,24 @@ export class MaskConModel {
    */
   encodeKeys(xShuffled: tf.Tensor4D, bnSplits = this.cfg.bnSplits, passes = 1): tf.Tensor2D {
     checkPasses(xShuffled.shape[0], bnSplits, passes);
-    if (passes === 1) return tf.tidy(() => embed(this.encoderK, xShuffled, { training: true, bnSplits, releaseIntermediates: true }));
+    if (passes === 1)
+      return tf.tidy(() =>
+        embed(this.encoderK, xShuffled, { training: true, bnSplits, releaseIntermediates: true }),
+      );
     // One pass per `bnSplits / passes` BN groups: the groups are independent, so the keys are
     // the same as in one pass, with a fraction of the activation memory.
     const m = xShuffled.shape[0] / passes;
     const parts: tf.Tensor2D[] = [];
     for (let c = 0; c < passes; c++) {
-      parts.push(tf.tidy(() => embed(this.encoderK, tf.slice(xShuffled, [c * m, 0, 0, 0], [m, -1, -1, -1]), { training: true, bnSplits: bnSplits / passes, releaseIntermediates: true })));
+      parts.push(
+        tf.tidy(() =>
+          embed(this.encoderK, tf.slice(xShuffled, [c * m, 0, 0, 0], [m, -1, -1, -1]), {
+            training: true,
+            bnSplits: bnSplits / passes,
+            releaseIntermediates: true,
+          }),
+        ),
+      );
     }
     const k = tf.concat(parts, 0);
     tf.dispose(parts);
@@ -140,7 +172,13 @@ export class MaskConModel {
    *   xq: n×H×W×C query views, k: n×d their keys, labels: n (coarse, or fine)
    * Returns the loss (device scalar), gradients by parameter name, and the BN batch statistics.
    */
-  gradients(xq: tf.Tensor4D, k: tf.Tensor2D, labels: Int32Array, bnSplits = this.cfg.bnSplits, passes = 1): StepGradients {
+  gradients(
+    xq: tf.Tensor4D,
+    k: tf.Tensor2D,
+    labels: Int32Array,
+    bnSplits = this.cfg.bnSplits,
+    passes = 1,
+  ): StepGradients {
     checkPasses(labels.length, bnSplits, passes);
     if (passes === 1) return this.gradientsOnePass(xq, k, labels, bnSplits);
     // Gradient accumulation over whole BN groups. Every query row's loss depends only on its own
@@ -152,7 +190,12 @@ export class MaskConModel {
     for (let c = 0; c < passes; c++) {
       const xc = tf.slice(xq, [c * m, 0, 0, 0], [m, -1, -1, -1]);
       const kc = tf.slice(k, [c * m, 0], [m, -1]);
-      const g = this.gradientsOnePass(xc, kc, labels.subarray(c * m, (c + 1) * m), bnSplits / passes);
+      const g = this.gradientsOnePass(
+        xc,
+        kc,
+        labels.subarray(c * m, (c + 1) * m),
+        bnSplits / passes,
+      );
       tf.dispose([xc, kc]);
       if (!acc) {
         acc = g;
@@ -186,12 +229,21 @@ export class MaskConModel {
     return out;
   }
 
-  private gradientsOnePass(xq: tf.Tensor4D, k: tf.Tensor2D, labels: Int32Array, bnSplits: number): StepGradients {
+  private gradientsOnePass(
+    xq: tf.Tensor4D,
+    k: tf.Tensor2D,
+    labels: Int32Array,
+    bnSplits: number,
+  ): StepGradients {
     const queueKeys = this.queue.keys; // K×d, read before this batch is enqueued
     const y = tf.tidy(() => {
-      const mask = this.cfg.method === 'selfcon'
-        ? tf.zeros([labels.length, this.queue.size]) as tf.Tensor2D
-        : tf.tensor2d(sameLabelMaskHost(labels, this.queue.labels), [labels.length, this.queue.size]); // n×K
+      const mask =
+        this.cfg.method === 'selfcon'
+          ? (tf.zeros([labels.length, this.queue.size]) as tf.Tensor2D)
+          : tf.tensor2d(sameLabelMaskHost(labels, this.queue.labels), [
+              labels.length,
+              this.queue.size,
+            ]); // n×K
       return softTargets(this.cfg, k, queueKeys, mask);
     }); // n×(1+K)
     const bnStats: NonNullable<ForwardContext['bnStats']> = [];
@@ -203,7 +255,12 @@ export class MaskConModel {
       const logits = contrastiveLogits(q, k, queueKeys, this.cfg.t0); // n×(1+K)
       const contrastive = softTargetCrossEntropy(logits, y);
       if (this.cfg.method !== 'coins') return contrastive;
-      return coinsLoss(classifier(this.encoderQ, f), tf.tensor1d(labels, 'int32'), contrastive, this.cfg.w);
+      return coinsLoss(
+        classifier(this.encoderQ, f),
+        tf.tensor1d(labels, 'int32'),
+        contrastive,
+        this.cfg.w,
+      );
     }, vars);
     y.dispose();
     const byName = new Map<string, tf.Tensor>();
@@ -236,7 +293,11 @@ export class MaskConModel {
    * Everything a resumed run needs (besides the data order, which is derived from the seed):
    * both encoders, the optimizer's momentum buffers and the queue, as named host arrays.
    */
-  exportState(): { arrays: Map<string, Float32Array | Int32Array>; queuePtr: number; queueFilled: number } {
+  exportState(): {
+    arrays: Map<string, Float32Array | Int32Array>;
+    queuePtr: number;
+    queueFilled: number;
+  } {
     const arrays = new Map<string, Float32Array | Int32Array>();
     for (const [n, v] of this.encoderQ.snapshot()) arrays.set(`encoder_q.${n}`, v);
     for (const [n, v] of this.encoderK.snapshot()) arrays.set(`encoder_k.${n}`, v);
@@ -247,10 +308,15 @@ export class MaskConModel {
     return { arrays, queuePtr: q.ptr, queueFilled: q.filled };
   }
 
-  importState(st: { arrays: ReadonlyMap<string, Float32Array | Int32Array>; queuePtr: number; queueFilled: number }): void {
+  importState(st: {
+    arrays: ReadonlyMap<string, Float32Array | Int32Array>;
+    queuePtr: number;
+    queueFilled: number;
+  }): void {
     const group = (prefix: string) => {
       const m = new Map<string, Float32Array>();
-      for (const [n, v] of st.arrays) if (n.startsWith(prefix) && v instanceof Float32Array) m.set(n.slice(prefix.length), v);
+      for (const [n, v] of st.arrays)
+        if (n.startsWith(prefix) && v instanceof Float32Array) m.set(n.slice(prefix.length), v);
       return m;
     };
     this.encoderQ.load(group('encoder_q.'), 'checkpoint (query encoder)');
@@ -258,13 +324,16 @@ export class MaskConModel {
     this.optimizer.loadState(group('optimizer.momentum.'), this.encoderQ.trainable);
     const keys = st.arrays.get('queue.keys');
     const labels = st.arrays.get('queue.labels');
-    if (!(keys instanceof Float32Array) || !(labels instanceof Int32Array)) throw new Error('Checkpoint lacks the queue (queue.keys, queue.labels).');
+    if (!(keys instanceof Float32Array) || !(labels instanceof Int32Array))
+      throw new Error('Checkpoint lacks the queue (queue.keys, queue.labels).');
     this.queue.loadState({ keys, labels, ptr: st.queuePtr, filled: st.queueFilled });
   }
 
   /** Backbone features of the query encoder in eval mode (for Recall@K). x: N×H×W×C → N×feat. */
   features(x: tf.Tensor4D): tf.Tensor2D {
-    return tf.tidy(() => backbone(this.encoderQ, x, { training: false, bnSplits: 1, releaseIntermediates: true }));
+    return tf.tidy(() =>
+      backbone(this.encoderQ, x, { training: false, bnSplits: 1, releaseIntermediates: true }),
+    );
   }
 
   dispose(): void {

@@ -11,7 +11,8 @@ export class ParamStore {
   readonly buffers = new Map<string, tf.Variable>();
 
   addTrainable(name: string, value: tf.Tensor): tf.Variable {
-    if (this.trainable.has(name) || this.buffers.has(name)) throw new Error(`Duplicate parameter name ${name}.`);
+    if (this.trainable.has(name) || this.buffers.has(name))
+      throw new Error(`Duplicate parameter name ${name}.`);
     const v = tf.variable(value, true);
     value.dispose();
     this.trainable.set(name, v);
@@ -19,7 +20,8 @@ export class ParamStore {
   }
 
   addBuffer(name: string, value: tf.Tensor): tf.Variable {
-    if (this.trainable.has(name) || this.buffers.has(name)) throw new Error(`Duplicate parameter name ${name}.`);
+    if (this.trainable.has(name) || this.buffers.has(name))
+      throw new Error(`Duplicate parameter name ${name}.`);
     const v = tf.variable(value, false);
     value.dispose();
     this.buffers.set(name, v);
@@ -53,7 +55,8 @@ export class ParamStore {
   /** Host copies of every parameter and buffer, for checkpoints and comparisons. */
   snapshot(): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();
-    for (const [n, v] of [...this.trainable, ...this.buffers]) out.set(n, v.dataSync() as Float32Array);
+    for (const [n, v] of [...this.trainable, ...this.buffers])
+      out.set(n, v.dataSync() as Float32Array);
     return out;
   }
 
@@ -63,10 +66,15 @@ export class ParamStore {
     for (const [n, v] of [...this.trainable, ...this.buffers]) {
       const x = values.get(n);
       if (!x) missing.push(n);
-      else if (x.length !== v.size) throw new Error(`${what}: ${n} has ${x.length} values, the model expects ${v.size} (shape ${v.shape.join('×')}).`);
+      else if (x.length !== v.size)
+        throw new Error(
+          `${what}: ${n} has ${x.length} values, the model expects ${v.size} (shape ${v.shape.join('×')}).`,
+        );
     }
-    if (missing.length > 0) throw new Error(`${what} lacks ${missing.length} parameter(s): ${missing.join(', ')}.`);
-    for (const [n, v] of [...this.trainable, ...this.buffers]) v.assign(tf.tensor(values.get(n)!, v.shape));
+    if (missing.length > 0)
+      throw new Error(`${what} lacks ${missing.length} parameter(s): ${missing.join(', ')}.`);
+    for (const [n, v] of [...this.trainable, ...this.buffers])
+      v.assign(tf.tensor(values.get(n)!, v.shape));
   }
 
   dispose(): void {

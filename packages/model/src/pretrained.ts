@@ -4,9 +4,14 @@
  * produces). Conv weights are OIHW in the file and HWIO in our parameter store.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from './params.js';
+import type { ParamStore } from './params.js';
 import { isBackboneParam } from './resnet.js';
-import { readSafetensors, writeSafetensors, type SafetensorsInput, type SafetensorsTensor } from './safetensors.js';
+import {
+  readSafetensors,
+  writeSafetensors,
+  type SafetensorsInput,
+  type SafetensorsTensor,
+} from './safetensors.js';
 
 export interface LoadPretrainedOptions {
   /**
@@ -61,7 +66,11 @@ function ignoredName(name: string): boolean {
  * Any missing, unexpected or shape-mismatched tensor is an error listing all of them (shapes
  * in torchvision's OIHW layout); nothing is modified unless everything matches.
  */
-export function loadPretrainedBackbone(params: ParamStore, file: string, opts: LoadPretrainedOptions = {}): LoadPretrainedReport {
+export function loadPretrainedBackbone(
+  params: ParamStore,
+  file: string,
+  opts: LoadPretrainedOptions = {},
+): LoadPretrainedReport {
   const st = readSafetensors(file);
   const prefix = opts.prefix ?? '';
   const ignored: string[] = [];
@@ -77,7 +86,8 @@ export function loadPretrainedBackbone(params: ParamStore, file: string, opts: L
   }
 
   const model = new Map<string, tf.Variable>();
-  for (const [n, v] of [...params.trainable, ...params.buffers]) if (isBackboneParam(n)) model.set(n, v);
+  for (const [n, v] of [...params.trainable, ...params.buffers])
+    if (isBackboneParam(n)) model.set(n, v);
 
   const missing: string[] = [];
   const mismatched: { name: string; file: number[]; model: number[] }[] = [];
@@ -98,31 +108,56 @@ export function loadPretrainedBackbone(params: ParamStore, file: string, opts: L
     }
     // An RGB checkpoint on a grey model: summing conv1 over its 3 input channels gives the
     // response the RGB network has to the grey image replicated into R, G and B.
-    if (name === 'conv1.weight' && t.shape.length === 4 && t.shape[1] === 3 && want[1] === 1 && fmt([t.shape[0], 1, t.shape[2], t.shape[3]]) === fmt(want)) {
+    if (
+      name === 'conv1.weight' &&
+      t.shape.length === 4 &&
+      t.shape[1] === 3 &&
+      want[1] === 1 &&
+      fmt([t.shape[0], 1, t.shape[2], t.shape[3]]) === fmt(want)
+    ) {
       greyStem = true;
       continue;
     }
-    const stemOnly = name === 'conv1.weight' && t.shape.length === 4 && t.shape[0] === want[0] && t.shape[1] === want[1];
+    const stemOnly =
+      name === 'conv1.weight' &&
+      t.shape.length === 4 &&
+      t.shape[0] === want[0] &&
+      t.shape[1] === want[1];
     if (stemOnly && opts.skipMismatchedStem) skipped.push(name);
     else mismatched.push({ name, file: t.shape, model: want });
   }
   const unexpected = [...fileTensors.keys()].filter((n) => !model.has(n));
 
   if (missing.length || unexpected.length || mismatched.length) {
-    const lines = [`${file}: pretrained weights do not match the model (names as in torchvision's state dict, conv shapes OIHW).`];
-    if (missing.length) lines.push(`  missing from the file (${missing.length}): ${missing.join(', ')}`);
+    const lines = [
+      `${file}: pretrained weights do not match the model (names as in torchvision's state dict, conv shapes OIHW).`,
+    ];
+    if (missing.length)
+      lines.push(`  missing from the file (${missing.length}): ${missing.join(', ')}`);
     if (unexpected.length) {
-      lines.push(`  unexpected in the file (${unexpected.length}): ${unexpected.map((n) => `${n} ${fmt(fileTensors.get(n)!.shape)}`).join(', ')}`);
+      lines.push(
+        `  unexpected in the file (${unexpected.length}): ${unexpected.map((n) => `${n} ${fmt(fileTensors.get(n)!.shape)}`).join(', ')}`,
+      );
     }
     if (mismatched.length) {
-      lines.push(`  shape mismatch (${mismatched.length}): ${mismatched.map((m) => {
-        const t = fileTensors.get(m.name)!;
-        const dt = t.data instanceof Float32Array ? '' : ` (dtype ${t.dtype}, expected a float)`;
-        return `${m.name} file ${fmt(m.file)} vs model ${fmt(m.model)}${dt}`;
-      }).join(', ')}`);
+      lines.push(
+        `  shape mismatch (${mismatched.length}): ${mismatched
+          .map((m) => {
+            const t = fileTensors.get(m.name)!;
+            const dt =
+              t.data instanceof Float32Array ? '' : ` (dtype ${t.dtype}, expected a float)`;
+            return `${m.name} file ${fmt(m.file)} vs model ${fmt(m.model)}${dt}`;
+          })
+          .join(', ')}`,
+      );
     }
     const stem = mismatched.find((m) => m.name === 'conv1.weight');
-    if (stem && stem.file.length === 4 && stem.model.length === 4 && stem.file[2] !== stem.model[2]) {
+    if (
+      stem &&
+      stem.file.length === 4 &&
+      stem.model.length === 4 &&
+      stem.file[2] !== stem.model[2]
+    ) {
       const fk = `${stem.file[2]}×${stem.file[3]}`;
       const mk = `${stem.model[2]}×${stem.model[3]}`;
       lines.push(
@@ -144,7 +179,8 @@ export function loadPretrainedBackbone(params: ParamStore, file: string, opts: L
     tf.tidy(() => {
       let value: tf.Tensor = tf.tensor(t.data as Float32Array, t.shape, 'float32');
       if (greyStem && name === 'conv1.weight') value = tf.sum(value, 1, true); // O×3×H×W → O×1×H×W
-      if (v.shape.length === 4) value = tf.transpose(value, [2, 3, 1, 0]); // OIHW → HWIO
+      if (v.shape.length === 4)
+        value = tf.transpose(value, [2, 3, 1, 0]); // OIHW → HWIO
       else if (v.shape.length === 2) value = tf.transpose(value); // [out, in] → [in, out]
       v.assign(value);
     });
@@ -154,11 +190,19 @@ export function loadPretrainedBackbone(params: ParamStore, file: string, opts: L
 }
 
 /** Host copies of the backbone parameters and buffers in torchvision's layout and names. */
-export function torchvisionBackboneState(params: ParamStore): Map<string, { shape: number[]; data: Float32Array }> {
+export function torchvisionBackboneState(
+  params: ParamStore,
+): Map<string, { shape: number[]; data: Float32Array }> {
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, v] of [...params.trainable, ...params.buffers]) {
     if (!isBackboneParam(name)) continue;
-    const t = tf.tidy(() => (v.shape.length === 4 ? tf.transpose(v, [3, 2, 0, 1]) : v.shape.length === 2 ? tf.transpose(v) : v.clone()));
+    const t = tf.tidy(() =>
+      v.shape.length === 4
+        ? tf.transpose(v, [3, 2, 0, 1])
+        : v.shape.length === 2
+          ? tf.transpose(v)
+          : v.clone(),
+    );
     out.set(name, { shape: t.shape, data: t.dataSync() as Float32Array });
     t.dispose();
   }
@@ -172,6 +216,7 @@ export function saveBackboneSafetensors(
   opts: { dtype?: 'F32' | 'F16' | 'BF16'; metadata?: Record<string, string> } = {},
 ): void {
   const entries: [string, SafetensorsInput][] = [];
-  for (const [name, t] of torchvisionBackboneState(params)) entries.push([name, { dtype: opts.dtype ?? 'F32', shape: t.shape, data: t.data }]);
+  for (const [name, t] of torchvisionBackboneState(params))
+    entries.push([name, { dtype: opts.dtype ?? 'F32', shape: t.shape, data: t.data }]);
   writeSafetensors(file, entries, opts.metadata);
 }

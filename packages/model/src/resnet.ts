@@ -58,7 +58,14 @@ export interface ForwardContext {
 const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
-function addConv(p: ParamStore, name: string, k: number, cin: number, cout: number, rng: Rng): void {
+function addConv(
+  p: ParamStore,
+  name: string,
+  k: number,
+  cin: number,
+  cout: number,
+  rng: Rng,
+): void {
   p.addTrainable(`${name}.weight`, kaimingConv(k, cin, cout, rng));
 }
 
@@ -79,7 +86,7 @@ function conv(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2): tf.Te
 function batchNorm(p: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
   const gamma = p.get(`${name}.weight`);
   const beta = p.get(`${name}.bias`);
-  const [n, h, w, c] = x.shape;
+  const [n, h, w] = x.shape;
   if (!ctx.training) {
     const rm = p.get(`${name}.running_mean`);
     const rv = p.get(`${name}.running_var`);
@@ -88,7 +95,10 @@ function batchNorm(p: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardCont
     return tf.add(tf.mul(x, scale), shift);
   }
   const g = ctx.bnSplits;
-  if (n % g !== 0) throw new Error(`Batch of ${n} cannot be split into ${g} BatchNorm groups; use a batch size divisible by --bn-splits.`);
+  if (n % g !== 0)
+    throw new Error(
+      `Batch of ${n} cannot be split into ${g} BatchNorm groups; use a batch size divisible by --bn-splits.`,
+    );
   // Statistics per group over (N/G, H, W); one fused op with a closed-form backward keeps only
   // its input and per-channel statistics alive for the gradient (kernels/batch-norm.ts).
   const r = batchNormTrainFused(x, gamma, beta, BN_EPS, g);
@@ -105,7 +115,14 @@ function batchNorm(p: ParamStore, name: string, x: tf.Tensor4D, ctx: ForwardCont
 }
 
 /** torchvision BasicBlock: conv3×3(stride)–BN–ReLU–conv3×3–BN, plus identity or 1×1 conv+BN. */
-function addBasicBlock(p: ParamStore, name: string, cin: number, cout: number, stride: number, rng: Rng): void {
+function addBasicBlock(
+  p: ParamStore,
+  name: string,
+  cin: number,
+  cout: number,
+  stride: number,
+  rng: Rng,
+): void {
   addConv(p, `${name}.conv1`, 3, cin, cout, rng);
   addBn(p, `${name}.bn1`, cout);
   addConv(p, `${name}.conv2`, 3, cout, cout, rng);
@@ -118,7 +135,14 @@ function addBasicBlock(p: ParamStore, name: string, cin: number, cout: number, s
 
 /** torchvision Bottleneck (v1.5, stride on the 3×3 conv): 1×1 (cin→planes)–BN–ReLU–3×3(stride)–BN–ReLU–
  * 1×1 (planes→4·planes)–BN, plus identity or 1×1 conv(stride)+BN. */
-function addBottleneck(p: ParamStore, name: string, cin: number, planes: number, stride: number, rng: Rng): void {
+function addBottleneck(
+  p: ParamStore,
+  name: string,
+  cin: number,
+  planes: number,
+  stride: number,
+  rng: Rng,
+): void {
   const cout = planes * BOTTLENECK_EXPANSION;
   addConv(p, `${name}.conv1`, 1, cin, planes, rng);
   addBn(p, `${name}.bn1`, planes);
@@ -132,19 +156,37 @@ function addBottleneck(p: ParamStore, name: string, cin: number, planes: number,
   }
 }
 
-function shortcut(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2, ctx: ForwardContext): tf.Tensor4D {
+function shortcut(
+  p: ParamStore,
+  name: string,
+  x: tf.Tensor4D,
+  stride: 1 | 2,
+  ctx: ForwardContext,
+): tf.Tensor4D {
   return p.trainable.has(`${name}.downsample.0.weight`)
     ? batchNorm(p, `${name}.downsample.1`, conv(p, `${name}.downsample.0`, x, stride), ctx)
     : x;
 }
 
-function basicBlock(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2, ctx: ForwardContext): tf.Tensor4D {
+function basicBlock(
+  p: ParamStore,
+  name: string,
+  x: tf.Tensor4D,
+  stride: 1 | 2,
+  ctx: ForwardContext,
+): tf.Tensor4D {
   let out = tf.relu(batchNorm(p, `${name}.bn1`, conv(p, `${name}.conv1`, x, stride), ctx));
   out = batchNorm(p, `${name}.bn2`, conv(p, `${name}.conv2`, out, 1), ctx);
   return tf.relu(tf.add(out, shortcut(p, name, x, stride, ctx))) as tf.Tensor4D;
 }
 
-function bottleneck(p: ParamStore, name: string, x: tf.Tensor4D, stride: 1 | 2, ctx: ForwardContext): tf.Tensor4D {
+function bottleneck(
+  p: ParamStore,
+  name: string,
+  x: tf.Tensor4D,
+  stride: 1 | 2,
+  ctx: ForwardContext,
+): tf.Tensor4D {
   let out = tf.relu(batchNorm(p, `${name}.bn1`, conv(p, `${name}.conv1`, x, 1), ctx));
   out = tf.relu(batchNorm(p, `${name}.bn2`, conv(p, `${name}.conv2`, out, stride), ctx));
   out = batchNorm(p, `${name}.bn3`, conv(p, `${name}.conv3`, out, 1), ctx);
@@ -169,10 +211,16 @@ function architecture(spec: BackboneSpec): Architecture {
   const b = spec.baseWidth ?? 64;
   const widths = [b, 2 * b, 4 * b, 8 * b];
   switch (spec.arch) {
-    case 'resnet18': return { block: 'basic', layers: [2, 2, 2, 2], widths };
-    case 'resnet34': return { block: 'basic', layers: [3, 4, 6, 3], widths };
-    case 'resnet50': return { block: 'bottleneck', layers: [3, 4, 6, 3], widths };
-    default: throw new Error(`Unknown architecture ${String(spec.arch)}; known: ${ARCH_NAMES.join(', ')}.`);
+    case 'resnet18':
+      return { block: 'basic', layers: [2, 2, 2, 2], widths };
+    case 'resnet34':
+      return { block: 'basic', layers: [3, 4, 6, 3], widths };
+    case 'resnet50':
+      return { block: 'bottleneck', layers: [3, 4, 6, 3], widths };
+    default:
+      throw new Error(
+        `Unknown architecture ${String(spec.arch)}; known: ${ARCH_NAMES.join(', ')}.`,
+      );
   }
 }
 
@@ -190,15 +238,23 @@ export function backboneFeatureDim(spec: BackboneSpec): number {
 
 function validateSpec(spec: NetworkSpec): void {
   const posInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
-  if (!ARCH_NAMES.includes(spec.arch)) throw new Error(`Unknown architecture ${String(spec.arch)}; known: ${ARCH_NAMES.join(', ')}.`);
-  if (spec.arch === 'resnet-mini' && !posInt(spec.width)) throw new Error(`--width must be a positive integer, got ${spec.width}.`);
-  if (spec.baseWidth !== undefined && !posInt(spec.baseWidth)) throw new Error(`baseWidth must be a positive integer, got ${spec.baseWidth}.`);
-  if (!posInt(spec.inChannels)) throw new Error(`inChannels must be a positive integer, got ${spec.inChannels}.`);
+  if (!ARCH_NAMES.includes(spec.arch))
+    throw new Error(`Unknown architecture ${String(spec.arch)}; known: ${ARCH_NAMES.join(', ')}.`);
+  if (spec.arch === 'resnet-mini' && !posInt(spec.width))
+    throw new Error(`--width must be a positive integer, got ${spec.width}.`);
+  if (spec.baseWidth !== undefined && !posInt(spec.baseWidth))
+    throw new Error(`baseWidth must be a positive integer, got ${spec.baseWidth}.`);
+  if (!posInt(spec.inChannels))
+    throw new Error(`inChannels must be a positive integer, got ${spec.inChannels}.`);
   if (spec.stem !== undefined && !STEM_NAMES.includes(spec.stem)) {
-    throw new Error(`Unknown stem '${String(spec.stem)}'; expected one of ${STEM_NAMES.join(', ')}.`);
+    throw new Error(
+      `Unknown stem '${String(spec.stem)}'; expected one of ${STEM_NAMES.join(', ')}.`,
+    );
   }
   if (!posInt(spec.projHidden) || !posInt(spec.projDim)) {
-    throw new Error(`Projector sizes must be positive integers, got hidden ${spec.projHidden}, dim ${spec.projDim}.`);
+    throw new Error(
+      `Projector sizes must be positive integers, got hidden ${spec.projHidden}, dim ${spec.projDim}.`,
+    );
   }
   if (spec.classifierClasses !== undefined && !posInt(spec.classifierClasses)) {
     throw new Error(`classifierClasses must be a positive integer, got ${spec.classifierClasses}.`);
@@ -217,7 +273,14 @@ export function createNetwork(spec: NetworkSpec, seed: number): ParamStore {
   const rng = new Rng(seed);
   const p = new ParamStore();
   const stemWidth = a.widths[0];
-  addConv(p, 'conv1', (spec.stem ?? 'small') === 'standard' ? 7 : 3, spec.inChannels, stemWidth, rng);
+  addConv(
+    p,
+    'conv1',
+    (spec.stem ?? 'small') === 'standard' ? 7 : 3,
+    spec.inChannels,
+    stemWidth,
+    rng,
+  );
   addBn(p, 'bn1', stemWidth);
   let cin = stemWidth;
   a.layers.forEach((blocks, i) => {
@@ -290,14 +353,23 @@ export function backbone(p: ParamStore, x: tf.Tensor4D, ctx: ForwardContext): tf
 
 /** CoIns classifier: Linear(feat, C) on the backbone feature. f: N×feat → logits N×C. */
 export function classifier(p: ParamStore, f: tf.Tensor2D): tf.Tensor2D {
-  if (!p.trainable.has('classifier.weight')) throw new Error('This network has no classifier head; create it with classifierClasses set.');
-  return tf.add(tf.matMul(f, p.get('classifier.weight') as tf.Tensor2D), p.get('classifier.bias')) as tf.Tensor2D;
+  if (!p.trainable.has('classifier.weight'))
+    throw new Error('This network has no classifier head; create it with classifierClasses set.');
+  return tf.add(
+    tf.matMul(f, p.get('classifier.weight') as tf.Tensor2D),
+    p.get('classifier.bias'),
+  ) as tf.Tensor2D;
 }
 
 /** Projector: Linear(feat, hidden)–ReLU–Linear(hidden, d). */
 export function projector(p: ParamStore, f: tf.Tensor2D): tf.Tensor2D {
-  const h = tf.relu(tf.add(tf.matMul(f, p.get('projector.0.weight') as tf.Tensor2D), p.get('projector.0.bias')));
-  return tf.add(tf.matMul(h, p.get('projector.2.weight') as tf.Tensor2D), p.get('projector.2.bias')) as tf.Tensor2D;
+  const h = tf.relu(
+    tf.add(tf.matMul(f, p.get('projector.0.weight') as tf.Tensor2D), p.get('projector.0.bias')),
+  );
+  return tf.add(
+    tf.matMul(h, p.get('projector.2.weight') as tf.Tensor2D),
+    p.get('projector.2.bias'),
+  ) as tf.Tensor2D;
 }
 
 /** Row-wise L2 normalisation, safe for zero rows. */
@@ -311,7 +383,10 @@ export function embed(p: ParamStore, x: tf.Tensor4D, ctx: ForwardContext): tf.Te
 }
 
 /** After a training step: running = (1−m)·running + m·batch (PyTorch BN, unbiased variance). */
-export function updateRunningStats(p: ParamStore, stats: NonNullable<ForwardContext['bnStats']>): void {
+export function updateRunningStats(
+  p: ParamStore,
+  stats: NonNullable<ForwardContext['bnStats']>,
+): void {
   tf.tidy(() => {
     for (const s of stats) {
       const rm = p.get(`${s.name}.running_mean`);

@@ -6,7 +6,10 @@ import * as tf from '@tensorflow/tfjs';
  */
 export class SgdMomentum {
   private readonly buffers = new Map<string, tf.Variable>();
-  constructor(readonly momentum: number, readonly weightDecay: number) {}
+  constructor(
+    readonly momentum: number,
+    readonly weightDecay: number,
+  ) {}
 
   step(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
     tf.tidy(() => {
@@ -39,7 +42,10 @@ export class SgdMomentum {
     for (const [n, data] of state) {
       const p = params.get(n);
       if (!p) throw new Error(`Optimizer state names unknown parameter ${n}.`);
-      if (p.size !== data.length) throw new Error(`Optimizer state for ${n} has ${data.length} values, the parameter ${p.size}.`);
+      if (p.size !== data.length)
+        throw new Error(
+          `Optimizer state for ${n} has ${data.length} values, the parameter ${p.size}.`,
+        );
       this.buffers.set(n, tf.variable(tf.tensor(data, p.shape), false));
     }
   }
@@ -51,7 +57,12 @@ export class SgdMomentum {
 }
 
 /** Linear warm-up from 0 over `warmupIters`, then cosine decay to 0 at `totalIters`. */
-export function learningRateAt(iter: number, baseLr: number, warmupIters: number, totalIters: number): number {
+export function learningRateAt(
+  iter: number,
+  baseLr: number,
+  warmupIters: number,
+  totalIters: number,
+): number {
   if (iter < warmupIters) return (baseLr * iter) / warmupIters;
   const span = Math.max(1, totalIters - warmupIters);
   const progress = Math.min(1, (iter - warmupIters) / span);

@@ -7,7 +7,13 @@ import * as tf from '@tensorflow/tfjs';
  */
 
 export type MethodName = 'selfcon' | 'maskcon' | 'grafit' | 'coins' | 'supfine';
-export const METHOD_NAMES: readonly MethodName[] = ['selfcon', 'maskcon', 'grafit', 'coins', 'supfine'];
+export const METHOD_NAMES: readonly MethodName[] = [
+  'selfcon',
+  'maskcon',
+  'grafit',
+  'coins',
+  'supfine',
+];
 
 /** SelfCon (MoCo v2): only the positive key. Returns N×(1+K). */
 export function selfconTargets(n: number, queueSize: number): tf.Tensor2D {
@@ -16,7 +22,10 @@ export function selfconTargets(n: number, queueSize: number): tf.Tensor2D {
 
 /** M_ij = 1 where queue entry j has sample i's label. labels: N, queueLabels: K → N×K float. */
 export function sameLabelMask(labels: tf.Tensor1D, queueLabels: tf.Tensor1D): tf.Tensor2D {
-  return tf.tidy(() => tf.equal(tf.expandDims(labels, 1), tf.expandDims(queueLabels, 0)).toFloat() as tf.Tensor2D);
+  return tf.tidy(
+    () =>
+      tf.equal(tf.expandDims(labels, 1), tf.expandDims(queueLabels, 0)).toFloat() as tf.Tensor2D,
+  );
 }
 
 /** y = w·z + (1−w)·onehot(0), z: N×(1+K). */
@@ -36,7 +45,13 @@ function mixWithPositive(z: tf.Tensor2D, w: number): tf.Tensor2D {
  * Softmax-then-divide-by-max equals exp(s_ij − max_{j∈M} s_ij) on masked entries, which is what
  * is computed (no 0/0 for rows with no same-label entry: they get z_i = onehot(0)).
  */
-export function maskconTargets(keys: tf.Tensor2D, queue: tf.Tensor2D, mask: tf.Tensor2D, w: number, tau: number): tf.Tensor2D {
+export function maskconTargets(
+  keys: tf.Tensor2D,
+  queue: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  w: number,
+  tau: number,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const s = tf.div(tf.matMul(keys, queue, false, true), tau); // N×K
     const maskB = tf.cast(mask, 'bool');
@@ -48,7 +63,10 @@ export function maskconTargets(keys: tf.Tensor2D, queue: tf.Tensor2D, mask: tf.T
     const expo = tf.where(maskB, tf.sub(s, safeMax), tf.zerosLike(s));
     const p = tf.mul(tf.exp(expo), mask); // N×K, max over masked = 1
     const n = keys.shape[0];
-    const z = tf.div(tf.concat([tf.ones([n, 1]), p], 1), tf.add(tf.sum(p, 1, true), 1)) as tf.Tensor2D;
+    const z = tf.div(
+      tf.concat([tf.ones([n, 1]), p], 1),
+      tf.add(tf.sum(p, 1, true), 1),
+    ) as tf.Tensor2D;
     return mixWithPositive(z, w);
   });
 }
@@ -60,7 +78,10 @@ export function maskconTargets(keys: tf.Tensor2D, queue: tf.Tensor2D, mask: tf.T
 export function grafitTargets(mask: tf.Tensor2D, w: number): tf.Tensor2D {
   return tf.tidy(() => {
     const n = mask.shape[0];
-    const u = tf.div(tf.concat([tf.ones([n, 1]), mask], 1), tf.add(tf.sum(mask, 1, true), 1)) as tf.Tensor2D;
+    const u = tf.div(
+      tf.concat([tf.ones([n, 1]), mask], 1),
+      tf.add(tf.sum(mask, 1, true), 1),
+    ) as tf.Tensor2D;
     return mixWithPositive(u, w);
   });
 }
@@ -69,7 +90,12 @@ export function grafitTargets(mask: tf.Tensor2D, w: number): tf.Tensor2D {
  * Contrastive logits over [positive, queue]: ℓ = [q·k, q·Qᵀ] / τ0.
  *   q: N×d (with gradient), k: N×d, queue: K×d  →  N×(1+K)
  */
-export function contrastiveLogits(q: tf.Tensor2D, k: tf.Tensor2D, queue: tf.Tensor2D, t0: number): tf.Tensor2D {
+export function contrastiveLogits(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  queue: tf.Tensor2D,
+  t0: number,
+): tf.Tensor2D {
   const pos = tf.sum(tf.mul(q, k), 1, true); // N×1
   const neg = tf.matMul(q, queue, false, true); // N×K
   return tf.div(tf.concat([pos, neg], 1), t0) as tf.Tensor2D;
@@ -92,7 +118,10 @@ export interface TargetConfig {
  * Same-label mask built on the host from host labels (the labels come from the data loader,
  * so this avoids a device-side broadcast compare). labels: N, queueLabels: K → N×K (row-major).
  */
-export function sameLabelMaskHost(labels: ArrayLike<number>, queueLabels: ArrayLike<number>): Float32Array {
+export function sameLabelMaskHost(
+  labels: ArrayLike<number>,
+  queueLabels: ArrayLike<number>,
+): Float32Array {
   const n = labels.length;
   const k = queueLabels.length;
   const out = new Float32Array(n * k);
@@ -108,7 +137,12 @@ export function sameLabelMaskHost(labels: ArrayLike<number>, queueLabels: ArrayL
  * The target for a method.
  *   keys: N×d, queue: K×d, mask: N×K same-label mask (coarse labels, or fine for SupFINE)
  */
-export function softTargets(cfg: TargetConfig, keys: tf.Tensor2D, queue: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+export function softTargets(
+  cfg: TargetConfig,
+  keys: tf.Tensor2D,
+  queue: tf.Tensor2D,
+  mask: tf.Tensor2D,
+): tf.Tensor2D {
   const n = keys.shape[0];
   const kSize = queue.shape[0];
   switch (cfg.method) {
@@ -128,7 +162,12 @@ export function softTargets(cfg: TargetConfig, keys: tf.Tensor2D, queue: tf.Tens
  * CoIns: loss = w·CE(classifier(f), c) + (1−w)·SelfCon, with f the backbone feature.
  *   classLogits: N×C, labels: N (coarse ids), contrastiveLoss: scalar
  */
-export function coinsLoss(classLogits: tf.Tensor2D, labels: tf.Tensor1D, contrastiveLoss: tf.Scalar, w: number): tf.Scalar {
+export function coinsLoss(
+  classLogits: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  contrastiveLoss: tf.Scalar,
+  w: number,
+): tf.Scalar {
   const onehot = tf.oneHot(labels, classLogits.shape[1]).toFloat() as tf.Tensor2D;
   const ce = softTargetCrossEntropy(classLogits, onehot);
   return tf.add(tf.mul(ce, w), tf.mul(contrastiveLoss, 1 - w)) as tf.Scalar;

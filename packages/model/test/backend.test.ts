@@ -12,12 +12,16 @@ const requireHere = createRequire(import.meta.url);
 function nativeAddonBuilt(pkg: string): boolean {
   try {
     const lib = path.join(path.dirname(requireHere.resolve(`${pkg}/package.json`)), 'lib');
-    return existsSync(lib) && readdirSync(lib).some((d) => existsSync(path.join(lib, d, 'tfjs_binding.node')));
+    return (
+      existsSync(lib) &&
+      readdirSync(lib).some((d) => existsSync(path.join(lib, d, 'tfjs_binding.node')))
+    );
   } catch {
     return false;
   }
 }
-const nodeBackendsMissing = !nativeAddonBuilt('@tensorflow/tfjs-node-gpu') && !nativeAddonBuilt('@tensorflow/tfjs-node');
+const nodeBackendsMissing =
+  !nativeAddonBuilt('@tensorflow/tfjs-node-gpu') && !nativeAddonBuilt('@tensorflow/tfjs-node');
 
 describe('initBackend', () => {
   it('tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order', () => {
@@ -38,7 +42,12 @@ describe('initBackend', () => {
     for (const l of logs) expect(l).not.toMatch(/\n/);
 
     // the wasm backend computes (and our kernels are live)
-    const y = tf.conv2d(tf.ones([1, 5, 5, 2]) as tf.Tensor4D, tf.ones([3, 3, 2, 1]) as tf.Tensor4D, 1, 'same');
+    const y = tf.conv2d(
+      tf.ones([1, 5, 5, 2]) as tf.Tensor4D,
+      tf.ones([3, 3, 2, 1]) as tf.Tensor4D,
+      1,
+      'same',
+    );
     expect(Array.from(await y.data())[6]).toBe(18);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
     expect(WASM_TRAINING_KERNEL_NAMES).toContain('Conv2DBackpropInput');
@@ -64,27 +73,37 @@ describe('initBackend', () => {
     expect((await s.data())[0]).toBe(6);
   });
 
-  it.skipIf(!nodeBackendsMissing)('initBackend("tfjs-node-gpu") rejects with install instructions', async () => {
-    const err = await initBackend('tfjs-node-gpu', () => {}).then(
-      () => null,
-      (e: unknown) => e as Error,
-    );
-    expect(err).toBeInstanceOf(Error);
-    const msg = err!.message;
-    expect(msg).toMatch(/Backend 'tfjs-node-gpu' is not available: .*native addon was not built/);
-    expect(msg).toContain('pnpm rebuild @tensorflow/tfjs-node-gpu');
-    expect(msg).toContain('onlyBuiltDependencies');
-    expect(msg).toContain('npm run install');
-    expect(msg).toMatch(/CUDA/);
-    // a failed explicit preference leaves the previous backend active
-    expect(tf.getBackend()).toBe('cpu');
-  });
+  it.skipIf(!nodeBackendsMissing)(
+    'initBackend("tfjs-node-gpu") rejects with install instructions',
+    async () => {
+      const err = await initBackend('tfjs-node-gpu', () => {}).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      expect(err).toBeInstanceOf(Error);
+      const msg = err!.message;
+      expect(msg).toMatch(/Backend 'tfjs-node-gpu' is not available: .*native addon was not built/);
+      expect(msg).toContain('pnpm rebuild @tensorflow/tfjs-node-gpu');
+      expect(msg).toContain('onlyBuiltDependencies');
+      expect(msg).toContain('npm run install');
+      expect(msg).toMatch(/CUDA/);
+      // a failed explicit preference leaves the previous backend active
+      expect(tf.getBackend()).toBe('cpu');
+    },
+  );
 
-  it.skipIf(!nodeBackendsMissing)('initBackend("tfjs-node") rejects with install instructions', async () => {
-    await expect(initBackend('tfjs-node', () => {})).rejects.toThrow(/pnpm rebuild @tensorflow\/tfjs-node\b/);
-  });
+  it.skipIf(!nodeBackendsMissing)(
+    'initBackend("tfjs-node") rejects with install instructions',
+    async () => {
+      await expect(initBackend('tfjs-node', () => {})).rejects.toThrow(
+        /pnpm rebuild @tensorflow\/tfjs-node\b/,
+      );
+    },
+  );
 
   it('rejects unknown backend names', async () => {
-    await expect(initBackend('webgpu' as never, () => {})).rejects.toThrow(/Unknown backend 'webgpu'/);
+    await expect(initBackend('webgpu' as never, () => {})).rejects.toThrow(
+      /Unknown backend 'webgpu'/,
+    );
   });
 });

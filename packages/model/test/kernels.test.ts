@@ -10,7 +10,12 @@ import {
 import { setBackpropFilterChunk } from '../src/kernels/conv2d-backprop-filter.js';
 import { batchNormTrainFused } from '../src/kernels/batch-norm.js';
 import { forceBatchMatMulOrientation } from '../src/kernels/batch-mat-mul.js';
-import { createTinyNetVars, seededValues, tinyNetLoss, type TinyNetConfig } from '../src/kernels/tiny-net.js';
+import {
+  createTinyNetVars,
+  seededValues,
+  tinyNetLoss,
+  type TinyNetConfig,
+} from '../src/kernels/tiny-net.js';
 
 const TOL = 1e-3;
 
@@ -109,7 +114,16 @@ function convCases(): ConvCase[] {
         for (let r = 0; r < 3; r++, i++) {
           const h = sizes[(i * 3 + r) % sizes.length];
           const w = sizes[(i * 5 + 2 * r + 1) % sizes.length];
-          cases.push({ b: 1 + (i % 4), h, w, ci: chans[i % chans.length], co: chans[(i * 2 + 1) % chans.length], k, s, pad });
+          cases.push({
+            b: 1 + (i % 4),
+            h,
+            w,
+            ci: chans[i % chans.length],
+            co: chans[(i * 2 + 1) % chans.length],
+            k,
+            s,
+            pad,
+          });
         }
       }
     }
@@ -156,8 +170,11 @@ describe('registration', () => {
     expect(wasmTrainingKernelsRegistered()).toBe(false);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
     // tfjs's own (slow) wasm kernels come back, and work
-    for (const k of ['Conv2DBackpropInput', 'BatchMatMul', 'Sum', 'Mean']) expect(tf.getKernel(k, 'wasm'), k).toBeDefined();
-    const restored = tf.tidy(() => tf.sum(tf.matMul(tf.ones([2, 3]), tf.ones([4, 3]), false, true), 0).arraySync());
+    for (const k of ['Conv2DBackpropInput', 'BatchMatMul', 'Sum', 'Mean'])
+      expect(tf.getKernel(k, 'wasm'), k).toBeDefined();
+    const restored = tf.tidy(() =>
+      tf.sum(tf.matMul(tf.ones([2, 3]), tf.ones([4, 3]), false, true), 0).arraySync(),
+    );
     expect(restored).toEqual([6, 6, 6, 6]);
     unregisterWasmTrainingKernels(); // second call is harmless
 
@@ -166,7 +183,10 @@ describe('registration', () => {
   });
 });
 
-describe.each(['Conv2DBackpropFilter', 'Conv2DBackpropInput'] as const)('%s on wasm matches cpu', (kernel) => {
+describe.each([
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+] as const)('%s on wasm matches cpu', (kernel) => {
   it.each(convCases().map((c, i) => [name(c), c, i] as const))('%s', async (_n, c, i) => {
     const ref = await runKernelOn('cpu', kernel, c, 100 + i);
     const got = await runKernelOn('wasm', kernel, c, 100 + i);
@@ -188,20 +208,21 @@ describe('Conv2DBackpropFilter with small reduction chunks (bands of rows, range
     { b: 2, h: 12, w: 12, ci: 3, co: 8, k: 7, s: 2, pad: 'same' },
     { b: 1, h: 11, w: 10, ci: 2, co: 3, k: 3, s: 2, pad: 'valid' },
   ];
-  it.each(cases.flatMap((c, i) => [1, 5, 13, 64].map((chunk) => [`${name(c)} chunk ${chunk}`, c, i, chunk] as const)))(
-    '%s',
-    async (_n, c, i, chunk) => {
-      const ref = await runKernelOn('cpu', 'Conv2DBackpropFilter', c, 700 + i);
-      const prev = setBackpropFilterChunk(chunk);
-      try {
-        const got = await runKernelOn('wasm', 'Conv2DBackpropFilter', c, 700 + i);
-        expect(maxAbs(ref)).toBeGreaterThan(0);
-        expect(maxAbsDiff(ref, got)).toBeLessThan(TOL);
-      } finally {
-        setBackpropFilterChunk(prev);
-      }
-    },
-  );
+  it.each(
+    cases.flatMap((c, i) =>
+      [1, 5, 13, 64].map((chunk) => [`${name(c)} chunk ${chunk}`, c, i, chunk] as const),
+    ),
+  )('%s', async (_n, c, i, chunk) => {
+    const ref = await runKernelOn('cpu', 'Conv2DBackpropFilter', c, 700 + i);
+    const prev = setBackpropFilterChunk(chunk);
+    try {
+      const got = await runKernelOn('wasm', 'Conv2DBackpropFilter', c, 700 + i);
+      expect(maxAbs(ref)).toBeGreaterThan(0);
+      expect(maxAbsDiff(ref, got)).toBeLessThan(TOL);
+    } finally {
+      setBackpropFilterChunk(prev);
+    }
+  });
 });
 
 /** Runs `fn` on `backend` with seeded inputs of `shapes` and returns the output values and shape. */
@@ -212,7 +233,15 @@ async function runOn(
   fn: (...xs: tf.Tensor[]) => tf.Tensor,
 ): Promise<{ data: Float32Array; shape: number[] }> {
   await use(backend);
-  const xs = shapes.map((s, i) => tf.tensor(seededValues(s.reduce((p, q) => p * q, 1), seed + i), s));
+  const xs = shapes.map((s, i) =>
+    tf.tensor(
+      seededValues(
+        s.reduce((p, q) => p * q, 1),
+        seed + i,
+      ),
+      s,
+    ),
+  );
   const out = fn(...xs);
   const data = Float32Array.from((await out.data()) as ArrayLike<number>);
   const shape = out.shape;
@@ -253,23 +282,28 @@ function matMulCases(): MatMulCase[] {
   return cases;
 }
 
-describe.each(['cost model', 'direct', 'swapped'] as const)('BatchMatMul on wasm matches cpu (%s orientation)', (orientation) => {
-  it.each(matMulCases().map((c, i) => [`${c.a}${c.tA ? 'ᵀ' : ''} · ${c.b}${c.tB ? 'ᵀ' : ''}`, c, i] as const))(
-    '%s',
-    async (_n, c, i) => {
-      const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a, b, c.tA, c.tB);
-      const ref = await runOn('cpu', [c.a, c.b], 300 + 2 * i, f);
-      forceBatchMatMulOrientation(orientation === 'cost model' ? null : orientation);
-      try {
-        const got = await runOn('wasm', [c.a, c.b], 300 + 2 * i, f);
-        expect(got.shape).toEqual(ref.shape);
-        expect(maxAbs(ref.data)).toBeGreaterThan(0);
-        expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
-      } finally {
-        forceBatchMatMulOrientation(null);
-      }
-    },
-  );
+describe.each([
+  'cost model',
+  'direct',
+  'swapped',
+] as const)('BatchMatMul on wasm matches cpu (%s orientation)', (orientation) => {
+  it.each(
+    matMulCases().map(
+      (c, i) => [`${c.a}${c.tA ? 'ᵀ' : ''} · ${c.b}${c.tB ? 'ᵀ' : ''}`, c, i] as const,
+    ),
+  )('%s', async (_n, c, i) => {
+    const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a, b, c.tA, c.tB);
+    const ref = await runOn('cpu', [c.a, c.b], 300 + 2 * i, f);
+    forceBatchMatMulOrientation(orientation === 'cost model' ? null : orientation);
+    try {
+      const got = await runOn('wasm', [c.a, c.b], 300 + 2 * i, f);
+      expect(got.shape).toEqual(ref.shape);
+      expect(maxAbs(ref.data)).toBeGreaterThan(0);
+      expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+    } finally {
+      forceBatchMatMulOrientation(null);
+    }
+  });
 });
 
 interface ReduceCase {
@@ -298,17 +332,19 @@ function reduceCases(): ReduceCase[] {
 }
 
 describe.each(['sum', 'mean'] as const)('%s on wasm matches cpu', (op) => {
-  it.each(reduceCases().map((c, i) => [`[${c.shape}] axis ${JSON.stringify(c.axis)} keepDims ${c.keepDims}`, c, i] as const))(
-    '%s',
-    async (_n, c, i) => {
-      const f = (x: tf.Tensor): tf.Tensor => tf[op](x, c.axis, c.keepDims);
-      const ref = await runOn('cpu', [c.shape], 500 + i, f);
-      const got = await runOn('wasm', [c.shape], 500 + i, f);
-      expect(got.shape).toEqual(ref.shape);
-      expect(maxAbs(ref.data)).toBeGreaterThan(0);
-      expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
-    },
-  );
+  it.each(
+    reduceCases().map(
+      (c, i) =>
+        [`[${c.shape}] axis ${JSON.stringify(c.axis)} keepDims ${c.keepDims}`, c, i] as const,
+    ),
+  )('%s', async (_n, c, i) => {
+    const f = (x: tf.Tensor): tf.Tensor => tf[op](x, c.axis, c.keepDims);
+    const ref = await runOn('cpu', [c.shape], 500 + i, f);
+    const got = await runOn('wasm', [c.shape], 500 + i, f);
+    expect(got.shape).toEqual(ref.shape);
+    expect(maxAbs(ref.data)).toBeGreaterThan(0);
+    expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+  });
 
   it('keeps int32 inputs working (original kernel)', async () => {
     await use('wasm');
@@ -321,7 +357,13 @@ describe.each(['sum', 'mean'] as const)('%s on wasm matches cpu', (op) => {
 
 describe('fused BatchNorm (customGrad) matches the composed formula', () => {
   /** The composed split-BN of resnet.ts. */
-  function composed(x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor, eps: number, groups: number): tf.Tensor4D {
+  function composed(
+    x: tf.Tensor4D,
+    g: tf.Tensor,
+    b: tf.Tensor,
+    eps: number,
+    groups: number,
+  ): tf.Tensor4D {
     const [n, h, w, c] = x.shape;
     const xg = tf.reshape(x, [groups, n / groups, h, w, c]);
     const { mean, variance } = tf.moments(xg, [1, 2, 3], true);
@@ -329,10 +371,25 @@ describe('fused BatchNorm (customGrad) matches the composed formula', () => {
     return tf.add(tf.mul(tf.reshape(y, [n, h, w, c]), g), b) as tf.Tensor4D;
   }
 
-  async function run(backend: 'cpu' | 'wasm', fused: boolean, shape: number[], groups: number, seed: number): Promise<Float32Array[]> {
+  async function run(
+    backend: 'cpu' | 'wasm',
+    fused: boolean,
+    shape: number[],
+    groups: number,
+    seed: number,
+  ): Promise<Float32Array[]> {
     await use(backend);
     const c = shape[3];
-    const x = tf.tensor(seededValues(shape.reduce((p, q) => p * q, 1), seed), shape).mul(3).add(0.5) as tf.Tensor4D;
+    const x = tf
+      .tensor(
+        seededValues(
+          shape.reduce((p, q) => p * q, 1),
+          seed,
+        ),
+        shape,
+      )
+      .mul(3)
+      .add(0.5) as tf.Tensor4D;
     const g = tf.tensor(seededValues(c, seed + 1)).add(1.5);
     const b = tf.tensor(seededValues(c, seed + 2));
     const wts = tf.tensor(seededValues(x.size, seed + 3), shape);
@@ -404,18 +461,29 @@ describe('tiny network training step', () => {
   const batch = 4;
   const size = 10;
 
-  async function gradsOn(backend: 'cpu' | 'wasm'): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
+  async function gradsOn(
+    backend: 'cpu' | 'wasm',
+  ): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
     await use(backend);
     const vars = createTinyNetVars(cfg, 7);
-    const x = tf.tensor(seededValues(batch * size * size * cfg.inChannels, 11), [batch, size, size, cfg.inChannels]) as tf.Tensor4D;
-    const queue = tf.tensor(seededValues(cfg.queue * cfg.dim, 12), [cfg.queue, cfg.dim]) as tf.Tensor2D;
+    const x = tf.tensor(seededValues(batch * size * size * cfg.inChannels, 11), [
+      batch,
+      size,
+      size,
+      cfg.inChannels,
+    ]) as tf.Tensor4D;
+    const queue = tf.tensor(seededValues(cfg.queue * cfg.dim, 12), [
+      cfg.queue,
+      cfg.dim,
+    ]) as tf.Tensor2D;
     const targets = tf.tidy(() =>
       tf.softmax(tf.mul(tf.tensor(seededValues(batch * cfg.queue, 13), [batch, cfg.queue]), 3)),
     ) as tf.Tensor2D;
     const { value, grads } = tf.variableGrads(() => tinyNetLoss(vars, x, queue, targets));
     const out: Record<string, Float32Array> = {};
     const byVar = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
-    for (const [varName, g] of Object.entries(grads)) out[byVar.get(varName) ?? varName] = (await g.data()) as Float32Array;
+    for (const [varName, g] of Object.entries(grads))
+      out[byVar.get(varName) ?? varName] = (await g.data()) as Float32Array;
     const loss = (await value.data())[0];
     tf.dispose([value, ...Object.values(grads), x, queue, targets, ...Object.values(vars)]);
     return { loss, grads: out };
@@ -437,9 +505,19 @@ describe('tiny network training step', () => {
   it('does not leak tensors or wasm buffers over repeated SGD steps', async () => {
     await use('wasm');
     const vars = createTinyNetVars(cfg, 3);
-    const x = tf.tensor(seededValues(batch * size * size * cfg.inChannels, 21), [batch, size, size, cfg.inChannels]) as tf.Tensor4D;
-    const queue = tf.tensor(seededValues(cfg.queue * cfg.dim, 22), [cfg.queue, cfg.dim]) as tf.Tensor2D;
-    const targets = tf.tidy(() => tf.softmax(tf.tensor(seededValues(batch * cfg.queue, 23), [batch, cfg.queue]))) as tf.Tensor2D;
+    const x = tf.tensor(seededValues(batch * size * size * cfg.inChannels, 21), [
+      batch,
+      size,
+      size,
+      cfg.inChannels,
+    ]) as tf.Tensor4D;
+    const queue = tf.tensor(seededValues(cfg.queue * cfg.dim, 22), [
+      cfg.queue,
+      cfg.dim,
+    ]) as tf.Tensor2D;
+    const targets = tf.tidy(() =>
+      tf.softmax(tf.tensor(seededValues(batch * cfg.queue, 23), [batch, cfg.queue])),
+    ) as tf.Tensor2D;
     const opt = tf.train.sgd(0.05);
     const step = (): number => {
       const { value, grads } = tf.variableGrads(() => tinyNetLoss(vars, x, queue, targets));

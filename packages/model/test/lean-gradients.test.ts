@@ -7,7 +7,10 @@ import { backbone, createNetwork, l2Normalize, projector } from '../src/resnet.j
 
 /** Loss and gradients of a small ResNet (training-mode BN) on fixed inputs. */
 function lossAndGrads(): { loss: number; grads: Map<string, Float32Array> } {
-  const p = createNetwork({ arch: 'resnet-mini', width: 4, inChannels: 3, projHidden: 16, projDim: 8 }, 5);
+  const p = createNetwork(
+    { arch: 'resnet-mini', width: 4, inChannels: 3, projHidden: 16, projDim: 8 },
+    5,
+  );
   const x = tf.randomUniform([4, 12, 12, 3], -1, 1, 'float32', 9) as tf.Tensor4D;
   const vars = [...p.trainable.values()];
   const { value, grads } = tf.variableGrads(() => {
@@ -23,7 +26,10 @@ function lossAndGrads(): { loss: number; grads: Map<string, Float32Array> } {
 }
 
 describe('lean gradients (backward pass that frees as it goes)', () => {
-  it.each(['cpu', 'wasm'])('gives bit-identical loss and gradients to tfjs-core’s own backward pass, without leaks (%s)', async (backend) => {
+  it.each([
+    'cpu',
+    'wasm',
+  ])('gives bit-identical loss and gradients to tfjs-core’s own backward pass, without leaks (%s)', async (backend) => {
     registerWasmTrainingKernels();
     await tf.setBackend(backend);
     uninstallLeanGradients();
@@ -35,6 +41,7 @@ describe('lean gradients (backward pass that frees as it goes)', () => {
     uninstallLeanGradients();
     expect(lean.loss).toBe(stock.loss);
     expect(lean.grads.size).toBe(stock.grads.size);
-    for (const [name, g] of stock.grads) expect(Array.from(lean.grads.get(name)!), name).toEqual(Array.from(g));
+    for (const [name, g] of stock.grads)
+      expect(Array.from(lean.grads.get(name)!), name).toEqual(Array.from(g));
   });
 });

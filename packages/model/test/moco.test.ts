@@ -1,6 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { MaskConModel, MemoryQueue, SgdMomentum, learningRateAt, type MocoConfig } from '../src/index.js';
+import {
+  MaskConModel,
+  MemoryQueue,
+  SgdMomentum,
+  learningRateAt,
+  type MocoConfig,
+} from '../src/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -27,13 +33,31 @@ function images(n: number, seed: number): tf.Tensor4D {
 describe('MemoryQueue', () => {
   it('enqueues FIFO and wraps around', () => {
     const q = new MemoryQueue(4, 2);
-    q.enqueue(tf.tensor2d([[1, 0], [0, 1]]), [5, 6]);
+    q.enqueue(
+      tf.tensor2d([
+        [1, 0],
+        [0, 1],
+      ]),
+      [5, 6],
+    );
     expect(q.pointer).toBe(2);
     expect(q.isFull).toBe(false);
-    q.enqueue(tf.tensor2d([[2, 0], [0, 2]]), [7, 8]);
+    q.enqueue(
+      tf.tensor2d([
+        [2, 0],
+        [0, 2],
+      ]),
+      [7, 8],
+    );
     expect(q.pointer).toBe(0);
     expect(q.isFull).toBe(true);
-    q.enqueue(tf.tensor2d([[3, 3], [4, 4]]), [9, 10]);
+    q.enqueue(
+      tf.tensor2d([
+        [3, 3],
+        [4, 4],
+      ]),
+      [9, 10],
+    );
     expect(Array.from(q.keys.dataSync())).toEqual([3, 3, 4, 4, 2, 0, 0, 2]);
     expect(Array.from(q.labels)).toEqual([9, 10, 7, 8]);
     expect(() => q.enqueue(tf.zeros([3, 2]) as tf.Tensor2D, [1, 2, 3])).toThrow(/not a multiple/);
@@ -53,7 +77,9 @@ describe('SGD and schedule', () => {
     let theta = [1, -2, 3];
     let b = theta.map((t, i) => [0.5, 0.5, -1][i] + 0.1 * t);
     theta = theta.map((t, i) => t - 0.1 * b[i]);
-    expect(Array.from(p.dataSync()).map((v) => +v.toFixed(6))).toEqual(theta.map((v) => +v.toFixed(6)));
+    expect(Array.from(p.dataSync()).map((v) => +v.toFixed(6))).toEqual(
+      theta.map((v) => +v.toFixed(6)),
+    );
     sgd.step(new Map([['p', p]]), { p: g2 }, 0.05);
     b = b.map((bb, i) => 0.9 * bb + [1, 0, 2][i] + 0.1 * theta[i]);
     theta = theta.map((t, i) => t - 0.05 * b[i]);
@@ -89,7 +115,8 @@ describe('MaskConModel', () => {
     const q = pq.dataSync();
     model.momentumUpdateKeyEncoder();
     const after = model.encoderK.trainable.get(name)!.dataSync();
-    for (let i = 0; i < after.length; i++) expect(after[i]).toBeCloseTo(0.9 * before[i] + 0.1 * q[i], 5);
+    for (let i = 0; i < after.length; i++)
+      expect(after[i]).toBeCloseTo(0.9 * before[i] + 0.1 * q[i], 5);
 
     const losses: number[] = [];
     let tensors = -1;
@@ -112,7 +139,11 @@ describe('MaskConModel', () => {
 
   it('micro-batches over whole BN groups give the one-pass loss, gradients, BN statistics and keys', () => {
     for (const method of ['maskcon', 'coins'] as const) {
-      const c = { ...cfg(method), bnSplits: 4, network: { ...cfg(method).network, classifierClasses: method === 'coins' ? 3 : undefined } };
+      const c = {
+        ...cfg(method),
+        bnSplits: 4,
+        network: { ...cfg(method).network, classifierClasses: method === 'coins' ? 3 : undefined },
+      };
       const model = new MaskConModel(c);
       const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
       model.fillQueue(images(8, 2), labels);
@@ -127,7 +158,11 @@ describe('MaskConModel', () => {
           grads: new Map([...g.grads].map(([n, t]) => [n, t.dataSync().slice()])),
           stats: g.bnStats.map((s) => [...s.mean.dataSync(), ...s.variance.dataSync()]),
         };
-        tf.dispose([g.loss, ...g.grads.values(), ...g.bnStats.flatMap((st) => [st.mean, st.variance])]);
+        tf.dispose([
+          g.loss,
+          ...g.grads.values(),
+          ...g.bnStats.flatMap((st) => [st.mean, st.variance]),
+        ]);
         return out;
       };
       const one = read(1);
@@ -138,10 +173,13 @@ describe('MaskConModel', () => {
         for (const [n, a] of one.grads) {
           const b = many.grads.get(n)!;
           const scale = Math.max(1e-3, ...Array.from(a, Math.abs));
-          for (let i = 0; i < a.length; i++) maxRel = Math.max(maxRel, Math.abs(a[i] - b[i]) / scale);
+          for (let i = 0; i < a.length; i++)
+            maxRel = Math.max(maxRel, Math.abs(a[i] - b[i]) / scale);
         }
         expect(maxRel).toBeLessThan(1e-4);
-        one.stats.forEach((s, i) => s.forEach((v, j) => expect(many.stats[i][j]).toBeCloseTo(v, 5)));
+        one.stats.forEach((s, i) =>
+          s.forEach((v, j) => expect(many.stats[i][j]).toBeCloseTo(v, 5)),
+        );
         const kOne = model.encodeKeys(xq, 4);
         const kMany = model.encodeKeys(xq, 4, passes);
         const kManyV = kMany.dataSync();

@@ -17,21 +17,32 @@ import {
   updateRunningStats,
   type ForwardContext,
   type NetworkSpec,
-  type StemName,
 } from '../src/index.js';
 
 interface Layout {
-  archs: Record<string, { feature_dim: number; trainable_without_fc: number; state: [string, number[]][] }>;
+  archs: Record<
+    string,
+    { feature_dim: number; trainable_without_fc: number; state: [string, number[]][] }
+  >;
 }
 const LAYOUT = JSON.parse(
-  readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'torchvision-layout.json'), 'utf8'),
+  readFileSync(
+    path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'torchvision-layout.json'),
+    'utf8',
+  ),
 ) as Layout;
 
 /** HWIO → OIHW, [in, out] → [out, in]. */
-const torchShape = (s: readonly number[]): number[] => (s.length === 4 ? [s[3], s[2], s[0], s[1]] : s.length === 2 ? [s[1], s[0]] : [...s]);
+const torchShape = (s: readonly number[]): number[] =>
+  s.length === 4 ? [s[3], s[2], s[0], s[1]] : s.length === 2 ? [s[1], s[0]] : [...s];
 
 const net = (arch: NetworkSpec['arch'], extra: Partial<NetworkSpec> = {}): NetworkSpec => ({
-  arch, width: 4, inChannels: 3, projHidden: 512, projDim: 128, ...extra,
+  arch,
+  width: 4,
+  inChannels: 3,
+  projHidden: 512,
+  projDim: 128,
+  ...extra,
 });
 
 beforeAll(async () => {
@@ -61,17 +72,25 @@ describe('torchvision ResNets', () => {
       const p = createNetwork(net(arch, { stem: 'standard', classifierClasses: 5 }), 1);
       const ours = [...p.trainable, ...p.buffers].filter(([n]) => isBackboneParam(n));
       expect(new Map(ours.map(([n, v]) => [n, torchShape(v.shape)]))).toEqual(new Map(ref.state));
-      const backboneParams = [...p.trainable].filter(([n]) => isBackboneParam(n)).reduce((a, [, v]) => a + v.size, 0);
+      const backboneParams = [...p.trainable]
+        .filter(([n]) => isBackboneParam(n))
+        .reduce((a, [, v]) => a + v.size, 0);
       expect(backboneParams).toBe(ref.trainable_without_fc);
-      expect(backboneParams).toBe({ resnet18: 11_176_512, resnet34: 21_284_672, resnet50: 23_508_032 }[arch]);
+      expect(backboneParams).toBe(
+        { resnet18: 11_176_512, resnet34: 21_284_672, resnet50: 23_508_032 }[arch],
+      );
       const feat = ref.feature_dim;
       expect(feat).toBe(arch === 'resnet50' ? 2048 : 512);
-      expect(p.countTrainable()).toBe(backboneParams + (feat * 512 + 512) + (512 * 128 + 128) + (feat * 5 + 5));
+      expect(p.countTrainable()).toBe(
+        backboneParams + (feat * 512 + 512) + (512 * 128 + 128) + (feat * 5 + 5),
+      );
       expect(stemOf(p)).toBe('standard');
       // init: BN weight 1 / bias 0 / running var 1; Kaiming-normal fan_out convs
       expect(Array.from(p.get('layer1.0.bn1.weight').dataSync()).every((v) => v === 1)).toBe(true);
       expect(Array.from(p.get('layer1.0.bn1.bias').dataSync()).every((v) => v === 0)).toBe(true);
-      expect(Array.from(p.get('layer3.1.bn2.running_var').dataSync()).every((v) => v === 1)).toBe(true);
+      expect(Array.from(p.get('layer3.1.bn2.running_var').dataSync()).every((v) => v === 1)).toBe(
+        true,
+      );
       const w = p.get('layer3.1.conv2.weight');
       const std = tf.tidy(() => Math.sqrt(tf.moments(w).variance.dataSync()[0]));
       expect(std / Math.sqrt(2 / (w.shape[3]! * 9))).toBeCloseTo(1, 1);
@@ -87,7 +106,10 @@ describe('torchvision ResNets', () => {
       };
       forward(33); // standard stem: 33 → 17 → 9 → 9, 5, 3, 2
       p.get('conv1.weight').dispose();
-      p.trainable.set('conv1.weight', tf.variable(tf.randomNormal([3, 3, 3, 64], 0, 0.1, 'float32', 4)));
+      p.trainable.set(
+        'conv1.weight',
+        tf.variable(tf.randomNormal([3, 3, 3, 64], 0, 0.1, 'float32', 4)),
+      );
       expect(stemOf(p)).toBe('small');
       forward(8); // small stem: 8, 8, 4, 2, 1
       p.dispose();
@@ -110,7 +132,10 @@ describe('torchvision ResNets', () => {
 
   it('training mode records every BN layer with the right element counts', () => {
     // resnet18 baseWidth 2, standard stem, 2×20×20: conv1 → 10×10, max-pool → 5×5, layer2 3×3, layer3 2×2, layer4 1×1
-    const p = createNetwork(net('resnet18', { stem: 'standard', baseWidth: 2, projHidden: 8, projDim: 4 }), 4);
+    const p = createNetwork(
+      net('resnet18', { stem: 'standard', baseWidth: 2, projHidden: 8, projDim: 4 }),
+      4,
+    );
     const x = tf.randomUniform([4, 20, 20, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
     const bnStats: NonNullable<ForwardContext['bnStats']> = [];
     const e = embed(p, x, { training: true, bnSplits: 2, bnStats });
@@ -133,7 +158,21 @@ describe('torchvision ResNets', () => {
       await initBackend(b, () => {});
       const x = tf.randomUniform([2, 7, 6, 3], -5, -1, 'float32', 1) as tf.Tensor4D;
       const a = tf.maxPool(x, 3, 2, 1);
-      const ref = tf.maxPool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], -Infinity), 3, 2, 'valid');
+      const ref = tf.maxPool(
+        tf.pad(
+          x,
+          [
+            [0, 0],
+            [1, 1],
+            [1, 1],
+            [0, 0],
+          ],
+          -Infinity,
+        ),
+        3,
+        2,
+        'valid',
+      );
       expect(a.shape).toEqual([2, 4, 3, 3]);
       expect(Array.from(a.dataSync())).toEqual(Array.from(ref.dataSync()));
       tf.dispose([x, a, ref]);
@@ -142,10 +181,16 @@ describe('torchvision ResNets', () => {
   });
 
   it('gradients flow through the standard stem and Bottlenecks on wasm', () => {
-    const p = createNetwork(net('resnet50', { stem: 'standard', baseWidth: 2, projHidden: 8, projDim: 4 }), 6);
+    const p = createNetwork(
+      net('resnet50', { stem: 'standard', baseWidth: 2, projHidden: 8, projDim: 4 }),
+      6,
+    );
     const x = tf.randomUniform([2, 18, 18, 3], -1, 1, 'float32', 7) as tf.Tensor4D;
     const vars = [...p.trainable.values()];
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(embed(p, x, { training: true, bnSplits: 1 }))) as tf.Scalar, vars);
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.square(embed(p, x, { training: true, bnSplits: 1 }))) as tf.Scalar,
+      vars,
+    );
     const g = grads[p.get('conv1.weight').name];
     expect(g.shape).toEqual([7, 7, 3, 2]);
     expect(Array.from(g.dataSync()).every(Number.isFinite)).toBe(true);
@@ -157,7 +202,10 @@ describe('torchvision ResNets', () => {
 
 describe('resnet-mini and heads', () => {
   it('resnet-mini keeps its layout (3 stages of one BasicBlock, feature 4w)', () => {
-    const p = createNetwork({ arch: 'resnet-mini', width: 2, inChannels: 1, projHidden: 8, projDim: 4 }, 3);
+    const p = createNetwork(
+      { arch: 'resnet-mini', width: 2, inChannels: 1, projHidden: 8, projDim: 4 },
+      3,
+    );
     expect([...p.trainable.keys()].filter(isBackboneParam).length).toBe(3 + 3 * 6 + 2 * 3);
     expect(p.get('conv1.weight').shape).toEqual([3, 3, 1, 2]);
     expect(p.get('layer3.0.conv2.weight').shape).toEqual([3, 3, 8, 8]);
@@ -171,10 +219,18 @@ describe('resnet-mini and heads', () => {
   });
 
   it('adding a classifier leaves the other initial weights unchanged; PyTorch Linear init bounds', () => {
-    const spec: NetworkSpec = { arch: 'resnet18', width: 0, baseWidth: 2, inChannels: 3, projHidden: 8, projDim: 4 };
+    const spec: NetworkSpec = {
+      arch: 'resnet18',
+      width: 0,
+      baseWidth: 2,
+      inChannels: 3,
+      projHidden: 8,
+      projDim: 4,
+    };
     const a = createNetwork(spec, 9);
     const b = createNetwork({ ...spec, classifierClasses: 7 }, 9);
-    for (const [n, v] of a.snapshot()) expect(Array.from(b.get(n).dataSync())).toEqual(Array.from(v));
+    for (const [n, v] of a.snapshot())
+      expect(Array.from(b.get(n).dataSync())).toEqual(Array.from(v));
     expect(b.get('classifier.weight').shape).toEqual([16, 7]);
     expect(b.get('classifier.bias').shape).toEqual([7]);
     const bound = 1 / Math.sqrt(16);
@@ -187,17 +243,31 @@ describe('resnet-mini and heads', () => {
     const w = b.get('classifier.weight').arraySync() as number[][];
     const bias = b.get('classifier.bias').dataSync();
     const want = bias.map((bb, j) => bb + w.reduce((s, row) => s + row[j], 0));
-    expect(Array.from(logits.dataSync()).slice(0, 7).map((v, j) => Math.abs(v - want[j]))).toSatisfy((e: number[]) => e.every((x) => x < 1e-5));
+    expect(
+      Array.from(logits.dataSync())
+        .slice(0, 7)
+        .map((v, j) => Math.abs(v - want[j])),
+    ).toSatisfy((e: number[]) => e.every((x) => x < 1e-5));
     logits.dispose();
     a.dispose();
     b.dispose();
   });
 
   it('rejects invalid specs', () => {
-    expect(() => createNetwork(net('resnet99' as never), 1)).toThrow(/Unknown architecture resnet99; known: resnet-mini, resnet18, resnet34, resnet50/);
-    expect(() => createNetwork(net('resnet18', { stem: 'huge' as never }), 1)).toThrow(/Unknown stem 'huge'/);
-    expect(() => createNetwork(net('resnet18', { baseWidth: 0 }), 1)).toThrow(/baseWidth must be a positive integer/);
-    expect(() => createNetwork(net('resnet18', { classifierClasses: 1.5 }), 1)).toThrow(/classifierClasses must be a positive integer/);
-    expect(() => createNetwork(net('resnet-mini', { width: 0 }), 1)).toThrow(/--width must be a positive integer/);
+    expect(() => createNetwork(net('resnet99' as never), 1)).toThrow(
+      /Unknown architecture resnet99; known: resnet-mini, resnet18, resnet34, resnet50/,
+    );
+    expect(() => createNetwork(net('resnet18', { stem: 'huge' as never }), 1)).toThrow(
+      /Unknown stem 'huge'/,
+    );
+    expect(() => createNetwork(net('resnet18', { baseWidth: 0 }), 1)).toThrow(
+      /baseWidth must be a positive integer/,
+    );
+    expect(() => createNetwork(net('resnet18', { classifierClasses: 1.5 }), 1)).toThrow(
+      /classifierClasses must be a positive integer/,
+    );
+    expect(() => createNetwork(net('resnet-mini', { width: 0 }), 1)).toThrow(
+      /--width must be a positive integer/,
+    );
   });
 });

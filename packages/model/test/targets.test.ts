@@ -38,7 +38,14 @@ function randomUnitRows(n: number, d: number, rnd: () => number): number[][] {
 const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
 
 /** The algorithm of algorithm.md, element by element, literally (softmax, then divide by max). */
-function naiveMaskcon(k: number[][], Q: number[][], labels: number[], qLabels: number[], w: number, tau: number): number[][] {
+function naiveMaskcon(
+  k: number[][],
+  Q: number[][],
+  labels: number[],
+  qLabels: number[],
+  w: number,
+  tau: number,
+): number[][] {
   return k.map((ki, i) => {
     const same = qLabels.map((l) => l === labels[i]);
     const s = Q.map((qj) => dot(ki, qj) / tau);
@@ -90,7 +97,9 @@ describe('soft targets', () => {
   ] as const) {
     it(`MaskCon matches the element-wise definition (w=${w}, τ=${tau})`, () => {
       const rnd = lcg(seed);
-      const n = 6, K = 16, d = 8;
+      const n = 6,
+        K = 16,
+        d = 8;
       const k = randomUnitRows(n, d, rnd);
       const Q = randomUnitRows(K, d, rnd);
       const labels = Array.from({ length: n }, () => Math.floor(rnd() * 3));
@@ -98,7 +107,13 @@ describe('soft targets', () => {
       const qLabels = Array.from({ length: K }, () => Math.floor(rnd() * 3));
       const expected = naiveMaskcon(k, Q, labels, qLabels, w, tau);
       const got = tf.tidy(() =>
-        maskconTargets(tf.tensor2d(k), tf.tensor2d(Q), sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')), w, tau).arraySync(),
+        maskconTargets(
+          tf.tensor2d(k),
+          tf.tensor2d(Q),
+          sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')),
+          w,
+          tau,
+        ).arraySync(),
       );
       expect(maxAbsDiff(got, expected)).toBeLessThan(1e-5);
       // Every row is a distribution, the row with no same-label entry is onehot(0), no NaN.
@@ -117,7 +132,15 @@ describe('soft targets', () => {
     const Q = randomUnitRows(10, 5, rnd);
     const labels = [0, 1, 0, 1];
     const qLabels = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
-    const y = tf.tidy(() => maskconTargets(tf.tensor2d(k), tf.tensor2d(Q), sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')), 1, 0.1).arraySync());
+    const y = tf.tidy(() =>
+      maskconTargets(
+        tf.tensor2d(k),
+        tf.tensor2d(Q),
+        sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')),
+        1,
+        0.1,
+      ).arraySync(),
+    );
     for (const row of y) expect(Math.max(...row.slice(1))).toBeCloseTo(row[0], 6);
   });
 
@@ -125,17 +148,31 @@ describe('soft targets', () => {
     const labels = [0, 1, 2, 5];
     const qLabels = [0, 0, 1, 2, 2, 2, 1, 0];
     for (const w of [0.2, 0.8, 1]) {
-      const got = tf.tidy(() => grafitTargets(sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')), w).arraySync());
+      const got = tf.tidy(() =>
+        grafitTargets(
+          sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')),
+          w,
+        ).arraySync(),
+      );
       expect(maxAbsDiff(got, naiveGrafit(labels, qLabels, w))).toBeLessThan(1e-6);
     }
     const sup = tf.tidy(() =>
-      softTargets({ method: 'supfine', w: 0.3, t: 0.1 }, tf.zeros([4, 2]), tf.zeros([8, 2]), tf.tensor2d(sameLabelMaskHost(labels, qLabels), [4, 8])).arraySync(),
+      softTargets(
+        { method: 'supfine', w: 0.3, t: 0.1 },
+        tf.zeros([4, 2]),
+        tf.zeros([8, 2]),
+        tf.tensor2d(sameLabelMaskHost(labels, qLabels), [4, 8]),
+      ).arraySync(),
     );
     expect(maxAbsDiff(sup, naiveGrafit(labels, qLabels, 1))).toBeLessThan(1e-6);
   });
 
   it('CoIns mixes the classifier cross-entropy and the SelfCon loss by w', () => {
-    const logits = [[2, -1, 0.5], [0, 0, 3], [-2, 1, 1]];
+    const logits = [
+      [2, -1, 0.5],
+      [0, 0, 3],
+      [-2, 1, 1],
+    ];
     const labels = [0, 2, 1];
     const contrastive = 1.7;
     let ce = 0;
@@ -145,7 +182,15 @@ describe('soft targets', () => {
     });
     ce /= logits.length;
     for (const w of [0, 0.2, 1]) {
-      const got = tf.tidy(() => coinsLoss(tf.tensor2d(logits), tf.tensor1d(labels, 'int32'), tf.scalar(contrastive), w).dataSync()[0]);
+      const got = tf.tidy(
+        () =>
+          coinsLoss(
+            tf.tensor2d(logits),
+            tf.tensor1d(labels, 'int32'),
+            tf.scalar(contrastive),
+            w,
+          ).dataSync()[0],
+      );
       expect(got).toBeCloseTo(w * ce + (1 - w) * contrastive, 5);
     }
   });
@@ -154,14 +199,21 @@ describe('soft targets', () => {
     const labels = [0, 2, 1, 2];
     const qLabels = [2, 0, 0, 1, 2, 3];
     const host = Array.from(sameLabelMaskHost(labels, qLabels));
-    const dev = Array.from(tf.tidy(() => sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')).dataSync()));
+    const dev = Array.from(
+      tf.tidy(() =>
+        sameLabelMask(tf.tensor1d(labels, 'int32'), tf.tensor1d(qLabels, 'int32')).dataSync(),
+      ),
+    );
     expect(host).toEqual(dev);
     expect(host.reduce((a, b) => a + b, 0)).toBe(2 + 2 + 1 + 2);
   });
 
   it('contrastive loss equals the naive cross-entropy over [q·k, q·Q]/τ0', () => {
     const rnd = lcg(5);
-    const n = 4, K = 8, d = 6, t0 = 0.1;
+    const n = 4,
+      K = 8,
+      d = 6,
+      t0 = 0.1;
     const q = randomUnitRows(n, d, rnd);
     const k = randomUnitRows(n, d, rnd);
     const Q = randomUnitRows(K, d, rnd);
@@ -174,7 +226,13 @@ describe('soft targets', () => {
       expected += -l.reduce((s, v, j) => s + y[i][j] * (v - lse), 0);
     }
     expected /= n;
-    const got = tf.tidy(() => softTargetCrossEntropy(contrastiveLogits(tf.tensor2d(q), tf.tensor2d(k), tf.tensor2d(Q), t0), tf.tensor2d(y)).dataSync()[0]);
+    const got = tf.tidy(
+      () =>
+        softTargetCrossEntropy(
+          contrastiveLogits(tf.tensor2d(q), tf.tensor2d(k), tf.tensor2d(Q), t0),
+          tf.tensor2d(y),
+        ).dataSync()[0],
+    );
     expect(got).toBeCloseTo(expected, 4);
   });
 });

@@ -88,7 +88,8 @@ function parseArgs(argv: string[]): Options {
   };
   const list = (a: string, v: string): number[] => {
     const xs = v.split(',').map(Number);
-    if (!xs.length || xs.some((x) => !Number.isInteger(x) || x <= 0)) throw new Error(`${a} needs a comma-separated list of positive integers, got "${v}"`);
+    if (!xs.length || xs.some((x) => !Number.isInteger(x) || x <= 0))
+      throw new Error(`${a} needs a comma-separated list of positive integers, got "${v}"`);
     return xs;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -100,27 +101,67 @@ function parseArgs(argv: string[]): Options {
     };
     const int = (): number => list(a, next())[0];
     switch (a) {
-      case '--batches': o.batches = list(a, next()); break;
-      case '--threads': o.threads = list(a, next()); break;
-      case '--batch': o.batch = int(); break;
-      case '--thread': o.thread = int(); break;
-      case '--arch': o.arch = next(); break;
-      case '--K': o.K = int(); break;
-      case '--width': o.width = int(); break;
-      case '--size': o.size = int(); break;
-      case '--classes': o.classes = int(); break;
-      case '--bn-group-size': o.bnGroup = int(); break;
-      case '--micro-batch': o.microBatch = Number(next()); break;
-      case '--steps': o.steps = int(); break;
-      case '--warmup': o.warmup = Number(next()); break;
-      case '--backend': o.backend = next(); break;
-      case '--no-torch': o.torch = false; break;
-      case '--no-profile': o.profile = false; break;
-      case '--worker': o.worker = next(); break;
-      case '--index': o.index = next(); break;
-      case '--python': o.python = next(); break;
-      case 'train': break; // `pnpm bench train` may pass the sub-command through
-      default: throw new Error(`Unknown argument ${a}`);
+      case '--batches':
+        o.batches = list(a, next());
+        break;
+      case '--threads':
+        o.threads = list(a, next());
+        break;
+      case '--batch':
+        o.batch = int();
+        break;
+      case '--thread':
+        o.thread = int();
+        break;
+      case '--arch':
+        o.arch = next();
+        break;
+      case '--K':
+        o.K = int();
+        break;
+      case '--width':
+        o.width = int();
+        break;
+      case '--size':
+        o.size = int();
+        break;
+      case '--classes':
+        o.classes = int();
+        break;
+      case '--bn-group-size':
+        o.bnGroup = int();
+        break;
+      case '--micro-batch':
+        o.microBatch = Number(next());
+        break;
+      case '--steps':
+        o.steps = int();
+        break;
+      case '--warmup':
+        o.warmup = Number(next());
+        break;
+      case '--backend':
+        o.backend = next();
+        break;
+      case '--no-torch':
+        o.torch = false;
+        break;
+      case '--no-profile':
+        o.profile = false;
+        break;
+      case '--worker':
+        o.worker = next();
+        break;
+      case '--index':
+        o.index = next();
+        break;
+      case '--python':
+        o.python = next();
+        break;
+      case 'train':
+        break; // `pnpm bench train` may pass the sub-command through
+      default:
+        throw new Error(`Unknown argument ${a}`);
     }
   }
   return o;
@@ -131,12 +172,16 @@ async function buildSyntheticIndex(dir: string, size: number, classes: number): 
   const { writeIndex } = await import('@maskcon/datasets');
   const fine = classes * 5;
   let s = 12345;
-  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24);
+  const rnd = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24;
   const images = (n: number) =>
     Array.from({ length: n }, (_, i) => {
       const data = new Uint8Array(size * size * 3);
       for (let j = 0; j < data.length; j++) data[j] = rnd();
-      return { fine: i % fine, coarse: (i % fine) % classes, image: { data, height: size, width: size, channels: 3 } };
+      return {
+        fine: i % fine,
+        coarse: (i % fine) % classes,
+        image: { data, height: size, width: size, channels: 3 },
+      };
     });
   const train = images(1024);
   const test = images(16);
@@ -161,7 +206,12 @@ async function buildSyntheticIndex(dir: string, size: number, classes: number): 
 function convKey(name: string, ins: number[][], outs: number[][]): { key: string; flops: number } {
   if (!name.startsWith('Conv2D') || ins.length < 2) return { key: name, flops: 0 };
   // Conv2D(x, filter) → y;  Conv2DBackpropFilter(x, dy) → filter;  Conv2DBackpropInput(dy, filter) → x
-  const [x, f, y] = name === 'Conv2D' ? [ins[0], ins[1], outs[0]] : name === 'Conv2DBackpropFilter' ? [ins[0], outs[0], ins[1]] : [outs[0], ins[1], ins[0]];
+  const [x, f, y] =
+    name === 'Conv2D'
+      ? [ins[0], ins[1], outs[0]]
+      : name === 'Conv2DBackpropFilter'
+        ? [ins[0], outs[0], ins[1]]
+        : [outs[0], ins[1], ins[0]];
   const flops = 2 * y[0] * y[1] * y[2] * y[3] * f[0] * f[1] * f[2];
   return { key: `${name} ${f[0]}×${f[1]} ${x[1]}→${y[1]} px, ${f[2]}→${f[3]} ch`, flops };
 }
@@ -192,7 +242,10 @@ async function runOurs(o: Options): Promise<void> {
   const n = o.batch;
   let s = 99;
   const batch = (step: number) => {
-    const indices = Int32Array.from({ length: n }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % 1024);
+    const indices = Int32Array.from(
+      { length: n },
+      () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % 1024,
+    );
     const labels = Int32Array.from(indices, (i) => (i % (o.classes * 5)) % o.classes);
     return { indices, labels, epoch: 0, step, lr: 0.02 };
   };
@@ -224,7 +277,11 @@ async function runOurs(o: Options): Promise<void> {
     profileTotal = 0;
     for (const k of prof.kernels) {
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-      const { key, flops } = convKey(k.name, k.inputShapes as number[][], k.outputShapes as number[][]);
+      const { key, flops } = convKey(
+        k.name,
+        k.inputShapes as number[][],
+        k.outputShapes as number[][],
+      );
       const e = byName.get(key) ?? { ms: 0, calls: 0, flops: 0 };
       e.ms += ms;
       e.calls += 1;
@@ -232,7 +289,9 @@ async function runOurs(o: Options): Promise<void> {
       byName.set(key, e);
       profileTotal += ms;
     }
-    profile = [...byName.entries()].map(([name, e]) => ({ name, ...e })).sort((p, q) => q.ms - p.ms);
+    profile = [...byName.entries()]
+      .map(([name, e]) => ({ name, ...e }))
+      .sort((p, q) => q.ms - p.ms);
   }
   const result: Result = {
     impl: 'ours',
@@ -255,7 +314,10 @@ async function runOurs(o: Options): Promise<void> {
 }
 
 function parseResult(stdout: string): Result | null {
-  const line = stdout.split('\n').reverse().find((l) => l.startsWith('RESULT ') || l.startsWith('{'));
+  const line = stdout
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('RESULT ') || l.startsWith('{'));
   if (line == null) return null;
   return JSON.parse(line.startsWith('RESULT ') ? line.slice(7) : line) as Result;
 }
@@ -263,7 +325,12 @@ function parseResult(stdout: string): Result | null {
 function sub(cmd: string, args: string[]): { result: Result | null; err: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   const stderr = r.stderr || '';
-  const tail = stderr.trim().split('\n').slice(-3).map((l) => l.slice(0, 300)).join(' | ');
+  const tail = stderr
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .map((l) => l.slice(0, 300))
+    .join(' | ');
   const err = r.error
     ? String(r.error)
     : r.status !== 0
@@ -286,39 +353,98 @@ async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'maskcon-bench-train-'));
   try {
     const index = await buildSyntheticIndex(work, o.size, o.classes);
-    const common = ['--arch', o.arch, '--K', `${o.K}`, '--width', `${o.width}`, '--size', `${o.size}`, '--classes', `${o.classes}`, '--steps', `${o.steps}`, '--warmup', `${o.warmup}`];
+    const common = [
+      '--arch',
+      o.arch,
+      '--K',
+      `${o.K}`,
+      '--width',
+      `${o.width}`,
+      '--size',
+      `${o.size}`,
+      '--classes',
+      `${o.classes}`,
+      '--steps',
+      `${o.steps}`,
+      '--warmup',
+      `${o.warmup}`,
+    ];
     console.log(
       `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width}` : `${o.arch} (small-image stem)`}, ${o.size}×${o.size}×3 images, ` +
         `K = ${o.K}, d = 128, projector 512, BN groups of ≤ ${o.bnGroup}; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
     );
-    const rows: { batch: number; threads: number; group?: number; ours: Result | null; torch: Result | null; errs: string[] }[] = [];
+    const rows: {
+      batch: number;
+      threads: number;
+      group?: number;
+      ours: Result | null;
+      torch: Result | null;
+      errs: string[];
+    }[] = [];
     for (const batch of o.batches) {
       for (const threads of o.threads) {
         const errs: string[] = [];
         // BN groups of --bn-group-size, smaller where a replica's share is smaller (both sides alike).
         const group = Math.min(o.bnGroup, batch / threads);
         if (!Number.isInteger(group) || batch % group !== 0 || (batch / group) % threads !== 0) {
-          errs.push(`batch ${batch} does not split into ${threads} replicas of whole BN groups of ${group}; skipped`);
+          errs.push(
+            `batch ${batch} does not split into ${threads} replicas of whole BN groups of ${group}; skipped`,
+          );
           rows.push({ batch, threads, ours: null, torch: null, errs });
           continue;
         }
         process.stderr.write(`  running batch ${batch}, ${threads} thread(s)…\n`);
-        const ours = sub(process.execPath, [...process.execArgv, self, '--worker', 'ours', '--batch', `${batch}`, '--thread', `${threads}`, '--index', index, '--backend', o.backend, '--micro-batch', `${o.microBatch}`, '--bn-group-size', `${group}`, ...common, ...(o.profile ? [] : ['--no-profile'])]);
+        const ours = sub(process.execPath, [
+          ...process.execArgv,
+          self,
+          '--worker',
+          'ours',
+          '--batch',
+          `${batch}`,
+          '--thread',
+          `${threads}`,
+          '--index',
+          index,
+          '--backend',
+          o.backend,
+          '--micro-batch',
+          `${o.microBatch}`,
+          '--bn-group-size',
+          `${group}`,
+          ...common,
+          ...(o.profile ? [] : ['--no-profile']),
+        ]);
         if (ours.err) errs.push(`ours: ${ours.err}`);
         let torch: { result: Result | null; err: string } = { result: null, err: '' };
         if (o.torch) {
           const py = path.join(here, 'maskcon_step.py');
-          torch = sub(o.python, [py, '--batch', `${batch}`, '--threads', `${threads}`, '--bn-group-size', `${group}`, ...common]);
-          if (torch.err) errs.push(`pytorch: ${torch.err} (install with: apt-get install python3-torch python3-torchvision)`);
+          torch = sub(o.python, [
+            py,
+            '--batch',
+            `${batch}`,
+            '--threads',
+            `${threads}`,
+            '--bn-group-size',
+            `${group}`,
+            ...common,
+          ]);
+          if (torch.err)
+            errs.push(
+              `pytorch: ${torch.err} (install with: apt-get install python3-torch python3-torchvision)`,
+            );
         }
         rows.push({ batch, threads, group, ours: ours.result, torch: torch.result, errs });
       }
     }
     const ob = rows.find((r) => r.ours)?.ours;
     const tb = rows.find((r) => r.torch)?.torch;
-    console.log(`ours: ${ob?.version ?? '?'}, backend ${ob?.backend ?? '?'} (T threads = T data-parallel replicas);  PyTorch: ${tb?.version ?? 'not run'} CPU (torch.set_num_threads(T))`);
+    console.log(
+      `ours: ${ob?.version ?? '?'}, backend ${ob?.backend ?? '?'} (T threads = T data-parallel replicas);  PyTorch: ${tb?.version ?? 'not run'} CPU (torch.set_num_threads(T))`,
+    );
     console.log('');
-    console.log('| batch | threads | BN group | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB |');
+    console.log(
+      '| batch | threads | BN group | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB |',
+    );
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const ratio = r.ours && r.torch ? r.ours.images_per_s / r.torch.images_per_s : NaN;
@@ -328,22 +454,34 @@ async function main(): Promise<void> {
           `${fmt(r.ours?.peak_rss_mb, 0)} | ${fmt(r.torch?.peak_rss_mb, 0)} |`,
       );
     }
-    for (const r of rows) for (const e of r.errs) console.log(`  batch ${r.batch}, ${r.threads} thread(s): ${e}`);
-    for (const r of rows) if (r.ours?.error) console.log(`  batch ${r.batch} ours: WARNING ${r.ours.error}`);
+    for (const r of rows)
+      for (const e of r.errs) console.log(`  batch ${r.batch}, ${r.threads} thread(s): ${e}`);
+    for (const r of rows)
+      if (r.ours?.error) console.log(`  batch ${r.batch} ours: WARNING ${r.ours.error}`);
     for (const r of rows) {
       if (!r.ours?.profile) continue;
       console.log('');
       const total = r.ours.profile_total_ms || 1;
       const kinds = new Map<string, number>();
-      for (const p of r.ours.profile) kinds.set(p.name.split(' ')[0], (kinds.get(p.name.split(' ')[0]) ?? 0) + p.ms);
+      for (const p of r.ours.profile)
+        kinds.set(p.name.split(' ')[0], (kinds.get(p.name.split(' ')[0]) ?? 0) + p.ms);
       const byKind = [...kinds].sort((a, b) => b[1] - a[1]);
-      console.log(`Kernel-time profile of our step, batch ${r.batch}, 1 thread (tf.profile, one step, ${fmt(total, 0)} ms of kernel time).`);
-      console.log(`By kernel: ${byKind.slice(0, 8).map(([k, ms]) => `${k} ${fmt((100 * ms) / total, 1)}%`).join(', ')}.`);
+      console.log(
+        `Kernel-time profile of our step, batch ${r.batch}, 1 thread (tf.profile, one step, ${fmt(total, 0)} ms of kernel time).`,
+      );
+      console.log(
+        `By kernel: ${byKind
+          .slice(0, 8)
+          .map(([k, ms]) => `${k} ${fmt((100 * ms) / total, 1)}%`)
+          .join(', ')}.`,
+      );
       console.log(`Top 16 by kernel and shape (GFLOP/s = useful conv FLOPs / kernel time):`);
       console.log('| kernel and shape | ms | share | calls | GFLOP/s |');
       console.log('|---|---:|---:|---:|---:|');
       for (const p of r.ours.profile.slice(0, 16)) {
-        console.log(`| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / total, 1)}% | ${p.calls} | ${p.flops ? fmt(p.flops / p.ms / 1e6, 1) : ''} |`);
+        console.log(
+          `| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / total, 1)}% | ${p.calls} | ${p.flops ? fmt(p.flops / p.ms / 1e6, 1) : ''} |`,
+        );
       }
     }
   } finally {

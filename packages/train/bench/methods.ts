@@ -4,7 +4,14 @@
  * the training throughput. Defaults: Fashion-MNIST, the quick preset, MaskCon with w = 1, τ = 0.1.
  */
 import { formatRecallTable } from '@maskcon/eval';
-import { findFinishedRun, parseTrainArgs, RunsDb, train, RECALL_KS, type TrainResult } from '../src/index.js';
+import {
+  findFinishedRun,
+  parseTrainArgs,
+  RunsDb,
+  train,
+  RECALL_KS,
+  type TrainResult,
+} from '../src/index.js';
 import type { MethodName } from '@maskcon/model';
 
 /** The parts of a TrainResult the table needs, from a finished run in the runs DB. */
@@ -17,7 +24,9 @@ function storedResult(runsDb: string, runId: number): TrainResult {
       runId,
       backend: row.backend ?? '-',
       workers: cfg.workers ?? 1,
-      epochs: db.epochs(runId).map((e) => ({ epoch: e.epoch, loss: e.loss, lr: e.lr, imagesPerS: e.images_per_s })),
+      epochs: db
+        .epochs(runId)
+        .map((e) => ({ epoch: e.epoch, loss: e.loss, lr: e.lr, imagesPerS: e.images_per_s })),
       recall: db.finalRecalls(runId),
       wallTimeS: row.wall_time_s ?? 0,
       imagesPerS: row.images_per_s ?? 0,
@@ -43,21 +52,34 @@ async function main(): Promise<void> {
     const done = findFinishedRun(cfg.runsDb, cfg);
     process.stderr.write(`\n=== ${method}${done ? ` (reusing finished run ${done})` : ''} ===\n`);
     const r = done ? storedResult(cfg.runsDb, done) : await train(cfg);
-    const name = method === 'maskcon' ? `maskcon (w=${cfg.w}, τ=${cfg.t})` : method === 'grafit' || method === 'coins' ? `${method} (w=${cfg.w})` : method;
+    const name =
+      method === 'maskcon'
+        ? `maskcon (w=${cfg.w}, τ=${cfg.t})`
+        : method === 'grafit' || method === 'coins'
+          ? `${method} (w=${cfg.w})`
+          : method;
     results.push({ name, r, cfg });
   }
   const c = results[0].cfg;
-  console.log(`\n${c.dataset}, ${c.arch} width ${c.width}, ${c.epochs} epochs, batch ${c.batchSize}, K ${c.K}, seed ${c.seed}, train subset ${c.trainSubset || 'all'}, test subset ${c.testSubset || 'all'}`);
+  console.log(
+    `\n${c.dataset}, ${c.arch} width ${c.width}, ${c.epochs} epochs, batch ${c.batchSize}, K ${c.K}, seed ${c.seed}, train subset ${c.trainSubset || 'all'}, test subset ${c.testSubset || 'all'}`,
+  );
   console.log('Fine-label Recall@K (%) on the test split:\n');
   console.log(
     formatRecallTable(
-      results.map(({ name, r }) => ({ name, recalls: Object.fromEntries(r.recall.map((x) => [x.k, x.recall])) })),
+      results.map(({ name, r }) => ({
+        name,
+        recalls: Object.fromEntries(r.recall.map((x) => [x.k, x.recall])),
+      })),
       RECALL_KS,
       { nameHeader: 'method' },
     ),
   );
   console.log('\nthroughput:');
-  for (const { name, r } of results) console.log(`  ${name.padEnd(24)} ${r.imagesPerS.toFixed(1)} images/s on ${r.backend} × ${r.workers} worker(s), wall ${r.wallTimeS.toFixed(0)} s`);
+  for (const { name, r } of results)
+    console.log(
+      `  ${name.padEnd(24)} ${r.imagesPerS.toFixed(1)} images/s on ${r.backend} × ${r.workers} worker(s), wall ${r.wallTimeS.toFixed(0)} s`,
+    );
 }
 
 main().catch((err: unknown) => {

@@ -23,7 +23,10 @@ export interface CheckpointMeta {
 export function saveCheckpoint(file: string, state: TrainingState, meta: CheckpointMeta): void {
   const tensors: [string, SafetensorsInput][] = [];
   for (const [name, data] of state.arrays) {
-    tensors.push([name, { dtype: data instanceof Int32Array ? 'I32' : 'F32', shape: [data.length], data }]);
+    tensors.push([
+      name,
+      { dtype: data instanceof Int32Array ? 'I32' : 'F32', shape: [data.length], data },
+    ]);
   }
   writeSafetensors(file, tensors, {
     format: CHECKPOINT_FORMAT,
@@ -37,21 +40,36 @@ export function saveCheckpoint(file: string, state: TrainingState, meta: Checkpo
 }
 
 export function loadCheckpoint(file: string): { state: TrainingState; meta: CheckpointMeta } {
-  if (!existsSync(file)) throw new Error(`No checkpoint at ${file}: the run stopped before its first checkpoint; start it again instead of resuming.`);
+  if (!existsSync(file))
+    throw new Error(
+      `No checkpoint at ${file}: the run stopped before its first checkpoint; start it again instead of resuming.`,
+    );
   const { tensors, metadata } = readSafetensors(file);
-  if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${file} is not a MaskCon checkpoint (format "${metadata.format ?? 'none'}", expected "${CHECKPOINT_FORMAT}").`);
+  if (metadata.format !== CHECKPOINT_FORMAT)
+    throw new Error(
+      `${file} is not a MaskCon checkpoint (format "${metadata.format ?? 'none'}", expected "${CHECKPOINT_FORMAT}").`,
+    );
   const arrays = new Map<string, Float32Array | Int32Array>();
   for (const [name, t] of tensors) {
-    if (!(t.data instanceof Float32Array || t.data instanceof Int32Array)) throw new Error(`${file}: tensor ${name} has dtype ${t.dtype}; checkpoints hold F32 and I32 only.`);
+    if (!(t.data instanceof Float32Array || t.data instanceof Int32Array))
+      throw new Error(
+        `${file}: tensor ${name} has dtype ${t.dtype}; checkpoints hold F32 and I32 only.`,
+      );
     arrays.set(name, t.data);
   }
   const num = (k: string) => {
     const v = Number(metadata[k]);
-    if (!Number.isInteger(v) || v < 0) throw new Error(`${file}: metadata ${k} = "${metadata[k]}" is not a non-negative integer.`);
+    if (!Number.isInteger(v) || v < 0)
+      throw new Error(`${file}: metadata ${k} = "${metadata[k]}" is not a non-negative integer.`);
     return v;
   };
   return {
     state: { arrays, queuePtr: num('queue_ptr'), queueFilled: num('queue_filled') },
-    meta: { runId: num('run_id'), epoch: num('epoch'), iteration: num('iteration'), config: JSON.parse(metadata.config) as TrainConfig },
+    meta: {
+      runId: num('run_id'),
+      epoch: num('epoch'),
+      iteration: num('iteration'),
+      config: JSON.parse(metadata.config) as TrainConfig,
+    },
   };
 }

@@ -26,12 +26,19 @@ async function main(): Promise<void> {
     const overrides = parseTrainArgs(rest);
     const allowed = new Set(['--workers', '--loader-workers', '--backend', '--runs-db']);
     const other = rest.filter((a) => a.startsWith('--') && !allowed.has(a.split('=')[0]));
-    if (other.length > 0) throw new Error(`--resume continues a run with its stored configuration; only --workers, --loader-workers, --backend and --runs-db may be given (got ${other.join(', ')}).`);
+    if (other.length > 0)
+      throw new Error(
+        `--resume continues a run with its stored configuration; only --workers, --loader-workers, --backend and --runs-db may be given (got ${other.join(', ')}).`,
+      );
     const db = new RunsDb(overrides.runsDb);
     const row = Number.isInteger(resumeRunId) ? db.getRun(resumeRunId) : undefined;
     db.close();
-    if (!row) throw new Error(`No run ${argv[ri + 1]} in ${overrides.runsDb}; \`pnpm runs\` lists the runs.`);
-    if (row.status === 'finished') throw new Error(`Run ${resumeRunId} already finished; nothing to resume.`);
+    if (!row)
+      throw new Error(
+        `No run ${argv[ri + 1]} in ${overrides.runsDb}; \`pnpm runs\` lists the runs.`,
+      );
+    if (row.status === 'finished')
+      throw new Error(`Run ${resumeRunId} already finished; nothing to resume.`);
     const stored = JSON.parse(row.config) as TrainConfig;
     const given = (flag: string) => rest.some((a) => a === flag || a.startsWith(`${flag}=`));
     cfg = {
@@ -39,14 +46,18 @@ async function main(): Promise<void> {
       ...stored,
       runsDb: overrides.runsDb,
       workers: given('--workers') ? overrides.workers : stored.workers,
-      loaderWorkers: given('--loader-workers') ? overrides.loaderWorkers : (stored.loaderWorkers ?? DEFAULT_CONFIG.loaderWorkers),
+      loaderWorkers: given('--loader-workers')
+        ? overrides.loaderWorkers
+        : (stored.loaderWorkers ?? DEFAULT_CONFIG.loaderWorkers),
       backend: given('--backend') ? overrides.backend : stored.backend,
     };
   } else {
     cfg = parseTrainArgs(argv);
   }
   const result = await train(cfg, { resumeRunId });
-  console.log(`\nrun ${result.runId}: ${cfg.method} on ${cfg.dataset} (w=${cfg.w}, τ=${cfg.t}, seed ${cfg.seed}) — fine-label Recall@K on the test split`);
+  console.log(
+    `\nrun ${result.runId}: ${cfg.method} on ${cfg.dataset} (w=${cfg.w}, τ=${cfg.t}, seed ${cfg.seed}) — fine-label Recall@K on the test split`,
+  );
   console.log(formatRunTable(result));
 }
 

@@ -111,8 +111,29 @@ export const DEFAULT_CONFIG: TrainConfig = {
  */
 export const PRESETS: Record<string, Partial<TrainConfig>> = {
   paper: { epochs: 200, batchSize: 128, lr: 0.02, warmupEpochs: 5, K: 8192, width: 32 },
-  quick: { epochs: 4, batchSize: 128, lr: 0.05, warmupEpochs: 1, K: 4096, width: 16, trainSubset: 20000, testSubset: 5000, evalEvery: 0 },
-  tiny: { epochs: 1, batchSize: 32, lr: 0.05, warmupEpochs: 0, K: 256, width: 4, trainSubset: 512, testSubset: 256, evalEvery: 0, bnSplits: 2 },
+  quick: {
+    epochs: 4,
+    batchSize: 128,
+    lr: 0.05,
+    warmupEpochs: 1,
+    K: 4096,
+    width: 16,
+    trainSubset: 20000,
+    testSubset: 5000,
+    evalEvery: 0,
+  },
+  tiny: {
+    epochs: 1,
+    batchSize: 32,
+    lr: 0.05,
+    warmupEpochs: 0,
+    K: 256,
+    width: 4,
+    trainSubset: 512,
+    testSubset: 256,
+    evalEvery: 0,
+    bnSplits: 2,
+  },
 };
 
 /**
@@ -121,7 +142,17 @@ export const PRESETS: Record<string, Partial<TrainConfig>> = {
  * per method and dataset. SOP uses the weak pipeline for both views, as the seed says.
  */
 export function paperPreset(dataset: string, method: string): Partial<TrainConfig> {
-  const base: Partial<TrainConfig> = { epochs: 200, batchSize: 128, lr: 0.02, warmupEpochs: 5, K: 8192, weightDecay: 5e-4, t0: 0.1, m: 0.99, width: 32 };
+  const base: Partial<TrainConfig> = {
+    epochs: 200,
+    batchSize: 128,
+    lr: 0.02,
+    warmupEpochs: 5,
+    K: 8192,
+    weightDecay: 5e-4,
+    t0: 0.1,
+    m: 0.99,
+    width: 32,
+  };
   if (dataset === 'imagenet32') Object.assign(base, { batchSize: 256, epochs: 100, K: 16384 });
   if (dataset.startsWith('sop_')) Object.assign(base, { augQ: 'weak', augK: 'weak' });
   const table: Record<string, Record<string, { w: number; t?: number }>> = {
@@ -148,11 +179,16 @@ export function validateConfig(cfg: TrainConfig): void {
   const bad = (msg: string) => {
     throw new Error(`Invalid configuration: ${msg}`);
   };
-  if (!METHOD_NAMES.includes(cfg.method)) bad(`unknown --method ${cfg.method}; known: ${METHOD_NAMES.join(', ')}.`);
-  if (!ARCH_NAMES.includes(cfg.arch)) bad(`unknown --arch ${cfg.arch}; known: ${ARCH_NAMES.join(', ')}.`);
-  if (!BACKENDS.includes(cfg.backend)) bad(`unknown --backend ${cfg.backend}; known: ${BACKENDS.join(', ')}.`);
-  if (!PIPELINES.includes(cfg.augQ) || !PIPELINES.includes(cfg.augK)) bad(`--aug-q/--aug-k must be one of ${PIPELINES.join(', ')}.`);
-  if (cfg.labels !== 'coarse' && cfg.labels !== 'fine') bad(`--labels must be coarse or fine, got ${cfg.labels}.`);
+  if (!METHOD_NAMES.includes(cfg.method))
+    bad(`unknown --method ${cfg.method}; known: ${METHOD_NAMES.join(', ')}.`);
+  if (!ARCH_NAMES.includes(cfg.arch))
+    bad(`unknown --arch ${cfg.arch}; known: ${ARCH_NAMES.join(', ')}.`);
+  if (!BACKENDS.includes(cfg.backend))
+    bad(`unknown --backend ${cfg.backend}; known: ${BACKENDS.join(', ')}.`);
+  if (!PIPELINES.includes(cfg.augQ) || !PIPELINES.includes(cfg.augK))
+    bad(`--aug-q/--aug-k must be one of ${PIPELINES.join(', ')}.`);
+  if (cfg.labels !== 'coarse' && cfg.labels !== 'fine')
+    bad(`--labels must be coarse or fine, got ${cfg.labels}.`);
   const posInt = (name: string, v: number) => {
     if (!(Number.isInteger(v) && v > 0)) bad(`${name} must be a positive integer, got ${v}.`);
   };
@@ -160,8 +196,10 @@ export function validateConfig(cfg: TrainConfig): void {
   posInt('--batch-size', cfg.batchSize);
   posInt('--width', cfg.width);
   posInt('--base-width', cfg.baseWidth);
-  if (!['auto', 'small', 'standard'].includes(cfg.stem)) bad(`--stem must be auto, small or standard, got ${cfg.stem}.`);
-  if (cfg.pretrained !== undefined && !existsSync(cfg.pretrained)) bad(`--pretrained file ${cfg.pretrained} does not exist.`);
+  if (!['auto', 'small', 'standard'].includes(cfg.stem))
+    bad(`--stem must be auto, small or standard, got ${cfg.stem}.`);
+  if (cfg.pretrained !== undefined && !existsSync(cfg.pretrained))
+    bad(`--pretrained file ${cfg.pretrained} does not exist.`);
   posInt('--K', cfg.K);
   posInt('--bn-splits', cfg.bnSplits);
   if (!(cfg.w >= 0 && cfg.w <= 1)) bad(`--w must be in [0, 1], got ${cfg.w}.`);
@@ -171,47 +209,114 @@ export function validateConfig(cfg: TrainConfig): void {
   if (!(cfg.weightDecay >= 0)) bad(`--wd must be ≥ 0, got ${cfg.weightDecay}.`);
   if (!(cfg.m >= 0 && cfg.m < 1)) bad(`--m must be in [0, 1), got ${cfg.m}.`);
   if (!(cfg.warmupEpochs >= 0)) bad(`--warmup-epochs must be ≥ 0, got ${cfg.warmupEpochs}.`);
-  if (cfg.K % cfg.batchSize !== 0) bad(`--K ${cfg.K} must be a multiple of --batch-size ${cfg.batchSize}.`);
-  if (cfg.batchSize % cfg.bnSplits !== 0) bad(`--batch-size ${cfg.batchSize} must be divisible by --bn-splits ${cfg.bnSplits}.`);
-  if (!(Number.isInteger(cfg.microBatch) && cfg.microBatch >= 0)) bad(`--micro-batch must be a non-negative integer (0 = automatic), got ${cfg.microBatch}.`);
+  if (cfg.K % cfg.batchSize !== 0)
+    bad(`--K ${cfg.K} must be a multiple of --batch-size ${cfg.batchSize}.`);
+  if (cfg.batchSize % cfg.bnSplits !== 0)
+    bad(`--batch-size ${cfg.batchSize} must be divisible by --bn-splits ${cfg.bnSplits}.`);
+  if (!(Number.isInteger(cfg.microBatch) && cfg.microBatch >= 0))
+    bad(`--micro-batch must be a non-negative integer (0 = automatic), got ${cfg.microBatch}.`);
   const group = cfg.batchSize / cfg.bnSplits;
-  if (cfg.microBatch > 0 && (cfg.microBatch % group !== 0 || cfg.batchSize % cfg.microBatch !== 0)) {
-    bad(`--micro-batch ${cfg.microBatch} must be a multiple of the BN group size (${group} = --batch-size / --bn-splits) that divides --batch-size ${cfg.batchSize}.`);
+  if (
+    cfg.microBatch > 0 &&
+    (cfg.microBatch % group !== 0 || cfg.batchSize % cfg.microBatch !== 0)
+  ) {
+    bad(
+      `--micro-batch ${cfg.microBatch} must be a multiple of the BN group size (${group} = --batch-size / --bn-splits) that divides --batch-size ${cfg.batchSize}.`,
+    );
   }
-  if (!(Number.isInteger(cfg.trainSubset) && cfg.trainSubset >= 0)) bad(`--train-subset must be a non-negative integer, got ${cfg.trainSubset}.`);
-  if (!(Number.isInteger(cfg.testSubset) && cfg.testSubset >= 0)) bad(`--test-subset must be a non-negative integer, got ${cfg.testSubset}.`);
-  if (!(Number.isInteger(cfg.evalEvery) && cfg.evalEvery >= 0)) bad(`--eval-every must be a non-negative integer, got ${cfg.evalEvery}.`);
-  if (!(Number.isInteger(cfg.workers) && cfg.workers >= 0)) bad(`--workers must be a non-negative integer (0 = one per core), got ${cfg.workers}.`);
-  if (cfg.workers > 0 && cfg.batchSize % cfg.workers !== 0) bad(`--batch-size ${cfg.batchSize} must be divisible by --workers ${cfg.workers}.`);
-  if (cfg.workers > 0 && cfg.bnSplits % cfg.workers !== 0) bad(`--bn-splits ${cfg.bnSplits} must be a multiple of --workers ${cfg.workers} (each worker holds whole BatchNorm groups).`);
-  if (!(Number.isInteger(cfg.loaderWorkers) && cfg.loaderWorkers >= -1)) bad(`--loader-workers must be auto or a non-negative integer (0 = augment inside the training workers), got ${cfg.loaderWorkers}.`);
-  if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery > 0)) bad(`--checkpoint-every must be a positive integer (epochs), got ${cfg.checkpointEvery}.`);
+  if (!(Number.isInteger(cfg.trainSubset) && cfg.trainSubset >= 0))
+    bad(`--train-subset must be a non-negative integer, got ${cfg.trainSubset}.`);
+  if (!(Number.isInteger(cfg.testSubset) && cfg.testSubset >= 0))
+    bad(`--test-subset must be a non-negative integer, got ${cfg.testSubset}.`);
+  if (!(Number.isInteger(cfg.evalEvery) && cfg.evalEvery >= 0))
+    bad(`--eval-every must be a non-negative integer, got ${cfg.evalEvery}.`);
+  if (!(Number.isInteger(cfg.workers) && cfg.workers >= 0))
+    bad(`--workers must be a non-negative integer (0 = one per core), got ${cfg.workers}.`);
+  if (cfg.workers > 0 && cfg.batchSize % cfg.workers !== 0)
+    bad(`--batch-size ${cfg.batchSize} must be divisible by --workers ${cfg.workers}.`);
+  if (cfg.workers > 0 && cfg.bnSplits % cfg.workers !== 0)
+    bad(
+      `--bn-splits ${cfg.bnSplits} must be a multiple of --workers ${cfg.workers} (each worker holds whole BatchNorm groups).`,
+    );
+  if (!(Number.isInteger(cfg.loaderWorkers) && cfg.loaderWorkers >= -1))
+    bad(
+      `--loader-workers must be auto or a non-negative integer (0 = augment inside the training workers), got ${cfg.loaderWorkers}.`,
+    );
+  if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery > 0))
+    bad(`--checkpoint-every must be a positive integer (epochs), got ${cfg.checkpointEvery}.`);
   if (!Number.isInteger(cfg.seed)) bad(`--seed must be an integer, got ${cfg.seed}.`);
 }
 
 /** Checks that depend on the data: K no larger than the training set, a full batch exists. */
 export function validateAgainstData(cfg: TrainConfig, trainSize: number): void {
-  if (cfg.K > trainSize) throw new Error(`Invalid configuration: --K ${cfg.K} is larger than the training set (${trainSize} images); lower --K.`);
-  if (cfg.batchSize > trainSize) throw new Error(`Invalid configuration: --batch-size ${cfg.batchSize} is larger than the training set (${trainSize} images).`);
+  if (cfg.K > trainSize)
+    throw new Error(
+      `Invalid configuration: --K ${cfg.K} is larger than the training set (${trainSize} images); lower --K.`,
+    );
+  if (cfg.batchSize > trainSize)
+    throw new Error(
+      `Invalid configuration: --batch-size ${cfg.batchSize} is larger than the training set (${trainSize} images).`,
+    );
 }
 
 const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
-  dataset: 'dataset', index: 'index', method: 'method', labels: 'labels', arch: 'arch', width: 'width', 'base-width': 'baseWidth', stem: 'stem', pretrained: 'pretrained',
+  dataset: 'dataset',
+  index: 'index',
+  method: 'method',
+  labels: 'labels',
+  arch: 'arch',
+  width: 'width',
+  'base-width': 'baseWidth',
+  stem: 'stem',
+  pretrained: 'pretrained',
   'skip-mismatched-stem': 'skipMismatchedStem',
-  epochs: 'epochs', 'batch-size': 'batchSize', lr: 'lr', wd: 'weightDecay', 'weight-decay': 'weightDecay',
-  'warmup-epochs': 'warmupEpochs', w: 'w', t: 't', t0: 't0', K: 'K', k: 'K', m: 'm', 'bn-splits': 'bnSplits',
+  epochs: 'epochs',
+  'batch-size': 'batchSize',
+  lr: 'lr',
+  wd: 'weightDecay',
+  'weight-decay': 'weightDecay',
+  'warmup-epochs': 'warmupEpochs',
+  w: 'w',
+  t: 't',
+  t0: 't0',
+  K: 'K',
+  k: 'K',
+  m: 'm',
+  'bn-splits': 'bnSplits',
   'micro-batch': 'microBatch',
-  'aug-q': 'augQ', 'aug-k': 'augK', 'train-subset': 'trainSubset', 'test-subset': 'testSubset',
-  'eval-every': 'evalEvery', seed: 'seed', backend: 'backend', workers: 'workers', 'loader-workers': 'loaderWorkers', 'checkpoint-every': 'checkpointEvery', 'runs-db': 'runsDb',
+  'aug-q': 'augQ',
+  'aug-k': 'augK',
+  'train-subset': 'trainSubset',
+  'test-subset': 'testSubset',
+  'eval-every': 'evalEvery',
+  seed: 'seed',
+  backend: 'backend',
+  workers: 'workers',
+  'loader-workers': 'loaderWorkers',
+  'checkpoint-every': 'checkpointEvery',
+  'runs-db': 'runsDb',
 };
-const STRING_KEYS = new Set<keyof TrainConfig>(['dataset', 'index', 'method', 'labels', 'arch', 'stem', 'pretrained', 'augQ', 'augK', 'backend', 'runsDb']);
+const STRING_KEYS = new Set<keyof TrainConfig>([
+  'dataset',
+  'index',
+  'method',
+  'labels',
+  'arch',
+  'stem',
+  'pretrained',
+  'augQ',
+  'augK',
+  'backend',
+  'runsDb',
+]);
 
 /** Parses `--flag value` / `--flag=value` arguments, applying `--preset` first. */
 export function parseTrainArgs(argv: string[]): TrainConfig {
   const pairs: [string, string][] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`Unexpected argument "${a}"; flags look like --epochs 10.`);
+    if (!a.startsWith('--'))
+      throw new Error(`Unexpected argument "${a}"; flags look like --epochs 10.`);
     const eq = a.indexOf('=');
     if (eq > 0) pairs.push([a.slice(2, eq), a.slice(eq + 1)]);
     else {
@@ -225,16 +330,25 @@ export function parseTrainArgs(argv: string[]): TrainConfig {
   const preset = pairs.find(([f]) => f === 'preset');
   if (preset) {
     const p = PRESETS[preset[1]];
-    if (!p) throw new Error(`Unknown --preset ${preset[1]}; known: ${Object.keys(PRESETS).join(', ')}.`);
+    if (!p)
+      throw new Error(`Unknown --preset ${preset[1]}; known: ${Object.keys(PRESETS).join(', ')}.`);
     const flag = (name: string) => pairs.find(([f]) => f === name)?.[1];
-    const paper = preset[1] === 'paper' ? paperPreset(flag('dataset') ?? cfg.dataset, flag('method') ?? cfg.method) : {};
+    const paper =
+      preset[1] === 'paper'
+        ? paperPreset(flag('dataset') ?? cfg.dataset, flag('method') ?? cfg.method)
+        : {};
     cfg = { ...cfg, ...p, ...paper };
   }
   const out: Record<string, unknown> = cfg as unknown as Record<string, unknown>;
   for (const [flag, value] of pairs) {
     if (flag === 'preset') continue;
     const key = FLAG_TO_KEY[flag];
-    if (!key) throw new Error(`Unknown flag --${flag}. Known flags: --preset, ${Object.keys(FLAG_TO_KEY).map((f) => `--${f}`).join(', ')}.`);
+    if (!key)
+      throw new Error(
+        `Unknown flag --${flag}. Known flags: --preset, ${Object.keys(FLAG_TO_KEY)
+          .map((f) => `--${f}`)
+          .join(', ')}.`,
+      );
     if (STRING_KEYS.has(key)) out[key] = value;
     else if (key === 'loaderWorkers' && value === 'auto') out[key] = -1;
     else {
@@ -249,14 +363,21 @@ export function parseTrainArgs(argv: string[]): TrainConfig {
 }
 
 /** Loader threads of a run: --loader-workers, or for auto (-1) the cores left free by `trainingWorkers` (≤ 4). */
-export function resolveLoaderWorkers(cfg: TrainConfig, cores: number, trainingWorkers: number): number {
-  return cfg.loaderWorkers >= 0 ? cfg.loaderWorkers : Math.max(0, Math.min(4, cores - trainingWorkers));
+export function resolveLoaderWorkers(
+  cfg: TrainConfig,
+  cores: number,
+  trainingWorkers: number,
+): number {
+  return cfg.loaderWorkers >= 0
+    ? cfg.loaderWorkers
+    : Math.max(0, Math.min(4, cores - trainingWorkers));
 }
 
 /** The worker count a run uses: --workers, or for 0 the most cores that divide batch and BN groups. */
 export function resolveWorkers(cfg: TrainConfig, cores: number): number {
   if (cfg.workers > 0) return cfg.workers;
-  for (let w = Math.max(1, cores); w > 1; w--) if (cfg.batchSize % w === 0 && cfg.bnSplits % w === 0) return w;
+  for (let w = Math.max(1, cores); w > 1; w--)
+    if (cfg.batchSize % w === 0 && cfg.bnSplits % w === 0) return w;
   return 1;
 }
 
@@ -268,13 +389,23 @@ export const AUTO_PASS_PIXELS = 65536;
  * `size`×`size`: `microBatch` when set, else the largest multiple of the group dividing the
  * share with at most AUTO_PASS_PIXELS pixels per pass (at least one group).
  */
-export function resolveMicroBatch(microBatch: number, share: number, group: number, size: number, fits: (images: number) => boolean = () => true): number {
+export function resolveMicroBatch(
+  microBatch: number,
+  share: number,
+  group: number,
+  size: number,
+  fits: (images: number) => boolean = () => true,
+): number {
   if (microBatch > 0) {
-    if (share % microBatch !== 0) throw new Error(`Invalid configuration: --micro-batch ${microBatch} must divide each worker's share of the batch (${share} images).`);
+    if (share % microBatch !== 0)
+      throw new Error(
+        `Invalid configuration: --micro-batch ${microBatch} must divide each worker's share of the batch (${share} images).`,
+      );
     return microBatch;
   }
   let best = group;
-  for (let m = group; m <= share; m += group) if (share % m === 0 && m * size * size <= AUTO_PASS_PIXELS && fits(m)) best = m;
+  for (let m = group; m <= share; m += group)
+    if (share % m === 0 && m * size * size <= AUTO_PASS_PIXELS && fits(m)) best = m;
   return best;
 }
 
@@ -286,11 +417,23 @@ export function resolveMicroBatch(microBatch: number, share: number, group: numb
  * after the stem (32×32 small stem: 1,024; 224×224 standard stem: 56² = 3,136) and image, 30 %
  * lower behind the small stem. Null for resnet-mini (small at any size the project trains it on).
  */
-export function estimatePassMB(arch: TrainConfig['arch'], stemPixels: number, images: number, params: number, stem: 'small' | 'standard' = 'standard'): number | null {
-  const kbPerStemPixel: Partial<Record<TrainConfig['arch'], number>> = { resnet18: 36, resnet34: 50, resnet50: 140 };
+export function estimatePassMB(
+  arch: TrainConfig['arch'],
+  stemPixels: number,
+  images: number,
+  params: number,
+  stem: 'small' | 'standard' = 'standard',
+): number | null {
+  const kbPerStemPixel: Partial<Record<TrainConfig['arch'], number>> = {
+    resnet18: 36,
+    resnet34: 50,
+    resnet50: 140,
+  };
   const k = kbPerStemPixel[arch];
   if (k === undefined) return null;
-  return 600 + (params * 16) / 1e6 + (images * stemPixels * k * (stem === 'small' ? 0.7 : 1)) / 1000;
+  return (
+    600 + (params * 16) / 1e6 + (images * stemPixels * k * (stem === 'small' ? 0.7 : 1)) / 1000
+  );
 }
 
 /** What one wasm heap (4 GB address space) holds in process RSS, with room for JS. */

@@ -79,7 +79,11 @@ class LocalEngine implements Engine {
 class PoolEngine implements Engine {
   /** The batch views in shared memory: posted to every worker without a copy. */
   private shared?: BatchViews;
-  constructor(private readonly pool: WorkerPool, readonly backend: string, readonly params: number) {}
+  constructor(
+    private readonly pool: WorkerPool,
+    readonly backend: string,
+    readonly params: number,
+  ) {}
   get workers(): number {
     return this.pool.size;
   }
@@ -88,7 +92,10 @@ class PoolEngine implements Engine {
     if (!s.views) return s;
     const { query, key } = s.views;
     if (this.shared?.query.length !== query.length || this.shared.key.length !== key.length) {
-      this.shared = { query: new Float32Array(new SharedArrayBuffer(query.byteLength)), key: new Float32Array(new SharedArrayBuffer(key.byteLength)) };
+      this.shared = {
+        query: new Float32Array(new SharedArrayBuffer(query.byteLength)),
+        key: new Float32Array(new SharedArrayBuffer(key.byteLength)),
+      };
     }
     this.shared.query.set(query);
     this.shared.key.set(key);
@@ -104,13 +111,19 @@ class PoolEngine implements Engine {
   }
   async takeLossSum(): Promise<number> {
     // After the all-reduce every replica holds the same full-batch loss; read rank 0's.
-    const replies = (await this.pool.all(() => ({ type: 'takeLoss' }))) as Extract<WorkerReply, { type: 'loss' }>[];
+    const replies = (await this.pool.all(() => ({ type: 'takeLoss' }))) as Extract<
+      WorkerReply,
+      { type: 'loss' }
+    >[];
     return replies[0].sum;
   }
   async embed(indices: Int32Array) {
     const w = this.pool.size;
     const per = Math.ceil(indices.length / w);
-    const replies = (await this.pool.all((r) => ({ type: 'embed', indices: indices.slice(r * per, Math.min(indices.length, (r + 1) * per)) }))) as Extract<WorkerReply, { type: 'features' }>[];
+    const replies = (await this.pool.all((r) => ({
+      type: 'embed',
+      indices: indices.slice(r * per, Math.min(indices.length, (r + 1) * per)),
+    }))) as Extract<WorkerReply, { type: 'features' }>[];
     const dim = replies.find((r) => r.dim > 0)?.dim ?? 0;
     const features = new Float32Array(indices.length * dim);
     let o = 0;
@@ -121,11 +134,17 @@ class PoolEngine implements Engine {
     return { features, dim };
   }
   async snapshot() {
-    const replies = (await this.pool.all(() => ({ type: 'snapshot' }))) as Extract<WorkerReply, { type: 'snapshot' }>[];
+    const replies = (await this.pool.all(() => ({ type: 'snapshot' }))) as Extract<
+      WorkerReply,
+      { type: 'snapshot' }
+    >[];
     return replies[0].params;
   }
   async exportState() {
-    const replies = (await this.pool.all(() => ({ type: 'exportState' }))) as Extract<WorkerReply, { type: 'state' }>[];
+    const replies = (await this.pool.all(() => ({ type: 'exportState' }))) as Extract<
+      WorkerReply,
+      { type: 'state' }
+    >[];
     return replies[0].state;
   }
   async importState(state: TrainingState) {
@@ -140,8 +159,21 @@ class PoolEngine implements Engine {
   }
 }
 
-export async function createEngine(cfg: TrainConfig, indexPath: string, workers: number, log: (m: string) => void): Promise<Engine> {
-  if (workers <= 1) return new LocalEngine(await Replica.create(cfg, indexPath, new LocalCollective(), log));
-  const { pool, backend, params } = await WorkerPool.start(cfg, indexPath, workers, cfg.batchSize, 128, log);
+export async function createEngine(
+  cfg: TrainConfig,
+  indexPath: string,
+  workers: number,
+  log: (m: string) => void,
+): Promise<Engine> {
+  if (workers <= 1)
+    return new LocalEngine(await Replica.create(cfg, indexPath, new LocalCollective(), log));
+  const { pool, backend, params } = await WorkerPool.start(
+    cfg,
+    indexPath,
+    workers,
+    cfg.batchSize,
+    128,
+    log,
+  );
   return new PoolEngine(pool, backend, params);
 }

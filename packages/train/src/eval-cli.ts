@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultIndexPath, openIndex, type Split } from '@maskcon/datasets';
@@ -44,32 +44,57 @@ async function main(): Promise<void> {
     runCfg = JSON.parse(row.config) as TrainConfig;
     modelDir = join(runDir(runsDbPath, runId), 'model');
   }
-  if (!existsSync(join(modelDir, 'model.json'))) throw new Error(`No exported model at ${modelDir} (model.json missing).`);
+  if (!existsSync(join(modelDir, 'model.json')))
+    throw new Error(`No exported model at ${modelDir} (model.json missing).`);
   const dataset = flag(argv, '--dataset');
-  const indexPath = flag(argv, '--index') ?? (dataset ? defaultIndexPath(dataset) : runCfg?.index ?? (runCfg ? defaultIndexPath(runCfg.dataset) : undefined));
-  if (!indexPath) throw new Error('Say which data to evaluate on: --dataset NAME or --index FILE (or give a run id).');
+  const indexPath =
+    flag(argv, '--index') ??
+    (dataset
+      ? defaultIndexPath(dataset)
+      : (runCfg?.index ?? (runCfg ? defaultIndexPath(runCfg.dataset) : undefined)));
+  if (!indexPath)
+    throw new Error(
+      'Say which data to evaluate on: --dataset NAME or --index FILE (or give a run id).',
+    );
   const split = (flag(argv, '--split') ?? 'test') as Split;
-  if (split !== 'test' && split !== 'train') throw new Error(`--split must be test or train, got ${split}.`);
+  if (split !== 'test' && split !== 'train')
+    throw new Error(`--split must be test or train, got ${split}.`);
   const ks = (flag(argv, '--ks') ?? DEFAULT_KS.join(',')).split(',').map(Number);
-  if (ks.some((k) => !Number.isInteger(k) || k < 1)) throw new Error(`--ks must be positive integers separated by commas, got ${flag(argv, '--ks')}.`);
+  if (ks.some((k) => !Number.isInteger(k) || k < 1))
+    throw new Error(
+      `--ks must be positive integers separated by commas, got ${flag(argv, '--ks')}.`,
+    );
   const batchSize = Number(flag(argv, '--batch-size') ?? 256);
 
-  const backend = await initBackend((flag(argv, '--backend') as BackendName | undefined) ?? undefined);
+  const backend = await initBackend(
+    (flag(argv, '--backend') as BackendName | undefined) ?? undefined,
+  );
   const { model, meta } = await loadBackbone(modelDir);
   const ds = openIndex(indexPath, split);
   const [h, , c] = meta.inputShape;
-  if (ds.image(0).channels !== c) throw new Error(`${indexPath} has ${ds.image(0).channels}-channel images but the model expects ${c}.`);
+  if (ds.image(0).channels !== c)
+    throw new Error(
+      `${indexPath} has ${ds.image(0).channels}-channel images but the model expects ${c}.`,
+    );
   const pipe = makePipeline('test', { size: h, mean: meta.mean, std: meta.std });
   const n = ds.size;
   const bar = new ProgressBar(`embedding ${split}`, n);
-  const { features, dim } = embedImages(ds, Int32Array.from({ length: n }, (_, i) => i), pipe, (x) => model.predict(x) as tf.Tensor2D, {
-    batchSize,
-    onProgress: (done) => bar.update(done, done),
-  });
+  const { features, dim } = embedImages(
+    ds,
+    Int32Array.from({ length: n }, (_, i) => i),
+    pipe,
+    (x) => model.predict(x) as tf.Tensor2D,
+    {
+      batchSize,
+      onProgress: (done) => bar.update(done, done),
+    },
+  );
   bar.finish(n, n);
   const recalls = recallAtK(features, dim, ds.fineLabels(), ks);
   db.logEvaluation({ runId, model: modelDir, indexPath, split, images: n, recalls });
-  console.log(`\n${modelDir} on ${indexPath} (${split}, ${n} images, backend ${backend.name}) — fine-label Recall@K (%):\n`);
+  console.log(
+    `\n${modelDir} on ${indexPath} (${split}, ${n} images, backend ${backend.name}) — fine-label Recall@K (%):\n`,
+  );
   console.log(formatRecallTable([{ name: meta.arch, recalls }], ks, { nameHeader: 'model' }));
   ds.close();
   db.close();

@@ -1,11 +1,51 @@
-export { DEFAULT_CONFIG, PRESETS, paperPreset, parseTrainArgs, resolveWorkers, validateConfig, validateAgainstData, type TrainConfig, type BackendChoice, type PipelineKind } from './config.js';
-export { train, explainFailure, runDir, checkpointPath, saveTestEmbeddings, RECALL_KS, type TrainResult, type EpochLog, type TrainHooks } from './trainer.js';
+export {
+  DEFAULT_CONFIG,
+  PRESETS,
+  paperPreset,
+  parseTrainArgs,
+  resolveWorkers,
+  validateConfig,
+  validateAgainstData,
+  type TrainConfig,
+  type BackendChoice,
+  type PipelineKind,
+} from './config.js';
+export {
+  train,
+  explainFailure,
+  runDir,
+  checkpointPath,
+  saveTestEmbeddings,
+  RECALL_KS,
+  type TrainResult,
+  type EpochLog,
+  type TrainHooks,
+} from './trainer.js';
 export { RunsDb, type RunRow } from './runs-db.js';
 export { ProgressBar, formatDuration } from './progress.js';
 export { formatRunTable } from './report.js';
 export { Replica, streamRng, RandomStream, type StepInput, type BatchViews } from './replica.js';
 export { createEngine, type Engine } from './engine.js';
-export { LocalCollective, SharedCollective, allocateCollectiveBuffers, type Collective } from './parallel/collective.js';
-export { saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointMeta } from './checkpoint.js';
-export { runSweep, parseSweepArgs, sweepCells, findFinishedRun, formatSweepMarkdown, type SweepSpec, type SweepRow, type SweepResult } from './sweep.js';
+export {
+  LocalCollective,
+  SharedCollective,
+  allocateCollectiveBuffers,
+  type Collective,
+} from './parallel/collective.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  CHECKPOINT_FORMAT,
+  type CheckpointMeta,
+} from './checkpoint.js';
+export {
+  runSweep,
+  parseSweepArgs,
+  sweepCells,
+  findFinishedRun,
+  formatSweepMarkdown,
+  type SweepSpec,
+  type SweepRow,
+  type SweepResult,
+} from './sweep.js';
 export { writeRunReport, type ReportOptions, type ReportResult } from './report-html.js';

@@ -4,7 +4,11 @@ export class ProgressBar {
   private lastDraw = 0;
   private readonly tty = process.stderr.isTTY === true;
 
-  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'img') {}
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly unit = 'img',
+  ) {}
 
   update(done: number, itemsDone: number, extra = '', force = false): void {
     const now = performance.now();
@@ -16,7 +20,8 @@ export class ProgressBar {
     const eta = frac > 0 ? (elapsed / frac) * (1 - frac) : 0;
     const width = 24;
     const filled = Math.round(frac * width);
-    const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? '>' : '') + ' '.repeat(width - filled);
+    const bar =
+      '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? '>' : '') + ' '.repeat(width - filled);
     const line = `${this.label} [${bar}] ${done}/${this.total} ${rate.toFixed(1)} ${this.unit}/s ETA ${formatDuration(eta)}${extra ? ' ' + extra : ''}`;
     if (this.tty) process.stderr.write(`\r${line}\x1b[K`);
     else process.stderr.write(line + '\n');
@@ -34,5 +39,9 @@ export function formatDuration(seconds: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const r = s % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m`
+    : m > 0
+      ? `${m}m${String(r).padStart(2, '0')}s`
+      : `${r}s`;
 }

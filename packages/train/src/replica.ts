@@ -1,8 +1,30 @@
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
-import { DATASET_AUGMENTATION, DATASET_NORMALIZATION, Rng, buildPipeline, loaderViewRngs, type Pipeline, type PipelineSpec } from '@maskcon/augment';
-import { MaskConModel, exportBackbone, initBackend, inversePermutation, loadPretrainedBackbone, stemForImageSize, type BackendName, type StepGradients } from '@maskcon/model';
-import { WASM_PASS_BUDGET_MB, estimatePassMB, resolveMicroBatch, type TrainConfig } from './config.js';
+import {
+  DATASET_AUGMENTATION,
+  DATASET_NORMALIZATION,
+  Rng,
+  buildPipeline,
+  loaderViewRngs,
+  type Pipeline,
+  type PipelineSpec,
+} from '@maskcon/augment';
+import {
+  MaskConModel,
+  exportBackbone,
+  initBackend,
+  inversePermutation,
+  loadPretrainedBackbone,
+  stemForImageSize,
+  type BackendName,
+  type StepGradients,
+} from '@maskcon/model';
+import {
+  WASM_PASS_BUDGET_MB,
+  estimatePassMB,
+  resolveMicroBatch,
+  type TrainConfig,
+} from './config.js';
 import type { Collective } from './parallel/collective.js';
 import { embedImages } from './embed.js';
 
@@ -10,7 +32,7 @@ import { embedImages } from './embed.js';
  * Random streams of a run besides augmentation (augmentation uses the BatchLoader's per-image
  * generators, `loaderViewRngs`). The values are part of every run's results: keep them.
  */
-export const enum RandomStream {
+export enum RandomStream {
   /** The shuffle-BN permutation of a batch. */
   Shuffle = 3,
   /** The train (pos 1) and test (pos 2) subsets. */
@@ -21,7 +43,13 @@ export const enum RandomStream {
  * The generator of `stream` at (seed, epoch, step, pos), a function of those alone: every
  * replica draws the same shuffle permutation, and a resumed run the same subsets.
  */
-export function streamRng(seed: number, epoch: number, step: number, stream: RandomStream, pos: number): Rng {
+export function streamRng(
+  seed: number,
+  epoch: number,
+  step: number,
+  stream: RandomStream,
+  pos: number,
+): Rng {
   let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b);
   for (const v of [epoch, step, stream, pos]) {
     h = Math.imul(h ^ (v + 0x632be5ab), 0xc2b2ae35);
@@ -71,7 +99,12 @@ export class Replica {
   /** Forward/backward passes per step (gradient accumulation over whole BN groups). */
   readonly passes: number = 1;
 
-  private constructor(readonly cfg: TrainConfig, readonly indexPath: string, readonly collective: Collective, readonly backend: BackendName) {
+  private constructor(
+    readonly cfg: TrainConfig,
+    readonly indexPath: string,
+    readonly collective: Collective,
+    readonly backend: BackendName,
+  ) {
     this.trainSet = openIndex(indexPath, 'train');
     this.testSet = openIndex(indexPath, 'test');
     const first = this.trainSet.image(0);
@@ -81,8 +114,14 @@ export class Replica {
     this.pipeK = buildPipeline(pipelineSpec(cfg, this.trainSet, cfg.augK));
     this.pipeTest = buildPipeline(pipelineSpec(cfg, this.trainSet, 'test'));
     const w = collective.worldSize;
-    if (cfg.batchSize % w !== 0) throw new Error(`--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`);
-    if (cfg.bnSplits % w !== 0) throw new Error(`--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`);
+    if (cfg.batchSize % w !== 0)
+      throw new Error(
+        `--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`,
+      );
+    if (cfg.bnSplits % w !== 0)
+      throw new Error(
+        `--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`,
+      );
     this.localBnSplits = cfg.bnSplits / w;
     const stem = cfg.stem === 'auto' ? stemForImageSize(this.pipeTest.size) : cfg.stem;
     this.model = new MaskConModel({
@@ -104,7 +143,13 @@ export class Replica {
         stem,
         projHidden: 512,
         projDim: 128,
-        classifierClasses: cfg.method === 'coins' ? (cfg.labels === 'fine' ? this.trainSet.fineClassNames : this.trainSet.coarseClassNames).length : undefined,
+        classifierClasses:
+          cfg.method === 'coins'
+            ? (cfg.labels === 'fine'
+                ? this.trainSet.fineClassNames
+                : this.trainSet.coarseClassNames
+              ).length
+            : undefined,
       },
     });
     try {
@@ -133,9 +178,10 @@ export class Replica {
     if (!fits(micro)) {
       let g = group;
       while (g > 1 && !fits(g)) g = Math.floor(g / 2);
-      const hint = fits(g) && cfg.batchSize % g === 0
-        ? `--bn-splits ${cfg.batchSize / g} --micro-batch ${g} (BatchNorm groups and passes of ${g} images)`
-        : 'a smaller --arch or image size';
+      const hint =
+        fits(g) && cfg.batchSize % g === 0
+          ? `--bn-splits ${cfg.batchSize / g} --micro-batch ${g} (BatchNorm groups and passes of ${g} images)`
+          : 'a smaller --arch or image size';
       throw new Error(
         `A training pass of ${micro} images of ${size}×${size} with ${cfg.arch} needs about ${(need(micro)! / 1000).toFixed(1)} GB, ` +
           `more than one WebAssembly heap holds (4 GB). Passes hold whole BatchNorm groups (${group} images = --batch-size / --bn-splits); ` +
@@ -145,14 +191,26 @@ export class Replica {
     return share / micro;
   }
 
-  static async create(cfg: TrainConfig, indexPath: string, collective: Collective, log: (m: string) => void): Promise<Replica> {
+  static async create(
+    cfg: TrainConfig,
+    indexPath: string,
+    collective: Collective,
+    log: (m: string) => void,
+  ): Promise<Replica> {
     const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log);
     const r = new Replica(cfg, indexPath, collective, backend.name);
-    if (r.passes > 1 && collective.rank === 0) log(`micro-batches: ${r.passes} passes of ${cfg.batchSize / collective.worldSize / r.passes} images per worker and step (gradients accumulated over whole BN groups)`);
+    if (r.passes > 1 && collective.rank === 0)
+      log(
+        `micro-batches: ${r.passes} passes of ${cfg.batchSize / collective.worldSize / r.passes} images per worker and step (gradients accumulated over whole BN groups)`,
+      );
     if (cfg.pretrained) {
-      const res = loadPretrainedBackbone(r.model.encoderQ, cfg.pretrained, { skipMismatchedStem: cfg.skipMismatchedStem === 1 });
+      const res = loadPretrainedBackbone(r.model.encoderQ, cfg.pretrained, {
+        skipMismatchedStem: cfg.skipMismatchedStem === 1,
+      });
       r.model.syncKeyEncoder(); // both encoders start from the pretrained weights
-      log(`pretrained: ${res.loaded.length} tensors from ${cfg.pretrained}${res.greyStem ? ' (RGB conv1 summed over channels for grey images)' : ''}${res.skipped.length ? `; kept fresh: ${res.skipped.join(', ')}` : ''}`);
+      log(
+        `pretrained: ${res.loaded.length} tensors from ${cfg.pretrained}${res.greyStem ? ' (RGB conv1 summed over channels for grey images)' : ''}${res.skipped.length ? `; kept fresh: ${res.skipped.join(', ')}` : ''}`,
+      );
     }
     return r;
   }
@@ -161,7 +219,12 @@ export class Replica {
    * The views at batch positions `positions` as one NHWC tensor: rows of the loader's views
    * when given, else augmented here with the loader's generators (same pixels either way).
    */
-  private views(s: { indices: Int32Array; epoch: number; step: number; views?: BatchViews }, positions: ArrayLike<number>, pipeline: Pipeline, view: 'query' | 'key'): tf.Tensor4D {
+  private views(
+    s: { indices: Int32Array; epoch: number; step: number; views?: BatchViews },
+    positions: ArrayLike<number>,
+    pipeline: Pipeline,
+    view: 'query' | 'key',
+  ): tf.Tensor4D {
     const n = positions.length;
     const B = s.indices.length;
     const size = pipeline.size;
@@ -169,8 +232,12 @@ export class Replica {
     const out = new Float32Array(n * per);
     const given = s.views?.[view];
     if (given) {
-      if (given.length !== B * per) throw new Error(`The loader's ${view} views hold ${given.length} floats; a batch of ${B} images of ${size}×${size}×${this.channels} needs ${B * per}.`);
-      for (let i = 0; i < n; i++) out.set(given.subarray(positions[i] * per, (positions[i] + 1) * per), i * per);
+      if (given.length !== B * per)
+        throw new Error(
+          `The loader's ${view} views hold ${given.length} floats; a batch of ${B} images of ${size}×${size}×${this.channels} needs ${B * per}.`,
+        );
+      for (let i = 0; i < n; i++)
+        out.set(given.subarray(positions[i] * per, (positions[i] + 1) * per), i * per);
     } else {
       const rngs = loaderViewRngs(this.cfg.seed, s.epoch, s.step, view === 'query' ? 0 : 1, B);
       const idx = Int32Array.from({ length: n }, (_, i) => s.indices[positions[i]]);
@@ -184,7 +251,12 @@ export class Replica {
    * Keys of the whole batch with shuffle BN, this replica computing its share of the shuffled
    * batch. Returns B×d in batch order.
    */
-  private batchKeys(s: { indices: Int32Array; epoch: number; step: number; views?: BatchViews }): tf.Tensor2D {
+  private batchKeys(s: {
+    indices: Int32Array;
+    epoch: number;
+    step: number;
+    views?: BatchViews;
+  }): tf.Tensor2D {
     const B = s.indices.length;
     const { rank, worldSize } = this.collective;
     const share = B / worldSize;
@@ -202,11 +274,19 @@ export class Replica {
     const gathered = this.collective.allGather(kShard.dataSync() as Float32Array); // B×d shuffled
     const d = kShard.shape[1];
     kShard.dispose();
-    return tf.tidy(() => tf.gather(tf.tensor2d(gathered, [B, d]), tf.tensor1d(inverse, 'int32')) as tf.Tensor2D);
+    return tf.tidy(
+      () => tf.gather(tf.tensor2d(gathered, [B, d]), tf.tensor1d(inverse, 'int32')) as tf.Tensor2D,
+    );
   }
 
   /** Enqueues key-view projections of a batch (queue filling before the first step). */
-  fill(s: { indices: Int32Array; labels: Int32Array; epoch: number; step: number; views?: BatchViews }): void {
+  fill(s: {
+    indices: Int32Array;
+    labels: Int32Array;
+    epoch: number;
+    step: number;
+    views?: BatchViews;
+  }): void {
     const k = this.batchKeys(s);
     this.model.queue.enqueue(k, s.labels);
     k.dispose();
@@ -221,8 +301,15 @@ export class Replica {
     const k = this.batchKeys(s); // B×d
     const rows = Int32Array.from({ length: share }, (_, i) => rank * share + i);
     const xq = this.views(s, rows, this.pipeQ, 'query');
-    const kMine = worldSize === 1 ? k : (tf.slice(k, [rank * share, 0], [share, k.shape[1]]) as tf.Tensor2D);
-    const g = this.model.gradients(xq, kMine, s.labels.subarray(rank * share, (rank + 1) * share), this.localBnSplits, this.passes);
+    const kMine =
+      worldSize === 1 ? k : (tf.slice(k, [rank * share, 0], [share, k.shape[1]]) as tf.Tensor2D);
+    const g = this.model.gradients(
+      xq,
+      kMine,
+      s.labels.subarray(rank * share, (rank + 1) * share),
+      this.localBnSplits,
+      this.passes,
+    );
     xq.dispose();
     if (kMine !== k) kMine.dispose();
     let loss = g.loss;
@@ -292,7 +379,11 @@ export class Replica {
     let n = 1;
     for (const [name, v] of this.model.encoderQ.trainable) {
       n += v.size;
-      if (name.endsWith('.weight') && this.model.encoderQ.buffers.has(name.replace(/weight$/, 'running_mean'))) n += 2 * v.size;
+      if (
+        name.endsWith('.weight') &&
+        this.model.encoderQ.buffers.has(name.replace(/weight$/, 'running_mean'))
+      )
+        n += 2 * v.size;
     }
     return n;
   }
@@ -310,8 +401,16 @@ export class Replica {
 }
 
 /** The dataset's normalisation: the paper's where the dataset is one of its own, else the index's channel statistics. */
-function pipelineNormalization(cfg: TrainConfig, trainSet: CoarseFineDataset): { mean: readonly number[]; std: readonly number[] } {
-  return DATASET_NORMALIZATION[knownDataset(cfg.dataset)] ?? { mean: trainSet.channelMean, std: trainSet.channelStd };
+function pipelineNormalization(
+  cfg: TrainConfig,
+  trainSet: CoarseFineDataset,
+): { mean: readonly number[]; std: readonly number[] } {
+  return (
+    DATASET_NORMALIZATION[knownDataset(cfg.dataset)] ?? {
+      mean: trainSet.channelMean,
+      std: trainSet.channelStd,
+    }
+  );
 }
 
 function knownDataset(dataset: string): string {
@@ -323,8 +422,17 @@ function knownDataset(dataset: string): string {
  * of the paper's (or Fashion-MNIST); otherwise the CIFAR-style pipeline at the stored image
  * size with the index's own channel statistics. A name, so loader workers rebuild the same one.
  */
-export function pipelineSpec(cfg: TrainConfig, trainSet: CoarseFineDataset, kind: TrainConfig['augQ']): PipelineSpec {
+export function pipelineSpec(
+  cfg: TrainConfig,
+  trainSet: CoarseFineDataset,
+  kind: TrainConfig['augQ'],
+): PipelineSpec {
   const known = knownDataset(cfg.dataset);
   if (known in DATASET_AUGMENTATION) return { kind, dataset: known };
-  return { kind, size: trainSet.image(0).height, mean: trainSet.channelMean, std: trainSet.channelStd };
+  return {
+    kind,
+    size: trainSet.image(0).height,
+    mean: trainSet.channelMean,
+    std: trainSet.channelStd,
+  };
 }

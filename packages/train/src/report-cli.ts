@@ -19,14 +19,16 @@ async function main(): Promise<void> {
     if (a.startsWith('--')) {
       const v = argv[i + 1];
       if (v === undefined) throw new Error(`Flag ${a} needs a value.`);
-      if (!['--runs-db', '--out', '--tsne-points', '--queries', '--seed'].includes(a)) throw new Error(`Unknown flag ${a}.\n${USAGE}`);
+      if (!['--runs-db', '--out', '--tsne-points', '--queries', '--seed'].includes(a))
+        throw new Error(`Unknown flag ${a}.\n${USAGE}`);
       flags.set(a, v);
       i++;
     } else if (run === undefined) run = a;
     else throw new Error(`Unexpected argument "${a}"; pass one run id.\n${USAGE}`);
   }
   const runId = Number(run);
-  if (!Number.isInteger(runId) || runId <= 0) throw new Error(`RUN must be a run id (a positive integer, see pnpm runs), got "${run}".`);
+  if (!Number.isInteger(runId) || runId <= 0)
+    throw new Error(`RUN must be a run id (a positive integer, see pnpm runs), got "${run}".`);
   const num = (f: string) => (flags.has(f) ? Number(flags.get(f)) : undefined);
   const result = await writeRunReport({
     runsDb: flags.get('--runs-db') ?? DEFAULT_CONFIG.runsDb,

@@ -48,8 +48,13 @@ export function loadTestEmbeddings(dir: string): TestEmbeddings | undefined {
   if (!existsSync(meta) || !existsSync(bin)) return undefined;
   const m = JSON.parse(readFileSync(meta, 'utf8')) as Omit<TestEmbeddings, 'features'>;
   const buf = readFileSync(bin);
-  const features = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  if (features.length !== m.n * m.dim) throw new Error(`${bin} holds ${features.length} floats but ${meta} says ${m.n}×${m.dim}; the run's files are inconsistent — re-run the training.`);
+  const features = new Float32Array(
+    buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+  );
+  if (features.length !== m.n * m.dim)
+    throw new Error(
+      `${bin} holds ${features.length} floats but ${meta} says ${m.n}×${m.dim}; the run's files are inconsistent — re-run the training.`,
+    );
   return { ...m, features };
 }
 
@@ -61,8 +66,16 @@ async function vegaLiteSvg(spec: vl.TopLevelSpec): Promise<string> {
 }
 
 /** 2-d t-SNE of a seeded subsample of the embeddings (rows L2-normalised first, as for retrieval). */
-export function tsneLayout(e: TestEmbeddings, maxPoints: number, iterations: number, seed: number): { rows: number[]; xy: Float64Array[] } {
-  const rows = e.n <= maxPoints ? Array.from({ length: e.n }, (_, i) => i) : Array.from(new Rng(seed).permutation(e.n).subarray(0, maxPoints)).sort((a, b) => a - b);
+export function tsneLayout(
+  e: TestEmbeddings,
+  maxPoints: number,
+  iterations: number,
+  seed: number,
+): { rows: number[]; xy: Float64Array[] } {
+  const rows =
+    e.n <= maxPoints
+      ? Array.from({ length: e.n }, (_, i) => i)
+      : Array.from(new Rng(seed).permutation(e.n).subarray(0, maxPoints)).sort((a, b) => a - b);
   const X = rows.map((r) => {
     const v = Float64Array.from(e.features.subarray(r * e.dim, (r + 1) * e.dim));
     const norm = Math.hypot(...v) || 1;
@@ -70,11 +83,17 @@ export function tsneLayout(e: TestEmbeddings, maxPoints: number, iterations: num
     return v;
   });
   const perplexity = Math.max(2, Math.min(30, Math.floor((rows.length - 1) / 3)));
-  const xy = new TSNE(X, { perplexity, epsilon: 10, d: 2, seed }).transform(iterations) as Float64Array[];
+  const xy = new TSNE(X, { perplexity, epsilon: 10, d: 2, seed }).transform(
+    iterations,
+  ) as Float64Array[];
   return { rows, xy };
 }
 
-function scatterSpec(points: { x: number; y: number; label: string }[], title: string, legendTitle: string): vl.TopLevelSpec {
+function scatterSpec(
+  points: { x: number; y: number; label: string }[],
+  title: string,
+  legendTitle: string,
+): vl.TopLevelSpec {
   const many = new Set(points.map((p) => p.label)).size > 20;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -87,12 +106,25 @@ function scatterSpec(points: { x: number; y: number; label: string }[], title: s
     encoding: {
       x: { field: 'x', type: 'quantitative', axis: null },
       y: { field: 'y', type: 'quantitative', axis: null },
-      color: { field: 'label', type: 'nominal', title: legendTitle, scale: { scheme: many ? 'tableau20' : 'category10' }, legend: many ? null : {} },
+      color: {
+        field: 'label',
+        type: 'nominal',
+        title: legendTitle,
+        scale: { scheme: many ? 'tableau20' : 'category10' },
+        legend: many ? null : {},
+      },
     },
   } as vl.TopLevelSpec;
 }
 
-function lineSpec(values: object[], field: string, title: string, yTitle: string, series?: string, logScale = false): vl.TopLevelSpec {
+function lineSpec(
+  values: object[],
+  field: string,
+  title: string,
+  yTitle: string,
+  series?: string,
+  logScale = false,
+): vl.TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
@@ -102,8 +134,18 @@ function lineSpec(values: object[], field: string, title: string, yTitle: string
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
-      y: { field, type: 'quantitative', title: yTitle, scale: logScale ? { type: 'symlog' } : { zero: false } },
+      x: {
+        field: 'epoch',
+        type: 'quantitative',
+        title: 'epoch',
+        axis: { tickMinStep: 1, format: 'd' },
+      },
+      y: {
+        field,
+        type: 'quantitative',
+        title: yTitle,
+        scale: logScale ? { type: 'symlog' } : { zero: false },
+      },
       ...(series ? { color: { field: series, type: 'nominal', title: null, sort: null } } : {}),
     },
   } as vl.TopLevelSpec;
@@ -115,7 +157,10 @@ const BORDER = { correct: [46, 160, 67], wrong: [214, 39, 40], query: [60, 60, 6
  * Retrieval grid as a PNG: one row per query — the query (grey frame), a gap, then its top-k
  * neighbours by cosine similarity framed green when their fine label matches, red otherwise.
  */
-export async function retrievalGridPng(images: (i: number) => ImageU8, rows: { query: number; neighbours: number[]; correct: boolean[] }[]): Promise<Buffer> {
+export async function retrievalGridPng(
+  images: (i: number) => ImageU8,
+  rows: { query: number; neighbours: number[]; correct: boolean[] }[],
+): Promise<Buffer> {
   const sample = images(rows[0].query);
   const scale = Math.max(1, Math.ceil(64 / Math.max(sample.width, sample.height)));
   const tw = sample.width * scale;
@@ -151,27 +196,48 @@ export async function retrievalGridPng(images: (i: number) => ImageU8, rows: { q
   rows.forEach((r, ri) => {
     const y0 = pad + ri * cell.h;
     put(pad, y0, images(r.query), BORDER.query);
-    r.neighbours.forEach((j, c) => put(pad + (c + 1) * cell.w + gap, y0, images(j), r.correct[c] ? BORDER.correct : BORDER.wrong));
+    r.neighbours.forEach((j, c) =>
+      put(
+        pad + (c + 1) * cell.w + gap,
+        y0,
+        images(j),
+        r.correct[c] ? BORDER.correct : BORDER.wrong,
+      ),
+    );
   });
-  return sharp(Buffer.from(out), { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(Buffer.from(out), { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const dataUri = (png: Buffer): string => `data:image/png;base64,${png.toString('base64')}`;
 
 /** Writes a self-contained HTML report (inline CSS, inline SVG, PNGs as data URIs) for one run. */
 export async function writeRunReport(opts: ReportOptions): Promise<ReportResult> {
   const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
-  if (!existsSync(opts.runsDb)) throw new Error(`Runs database ${opts.runsDb} does not exist; pass --runs-db with the file pnpm train wrote.`);
+  if (!existsSync(opts.runsDb))
+    throw new Error(
+      `Runs database ${opts.runsDb} does not exist; pass --runs-db with the file pnpm train wrote.`,
+    );
   const db = new Database(opts.runsDb, { readonly: true });
   const run = db.prepare('SELECT * FROM runs WHERE id = ?').get(opts.runId) as RunRow | undefined;
   if (!run) {
-    const ids = (db.prepare('SELECT id FROM runs ORDER BY id').all() as { id: number }[]).map((r) => r.id);
+    const ids = (db.prepare('SELECT id FROM runs ORDER BY id').all() as { id: number }[]).map(
+      (r) => r.id,
+    );
     db.close();
-    throw new Error(`Run ${opts.runId} is not in ${opts.runsDb}; it holds runs ${ids.length ? ids.join(', ') : '(none)'}. See pnpm runs.`);
+    throw new Error(
+      `Run ${opts.runId} is not in ${opts.runsDb}; it holds runs ${ids.length ? ids.join(', ') : '(none)'}. See pnpm runs.`,
+    );
   }
-  const epochs = db.prepare('SELECT epoch, loss, lr, images_per_s FROM epochs WHERE run_id = ? ORDER BY epoch').all(opts.runId) as { epoch: number; loss: number; lr: number; images_per_s: number }[];
-  const recalls = db.prepare('SELECT epoch, k, recall FROM recalls WHERE run_id = ? ORDER BY epoch, k').all(opts.runId) as { epoch: number; k: number; recall: number }[];
+  const epochs = db
+    .prepare('SELECT epoch, loss, lr, images_per_s FROM epochs WHERE run_id = ? ORDER BY epoch')
+    .all(opts.runId) as { epoch: number; loss: number; lr: number; images_per_s: number }[];
+  const recalls = db
+    .prepare('SELECT epoch, k, recall FROM recalls WHERE run_id = ? ORDER BY epoch, k')
+    .all(opts.runId) as { epoch: number; k: number; recall: number }[];
   db.close();
   const config = JSON.parse(run.config) as Record<string, unknown>;
   const dir = runDir(opts.runsDb, opts.runId);
@@ -181,30 +247,72 @@ export async function writeRunReport(opts: ReportOptions): Promise<ReportResult>
   const files: ReportResult['files'] = { html: join(outDir, 'report.html') };
 
   const lossSvg = await vegaLiteSvg(lineSpec(epochs, 'loss', 'Training loss per epoch', 'loss'));
-  const lrSvg = await vegaLiteSvg(lineSpec(epochs, 'lr', 'Learning rate at the end of each epoch', 'learning rate'));
-  const recallValues = recalls.map((r) => ({ epoch: r.epoch, K: `R@${r.k}`, recall: 100 * r.recall }));
-  const recallSvg = await vegaLiteSvg(lineSpec(recallValues, 'recall', 'Fine-label Recall@K over epochs', 'Recall@K (%)', 'K'));
+  const lrSvg = await vegaLiteSvg(
+    lineSpec(epochs, 'lr', 'Learning rate at the end of each epoch', 'learning rate'),
+  );
+  const recallValues = recalls.map((r) => ({
+    epoch: r.epoch,
+    K: `R@${r.k}`,
+    recall: 100 * r.recall,
+  }));
+  const recallSvg = await vegaLiteSvg(
+    lineSpec(recallValues, 'recall', 'Fine-label Recall@K over epochs', 'Recall@K (%)', 'K'),
+  );
   const lastEpoch = recalls.length ? Math.max(...recalls.map((r) => r.epoch)) : undefined;
   const finalRecalls = recalls.filter((r) => r.epoch === lastEpoch);
 
-  let tsneHtml = '<p class="missing">No test embeddings were saved for this run (it did not finish), so there is no t-SNE or retrieval grid.</p>';
+  let tsneHtml =
+    '<p class="missing">No test embeddings were saved for this run (it did not finish), so there is no t-SNE or retrieval grid.</p>';
   let retrievalHtml = '';
   const emb = loadTestEmbeddings(dir);
   if (emb) {
     const indexPath = (config.index as string | undefined) ?? defaultIndexPath(run.dataset);
-    if (!existsSync(indexPath)) throw new Error(`Dataset index ${indexPath} (run ${opts.runId}'s test images) does not exist; build it with pnpm datasets:build ${run.dataset}.`);
+    if (!existsSync(indexPath))
+      throw new Error(
+        `Dataset index ${indexPath} (run ${opts.runId}'s test images) does not exist; build it with pnpm datasets:build ${run.dataset}.`,
+      );
     const test = openIndex(indexPath, 'test');
     try {
       const t0 = performance.now();
-      const { rows, xy } = tsneLayout(emb, opts.tsnePoints ?? 2000, opts.tsneIterations ?? 300, seed);
-      log(`report: t-SNE of ${rows.length} test embeddings in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      const pts = (names: readonly string[], labels: number[]) => rows.map((r, i) => ({ x: xy[i][0], y: xy[i][1], label: names[labels[r]] ?? String(labels[r]) }));
-      const coarseSvg = await vegaLiteSvg(scatterSpec(pts(test.coarseClassNames, emb.coarseLabels), `t-SNE of ${rows.length} test embeddings, coloured by coarse label`, 'coarse'));
-      const fineSvg = await vegaLiteSvg(scatterSpec(pts(test.fineClassNames, emb.fineLabels), `t-SNE of ${rows.length} test embeddings, coloured by fine label`, 'fine'));
+      const { rows, xy } = tsneLayout(
+        emb,
+        opts.tsnePoints ?? 2000,
+        opts.tsneIterations ?? 300,
+        seed,
+      );
+      log(
+        `report: t-SNE of ${rows.length} test embeddings in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      const pts = (names: readonly string[], labels: number[]) =>
+        rows.map((r, i) => ({
+          x: xy[i][0],
+          y: xy[i][1],
+          label: names[labels[r]] ?? String(labels[r]),
+        }));
+      const coarseSvg = await vegaLiteSvg(
+        scatterSpec(
+          pts(test.coarseClassNames, emb.coarseLabels),
+          `t-SNE of ${rows.length} test embeddings, coloured by coarse label`,
+          'coarse',
+        ),
+      );
+      const fineSvg = await vegaLiteSvg(
+        scatterSpec(
+          pts(test.fineClassNames, emb.fineLabels),
+          `t-SNE of ${rows.length} test embeddings, coloured by fine label`,
+          'fine',
+        ),
+      );
       files.tsneCoarse = join(outDir, 'tsne-coarse.png');
       files.tsneFine = join(outDir, 'tsne-fine.png');
-      await sharp(Buffer.from(coarseSvg), { density: 144 }).flatten({ background: '#ffffff' }).png().toFile(files.tsneCoarse);
-      await sharp(Buffer.from(fineSvg), { density: 144 }).flatten({ background: '#ffffff' }).png().toFile(files.tsneFine);
+      await sharp(Buffer.from(coarseSvg), { density: 144 })
+        .flatten({ background: '#ffffff' })
+        .png()
+        .toFile(files.tsneCoarse);
+      await sharp(Buffer.from(fineSvg), { density: 144 })
+        .flatten({ background: '#ffffff' })
+        .png()
+        .toFile(files.tsneFine);
       tsneHtml = `<div class="row"><figure class="plot" id="tsne-coarse">${coarseSvg}</figure><figure class="plot" id="tsne-fine">${fineSvg}</figure></div>`;
 
       const numQueries = Math.min(opts.queries ?? 8, emb.n);
@@ -212,14 +320,21 @@ export async function writeRunReport(opts: ReportOptions): Promise<ReportResult>
       const nn = nearestNeighbours(emb.features, emb.dim, queries, opts.neighbours ?? 10);
       const gridRows = queries.map((q, qi) => {
         const neighbours = Array.from(nn.indices.subarray(qi * nn.k, (qi + 1) * nn.k));
-        return { query: q, neighbours, correct: neighbours.map((j) => emb.fineLabels[j] === emb.fineLabels[q]) };
+        return {
+          query: q,
+          neighbours,
+          correct: neighbours.map((j) => emb.fineLabels[j] === emb.fineLabels[q]),
+        };
       });
       const png = await retrievalGridPng((row) => test.image(emb.indices[row]), gridRows);
       files.retrieval = join(outDir, 'retrieval.png');
       writeFileSync(files.retrieval, png);
       const hits = gridRows.reduce((s, r) => s + r.correct.filter(Boolean).length, 0);
       const caption = gridRows
-        .map((r) => `<li>query test image ${emb.indices[r.query]} (${esc(test.fineClassNames[emb.fineLabels[r.query]] ?? '')}): ${r.correct.filter(Boolean).length}/${r.neighbours.length} correct</li>`)
+        .map(
+          (r) =>
+            `<li>query test image ${emb.indices[r.query]} (${esc(test.fineClassNames[emb.fineLabels[r.query]] ?? '')}): ${r.correct.filter(Boolean).length}/${r.neighbours.length} correct</li>`,
+        )
         .join('');
       retrievalHtml = `<figure><img id="retrieval" alt="retrieval grid" src="${dataUri(png)}"><figcaption>${numQueries} seeded queries (left, grey frame) and their top-${nn.k} neighbours by cosine similarity of the saved backbone features; green frame = same fine label, red = different. ${hits} of ${numQueries * nn.k} retrieved images are correct.</figcaption></figure><ul class="small">${caption}</ul>`;
       tsneHtml += `<p class="small">PNG copies: <img class="thumb" alt="t-SNE coarse" src="${dataUri(readFileSync(files.tsneCoarse))}"> <img class="thumb" alt="t-SNE fine" src="${dataUri(readFileSync(files.tsneFine))}"></p>`;
@@ -245,9 +360,13 @@ export async function writeRunReport(opts: ReportOptions): Promise<ReportResult>
     ['started', run.started_at],
     ['finished', run.finished_at ?? '-'],
     ['wall time', run.wall_time_s != null ? `${run.wall_time_s.toFixed(1)} s` : '-'],
-    ['training throughput', run.images_per_s != null ? `${run.images_per_s.toFixed(1)} images/s` : '-'],
+    [
+      'training throughput',
+      run.images_per_s != null ? `${run.images_per_s.toFixed(1)} images/s` : '-',
+    ],
   ];
-  const kv = (rows: [string, string][]) => `<table class="kv">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
+  const kv = (rows: [string, string][]) =>
+    `<table class="kv">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
   const finalTable = finalRecalls.length
     ? `<table class="recall"><thead><tr>${finalRecalls.map((r) => `<th>R@${r.k}</th>`).join('')}</tr></thead><tbody><tr>${finalRecalls.map((r) => `<td>${(100 * r.recall).toFixed(2)}</td>`).join('')}</tr></tbody></table><p class="small">Fine-label Recall@K (%) on the test split after epoch ${lastEpoch}.</p>`
     : '<p class="missing">No Recall@K was recorded for this run.</p>';

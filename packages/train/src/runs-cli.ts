@@ -14,7 +14,9 @@ function list(db: RunsDb, path: string): void {
     console.log(`No runs in ${path} yet; start one with pnpm train.`);
     return;
   }
-  console.log('  id  status    dataset        method   w     τ      epochs  backend  img/s     R@1    R@2    R@5   R@10');
+  console.log(
+    '  id  status    dataset        method   w     τ      epochs  backend  img/s     R@1    R@2    R@5   R@10',
+  );
   for (const r of rows) {
     const c = JSON.parse(r.config) as { w: number; t: number; epochs: number };
     const rec = new Map(db.finalRecalls(r.id).map((x) => [x.k, x.recall]));
@@ -36,10 +38,13 @@ function compare(db: RunsDb, ids: number[]): void {
   const differing = keys.filter((k) => new Set(configs.map((c) => JSON.stringify(c[k]))).size > 1);
   const col = (s: string) => s.padStart(12);
   console.log('setting'.padEnd(16) + runs.map((r) => col(`run ${r.id}`)).join(''));
-  for (const k of differing) console.log(k.padEnd(16) + configs.map((c) => col(String(c[k]))).join(''));
+  for (const k of differing)
+    console.log(k.padEnd(16) + configs.map((c) => col(String(c[k]))).join(''));
   if (differing.length === 0) console.log('(identical configurations)');
   console.log('backend'.padEnd(16) + runs.map((r) => col(r.backend ?? '-')).join(''));
-  console.log('images/s'.padEnd(16) + runs.map((r) => col((r.images_per_s ?? 0).toFixed(1))).join(''));
+  console.log(
+    'images/s'.padEnd(16) + runs.map((r) => col((r.images_per_s ?? 0).toFixed(1))).join(''),
+  );
   const recs = runs.map((r) => new Map(db.finalRecalls(r.id).map((x) => [x.k, x.recall])));
   for (const k of [1, 2, 5, 10, 50, 100]) {
     if (recs.every((m) => !m.has(k))) continue;
@@ -61,7 +66,8 @@ function main(): void {
     if (rest.length === 0 || rest[0] === 'list') list(db, path);
     else if (rest[0] === 'compare') {
       const ids = rest.slice(1).map(Number);
-      if (ids.length < 2 || ids.some((n) => !Number.isInteger(n))) throw new Error('runs compare needs two or more run ids, e.g. `pnpm runs compare 3 4`.');
+      if (ids.length < 2 || ids.some((n) => !Number.isInteger(n)))
+        throw new Error('runs compare needs two or more run ids, e.g. `pnpm runs compare 3 4`.');
       compare(db, ids);
     } else throw new Error(`Unknown command "${rest[0]}".\n${USAGE}`);
   } finally {

@@ -52,15 +52,35 @@ export class RunsDb {
     `);
   }
 
-  startRun(r: { dataset: string; method: string; config: object; backend: string; gitRev: string | null }): number {
+  startRun(r: {
+    dataset: string;
+    method: string;
+    config: object;
+    backend: string;
+    gitRev: string | null;
+  }): number {
     const info = this.db
-      .prepare(`INSERT INTO runs (started_at, status, dataset, method, config, backend, git_rev) VALUES (?, 'running', ?, ?, ?, ?, ?)`)
-      .run(new Date().toISOString(), r.dataset, r.method, JSON.stringify(r.config), r.backend, r.gitRev);
+      .prepare(
+        `INSERT INTO runs (started_at, status, dataset, method, config, backend, git_rev) VALUES (?, 'running', ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        new Date().toISOString(),
+        r.dataset,
+        r.method,
+        JSON.stringify(r.config),
+        r.backend,
+        r.gitRev,
+      );
     return Number(info.lastInsertRowid);
   }
 
-  logEpoch(runId: number, e: { epoch: number; loss: number; lr: number; imagesPerS: number }): void {
-    this.db.prepare(`INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?)`).run(runId, e.epoch, e.loss, e.lr, e.imagesPerS);
+  logEpoch(
+    runId: number,
+    e: { epoch: number; loss: number; lr: number; imagesPerS: number },
+  ): void {
+    this.db
+      .prepare(`INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?)`)
+      .run(runId, e.epoch, e.loss, e.lr, e.imagesPerS);
   }
 
   logRecall(runId: number, epoch: number, recalls: { k: number; recall: number }[]): void {
@@ -70,17 +90,41 @@ export class RunsDb {
     })();
   }
 
-  finishRun(runId: number, status: 'finished' | 'failed' | 'diverged', wallTimeS: number, imagesPerS: number): void {
+  finishRun(
+    runId: number,
+    status: 'finished' | 'failed' | 'diverged',
+    wallTimeS: number,
+    imagesPerS: number,
+  ): void {
     this.db
-      .prepare(`UPDATE runs SET finished_at = ?, status = ?, wall_time_s = ?, images_per_s = ? WHERE id = ?`)
+      .prepare(
+        `UPDATE runs SET finished_at = ?, status = ?, wall_time_s = ?, images_per_s = ? WHERE id = ?`,
+      )
       .run(new Date().toISOString(), status, wallTimeS, imagesPerS, runId);
   }
 
   /** A stand-alone evaluation (`pnpm eval`): Recall@K of a model on a dataset split. */
-  logEvaluation(e: { runId: number | null; model: string; indexPath: string; split: string; images: number; recalls: Record<number, number> }): number {
+  logEvaluation(e: {
+    runId: number | null;
+    model: string;
+    indexPath: string;
+    split: string;
+    images: number;
+    recalls: Record<number, number>;
+  }): number {
     const info = this.db
-      .prepare(`INSERT INTO evaluations (run_id, created_at, model, index_path, split, images, recalls) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-      .run(e.runId, new Date().toISOString(), e.model, e.indexPath, e.split, e.images, JSON.stringify(e.recalls));
+      .prepare(
+        `INSERT INTO evaluations (run_id, created_at, model, index_path, split, images, recalls) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        e.runId,
+        new Date().toISOString(),
+        e.model,
+        e.indexPath,
+        e.split,
+        e.images,
+        JSON.stringify(e.recalls),
+      );
     return Number(info.lastInsertRowid);
   }
 
@@ -93,7 +137,9 @@ export class RunsDb {
     this.db.transaction(() => {
       this.db.prepare(`DELETE FROM epochs WHERE run_id = ? AND epoch > ?`).run(runId, epoch);
       this.db.prepare(`DELETE FROM recalls WHERE run_id = ? AND epoch > ?`).run(runId, epoch);
-      this.db.prepare(`UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?`).run(runId);
+      this.db
+        .prepare(`UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?`)
+        .run(runId);
     })();
   }
 
@@ -102,13 +148,17 @@ export class RunsDb {
   }
 
   epochs(runId: number): { epoch: number; loss: number; lr: number; images_per_s: number }[] {
-    return this.db.prepare(`SELECT epoch, loss, lr, images_per_s FROM epochs WHERE run_id = ? ORDER BY epoch`).all(runId) as never;
+    return this.db
+      .prepare(`SELECT epoch, loss, lr, images_per_s FROM epochs WHERE run_id = ? ORDER BY epoch`)
+      .all(runId) as never;
   }
 
   /** Recall@K of the last evaluation of a run. */
   finalRecalls(runId: number): { k: number; recall: number }[] {
     return this.db
-      .prepare(`SELECT k, recall FROM recalls WHERE run_id = ? AND epoch = (SELECT MAX(epoch) FROM recalls WHERE run_id = ?) ORDER BY k`)
+      .prepare(
+        `SELECT k, recall FROM recalls WHERE run_id = ? AND epoch = (SELECT MAX(epoch) FROM recalls WHERE run_id = ?) ORDER BY k`,
+      )
       .all(runId, runId) as never;
   }
 

@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   const spec = parseSweepArgs(argv);
   const result = await runSweep(spec, {
     onCell: (i, total, cfg, reused) =>
-      process.stderr.write(`\n[sweep ${i + 1}/${total}] ${cfg.method} w=${cfg.w} τ=${cfg.t}${reused ? ': finished run found in the runs DB, not trained again' : ''}\n`),
+      process.stderr.write(
+        `\n[sweep ${i + 1}/${total}] ${cfg.method} w=${cfg.w} τ=${cfg.t}${reused ? ': finished run found in the runs DB, not trained again' : ''}\n`,
+      ),
   });
   console.log(`\n${result.markdown}\n`);
   console.log(`wrote ${result.files.markdown} and ${result.files.html}`);

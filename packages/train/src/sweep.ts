@@ -63,14 +63,22 @@ export function parseSweepArgs(argv: string[]): SweepSpec {
     if (i < 0) return undefined;
     const a = argv[i];
     const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[i + 1];
-    if (value === undefined || (!a.includes('=') && value.startsWith('--'))) throw new Error(`Flag --${flag} needs a value.`);
+    if (value === undefined || (!a.includes('=') && value.startsWith('--')))
+      throw new Error(`Flag --${flag} needs a value.`);
     argv = [...argv.slice(0, i), ...argv.slice(a.includes('=') ? i + 1 : i + 2)];
     return value;
   };
   const numbers = (flag: string, raw: string | undefined, fallback: number): number[] => {
     if (raw === undefined) return [fallback];
-    const list = raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
-    if (list.length === 0 || list.some((v) => !Number.isFinite(v))) throw new Error(`--${flag} needs a comma-separated list of numbers, e.g. --${flag} 0.5,1; got "${raw}".`);
+    const list = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .map(Number);
+    if (list.length === 0 || list.some((v) => !Number.isFinite(v)))
+      throw new Error(
+        `--${flag} needs a comma-separated list of numbers, e.g. --${flag} 0.5,1; got "${raw}".`,
+      );
     return [...new Set(list)];
   };
   const wRaw = take('w');
@@ -82,18 +90,28 @@ export function parseSweepArgs(argv: string[]): SweepSpec {
   const ts = numbers('t', tRaw, base.t);
   for (const w of ws) parseTrainArgs([...argv, '--w', String(w)]);
   for (const t of ts) parseTrainArgs([...argv, '--t', String(t)]);
-  const baselines = (baselinesRaw ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '') as MethodName[];
+  const baselines = (baselinesRaw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '') as MethodName[];
   for (const b of baselines) parseTrainArgs([...argv, '--method', b]);
   const outDir = outRaw ?? join('runs', 'sweeps', `${base.dataset}-${base.method}`);
   return { base, method: base.method, ws, ts, baselines, outDir };
 }
 
 /** The cells of a sweep in table order: the w × τ grid, then one row per baseline. */
-export function sweepCells(spec: SweepSpec): { cfg: TrainConfig; w: number | null; t: number | null }[] {
+export function sweepCells(
+  spec: SweepSpec,
+): { cfg: TrainConfig; w: number | null; t: number | null }[] {
   const cells: { cfg: TrainConfig; w: number | null; t: number | null }[] = [];
-  for (const w of spec.ws) for (const t of spec.ts) cells.push({ cfg: { ...spec.base, method: spec.method, w, t }, w, t });
+  for (const w of spec.ws)
+    for (const t of spec.ts) cells.push({ cfg: { ...spec.base, method: spec.method, w, t }, w, t });
   for (const b of spec.baselines) {
-    const cfg: TrainConfig = { ...spec.base, method: b, labels: b === 'supfine' ? 'fine' : spec.base.labels };
+    const cfg: TrainConfig = {
+      ...spec.base,
+      method: b,
+      labels: b === 'supfine' ? 'fine' : spec.base.labels,
+    };
     cells.push({ cfg, w: null, t: null });
   }
   return cells;
@@ -104,7 +122,12 @@ export function sweepCells(spec: SweepSpec): { cfg: TrainConfig; w: number | nul
  * finished run with the same configuration (so an interrupted sweep resumes where it stopped),
  * then writes the table as Markdown and HTML into spec.outDir.
  */
-export async function runSweep(spec: SweepSpec, hooks: TrainHooks & { onCell?: (i: number, total: number, cfg: TrainConfig, reused: boolean) => void } = {}): Promise<SweepResult> {
+export async function runSweep(
+  spec: SweepSpec,
+  hooks: TrainHooks & {
+    onCell?: (i: number, total: number, cfg: TrainConfig, reused: boolean) => void;
+  } = {},
+): Promise<SweepResult> {
   const cells = sweepCells(spec);
   const rows: SweepRow[] = [];
   for (const [i, cell] of cells.entries()) {
@@ -114,7 +137,14 @@ export async function runSweep(spec: SweepSpec, hooks: TrainHooks & { onCell?: (
     const db = new RunsDb(spec.base.runsDb);
     const recalls = Object.fromEntries(db.finalRecalls(runId).map((r) => [r.k, r.recall]));
     db.close();
-    rows.push({ method: cell.cfg.method, w: cell.w, t: cell.t, runId, reused: existing !== undefined, recalls });
+    rows.push({
+      method: cell.cfg.method,
+      w: cell.w,
+      t: cell.t,
+      runId,
+      reused: existing !== undefined,
+      recalls,
+    });
   }
   const best = bestRow(rows);
   const title = `${spec.base.dataset}: ${spec.method} sweep, fine-label Recall@K (%) on the test split`;
@@ -132,7 +162,9 @@ export function findFinishedRun(runsDb: string, cfg: TrainConfig): number | unde
   const db = new RunsDb(runsDb);
   try {
     const want = configKey({ ...cfg, workers: resolveWorkers(cfg, availableParallelism()) });
-    const matches = db.listRuns().filter((r) => r.status === 'finished' && configKey(JSON.parse(r.config) as object) === want);
+    const matches = db
+      .listRuns()
+      .filter((r) => r.status === 'finished' && configKey(JSON.parse(r.config) as object) === want);
     return matches.length > 0 ? matches[matches.length - 1].id : undefined;
   } finally {
     db.close();
@@ -155,31 +187,54 @@ function bestRow(rows: SweepRow[]): number {
   return best;
 }
 
-const METHOD_LABEL: Record<string, string> = { maskcon: 'MaskCon', selfcon: 'SelfCon', grafit: 'Grafit', coins: 'CoIns', supfine: 'SupFINE' };
+const METHOD_LABEL: Record<string, string> = {
+  maskcon: 'MaskCon',
+  selfcon: 'SelfCon',
+  grafit: 'Grafit',
+  coins: 'CoIns',
+  supfine: 'SupFINE',
+};
 const label = (m: string): string => METHOD_LABEL[m] ?? m;
 const pct = (v: number | undefined): string => (v === undefined ? '-' : (100 * v).toFixed(2));
 const num = (v: number | null): string => (v === null ? '—' : String(v));
 
 /** Markdown table in the layout of the seed's Tables 4–8; the best cell's row is bold. */
 export function formatSweepMarkdown(rows: SweepRow[], best: number, title: string): string {
-  const lines = [`**${title}**`, '', '| method | w | τ | R@1 | R@2 | R@5 | R@10 | run |', '| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const lines = [
+    `**${title}**`,
+    '',
+    '| method | w | τ | R@1 | R@2 | R@5 | R@10 | run |',
+    '| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
   rows.forEach((r, i) => {
     const cells = [label(r.method), num(r.w), num(r.t), ...SWEEP_KS.map((k) => pct(r.recalls[k]))];
     const shown = i === best ? cells.map((c) => `**${c}**`) : cells;
     lines.push(`| ${shown.join(' | ')} | ${r.runId} |`);
   });
-  lines.push('', `Best cell of the w × τ grid in bold (highest R@1, ties broken by R@2, R@5, R@10); baselines are for reference.`);
+  lines.push(
+    '',
+    `Best cell of the w × τ grid in bold (highest R@1, ties broken by R@2, R@5, R@10); baselines are for reference.`,
+  );
   return lines.join('\n');
 }
 
-const escapeHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Self-contained HTML page with the same table; the best row is highlighted and bold. */
 export function formatSweepHtml(rows: SweepRow[], best: number, title: string): string {
   const body = rows
     .map((r, i) => {
-      const cells = [label(r.method), num(r.w), num(r.t), ...SWEEP_KS.map((k) => pct(r.recalls[k])), String(r.runId)];
-      const cls = [i === best ? 'best' : '', r.w === null ? 'baseline' : ''].filter(Boolean).join(' ');
+      const cells = [
+        label(r.method),
+        num(r.w),
+        num(r.t),
+        ...SWEEP_KS.map((k) => pct(r.recalls[k])),
+        String(r.runId),
+      ];
+      const cls = [i === best ? 'best' : '', r.w === null ? 'baseline' : '']
+        .filter(Boolean)
+        .join(' ');
       return `<tr${cls ? ` class="${cls}"` : ''}>${cells.map((c, j) => `<td${j === 0 ? '' : ' class="num"'}>${escapeHtml(c)}</td>`).join('')}</tr>`;
     })
     .join('\n');

@@ -3,10 +3,15 @@ import { availableParallelism } from 'node:os';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
-import { BatchLoader, Rng, epochPermutation } from '@maskcon/augment';
+import { BatchLoader, type Rng, epochPermutation } from '@maskcon/augment';
 import { learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
-import { resolveLoaderWorkers, resolveWorkers, validateAgainstData, type TrainConfig } from './config.js';
+import {
+  resolveLoaderWorkers,
+  resolveWorkers,
+  validateAgainstData,
+  type TrainConfig,
+} from './config.js';
 import { createEngine, type Engine } from './engine.js';
 import { RandomStream, streamRng, pipelineSpec, type BatchViews } from './replica.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -46,7 +51,11 @@ export interface TrainHooks {
 
 function gitRevision(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -62,12 +71,31 @@ export function runDir(runsDb: string, runId: number): string {
  * `test-embeddings.f32` (n×dim float32, little-endian) and `test-embeddings.json` (n, dim, the
  * test-split image indices, fine and coarse labels). Written to temporary files and renamed.
  */
-export function saveTestEmbeddings(dir: string, features: Float32Array, dim: number, indices: Int32Array, fine: Int32Array, coarse: Int32Array): void {
+export function saveTestEmbeddings(
+  dir: string,
+  features: Float32Array,
+  dim: number,
+  indices: Int32Array,
+  fine: Int32Array,
+  coarse: Int32Array,
+): void {
   mkdirSync(dir, { recursive: true });
   const bin = join(dir, 'test-embeddings.f32');
   const meta = join(dir, 'test-embeddings.json');
-  writeFileSync(bin + '.tmp', new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
-  writeFileSync(meta + '.tmp', JSON.stringify({ n: indices.length, dim, indices: Array.from(indices), fineLabels: Array.from(fine), coarseLabels: Array.from(coarse) }));
+  writeFileSync(
+    bin + '.tmp',
+    new Uint8Array(features.buffer, features.byteOffset, features.byteLength),
+  );
+  writeFileSync(
+    meta + '.tmp',
+    JSON.stringify({
+      n: indices.length,
+      dim,
+      indices: Array.from(indices),
+      fineLabels: Array.from(fine),
+      coarseLabels: Array.from(coarse),
+    }),
+  );
   renameSync(bin + '.tmp', bin);
   renameSync(meta + '.tmp', meta);
 }
@@ -93,8 +121,16 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const trainSet = openIndex(indexPath, 'train', { preloadMaxBytes: 0 });
   const testSet = openIndex(indexPath, 'test', { preloadMaxBytes: 0 });
   // Every random order derives from (seed, epoch) alone, so a resumed run sees the same data.
-  const trainIdx = subsetIndices(trainSet.size, cfg.trainSubset, streamRng(cfg.seed, 0, 0, RandomStream.Subset, 1));
-  const testIdx = subsetIndices(testSet.size, cfg.testSubset, streamRng(cfg.seed, 0, 0, RandomStream.Subset, 2));
+  const trainIdx = subsetIndices(
+    trainSet.size,
+    cfg.trainSubset,
+    streamRng(cfg.seed, 0, 0, RandomStream.Subset, 1),
+  );
+  const testIdx = subsetIndices(
+    testSet.size,
+    cfg.testSubset,
+    streamRng(cfg.seed, 0, 0, RandomStream.Subset, 2),
+  );
   const labelsAll = cfg.labels === 'fine' ? trainSet.fineLabels() : trainSet.coarseLabels();
   const testFine = testSet.fineLabels();
   const testCoarseAll = testSet.coarseLabels();
@@ -108,7 +144,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
 
   const workers = resolveWorkers(cfg, availableParallelism());
   const engine: Engine = await createEngine(cfg, indexPath, workers, log);
-  log(`model: ${cfg.arch} ${cfg.arch === 'resnet-mini' ? `width ${cfg.width}` : `base width ${cfg.baseWidth}`}, ${engine.params.toLocaleString('en')} parameters; ${trainIdx.length} train / ${testIdx.length} test images; method ${cfg.method} (${cfg.labels} labels); ${workers} worker(s) on ${engine.backend}`);
+  log(
+    `model: ${cfg.arch} ${cfg.arch === 'resnet-mini' ? `width ${cfg.width}` : `base width ${cfg.baseWidth}`}, ${engine.params.toLocaleString('en')} parameters; ${trainIdx.length} train / ${testIdx.length} test images; method ${cfg.method} (${cfg.labels} labels); ${workers} worker(s) on ${engine.backend}`,
+  );
 
   const db = new RunsDb(cfg.runsDb);
   let runId: number;
@@ -123,7 +161,13 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     db.rewindRun(runId, ck.meta.epoch);
     log(`resuming run ${runId} after epoch ${ck.meta.epoch} (iteration ${iter})`);
   } else {
-    runId = db.startRun({ dataset: cfg.dataset, method: cfg.method, config: { ...cfg, workers }, backend: engine.backend, gitRev: gitRevision() });
+    runId = db.startRun({
+      dataset: cfg.dataset,
+      method: cfg.method,
+      config: { ...cfg, workers },
+      backend: engine.backend,
+      gitRev: gitRevision(),
+    });
   }
   const ckptFile = checkpointPath(cfg.runsDb, runId);
   const B = cfg.batchSize;
@@ -137,19 +181,36 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   // queue). With loader threads (--loader-workers) a BatchLoader augments them ahead of the model, else each
   // replica augments its share in its step; both use the loader's generators (same pixels).
   const loaderWorkers = resolveLoaderWorkers(cfg, availableParallelism(), workers);
-  const loader = loaderWorkers > 0
-    ? new BatchLoader({ indexPath, batchSize: B, seed: cfg.seed, indices: trainIdx, query: specQ, key: specK, workers: loaderWorkers, prefetch: loaderWorkers + 2 })
-    : null;
-  log(loader
-    ? `data: ${loaderWorkers} loader thread(s) augment the next batches while the model trains`
-    : `data: each training worker augments its share of the batch${cfg.loaderWorkers < 0 ? ' (no core left free for a loader thread; --loader-workers N adds one)' : ''}`);
+  const loader =
+    loaderWorkers > 0
+      ? new BatchLoader({
+          indexPath,
+          batchSize: B,
+          seed: cfg.seed,
+          indices: trainIdx,
+          query: specQ,
+          key: specK,
+          workers: loaderWorkers,
+          prefetch: loaderWorkers + 2,
+        })
+      : null;
+  log(
+    loader
+      ? `data: ${loaderWorkers} loader thread(s) augment the next batches while the model trains`
+      : `data: each training worker augments its share of the batch${cfg.loaderWorkers < 0 ? ' (no core left free for a loader thread; --loader-workers N adds one)' : ''}`,
+  );
   type Planned = { indices: Int32Array; labels: Int32Array; views?: BatchViews; done: () => void };
   async function* batches(epoch: number, count: number): AsyncGenerator<Planned> {
     if (loader) {
       let it = 0;
       for await (const b of loader.epoch(epoch)) {
         if (it++ >= count) break;
-        yield { indices: b.indices, labels: Int32Array.from(b.indices, (i) => labelsAll[i]), views: { query: b.query, key: b.key }, done: () => loader.release(b) };
+        yield {
+          indices: b.indices,
+          labels: Int32Array.from(b.indices, (i) => labelsAll[i]),
+          views: { query: b.query, key: b.key },
+          done: () => loader.release(b),
+        };
       }
       return;
     }
@@ -162,17 +223,28 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
 
   const evaluate = async (epoch: number) => {
     const { features, dim } = await engine.embed(testIdx);
-    if (epoch === cfg.epochs) saveTestEmbeddings(runDir(cfg.runsDb, runId), features, dim, testIdx, testLabels, testCoarse);
+    if (epoch === cfg.epochs)
+      saveTestEmbeddings(runDir(cfg.runsDb, runId), features, dim, testIdx, testLabels, testCoarse);
     const r = await recallAtKParallel(features, dim, testLabels, RECALL_KS);
     recall = RECALL_KS.map((k) => ({ k, recall: r[k] }));
     db.logRecall(runId, epoch, recall);
-    log(`epoch ${epoch}: ${recall.map((x) => `R@${x.k} ${(100 * x.recall).toFixed(2)}`).join('  ')}`);
+    log(
+      `epoch ${epoch}: ${recall.map((x) => `R@${x.k} ${(100 * x.recall).toFixed(2)}`).join('  ')}`,
+    );
   };
 
   let lastGood = startEpoch - 1;
   const diverged = (epoch: number, step: number) => {
-    const kept = lastGood > 0 ? `the last good checkpoint (epoch ${lastGood}) is kept at ${ckptFile}` : 'no checkpoint was written yet';
-    return Object.assign(new Error(`The loss became NaN or infinite in epoch ${epoch} (by step ${step + 1}); training stopped and ${kept}. Lower --lr (or check the data) and start again.`), { diverged: true });
+    const kept =
+      lastGood > 0
+        ? `the last good checkpoint (epoch ${lastGood}) is kept at ${ckptFile}`
+        : 'no checkpoint was written yet';
+    return Object.assign(
+      new Error(
+        `The loss became NaN or infinite in epoch ${epoch} (by step ${step + 1}); training stopped and ${kept}. Lower --lr (or check the data) and start again.`,
+      ),
+      { diverged: true },
+    );
   };
 
   try {
@@ -180,7 +252,13 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     if (startEpoch === 1) {
       let s = 0;
       for await (const b of batches(0, cfg.K / B)) {
-        await engine.fill({ indices: b.indices, labels: b.labels, views: b.views, epoch: 0, step: s++ });
+        await engine.fill({
+          indices: b.indices,
+          labels: b.labels,
+          views: b.views,
+          epoch: 0,
+          step: s++,
+        });
         b.done();
       }
     }
@@ -193,13 +271,21 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       let it = 0;
       for await (const b of batches(epoch, itersPerEpoch)) {
         lr = learningRateAt(iter, cfg.lr, warmupIters, totalIters);
-        await engine.step({ indices: b.indices, labels: b.labels, views: b.views, epoch, step: it, lr });
+        await engine.step({
+          indices: b.indices,
+          labels: b.labels,
+          views: b.views,
+          epoch,
+          step: it,
+          lr,
+        });
         b.done();
         if (it % 20 === 19) {
           lossSoFar += await engine.takeLossSum(); // read back only for the progress line
           if (!Number.isFinite(lossSoFar)) throw diverged(epoch, it);
         }
-        const shown = it >= 19 ? `loss ${(lossSoFar / (it + 1 - ((it + 1) % 20))).toFixed(3)} ` : '';
+        const shown =
+          it >= 19 ? `loss ${(lossSoFar / (it + 1 - ((it + 1) % 20))).toFixed(3)} ` : '';
         bar.update((it + 1) * B, (it + 1) * B, `${shown}lr ${lr.toExponential(2)}`);
         it++;
         iter++;
@@ -214,21 +300,43 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       db.logEpoch(runId, e);
       if (epoch % cfg.checkpointEvery === 0 || epoch === cfg.epochs) {
         mkdirSync(dirname(ckptFile), { recursive: true });
-        saveCheckpoint(ckptFile, await engine.exportState(), { runId, epoch, iteration: iter, config: cfg });
+        saveCheckpoint(ckptFile, await engine.exportState(), {
+          runId,
+          epoch,
+          iteration: iter,
+          config: cfg,
+        });
         lastGood = epoch;
       }
-      if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0 && epoch !== cfg.epochs) await evaluate(epoch);
+      if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0 && epoch !== cfg.epochs)
+        await evaluate(epoch);
     }
     await evaluate(cfg.epochs);
     await engine.exportModel(join(runDir(cfg.runsDb, runId), 'model'));
-    log(`exported the query encoder's backbone to ${join(runDir(cfg.runsDb, runId), 'model')} (TensorFlow.js layers model)`);
+    log(
+      `exported the query encoder's backbone to ${join(runDir(cfg.runsDb, runId), 'model')} (TensorFlow.js layers model)`,
+    );
     const params = hooks.snapshot ? await engine.snapshot() : undefined;
     const wallTimeS = (performance.now() - t0) / 1000;
     const imagesPerS = (totalIters * B) / Math.max(trainSeconds, 1e-9);
     db.finishRun(runId, 'finished', wallTimeS, imagesPerS);
-    return { runId, backend: engine.backend, workers, epochs, recall, wallTimeS, imagesPerS, params };
+    return {
+      runId,
+      backend: engine.backend,
+      workers,
+      epochs,
+      recall,
+      wallTimeS,
+      imagesPerS,
+      params,
+    };
   } catch (err) {
-    db.finishRun(runId, (err as { diverged?: boolean }).diverged ? 'diverged' : 'failed', (performance.now() - t0) / 1000, 0);
+    db.finishRun(
+      runId,
+      (err as { diverged?: boolean }).diverged ? 'diverged' : 'failed',
+      (performance.now() - t0) / 1000,
+      0,
+    );
     throw explainFailure(err, engine.backend);
   } finally {
     db.close();
@@ -243,7 +351,13 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
  */
 export function explainFailure(err: unknown, backend: string): unknown {
   const m = err instanceof Error ? err.message : String(err);
-  if (backend !== 'wasm' || !/memory access out of bounds|table index is out of bounds|Aborted\(|out of memory|Cannot enlarge memory/i.test(m)) return err;
+  if (
+    backend !== 'wasm' ||
+    !/memory access out of bounds|table index is out of bounds|Aborted\(|out of memory|Cannot enlarge memory/i.test(
+      m,
+    )
+  )
+    return err;
   return new Error(
     `The WebAssembly backend stopped (${m}): most likely its heap, at most 4 GB per training worker, ran out of memory. ` +
       'Use smaller passes (--micro-batch, with --bn-splits for smaller BatchNorm groups), a smaller --batch-size or --arch, or a native backend (tfjs-node / tfjs-node-gpu).',

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseTrainArgs, resolveWorkers, validateAgainstData, DEFAULT_CONFIG } from '../src/index.js';
+import {
+  parseTrainArgs,
+  resolveWorkers,
+  validateAgainstData,
+  DEFAULT_CONFIG,
+} from '../src/index.js';
 
 describe('training configuration', () => {
   it('applies the preset first and flags over it', () => {
@@ -11,9 +16,32 @@ describe('training configuration', () => {
   });
 
   it('takes the paper hyperparameters per dataset and method', () => {
-    const sop = parseTrainArgs(['--preset', 'paper', '--dataset', 'sop_split2', '--method', 'maskcon']);
-    expect([sop.w, sop.t, sop.batchSize, sop.lr, sop.K, sop.epochs, sop.augQ, sop.augK]).toEqual([0.5, 0.05, 128, 0.02, 8192, 200, 'weak', 'weak']);
-    const grafit = parseTrainArgs(['--preset', 'paper', '--dataset', 'sop_split1', '--method', 'grafit']);
+    const sop = parseTrainArgs([
+      '--preset',
+      'paper',
+      '--dataset',
+      'sop_split2',
+      '--method',
+      'maskcon',
+    ]);
+    expect([sop.w, sop.t, sop.batchSize, sop.lr, sop.K, sop.epochs, sop.augQ, sop.augK]).toEqual([
+      0.5,
+      0.05,
+      128,
+      0.02,
+      8192,
+      200,
+      'weak',
+      'weak',
+    ]);
+    const grafit = parseTrainArgs([
+      '--preset',
+      'paper',
+      '--dataset',
+      'sop_split1',
+      '--method',
+      'grafit',
+    ]);
     expect(grafit.w).toBe(0.8);
     const inet = parseTrainArgs(['--preset', 'paper', '--dataset', 'imagenet32']);
     expect([inet.batchSize, inet.epochs, inet.K]).toEqual([256, 100, 16384]);
@@ -24,19 +52,35 @@ describe('training configuration', () => {
   it('rejects bad values with a sentence naming the flag and value', () => {
     expect(() => parseTrainArgs(['--w', '-0.1'])).toThrow('--w must be in [0, 1], got -0.1.');
     expect(() => parseTrainArgs(['--t', '0'])).toThrow('--t (τ) must be > 0, got 0.');
-    expect(() => parseTrainArgs(['--K', '1000'])).toThrow('--K 1000 must be a multiple of --batch-size 128.');
-    expect(() => parseTrainArgs(['--method', 'simclr'])).toThrow(/unknown --method simclr; known: selfcon, maskcon/);
-    expect(() => parseTrainArgs(['--epochs', 'ten'])).toThrow('--epochs needs a number, got "ten".');
+    expect(() => parseTrainArgs(['--K', '1000'])).toThrow(
+      '--K 1000 must be a multiple of --batch-size 128.',
+    );
+    expect(() => parseTrainArgs(['--method', 'simclr'])).toThrow(
+      /unknown --method simclr; known: selfcon, maskcon/,
+    );
+    expect(() => parseTrainArgs(['--epochs', 'ten'])).toThrow(
+      '--epochs needs a number, got "ten".',
+    );
     expect(() => parseTrainArgs(['--bogus', '1'])).toThrow(/Unknown flag --bogus/);
     expect(() => parseTrainArgs(['--preset', 'huge'])).toThrow(/Unknown --preset huge/);
-    expect(() => validateAgainstData({ ...DEFAULT_CONFIG, K: 8192 }, 5000)).toThrow('--K 8192 is larger than the training set (5000 images)');
+    expect(() => validateAgainstData({ ...DEFAULT_CONFIG, K: 8192 }, 5000)).toThrow(
+      '--K 8192 is larger than the training set (5000 images)',
+    );
   });
 
   it('uses as many workers as cores that divide the batch and BN groups', () => {
-    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 128, bnSplits: 4 }, 2)).toBe(2);
-    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 128, bnSplits: 4 }, 8)).toBe(4);
-    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 96, bnSplits: 6 }, 5)).toBe(3);
-    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 3, batchSize: 96, bnSplits: 6 }, 2)).toBe(3);
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 128, bnSplits: 4 }, 2)).toBe(
+      2,
+    );
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 128, bnSplits: 4 }, 8)).toBe(
+      4,
+    );
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0, batchSize: 96, bnSplits: 6 }, 5)).toBe(
+      3,
+    );
+    expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 3, batchSize: 96, bnSplits: 6 }, 2)).toBe(
+      3,
+    );
     expect(resolveWorkers({ ...DEFAULT_CONFIG, workers: 0 }, 1)).toBe(1);
   });
 });
@@ -47,7 +91,9 @@ describe('loader threads', () => {
     expect(DEFAULT_CONFIG.loaderWorkers).toBe(-1);
     expect(parseTrainArgs(['--loader-workers', 'auto']).loaderWorkers).toBe(-1);
     expect(parseTrainArgs(['--loader-workers', '3']).loaderWorkers).toBe(3);
-    expect(() => parseTrainArgs(['--loader-workers', '-2'])).toThrow(/--loader-workers must be auto or a non-negative integer/);
+    expect(() => parseTrainArgs(['--loader-workers', '-2'])).toThrow(
+      /--loader-workers must be auto or a non-negative integer/,
+    );
     const auto = parseTrainArgs([]);
     expect(resolveLoaderWorkers(auto, 2, 2)).toBe(0); // every core trains
     expect(resolveLoaderWorkers(auto, 8, 2)).toBe(4); // at most 4
@@ -59,7 +105,11 @@ describe('loader threads', () => {
 describe('wasm pass memory estimate', () => {
   it('errs on the safe side of the peak RSS measured for ResNet-18/34/50 passes (≥ 90 %, ≤ 130 %; small stem 32×32, standard stem 224×224)', async () => {
     const { estimatePassMB } = await import('../src/config.js');
-    const params = { resnet18: 11_689_512 - 513_000, resnet34: 21_797_672 - 513_000, resnet50: 25_557_032 - 2_049_000 };
+    const params = {
+      resnet18: 11_689_512 - 513_000,
+      resnet34: 21_797_672 - 513_000,
+      resnet50: 25_557_032 - 2_049_000,
+    };
     // [arch, stem pixels, stem, images per pass, measured peak RSS MB] (this project, wasm, lean gradients, 2026-11)
     const measured: [keyof typeof params, number, 'small' | 'standard', number, number][] = [
       ['resnet18', 1024, 'small', 32, 1464],
@@ -73,8 +123,14 @@ describe('wasm pass memory estimate', () => {
     ];
     for (const [arch, px, stem, n, rss] of measured) {
       const est = estimatePassMB(arch, px, n, params[arch], stem)!;
-      expect(est / rss, `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`).toBeGreaterThan(0.9);
-      expect(est / rss, `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`).toBeLessThan(1.3);
+      expect(
+        est / rss,
+        `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`,
+      ).toBeGreaterThan(0.9);
+      expect(
+        est / rss,
+        `${arch} ${px} px × ${n}: estimate ${est.toFixed(0)} vs ${rss}`,
+      ).toBeLessThan(1.3);
     }
     expect(estimatePassMB('resnet-mini', 784, 128, 100_000)).toBeNull();
   });

@@ -70,4 +70,3 @@ export class ShortRead extends Error {
     super(`short read: ${got} of ${wanted} bytes`);
   }
 }
-

@@ -33,6 +33,8 @@ export function readCsvRows(file: string, options: { relaxColumnCount?: boolean 
     }) as unknown as { info: { lines: number }; record: string[] }[];
     return records.map(({ info, record }) => ({ line: info.lines, fields: record }));
   } catch (error) {
-    throw new DatasetError(`${file} is not valid ${tab ? 'TSV' : 'CSV'}: ${(error as Error).message}.`);
+    throw new DatasetError(
+      `${file} is not valid ${tab ? 'TSV' : 'CSV'}: ${(error as Error).message}.`,
+    );
   }
 }

@@ -28,7 +28,8 @@ export function readGzipIdxU8(
     compressed = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
+    const reason =
+      code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
     throw new DatasetError(`The ${what} file ${path} ${reason}.${hint}`);
   }
   let bytes: Buffer;

@@ -136,7 +136,9 @@ export function readMat5File(path: string, limits: Mat5Limits = {}): Map<string,
   try {
     size = statSync(path).size;
   } catch (error) {
-    throw new DatasetError(`MAT file ${path} does not exist or cannot be read (${(error as Error).message}).`);
+    throw new DatasetError(
+      `MAT file ${path} does not exist or cannot be read (${(error as Error).message}).`,
+    );
   }
   if (size > maxFileBytes) {
     throw new DatasetError(
@@ -147,7 +149,11 @@ export function readMat5File(path: string, limits: Mat5Limits = {}): Map<string,
 }
 
 /** Parse MAT v5 bytes; `file` names the source in error messages. */
-export function readMat5(bytes: Uint8Array, file: string, limits: Mat5Limits = {}): Map<string, MatValue> {
+export function readMat5(
+  bytes: Uint8Array,
+  file: string,
+  limits: Mat5Limits = {},
+): Map<string, MatValue> {
   const reader = new Mat5Reader(file, limits);
   return reader.readFile(bytes);
 }
@@ -166,18 +172,24 @@ export function matField(value: MatStruct, element: number, field: string, file:
 /** The single string of a char array (rows joined by newlines), trimmed of trailing padding. */
 export function matString(value: MatValue, what: string, file: string): string {
   if (value.kind === 'char') return value.rows.map((r) => r.replace(/[\s\0]+$/, '')).join('\n');
-  throw new DatasetError(`MAT file ${file}: ${what} should be a char array but is a ${describe(value)}.`);
+  throw new DatasetError(
+    `MAT file ${file}: ${what} should be a char array but is a ${describe(value)}.`,
+  );
 }
 
 /** The single number of a numeric scalar. */
 export function matScalar(value: MatValue, what: string, file: string): number {
   if (value.kind === 'numeric' && value.data.length === 1) return value.data[0];
-  throw new DatasetError(`MAT file ${file}: ${what} should be a numeric scalar but is a ${describe(value)}.`);
+  throw new DatasetError(
+    `MAT file ${file}: ${what} should be a numeric scalar but is a ${describe(value)}.`,
+  );
 }
 
 export function describe(value: MatValue): string {
   const dims = value.dims.join('×');
-  return value.kind === 'numeric' ? `${dims} ${value.className} array` : `${dims} ${value.kind} array`;
+  return value.kind === 'numeric'
+    ? `${dims} ${value.className} array`
+    : `${dims} ${value.kind} array`;
 }
 
 class Mat5Reader {
@@ -198,9 +210,13 @@ class Mat5Reader {
   }
 
   readFile(bytes: Uint8Array): Map<string, MatValue> {
-    if (bytes.length < HEADER_BYTES) this.fail(`it is ${bytes.length} bytes, shorter than the 128-byte header`);
+    if (bytes.length < HEADER_BYTES)
+      this.fail(`it is ${bytes.length} bytes, shorter than the 128-byte header`);
     const text = Buffer.from(bytes.subarray(0, 116)).toString('latin1');
-    if (text.startsWith('MATLAB 7.3') || Buffer.from(bytes.subarray(0, 8)).toString('latin1') === '\x89HDF\r\n\x1a\n') {
+    if (
+      text.startsWith('MATLAB 7.3') ||
+      Buffer.from(bytes.subarray(0, 8)).toString('latin1') === '\x89HDF\r\n\x1a\n'
+    ) {
       throw new DatasetError(
         `MAT file ${this.file} is a MATLAB v7.3 (HDF5) file; only v5/v6/v7 MAT files are supported — re-save it in MATLAB with save(..., '-v7').`,
       );
@@ -211,7 +227,8 @@ class Mat5Reader {
     else this.fail(`the header's endian indicator is ${JSON.stringify(endian)}, not "IM" or "MI"`);
     const view = viewOf(bytes);
     const version = view.getUint16(124, this.littleEndian);
-    if (version !== 0x0100) this.fail(`the header's version is 0x${version.toString(16)}, not 0x0100`);
+    if (version !== 0x0100)
+      this.fail(`the header's version is 0x${version.toString(16)}, not 0x0100`);
 
     const out = new Map<string, MatValue>();
     let offset = HEADER_BYTES;
@@ -223,10 +240,14 @@ class Mat5Reader {
       }
       const tag = this.tag(view, offset, bytes.length);
       if (tag.type === MI.COMPRESSED) {
-        const inflated = this.inflate(bytes.subarray(tag.dataStart, tag.dataStart + tag.size), offset);
+        const inflated = this.inflate(
+          bytes.subarray(tag.dataStart, tag.dataStart + tag.size),
+          offset,
+        );
         const inner = viewOf(inflated);
         const innerTag = this.tag(inner, 0, inflated.length);
-        if (innerTag.type !== MI.MATRIX) this.fail(`the compressed element at offset ${offset} does not hold an array`);
+        if (innerTag.type !== MI.MATRIX)
+          this.fail(`the compressed element at offset ${offset} does not hold an array`);
         const value = this.matrix(inflated, inner, innerTag.dataStart, innerTag.size, 0);
         out.set(value.name, value);
         offset = tag.dataStart + tag.size;
@@ -235,7 +256,9 @@ class Mat5Reader {
         out.set(value.name, value);
         offset = tag.dataStart + tag.size;
       } else {
-        this.fail(`a top-level element of type ${tag.type} at offset ${offset}; only arrays may appear there`);
+        this.fail(
+          `a top-level element of type ${tag.type} at offset ${offset}; only arrays may appear there`,
+        );
       }
     }
     return out;
@@ -245,56 +268,90 @@ class Mat5Reader {
     try {
       return inflateSync(data, { maxOutputLength: this.maxDecompressedBytes });
     } catch (error) {
-      if (error instanceof RangeError || (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      if (
+        error instanceof RangeError ||
+        (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+      ) {
         throw new DatasetError(
           `MAT file ${this.file}: the compressed element at offset ${offset} inflates beyond ${this.maxDecompressedBytes} bytes; refusing it (the file is not an annotation file, or is hostile).`,
         );
       }
-      this.fail(`the compressed element at offset ${offset} is not valid zlib data (${(error as Error).message})`);
+      this.fail(
+        `the compressed element at offset ${offset} is not valid zlib data (${(error as Error).message})`,
+      );
     }
   }
 
   /** Decode a tag at `offset`; `end` bounds the enclosing buffer or element. */
-  private tag(view: DataView, offset: number, end: number): { type: number; size: number; dataStart: number; next: number } {
-    if (offset + 8 > end) this.fail(`a data element tag at offset ${offset} runs past the end of its container`);
+  private tag(
+    view: DataView,
+    offset: number,
+    end: number,
+  ): { type: number; size: number; dataStart: number; next: number } {
+    if (offset + 8 > end)
+      this.fail(`a data element tag at offset ${offset} runs past the end of its container`);
     const first = view.getUint32(offset, this.littleEndian);
     const smallSize = first >>> 16;
     if (smallSize !== 0) {
       // Small data element: u16 size and u16 type packed in the first word, data in the second.
       const type = first & 0xffff;
-      if (smallSize > 4) this.fail(`a small data element at offset ${offset} claims ${smallSize} bytes (at most 4 fit)`);
+      if (smallSize > 4)
+        this.fail(
+          `a small data element at offset ${offset} claims ${smallSize} bytes (at most 4 fit)`,
+        );
       return { type, size: smallSize, dataStart: offset + 4, next: offset + 8 };
     }
     const type = first;
     const size = view.getUint32(offset + 4, this.littleEndian);
     const dataStart = offset + 8;
     if (dataStart + size > end) {
-      this.fail(`the element at offset ${offset} claims ${size} bytes but only ${end - dataStart} remain (truncated file?)`);
+      this.fail(
+        `the element at offset ${offset} claims ${size} bytes but only ${end - dataStart} remain (truncated file?)`,
+      );
     }
     const padded = type === MI.MATRIX || type === MI.COMPRESSED ? size : Math.ceil(size / 8) * 8;
     return { type, size, dataStart, next: Math.min(dataStart + padded, end) };
   }
 
   /** A typed sub-element (flags, dims, name, data); returns the raw bytes and type. */
-  private subElement(view: DataView, offset: number, end: number): { type: number; bytes: Uint8Array; next: number } {
+  private subElement(
+    view: DataView,
+    offset: number,
+    end: number,
+  ): { type: number; bytes: Uint8Array; next: number } {
     const t = this.tag(view, offset, end);
     const bytes = new Uint8Array(view.buffer, view.byteOffset + t.dataStart, t.size);
     return { type: t.type, bytes, next: t.next };
   }
 
-  private matrix(bytes: Uint8Array, view: DataView, start: number, size: number, depth: number): MatValue {
+  private matrix(
+    bytes: Uint8Array,
+    view: DataView,
+    start: number,
+    size: number,
+    depth: number,
+  ): MatValue {
     if (depth > this.maxDepth) this.fail(`arrays nest deeper than ${this.maxDepth} levels`);
     // An empty miMATRIX (0 bytes) is how MATLAB writes an empty cell element.
-    if (size === 0) return { kind: 'numeric', name: '', dims: [0, 0], className: 'double', data: new Float64Array(0) };
+    if (size === 0)
+      return {
+        kind: 'numeric',
+        name: '',
+        dims: [0, 0],
+        className: 'double',
+        data: new Float64Array(0),
+      };
     const end = start + size;
     const flagsEl = this.subElement(view, start, end);
-    if (flagsEl.type !== MI.UINT32 || flagsEl.bytes.length < 8) this.fail(`an array at offset ${start} lacks its array-flags element`);
+    if (flagsEl.type !== MI.UINT32 || flagsEl.bytes.length < 8)
+      this.fail(`an array at offset ${start} lacks its array-flags element`);
     const flagsWord = viewOf(flagsEl.bytes).getUint32(0, this.littleEndian);
     const mxClass = flagsWord & 0xff;
     const flags = (flagsWord >>> 8) & 0xff;
 
     const dimsEl = this.subElement(view, flagsEl.next, end);
-    if (dimsEl.type !== MI.INT32) this.fail(`an array at offset ${start} has dimensions of type ${dimsEl.type}, not miINT32`);
+    if (dimsEl.type !== MI.INT32)
+      this.fail(`an array at offset ${start} has dimensions of type ${dimsEl.type}, not miINT32`);
     const dims = Array.from(this.numbers(dimsEl.type, dimsEl.bytes));
     if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 0)) {
       this.fail(`an array at offset ${start} has dimensions [${dims.join(', ')}]`);
@@ -302,11 +359,14 @@ class Mat5Reader {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count > bytes.length * 8) {
       // Each element needs at least a bit (logical) — more than that cannot fit in the buffer.
-      this.fail(`an array at offset ${start} claims ${count} elements, more than its file could hold`);
+      this.fail(
+        `an array at offset ${start} claims ${count} elements, more than its file could hold`,
+      );
     }
 
     const nameEl = this.subElement(view, dimsEl.next, end);
-    if (nameEl.type !== MI.INT8 && nameEl.type !== MI.UINT8) this.fail(`an array at offset ${start} has a name of type ${nameEl.type}`);
+    if (nameEl.type !== MI.INT8 && nameEl.type !== MI.UINT8)
+      this.fail(`an array at offset ${start} has a name of type ${nameEl.type}`);
     const name = Buffer.from(nameEl.bytes).toString('latin1');
     let offset = nameEl.next;
 
@@ -314,7 +374,8 @@ class Mat5Reader {
       const cells: MatValue[] = [];
       for (let i = 0; i < count; i++) {
         const t = this.tag(view, offset, end);
-        if (t.type !== MI.MATRIX) this.fail(`cell ${i + 1} of '${name}' is an element of type ${t.type}, not an array`);
+        if (t.type !== MI.MATRIX)
+          this.fail(`cell ${i + 1} of '${name}' is an element of type ${t.type}, not an array`);
         cells.push(this.matrix(bytes, view, t.dataStart, t.size, depth + 1));
         offset = t.next;
       }
@@ -322,7 +383,8 @@ class Mat5Reader {
     }
 
     if (mxClass === MX.STRUCT || mxClass === MX.OBJECT) {
-      if (mxClass === MX.OBJECT) this.fail(`'${name}' is a MATLAB object, which this reader does not support`);
+      if (mxClass === MX.OBJECT)
+        this.fail(`'${name}' is a MATLAB object, which this reader does not support`);
       const lenEl = this.subElement(view, offset, end);
       const fieldNameLength = this.numbers(lenEl.type, lenEl.bytes)[0];
       if (!Number.isInteger(fieldNameLength) || fieldNameLength <= 0 || fieldNameLength > 4096) {
@@ -330,10 +392,13 @@ class Mat5Reader {
       }
       const namesEl = this.subElement(view, lenEl.next, end);
       const fieldCount = namesEl.bytes.length / fieldNameLength;
-      if (!Number.isInteger(fieldCount)) this.fail(`struct '${name}' field names do not fill whole ${fieldNameLength}-byte slots`);
+      if (!Number.isInteger(fieldCount))
+        this.fail(`struct '${name}' field names do not fill whole ${fieldNameLength}-byte slots`);
       const fieldNames: string[] = [];
       for (let f = 0; f < fieldCount; f++) {
-        const raw = Buffer.from(namesEl.bytes.subarray(f * fieldNameLength, (f + 1) * fieldNameLength)).toString('latin1');
+        const raw = Buffer.from(
+          namesEl.bytes.subarray(f * fieldNameLength, (f + 1) * fieldNameLength),
+        ).toString('latin1');
         fieldNames.push(raw.replace(/\0.*$/s, ''));
       }
       offset = namesEl.next;
@@ -342,7 +407,10 @@ class Mat5Reader {
         const element = new Map<string, MatValue>();
         for (const field of fieldNames) {
           const t = this.tag(view, offset, end);
-          if (t.type !== MI.MATRIX) this.fail(`field '${field}' of '${name}'(${i + 1}) is an element of type ${t.type}, not an array`);
+          if (t.type !== MI.MATRIX)
+            this.fail(
+              `field '${field}' of '${name}'(${i + 1}) is an element of type ${t.type}, not an array`,
+            );
           element.set(field, this.matrix(bytes, view, t.dataStart, t.size, depth + 1));
           offset = t.next;
         }
@@ -354,7 +422,10 @@ class Mat5Reader {
     if (mxClass === MX.CHAR) {
       const dataEl = this.subElement(view, offset, end);
       const codes = this.charCodes(dataEl.type, dataEl.bytes);
-      if (codes.length !== count) this.fail(`char array '${name}' has ${codes.length} characters for dimensions ${dims.join('×')}`);
+      if (codes.length !== count)
+        this.fail(
+          `char array '${name}' has ${codes.length} characters for dimensions ${dims.join('×')}`,
+        );
       // Column-major: row r is codes[r], codes[r + rows], …
       const nRows = dims[0];
       const nCols = count / Math.max(nRows, 1);
@@ -369,20 +440,35 @@ class Mat5Reader {
 
     const className = NUMERIC_CLASS_NAMES[mxClass];
     if (!className) {
-      this.fail(`'${name}' has array class ${mxClass}${mxClass === MX.SPARSE ? ' (sparse)' : ''}, which this reader does not support`);
+      this.fail(
+        `'${name}' has array class ${mxClass}${mxClass === MX.SPARSE ? ' (sparse)' : ''}, which this reader does not support`,
+      );
     }
     if (flags & FLAG_COMPLEX) this.fail(`'${name}' is complex, which annotation files never are`);
     const dataEl = this.subElement(view, offset, end);
     const data = this.numbers(dataEl.type, dataEl.bytes);
-    if (data.length !== count) this.fail(`numeric array '${name}' has ${data.length} values for dimensions ${dims.join('×')}`);
-    return { kind: 'numeric', name, dims, className: flags & FLAG_LOGICAL ? 'logical' : className, data };
+    if (data.length !== count)
+      this.fail(
+        `numeric array '${name}' has ${data.length} values for dimensions ${dims.join('×')}`,
+      );
+    return {
+      kind: 'numeric',
+      name,
+      dims,
+      className: flags & FLAG_LOGICAL ? 'logical' : className,
+      data,
+    };
   }
 
   /** Numeric sub-element data as float64, honouring the file's byte order. */
   private numbers(type: number, bytes: Uint8Array): Float64Array {
     const width = ELEMENT_BYTES[type];
-    if (!width || type === MI.UTF8 || type === MI.UTF16 || type === MI.UTF32) this.fail(`numeric data of element type ${type}`);
-    if (bytes.length % width !== 0) this.fail(`${bytes.length} bytes of element type ${type} do not make whole ${width}-byte values`);
+    if (!width || type === MI.UTF8 || type === MI.UTF16 || type === MI.UTF32)
+      this.fail(`numeric data of element type ${type}`);
+    if (bytes.length % width !== 0)
+      this.fail(
+        `${bytes.length} bytes of element type ${type} do not make whole ${width}-byte values`,
+      );
     const n = bytes.length / width;
     const v = viewOf(bytes);
     const le = this.littleEndian;
@@ -390,16 +476,36 @@ class Mat5Reader {
     for (let i = 0; i < n; i++) {
       const o = i * width;
       switch (type) {
-        case MI.INT8: out[i] = v.getInt8(o); break;
-        case MI.UINT8: out[i] = v.getUint8(o); break;
-        case MI.INT16: out[i] = v.getInt16(o, le); break;
-        case MI.UINT16: out[i] = v.getUint16(o, le); break;
-        case MI.INT32: out[i] = v.getInt32(o, le); break;
-        case MI.UINT32: out[i] = v.getUint32(o, le); break;
-        case MI.SINGLE: out[i] = v.getFloat32(o, le); break;
-        case MI.DOUBLE: out[i] = v.getFloat64(o, le); break;
-        case MI.INT64: out[i] = Number(v.getBigInt64(o, le)); break;
-        case MI.UINT64: out[i] = Number(v.getBigUint64(o, le)); break;
+        case MI.INT8:
+          out[i] = v.getInt8(o);
+          break;
+        case MI.UINT8:
+          out[i] = v.getUint8(o);
+          break;
+        case MI.INT16:
+          out[i] = v.getInt16(o, le);
+          break;
+        case MI.UINT16:
+          out[i] = v.getUint16(o, le);
+          break;
+        case MI.INT32:
+          out[i] = v.getInt32(o, le);
+          break;
+        case MI.UINT32:
+          out[i] = v.getUint32(o, le);
+          break;
+        case MI.SINGLE:
+          out[i] = v.getFloat32(o, le);
+          break;
+        case MI.DOUBLE:
+          out[i] = v.getFloat64(o, le);
+          break;
+        case MI.INT64:
+          out[i] = Number(v.getBigInt64(o, le));
+          break;
+        case MI.UINT64:
+          out[i] = Number(v.getBigUint64(o, le));
+          break;
       }
     }
     return out;
@@ -407,7 +513,8 @@ class Mat5Reader {
 
   /** Character data: MATLAB writes miUINT16 (UTF-16 code units), some writers miUTF8 or miUINT8. */
   private charCodes(type: number, bytes: Uint8Array): number[] {
-    if (type === MI.UTF8) return Array.from(Buffer.from(bytes).toString('utf8'), (ch) => ch.codePointAt(0)!);
+    if (type === MI.UTF8)
+      return Array.from(Buffer.from(bytes).toString('utf8'), (ch) => ch.codePointAt(0)!);
     if (type === MI.UINT8 || type === MI.INT8) return Array.from(bytes);
     if (type === MI.UINT16 || type === MI.UTF16) return Array.from(this.numbers(MI.UINT16, bytes));
     if (type === MI.UTF32 || type === MI.UINT32) return Array.from(this.numbers(MI.UINT32, bytes));

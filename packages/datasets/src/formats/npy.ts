@@ -26,12 +26,15 @@ export function npyHeaderLength(preamble: Uint8Array, what: string): number {
   const fail = (why: string): never => {
     throw new DatasetError(`${what} is not a numpy .npy array: ${why}.`);
   };
-  if (preamble.length < 10 || MAGIC.some((b, i) => preamble[i] !== b)) fail('it does not start with \\x93NUMPY');
+  if (preamble.length < 10 || MAGIC.some((b, i) => preamble[i] !== b))
+    fail('it does not start with \\x93NUMPY');
   const major = preamble[6];
   if (major === 1) return 10 + (preamble[8] | (preamble[9] << 8));
   if (major === 2 || major === 3) {
     if (preamble.length < 12) fail('its header is cut short');
-    return 12 + (preamble[8] | (preamble[9] << 8) | (preamble[10] << 16)) + preamble[11] * 0x1000000;
+    return (
+      12 + (preamble[8] | (preamble[9] << 8) | (preamble[10] << 16)) + preamble[11] * 0x1000000
+    );
   }
   return fail(`format version ${major}.${preamble[7]} is not 1.0–3.0`);
 }
@@ -45,12 +48,15 @@ export function parseNpyHeader(bytes: Uint8Array, what: string): NpyHeader {
   if (dataOffset > 1 << 20) fail(`it declares a ${dataOffset}-byte header`);
   if (bytes.length < dataOffset) fail('it is cut short');
   const start = bytes[6] === 1 ? 10 : 12;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, dataOffset - start).toString(bytes[6] === 3 ? 'utf8' : 'latin1');
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, dataOffset - start).toString(
+    bytes[6] === 3 ? 'utf8' : 'latin1',
+  );
   const descr = /['"]descr['"]\s*:\s*['"]([<>|=])([uifb])(\d+)['"]/.exec(text);
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text);
   const shapeMatch = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text);
   if (!descr) fail(`its dtype is not a plain number type (header ${JSON.stringify(text.trim())})`);
-  if (!fortran || !shapeMatch) fail(`it lacks fortran_order or shape (header ${JSON.stringify(text.trim())})`);
+  if (!fortran || !shapeMatch)
+    fail(`it lacks fortran_order or shape (header ${JSON.stringify(text.trim())})`);
   const [, order, kind, sizeText] = descr as RegExpExecArray;
   const itemSize = Number(sizeText);
   if (![1, 2, 4, 8].includes(itemSize)) fail(`item size ${itemSize} is not supported`);
@@ -66,7 +72,10 @@ export function parseNpyHeader(bytes: Uint8Array, what: string): NpyHeader {
   if ((fortran as RegExpExecArray)[1] === 'True' && shape.filter((d) => d > 1).length > 1) {
     fail('it is stored in Fortran order; only C order is accepted');
   }
-  const littleEndian = order === '<' || order === '|' || (order === '=' && new Uint8Array(new Uint16Array([1]).buffer)[0] === 1);
+  const littleEndian =
+    order === '<' ||
+    order === '|' ||
+    (order === '=' && new Uint8Array(new Uint16Array([1]).buffer)[0] === 1);
   const elements = shape.reduce((a, b) => a * b, 1);
   return {
     dtype: { kind: kind as NumpyKind, itemSize, littleEndian },
@@ -81,7 +90,9 @@ export function npyIntegers(header: NpyHeader, data: Uint8Array, what: string): 
   const { kind, itemSize, littleEndian } = header.dtype;
   if (kind === 'f') throw new DatasetError(`${what} holds floats, not integer labels.`);
   if (data.length !== header.dataBytes) {
-    throw new DatasetError(`${what} holds ${data.length} element bytes but its header (shape ${header.shape.join('×')}) needs ${header.dataBytes}; it is truncated.`);
+    throw new DatasetError(
+      `${what} holds ${data.length} element bytes but its header (shape ${header.shape.join('×')}) needs ${header.dataBytes}; it is truncated.`,
+    );
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const n = data.length / itemSize;
@@ -90,8 +101,10 @@ export function npyIntegers(header: NpyHeader, data: Uint8Array, what: string): 
   for (let i = 0; i < n; i++) {
     const o = i * itemSize;
     if (itemSize === 1) out[i] = signed ? view.getInt8(o) : view.getUint8(o);
-    else if (itemSize === 2) out[i] = signed ? view.getInt16(o, littleEndian) : view.getUint16(o, littleEndian);
-    else if (itemSize === 4) out[i] = signed ? view.getInt32(o, littleEndian) : view.getUint32(o, littleEndian);
+    else if (itemSize === 2)
+      out[i] = signed ? view.getInt16(o, littleEndian) : view.getUint16(o, littleEndian);
+    else if (itemSize === 4)
+      out[i] = signed ? view.getInt32(o, littleEndian) : view.getUint32(o, littleEndian);
     else {
       const v = signed ? view.getBigInt64(o, littleEndian) : view.getBigUint64(o, littleEndian);
       if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {

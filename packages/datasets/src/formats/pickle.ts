@@ -29,8 +29,11 @@ export class PyBytes {
   }
   /** The bytes as latin-1 text (how Python 2 `str` keys such as 'data' read). */
   text(): string {
-    if (!(this.bytes instanceof Uint8Array)) throw new Error('PyBytes.text() on bytes left on disk');
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString('latin1');
+    if (!(this.bytes instanceof Uint8Array))
+      throw new Error('PyBytes.text() on bytes left on disk');
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).toString(
+      'latin1',
+    );
   }
 }
 
@@ -207,7 +210,10 @@ export function unpickle(bytes: Uint8Array, name: string, limits: PickleLimits =
  * Unpickle a file without loading its big objects: bytes/str objects of at least
  * `lazyBytes` (default 1 MiB) come back as `LazyBytes` (read them with `readLazy`).
  */
-export function unpickleFile(path: string, options: PickleLimits & { lazyBytes?: number } = {}): PickleValue {
+export function unpickleFile(
+  path: string,
+  options: PickleLimits & { lazyBytes?: number } = {},
+): PickleValue {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -225,7 +231,9 @@ export function unpickleFile(path: string, options: PickleLimits & { lazyBytes?:
 /** Read `length` bytes at `start` (relative to the object) of bytes kept on disk. */
 export function readLazy(lazy: LazyBytes, start: number, length: number, fd?: number): Uint8Array {
   if (start < 0 || start + length > lazy.length) {
-    throw new RangeError(`Read of ${length} bytes at ${start} is outside a ${lazy.length}-byte object.`);
+    throw new RangeError(
+      `Read of ${length} bytes at ${start} is outside a ${lazy.length}-byte object.`,
+    );
   }
   const own = fd === undefined;
   const handle = fd ?? openSync(lazy.path, 'r');
@@ -266,7 +274,6 @@ class PendingDtype {
 }
 
 class Mark {}
-const MARK = new Mark();
 
 type StackItem = PickleValue | GlobalRef | PendingArray | PendingDtype | Mark;
 
@@ -345,7 +352,8 @@ class Unpickler {
   }
 
   private push(item: StackItem): void {
-    if (this.stack.length >= this.limits.maxStack) this.fail(`stack exceeds ${this.limits.maxStack} items`);
+    if (this.stack.length >= this.limits.maxStack)
+      this.fail(`stack exceeds ${this.limits.maxStack} items`);
     this.stack.push(item);
   }
 
@@ -407,7 +415,8 @@ class Unpickler {
   }
 
   private text(n: number): string {
-    if (n > this.limits.maxTextBytes) this.fail(`declares a ${n}-byte string, over the ${this.limits.maxTextBytes}-byte limit`);
+    if (n > this.limits.maxTextBytes)
+      this.fail(`declares a ${n}-byte string, over the ${this.limits.maxTextBytes}-byte limit`);
     const b = this.input.take(n);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
   }
@@ -424,14 +433,15 @@ class Unpickler {
 
   private global(module: string, name: string): GlobalRef {
     const full = `${module}.${name}`;
-    if (!Object.prototype.hasOwnProperty.call(ALLOWED_GLOBALS, full)) {
+    if (!Object.hasOwn(ALLOWED_GLOBALS, full)) {
       this.fail(`refers to the Python global '${full}', which a data file has no reason to use`);
     }
     return new GlobalRef(full as AllowedGlobal);
   }
 
   private memoPut(index: number): void {
-    if (!this.memo.has(index) && this.memo.size >= this.limits.maxMemo) this.fail(`memo exceeds ${this.limits.maxMemo} entries`);
+    if (!this.memo.has(index) && this.memo.size >= this.limits.maxMemo)
+      this.fail(`memo exceeds ${this.limits.maxMemo} entries`);
     this.memo.set(index, this.top());
   }
 
@@ -441,7 +451,8 @@ class Unpickler {
   }
 
   private checkItems(n: number): void {
-    if (n > this.limits.maxItems) this.fail(`builds a container of more than ${this.limits.maxItems} items`);
+    if (n > this.limits.maxItems)
+      this.fail(`builds a container of more than ${this.limits.maxItems} items`);
   }
 
   run(): PickleValue {
@@ -452,7 +463,8 @@ class Unpickler {
       switch (op) {
         case OP.PROTO: {
           const version = input.byte();
-          if (version < 2 || version > 4) this.fail(`uses pickle protocol ${version}; only 2–4 are accepted`);
+          if (version < 2 || version > 4)
+            this.fail(`uses pickle protocol ${version}; only 2–4 are accepted`);
           break;
         }
         case OP.FRAME:
@@ -460,7 +472,8 @@ class Unpickler {
           break;
         case OP.STOP: {
           const result = this.pop();
-          if (this.stack.length !== 0 || this.marks.length !== 0) this.fail('stops with items left on the stack');
+          if (this.stack.length !== 0 || this.marks.length !== 0)
+            this.fail('stops with items left on the stack');
           return this.value(result, 'the result');
         }
         case OP.MARK:
@@ -501,7 +514,11 @@ class Unpickler {
           if (items.length % 2 !== 0) this.fail('SETITEMS has an odd number of items');
           const dict = this.top();
           for (let i = 0; i < items.length; i += 2) {
-            this.setItem(dict, this.value(items[i], 'a dict key'), this.value(items[i + 1], 'a dict value'));
+            this.setItem(
+              dict,
+              this.value(items[i], 'a dict key'),
+              this.value(items[i + 1], 'a dict value'),
+            );
           }
           break;
         }
@@ -603,7 +620,8 @@ class Unpickler {
         case OP.STACK_GLOBAL: {
           const name = this.pop();
           const module = this.pop();
-          if (typeof name !== 'string' || typeof module !== 'string') this.fail('STACK_GLOBAL needs two strings');
+          if (typeof name !== 'string' || typeof module !== 'string')
+            this.fail('STACK_GLOBAL needs two strings');
           this.push(this.global(module, name));
           break;
         }
@@ -646,8 +664,10 @@ class Unpickler {
 
   /** REDUCE: call a whitelisted global, re-implemented as a data constructor. */
   private reduce(callable: StackItem, args: StackItem): StackItem {
-    if (!(callable instanceof GlobalRef)) this.fail('calls (REDUCE) something that is not a permitted global');
-    if (!(args instanceof PyTuple)) this.fail(`calls ${callable.fullName} without an argument tuple`);
+    if (!(callable instanceof GlobalRef))
+      this.fail('calls (REDUCE) something that is not a permitted global');
+    if (!(args instanceof PyTuple))
+      this.fail(`calls ${callable.fullName} without an argument tuple`);
     const a = args.items;
     switch (ALLOWED_GLOBALS[callable.fullName]) {
       case 'reconstruct': {
@@ -659,18 +679,29 @@ class Unpickler {
       }
       case 'dtype': {
         const spec = a[0];
-        const typestr = typeof spec === 'string' ? spec : spec instanceof PyBytes && spec.bytes instanceof Uint8Array ? spec.text() : '';
+        const typestr =
+          typeof spec === 'string'
+            ? spec
+            : spec instanceof PyBytes && spec.bytes instanceof Uint8Array
+              ? spec.text()
+              : '';
         const m = /^([uifb])(\d)$/.exec(typestr);
-        if (!m || a.length > 3) this.fail(`makes numpy dtype '${typestr}', which is not a plain number type`);
+        if (!m || a.length > 3)
+          this.fail(`makes numpy dtype '${typestr}', which is not a plain number type`);
         const itemSize = Number(m[2]);
-        if (![1, 2, 4, 8].includes(itemSize) || (m[1] === 'f' && itemSize < 4)) this.fail(`makes unsupported numpy dtype '${typestr}'`);
+        if (![1, 2, 4, 8].includes(itemSize) || (m[1] === 'f' && itemSize < 4))
+          this.fail(`makes unsupported numpy dtype '${typestr}'`);
         return new PendingDtype(m[1] as NumpyKind, itemSize);
       }
       case 'encode': {
         // Python 3, protocol 2: bytes b are written as _codecs.encode(b.decode('latin1'), 'latin1').
         const [text, codec] = a;
         const codecName = typeof codec === 'string' ? codec.toLowerCase() : '';
-        if (typeof text !== 'string' || a.length !== 2 || (codecName !== 'latin1' && codecName !== 'latin-1')) {
+        if (
+          typeof text !== 'string' ||
+          a.length !== 2 ||
+          (codecName !== 'latin1' && codecName !== 'latin-1')
+        ) {
           this.fail('calls _codecs.encode with arguments other than (str, "latin1")');
         }
         const out = new Uint8Array(text.length);
@@ -682,10 +713,10 @@ class Unpickler {
         return new PyBytes(out);
       }
       case 'bytes':
-        if (a.length !== 0) this.fail('calls bytes() with arguments; only bytes() (empty) is accepted');
+        if (a.length !== 0)
+          this.fail('calls bytes() with arguments; only bytes() (empty) is accepted');
         return new PyBytes(new Uint8Array(0));
-      case 'ndarray':
-      default:
+      default: // includes 'ndarray'
         this.fail(`calls ${callable.fullName}, which may only be passed as an argument`);
     }
   }
@@ -694,10 +725,17 @@ class Unpickler {
   private build(target: StackItem, state: PickleValue): void {
     if (target instanceof PendingDtype) {
       // (version, byteorder, subarray, names, fields, elsize, alignment, flags[, metadata])
-      if (!(state instanceof PyTuple) || state.items.length < 8) this.fail('gives a numpy dtype an unexpected state');
+      if (!(state instanceof PyTuple) || state.items.length < 8)
+        this.fail('gives a numpy dtype an unexpected state');
       const order = state.items[1];
-      const text = typeof order === 'string' ? order : order instanceof PyBytes && order.bytes instanceof Uint8Array ? order.text() : '';
-      if (!['<', '>', '|', '='].includes(text)) this.fail(`gives a numpy dtype byte order '${text}'`);
+      const text =
+        typeof order === 'string'
+          ? order
+          : order instanceof PyBytes && order.bytes instanceof Uint8Array
+            ? order.text()
+            : '';
+      if (!['<', '>', '|', '='].includes(text))
+        this.fail(`gives a numpy dtype byte order '${text}'`);
       if (state.items[2] !== null || state.items[3] !== null || state.items[4] !== null) {
         this.fail('gives a numpy dtype sub-arrays or fields; only plain number types are accepted');
       }
@@ -707,9 +745,13 @@ class Unpickler {
     if (target instanceof PendingArray) {
       // (version, shape, dtype, is_fortran, raw bytes)
       if (target.built) this.fail('gives a numpy array its state twice');
-      if (!(state instanceof PyTuple) || state.items.length !== 5) this.fail('gives a numpy array an unexpected state');
+      if (!(state instanceof PyTuple) || state.items.length !== 5)
+        this.fail('gives a numpy array an unexpected state');
       const [, shapeItem, dtypeItem, fortran, raw] = state.items as unknown as StackItem[];
-      if (!(shapeItem instanceof PyTuple) || !shapeItem.items.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
+      if (
+        !(shapeItem instanceof PyTuple) ||
+        !shapeItem.items.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)
+      ) {
         this.fail('gives a numpy array a shape that is not a tuple of sizes');
       }
       const shape = shapeItem.items as number[];
@@ -719,12 +761,16 @@ class Unpickler {
       if (fortran !== false && fortran !== 0 && shape.filter((d) => d > 1).length > 1) {
         this.fail('stores a numpy array in Fortran order; only C order is accepted');
       }
-      if (!(raw instanceof PyBytes)) this.fail('gives a numpy array data that is not bytes (object arrays are refused)');
+      if (!(raw instanceof PyBytes))
+        this.fail('gives a numpy array data that is not bytes (object arrays are refused)');
       const elements = shape.reduce((x, y) => x * y, 1);
       if (raw.length !== elements * dtypeItem.itemSize) {
-        this.fail(`gives a numpy array of shape (${shape.join(', ')}) ${raw.length} bytes instead of ${elements * dtypeItem.itemSize}`);
+        this.fail(
+          `gives a numpy array of shape (${shape.join(', ')}) ${raw.length} bytes instead of ${elements * dtypeItem.itemSize}`,
+        );
       }
-      const littleEndian = dtypeItem.byteOrder !== '>' && !(dtypeItem.byteOrder === '=' && !isLittleEndianHost());
+      const littleEndian =
+        dtypeItem.byteOrder !== '>' && !(dtypeItem.byteOrder === '=' && !isLittleEndianHost());
       target.built = {
         kind: 'ndarray',
         dtype: { kind: dtypeItem.kind, itemSize: dtypeItem.itemSize, littleEndian },
@@ -752,11 +798,15 @@ function isLittleEndianHost(): boolean {
 /** `dict[key]` of a batch dict, or an error naming the file and the keys it has. */
 export function batchField(value: PickleValue, key: string, file: string): PickleValue {
   if (!(value instanceof PyDict)) {
-    throw new DatasetError(`Pickle ${file} holds a ${describe(value)}, not the dict of a data batch; it is not the right file.`);
+    throw new DatasetError(
+      `Pickle ${file} holds a ${describe(value)}, not the dict of a data batch; it is not the right file.`,
+    );
   }
   if (!value.has(key)) {
     const keys = [...value.entries.keys()].map((k) => `'${k}'`).join(', ');
-    throw new DatasetError(`Pickle ${file} has no '${key}' entry (it has ${keys}); it is not the right file.`);
+    throw new DatasetError(
+      `Pickle ${file} has no '${key}' entry (it has ${keys}); it is not the right file.`,
+    );
   }
   return value.get(key) as PickleValue;
 }
@@ -766,20 +816,30 @@ export function intList(value: PickleValue, what: string, file: string): number[
   if (Array.isArray(value)) {
     return value.map((v, i) => {
       if (typeof v !== 'number' || !Number.isInteger(v)) {
-        throw new DatasetError(`Pickle ${file}: ${what}[${i}] is a ${describe(v)}, not an integer.`);
+        throw new DatasetError(
+          `Pickle ${file}: ${what}[${i}] is a ${describe(v)}, not an integer.`,
+        );
       }
       return v;
     });
   }
-  if (isNdArray(value) && value.shape.length === 1 && value.dtype.kind !== 'f' && value.data instanceof Uint8Array) {
+  if (
+    isNdArray(value) &&
+    value.shape.length === 1 &&
+    value.dtype.kind !== 'f' &&
+    value.data instanceof Uint8Array
+  ) {
     return ndarrayToNumbers(value);
   }
-  throw new DatasetError(`Pickle ${file}: ${what} is a ${describe(value)}, not a list of integers.`);
+  throw new DatasetError(
+    `Pickle ${file}: ${what} is a ${describe(value)}, not a list of integers.`,
+  );
 }
 
 /** A list of str/bytes as JS strings. */
 export function stringList(value: PickleValue, what: string, file: string): string[] {
-  if (!Array.isArray(value)) throw new DatasetError(`Pickle ${file}: ${what} is a ${describe(value)}, not a list of names.`);
+  if (!Array.isArray(value))
+    throw new DatasetError(`Pickle ${file}: ${what} is a ${describe(value)}, not a list of names.`);
   return value.map((v, i) => {
     if (typeof v === 'string') return v;
     if (v instanceof PyBytes && v.bytes instanceof Uint8Array) return v.text();
@@ -802,12 +862,16 @@ export function ndarrayToNumbers(array: NdArray): number[] {
   for (let i = 0; i < n; i++) {
     const o = i * itemSize;
     let v: number;
-    if (kind === 'f') v = itemSize === 4 ? view.getFloat32(o, littleEndian) : view.getFloat64(o, littleEndian);
+    if (kind === 'f')
+      v = itemSize === 4 ? view.getFloat32(o, littleEndian) : view.getFloat64(o, littleEndian);
     else if (itemSize === 1) v = kind === 'i' ? view.getInt8(o) : view.getUint8(o);
-    else if (itemSize === 2) v = kind === 'i' ? view.getInt16(o, littleEndian) : view.getUint16(o, littleEndian);
-    else if (itemSize === 4) v = kind === 'i' ? view.getInt32(o, littleEndian) : view.getUint32(o, littleEndian);
+    else if (itemSize === 2)
+      v = kind === 'i' ? view.getInt16(o, littleEndian) : view.getUint16(o, littleEndian);
+    else if (itemSize === 4)
+      v = kind === 'i' ? view.getInt32(o, littleEndian) : view.getUint32(o, littleEndian);
     else {
-      const big = kind === 'i' ? view.getBigInt64(o, littleEndian) : view.getBigUint64(o, littleEndian);
+      const big =
+        kind === 'i' ? view.getBigInt64(o, littleEndian) : view.getBigUint64(o, littleEndian);
       if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) {
         throw new RangeError(`Array element ${i} is ${big}, beyond 2^53.`);
       }

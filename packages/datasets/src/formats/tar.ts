@@ -69,7 +69,8 @@ function parsePax(body: Buffer, fail: (why: string) => never): Map<string, strin
     const space = body.indexOf(0x20, pos);
     if (space < 0) fail('has a malformed pax header');
     const len = Number(body.subarray(pos, space).toString('latin1'));
-    if (!Number.isInteger(len) || len <= 0 || pos + len > body.length) fail('has a malformed pax record length');
+    if (!Number.isInteger(len) || len <= 0 || pos + len > body.length)
+      fail('has a malformed pax record length');
     const record = body.subarray(space + 1, pos + len - 1).toString('utf8');
     const eq = record.indexOf('=');
     if (eq < 0) fail('has a pax record without =');
@@ -91,7 +92,9 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
   const reader = new ChunkReader(stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
   let headerAt = 0;
   const fail = (why: string): never => {
-    throw new DatasetError(`Archive ${path}: the entry header at byte ${headerAt} ${why}; the archive is corrupt or unsafe and was refused.`);
+    throw new DatasetError(
+      `Archive ${path}: the entry header at byte ${headerAt} ${why}; the archive is corrupt or unsafe and was refused.`,
+    );
   };
 
   let paxNext = new Map<string, string>();
@@ -106,7 +109,8 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
       const stored = parseOctal(header.subarray(148, 156), 'checksum', fail);
       let sum = 0;
       for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
-      if (sum !== stored) fail(`has checksum ${stored} but its bytes sum to ${sum} (not a tar archive, or corrupt)`);
+      if (sum !== stored)
+        fail(`has checksum ${stored} but its bytes sum to ${sum} (not a tar archive, or corrupt)`);
 
       const typeflag = String.fromCharCode(header[156] || 0x30);
       let size = parseOctal(header.subarray(124, 136), 'size', fail);
@@ -142,13 +146,18 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
 
       const where = `entry '${name}'`;
       if (typeflag === '1' || typeflag === '2') {
-        fail(`is ${where}, a ${typeflag === '1' ? 'hard link' : 'symbolic link'}; links are refused`);
+        fail(
+          `is ${where}, a ${typeflag === '1' ? 'hard link' : 'symbolic link'}; links are refused`,
+        );
       }
       if (!['0', '5', '7'].includes(typeflag)) {
-        fail(`is ${where} of type '${typeflag}' (device, FIFO or unknown); only files and folders are accepted`);
+        fail(
+          `is ${where} of type '${typeflag}' (device, FIFO or unknown); only files and folders are accepted`,
+        );
       }
       const safe = safeArchivePath(name);
-      if (safe === undefined) fail(`is ${where}, whose path escapes the folder it would be extracted to`);
+      if (safe === undefined)
+        fail(`is ${where}, whose path escapes the folder it would be extracted to`);
       if (size > maxEntry) fail(`is ${where} of ${size} bytes, over the ${maxEntry}-byte limit`);
       if (reader.total + dataBlocks > maxTotal) fail(`takes the archive past ${maxTotal} bytes`);
 
@@ -195,7 +204,9 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
     if (error instanceof DatasetError) return error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'Z_BUF_ERROR' || code === 'Z_DATA_ERROR') {
-      return new DatasetError(`Archive ${path} is not valid gzip or is truncated (${(error as Error).message}); download it again.`);
+      return new DatasetError(
+        `Archive ${path} is not valid gzip or is truncated (${(error as Error).message}); download it again.`,
+      );
     }
     if (code === 'ENOENT') return new DatasetError(`Archive ${path} does not exist.`);
     return error;
@@ -204,7 +215,7 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
 
 async function startsWithGzipMagic(path: string): Promise<boolean> {
   const { open } = await import('node:fs/promises');
-  let handle;
+  let handle: import('node:fs/promises').FileHandle | undefined;
   try {
     handle = await open(path, 'r');
   } catch (error) {

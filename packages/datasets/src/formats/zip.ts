@@ -42,7 +42,10 @@ function readAt(fd: number, position: number, length: number, path: string): Buf
   let done = 0;
   while (done < length) {
     const n = readSync(fd, out, done, length - done, position + done);
-    if (n === 0) throw new DatasetError(`Zip archive ${path} ends at byte ${position + done}, inside a header; it is truncated.`);
+    if (n === 0)
+      throw new DatasetError(
+        `Zip archive ${path} ends at byte ${position + done}, inside a header; it is truncated.`,
+      );
     done += n;
   }
   return out;
@@ -69,7 +72,9 @@ export function listZip(path: string, options: ZipOptions = {}): ZipEntry[] {
   try {
     const fileSize = fstatSync(fd).size;
     const fail = (why: string): never => {
-      throw new DatasetError(`Zip archive ${path}: ${why}; it is corrupt or unsafe and was refused.`);
+      throw new DatasetError(
+        `Zip archive ${path}: ${why}; it is corrupt or unsafe and was refused.`,
+      );
     };
     // End of central directory: 22 bytes + a comment of up to 65,535 bytes, at the very end.
     const tailLength = Math.min(fileSize, 22 + 65535);
@@ -89,7 +94,8 @@ export function listZip(path: string, options: ZipOptions = {}): ZipEntry[] {
     if (count === 0xffff || cdSize === U32_MAX || cdOffset === U32_MAX) {
       if (eocdAt < 20) fail('announces zip64 but has no zip64 locator');
       const locator = readAt(fd, eocdAt - 20, 20, path);
-      if (locator.readUInt32LE(0) !== SIG_ZIP64_LOCATOR) fail('announces zip64 but has no zip64 locator');
+      if (locator.readUInt32LE(0) !== SIG_ZIP64_LOCATOR)
+        fail('announces zip64 but has no zip64 locator');
       const z64At = u64(locator, 8);
       if (z64At + 56 > fileSize) fail('has a zip64 record outside the file');
       const z64 = readAt(fd, z64At, 56, path);
@@ -104,7 +110,8 @@ export function listZip(path: string, options: ZipOptions = {}): ZipEntry[] {
     const entries: ZipEntry[] = [];
     let pos = 0;
     for (let k = 0; k < count; k++) {
-      if (pos + 46 > cd.length || cd.readUInt32LE(pos) !== SIG_CENTRAL) fail(`has a broken central directory entry ${k}`);
+      if (pos + 46 > cd.length || cd.readUInt32LE(pos) !== SIG_CENTRAL)
+        fail(`has a broken central directory entry ${k}`);
       const flags = cd.readUInt16LE(pos + 8);
       const method = cd.readUInt16LE(pos + 10);
       const crc = cd.readUInt32LE(pos + 16);
@@ -126,28 +133,43 @@ export function listZip(path: string, options: ZipOptions = {}): ZipEntry[] {
         if (id === 0x0001) {
           let f = e + 4;
           if (size === U32_MAX && f + 8 <= e + 4 + len) (size = u64(extra, f)), (f += 8);
-          if (compressedSize === U32_MAX && f + 8 <= e + 4 + len) (compressedSize = u64(extra, f)), (f += 8);
-          if (localHeaderOffset === U32_MAX && f + 8 <= e + 4 + len) localHeaderOffset = u64(extra, f);
+          if (compressedSize === U32_MAX && f + 8 <= e + 4 + len)
+            (compressedSize = u64(extra, f)), (f += 8);
+          if (localHeaderOffset === U32_MAX && f + 8 <= e + 4 + len)
+            localHeaderOffset = u64(extra, f);
         }
         e += 4 + len;
       }
 
       const where = `entry '${rawName}'`;
       const safe = safeArchivePath(rawName);
-      if (safe === undefined || safe === '') fail(`${where} has a path that escapes the folder it would be extracted to`);
+      if (safe === undefined || safe === '')
+        fail(`${where} has a path that escapes the folder it would be extracted to`);
       const unixType = (externalAttributes >>> 16) & 0o170000;
       if (unixType === 0o120000) fail(`${where} is a symbolic link; links are refused`);
       if (flags & 1) fail(`${where} is encrypted`);
-      if (method !== 0 && method !== 8) fail(`${where} uses compression method ${method}; only stored (0) and deflate (8) are supported`);
+      if (method !== 0 && method !== 8)
+        fail(
+          `${where} uses compression method ${method}; only stored (0) and deflate (8) are supported`,
+        );
       if (size > maxEntry) fail(`${where} declares ${size} bytes, over the ${maxEntry}-byte limit`);
-      if (method === 0 && compressedSize !== size) fail(`${where} is stored but its sizes differ (${compressedSize} vs ${size})`);
+      if (method === 0 && compressedSize !== size)
+        fail(`${where} is stored but its sizes differ (${compressedSize} vs ${size})`);
       if (size > exempt && size > maxRatio * Math.max(1, compressedSize)) {
         fail(
           `${where} would expand ${compressedSize} bytes to ${size} (ratio ${(size / Math.max(1, compressedSize)).toFixed(0)}:1, limit ${maxRatio}:1) — a zip bomb, not a numpy array`,
         );
       }
-      if (localHeaderOffset + 30 + compressedSize > fileSize) fail(`${where} lies beyond the end of the file (truncated?)`);
-      entries.push({ name: safe as string, method: method as 0 | 8, compressedSize, size, crc32: crc, localHeaderOffset });
+      if (localHeaderOffset + 30 + compressedSize > fileSize)
+        fail(`${where} lies beyond the end of the file (truncated?)`);
+      entries.push({
+        name: safe as string,
+        method: method as 0 | 8,
+        compressedSize,
+        size,
+        crc32: crc,
+        localHeaderOffset,
+      });
     }
     return entries;
   } finally {
@@ -161,7 +183,9 @@ function dataOffset(path: string, entry: ZipEntry): number {
   try {
     const local = readAt(fd, entry.localHeaderOffset, 30, path);
     if (local.readUInt32LE(0) !== SIG_LOCAL) {
-      throw new DatasetError(`Zip archive ${path}: entry '${entry.name}' has no local header at byte ${entry.localHeaderOffset}; the archive is corrupt.`);
+      throw new DatasetError(
+        `Zip archive ${path}: entry '${entry.name}' has no local header at byte ${entry.localHeaderOffset}; the archive is corrupt.`,
+      );
     }
     return entry.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
   } finally {
@@ -187,36 +211,53 @@ export async function* zipEntryChunks(path: string, entry: ZipEntry): AsyncGener
   let crc = 0;
   try {
     if (entry.compressedSize === 0) {
-      if (entry.size !== 0) throw new DatasetError(`${where} is empty but declares ${entry.size} bytes; the archive is corrupt.`);
+      if (entry.size !== 0)
+        throw new DatasetError(
+          `${where} is empty but declares ${entry.size} bytes; the archive is corrupt.`,
+        );
       return;
     }
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       produced += chunk.length;
       if (produced > entry.size) {
-        throw new DatasetError(`${where} inflates beyond its declared ${entry.size} bytes — a zip bomb or corrupt archive; refused.`);
+        throw new DatasetError(
+          `${where} inflates beyond its declared ${entry.size} bytes — a zip bomb or corrupt archive; refused.`,
+        );
       }
       crc = crc32(chunk, crc);
       yield chunk;
     }
   } catch (error) {
     if (error instanceof DatasetError) throw error;
-    throw new DatasetError(`${where} cannot be decompressed (${(error as Error).message}); the archive is corrupt or truncated.`);
+    throw new DatasetError(
+      `${where} cannot be decompressed (${(error as Error).message}); the archive is corrupt or truncated.`,
+    );
   } finally {
     raw.destroy();
     stream.destroy();
   }
   if (produced !== entry.size) {
-    throw new DatasetError(`${where} holds ${produced} bytes but declares ${entry.size}; the archive is corrupt or truncated.`);
+    throw new DatasetError(
+      `${where} holds ${produced} bytes but declares ${entry.size}; the archive is corrupt or truncated.`,
+    );
   }
   if (crc >>> 0 !== entry.crc32 >>> 0) {
-    throw new DatasetError(`${where} fails its CRC-32 check; the archive is corrupt — download it again.`);
+    throw new DatasetError(
+      `${where} fails its CRC-32 check; the archive is corrupt — download it again.`,
+    );
   }
 }
 
 /** A whole (small) entry in memory. */
-export async function readZipEntry(path: string, entry: ZipEntry, maxBytes = 256 * 2 ** 20): Promise<Buffer> {
+export async function readZipEntry(
+  path: string,
+  entry: ZipEntry,
+  maxBytes = 256 * 2 ** 20,
+): Promise<Buffer> {
   if (entry.size > maxBytes) {
-    throw new DatasetError(`Zip archive ${path}, entry '${entry.name}' is ${entry.size} bytes, more than the ${maxBytes} this reader holds in memory.`);
+    throw new DatasetError(
+      `Zip archive ${path}, entry '${entry.name}' is ${entry.size} bytes, more than the ${maxBytes} this reader holds in memory.`,
+    );
   }
   const parts: Buffer[] = [];
   for await (const chunk of zipEntryChunks(path, entry)) parts.push(chunk);

@@ -2,8 +2,21 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetError } from '../errors.js';
 import { readCsvRows } from '../formats/csv-rows.js';
-import { describe, matField, matScalar, matString, readMat5File, type MatStruct, type MatValue } from '../formats/mat5.js';
-import { checkShortSide, decodeImageFiles, DEFAULT_SHORT_SIDE, type ImageFileItem } from '../image-files.js';
+import {
+  describe,
+  matField,
+  matScalar,
+  matString,
+  readMat5File,
+  type MatStruct,
+  type MatValue,
+} from '../formats/mat5.js';
+import {
+  checkShortSide,
+  decodeImageFiles,
+  DEFAULT_SHORT_SIDE,
+  type ImageFileItem,
+} from '../image-files.js';
 import { DatasetRoot } from '../safe-path.js';
 import type { DatasetSource, SourceFile, SplitRecords } from '../source.js';
 import type { SourceOptions } from '../source-options.js';
@@ -62,21 +75,30 @@ function chooseLayout(root: string): Layout {
       names: join('devkit', 'cars_meta.mat'),
       annos: {
         train: join('devkit', 'cars_train_annos.mat'),
-        test: !existsSync(join(root, testInRoot)) && existsSync(join(root, testInDevkit)) ? testInDevkit : testInRoot,
+        test:
+          !existsSync(join(root, testInRoot)) && existsSync(join(root, testInDevkit))
+            ? testInDevkit
+            : testInRoot,
       },
     };
   }
-  return { kind: 'csv', names: 'names.csv', annos: { train: 'anno_train.csv', test: 'anno_test.csv' } };
+  return {
+    kind: 'csv',
+    names: 'names.csv',
+    annos: { train: 'anno_train.csv', test: 'anno_test.csv' },
+  };
 }
 
 export function cars196Source(options: Cars196Options = {}): DatasetSource {
   const rootPath = options.root ?? 'stanford_cars';
   const shortSide = checkShortSide(options.shortSide ?? DEFAULT_SHORT_SIDE);
   const layout = chooseLayout(rootPath);
-  const sourceFiles: SourceFile[] = [layout.names, layout.annos.train, layout.annos.test].map((name) => ({
-    name,
-    path: join(rootPath, name),
-  }));
+  const sourceFiles: SourceFile[] = [layout.names, layout.annos.train, layout.annos.test].map(
+    (name) => ({
+      name,
+      path: join(rootPath, name),
+    }),
+  );
 
   let classNames: string[] | undefined;
   const fineClassNames = (): string[] => {
@@ -107,14 +129,23 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
         return body;
       });
       const annotations =
-        layout.kind === 'devkit' ? readMatAnnotations(rootPath, layout.annos[split]) : readCsvAnnotations(rootPath, layout.annos[split]);
+        layout.kind === 'devkit'
+          ? readMatAnnotations(rootPath, layout.annos[split])
+          : readCsvAnnotations(rootPath, layout.annos[split]);
       const root = new DatasetRoot(rootPath);
       const imageDir = imageLocator(rootPath, split, names);
       const items: ImageFileItem[] = annotations.map((a) => {
         if (a.classId < 1 || a.classId > names.length) {
-          throw new DatasetError(`${a.where} has class ${a.classId}; classes are 1..${names.length}.`);
+          throw new DatasetError(
+            `${a.where} has class ${a.classId}; classes are 1..${names.length}.`,
+          );
         }
-        return { path: root.resolve(imageDir(a), a.where), fine: a.classId - 1, coarse: coarseOf[a.classId - 1], where: a.where };
+        return {
+          path: root.resolve(imageDir(a), a.where),
+          fine: a.classId - 1,
+          coarse: coarseOf[a.classId - 1],
+          where: a.where,
+        };
       });
       return {
         expectedCount: options.skipBad ? undefined : items.length,
@@ -125,7 +156,11 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
 }
 
 /** Relative image path of an annotation: cars_{split}/<fname>, or the class-folder layout. */
-function imageLocator(root: string, split: Split, names: readonly string[]): (a: Annotation) => string {
+function imageLocator(
+  root: string,
+  split: Split,
+  names: readonly string[],
+): (a: Annotation) => string {
   const flat = `cars_${split}`;
   const byClass = join('car_data', 'car_data', split);
   if (!existsSync(join(root, flat)) && existsSync(join(root, byClass))) {
@@ -142,8 +177,14 @@ function readClassNames(root: string, layout: Layout): string[] {
   }
   const vars = readMat5File(file);
   const value = vars.get('class_names');
-  if (!value) throw new DatasetError(`MAT file ${file} has no variable class_names (it has ${[...vars.keys()].join(', ') || 'none'}); it is not devkit/cars_meta.mat.`);
-  if (value.kind !== 'cell') throw new DatasetError(`MAT file ${file}: class_names should be a cell array but is a ${describe(value)}.`);
+  if (!value)
+    throw new DatasetError(
+      `MAT file ${file} has no variable class_names (it has ${[...vars.keys()].join(', ') || 'none'}); it is not devkit/cars_meta.mat.`,
+    );
+  if (value.kind !== 'cell')
+    throw new DatasetError(
+      `MAT file ${file}: class_names should be a cell array but is a ${describe(value)}.`,
+    );
   return value.cells.map((cell, i) => matString(cell, `class_names{${i + 1}}`, file).trim());
 }
 
@@ -151,8 +192,14 @@ function readMatAnnotations(root: string, name: string): Annotation[] {
   const file = join(root, name);
   const vars = readMat5File(file);
   const value: MatValue | undefined = vars.get('annotations');
-  if (!value) throw new DatasetError(`MAT file ${file} has no variable annotations (it has ${[...vars.keys()].join(', ') || 'none'}); it is not a Stanford Cars annotation file.`);
-  if (value.kind !== 'struct') throw new DatasetError(`MAT file ${file}: annotations should be a struct array but is a ${describe(value)}.`);
+  if (!value)
+    throw new DatasetError(
+      `MAT file ${file} has no variable annotations (it has ${[...vars.keys()].join(', ') || 'none'}); it is not a Stanford Cars annotation file.`,
+    );
+  if (value.kind !== 'struct')
+    throw new DatasetError(
+      `MAT file ${file}: annotations should be a struct array but is a ${describe(value)}.`,
+    );
   const annotations = value as MatStruct;
   if (!annotations.fieldNames.includes('class')) {
     throw new DatasetError(
@@ -163,7 +210,8 @@ function readMatAnnotations(root: string, name: string): Annotation[] {
     const where = `${name} annotations(${i + 1})`;
     const classId = matScalar(matField(annotations, i, 'class', file), `${where}.class`, file);
     const fname = matString(matField(annotations, i, 'fname', file), `${where}.fname`, file);
-    if (!Number.isInteger(classId)) throw new DatasetError(`${where} has class ${classId}; classes are integers 1..196.`);
+    if (!Number.isInteger(classId))
+      throw new DatasetError(`${where} has class ${classId}; classes are integers 1..196.`);
     return { fname, classId, where };
   });
 }
@@ -175,10 +223,15 @@ function readCsvAnnotations(root: string, name: string): Annotation[] {
     const where = `${name} line ${line}`;
     if (i === 0 && row.length === 6 && !/^\d+$/.test(row[5])) return; // header row
     if (row.length !== 6) {
-      throw new DatasetError(`${file} line ${line} has ${row.length} columns; Stanford Cars annotation CSVs have fname,bbox_x1,bbox_y1,bbox_x2,bbox_y2,class.`);
+      throw new DatasetError(
+        `${file} line ${line} has ${row.length} columns; Stanford Cars annotation CSVs have fname,bbox_x1,bbox_y1,bbox_x2,bbox_y2,class.`,
+      );
     }
     const classId = /^\d+$/.test(row[5]) ? Number(row[5]) : NaN;
-    if (!Number.isInteger(classId)) throw new DatasetError(`${file} line ${line} has class ${JSON.stringify(row[5])}; classes are integers 1..196.`);
+    if (!Number.isInteger(classId))
+      throw new DatasetError(
+        `${file} line ${line} has class ${JSON.stringify(row[5])}; classes are integers 1..196.`,
+      );
     if (row[0] === '') throw new DatasetError(`${file} line ${line} has an empty file name.`);
     out.push({ fname: row[0], classId, where });
   });

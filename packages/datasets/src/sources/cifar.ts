@@ -19,30 +19,144 @@ import type { Split } from '../types.js';
 import { defaultCacheDir } from '../download.js';
 
 export const CIFAR10_CLASSES = [
-  'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
 ] as const;
 
 /** CIFAR-100 fine classes in label order (alphabetical), as listed in `meta`. */
 export const CIFAR100_FINE_CLASSES = [
-  'apple', 'aquarium_fish', 'baby', 'bear', 'beaver', 'bed', 'bee', 'beetle', 'bicycle', 'bottle',
-  'bowl', 'boy', 'bridge', 'bus', 'butterfly', 'camel', 'can', 'castle', 'caterpillar', 'cattle',
-  'chair', 'chimpanzee', 'clock', 'cloud', 'cockroach', 'couch', 'crab', 'crocodile', 'cup', 'dinosaur',
-  'dolphin', 'elephant', 'flatfish', 'forest', 'fox', 'girl', 'hamster', 'house', 'kangaroo', 'keyboard',
-  'lamp', 'lawn_mower', 'leopard', 'lion', 'lizard', 'lobster', 'man', 'maple_tree', 'motorcycle', 'mountain',
-  'mouse', 'mushroom', 'oak_tree', 'orange', 'orchid', 'otter', 'palm_tree', 'pear', 'pickup_truck', 'pine_tree',
-  'plain', 'plate', 'poppy', 'porcupine', 'possum', 'rabbit', 'raccoon', 'ray', 'road', 'rocket',
-  'rose', 'sea', 'seal', 'shark', 'shrew', 'skunk', 'skyscraper', 'snail', 'snake', 'spider',
-  'squirrel', 'streetcar', 'sunflower', 'sweet_pepper', 'table', 'tank', 'telephone', 'television', 'tiger', 'tractor',
-  'train', 'trout', 'tulip', 'turtle', 'wardrobe', 'whale', 'willow_tree', 'wolf', 'woman', 'worm',
+  'apple',
+  'aquarium_fish',
+  'baby',
+  'bear',
+  'beaver',
+  'bed',
+  'bee',
+  'beetle',
+  'bicycle',
+  'bottle',
+  'bowl',
+  'boy',
+  'bridge',
+  'bus',
+  'butterfly',
+  'camel',
+  'can',
+  'castle',
+  'caterpillar',
+  'cattle',
+  'chair',
+  'chimpanzee',
+  'clock',
+  'cloud',
+  'cockroach',
+  'couch',
+  'crab',
+  'crocodile',
+  'cup',
+  'dinosaur',
+  'dolphin',
+  'elephant',
+  'flatfish',
+  'forest',
+  'fox',
+  'girl',
+  'hamster',
+  'house',
+  'kangaroo',
+  'keyboard',
+  'lamp',
+  'lawn_mower',
+  'leopard',
+  'lion',
+  'lizard',
+  'lobster',
+  'man',
+  'maple_tree',
+  'motorcycle',
+  'mountain',
+  'mouse',
+  'mushroom',
+  'oak_tree',
+  'orange',
+  'orchid',
+  'otter',
+  'palm_tree',
+  'pear',
+  'pickup_truck',
+  'pine_tree',
+  'plain',
+  'plate',
+  'poppy',
+  'porcupine',
+  'possum',
+  'rabbit',
+  'raccoon',
+  'ray',
+  'road',
+  'rocket',
+  'rose',
+  'sea',
+  'seal',
+  'shark',
+  'shrew',
+  'skunk',
+  'skyscraper',
+  'snail',
+  'snake',
+  'spider',
+  'squirrel',
+  'streetcar',
+  'sunflower',
+  'sweet_pepper',
+  'table',
+  'tank',
+  'telephone',
+  'television',
+  'tiger',
+  'tractor',
+  'train',
+  'trout',
+  'tulip',
+  'turtle',
+  'wardrobe',
+  'whale',
+  'willow_tree',
+  'wolf',
+  'woman',
+  'worm',
 ] as const;
 
 /** The 20 CIFAR-100 superclasses in label order, as listed in `meta`. */
 export const CIFAR100_COARSE_CLASSES = [
-  'aquatic_mammals', 'fish', 'flowers', 'food_containers', 'fruit_and_vegetables',
-  'household_electrical_devices', 'household_furniture', 'insects', 'large_carnivores',
-  'large_man-made_outdoor_things', 'large_natural_outdoor_scenes', 'large_omnivores_and_herbivores',
-  'medium_mammals', 'non-insect_invertebrates', 'people', 'reptiles', 'small_mammals', 'trees',
-  'vehicles_1', 'vehicles_2',
+  'aquatic_mammals',
+  'fish',
+  'flowers',
+  'food_containers',
+  'fruit_and_vegetables',
+  'household_electrical_devices',
+  'household_furniture',
+  'insects',
+  'large_carnivores',
+  'large_man-made_outdoor_things',
+  'large_natural_outdoor_scenes',
+  'large_omnivores_and_herbivores',
+  'medium_mammals',
+  'non-insect_invertebrates',
+  'people',
+  'reptiles',
+  'small_mammals',
+  'trees',
+  'vehicles_1',
+  'vehicles_2',
 ] as const;
 
 /** CIFARtoy keeps 8 CIFAR-10 classes (deer 4 and frog 6 dropped); fine id = position here. */
@@ -88,13 +202,25 @@ const LAYOUT = {
     binary: {
       archive: 'cifar-10-binary.tar.gz',
       dir: 'cifar-10-batches-bin',
-      train: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
+      train: [
+        'data_batch_1.bin',
+        'data_batch_2.bin',
+        'data_batch_3.bin',
+        'data_batch_4.bin',
+        'data_batch_5.bin',
+      ],
       test: ['test_batch.bin'],
       meta: ['batches.meta.txt'],
     },
   },
   cifar100: {
-    python: { archive: 'cifar-100-python.tar.gz', dir: 'cifar-100-python', train: ['train'], test: ['test'], meta: ['meta'] },
+    python: {
+      archive: 'cifar-100-python.tar.gz',
+      dir: 'cifar-100-python',
+      train: ['train'],
+      test: ['test'],
+      meta: ['meta'],
+    },
     binary: {
       archive: 'cifar-100-binary.tar.gz',
       dir: 'cifar-100-binary',
@@ -125,7 +251,8 @@ export function resolveCifarInput(edition: Edition, root: string): CifarInput {
   for (const format of formats) {
     const layout = LAYOUT[edition][format];
     for (const dir of [join(root, layout.dir), root]) {
-      if ([...layout.train, ...layout.test].every((f) => existsSync(join(dir, f)))) return { edition, format, folder: dir };
+      if ([...layout.train, ...layout.test].every((f) => existsSync(join(dir, f))))
+        return { edition, format, folder: dir };
     }
   }
   // Nothing there: point at the python archive so the error names what to provide.
@@ -146,16 +273,32 @@ interface CifarBatch {
 function parsePythonBatch(bytes: Uint8Array, file: string, edition: Edition): CifarBatch {
   const dict = unpickle(bytes, file);
   const data = batchField(dict, 'data', file);
-  if (!isNdArray(data) || data.dtype.kind !== 'u' || data.dtype.itemSize !== 1 || data.shape.length !== 2 || data.shape[1] !== PIXELS) {
-    throw new DatasetError(`Pickle ${file}: 'data' is not a uint8 array of shape (N, ${PIXELS}); it is not a CIFAR batch.`);
+  if (
+    !isNdArray(data) ||
+    data.dtype.kind !== 'u' ||
+    data.dtype.itemSize !== 1 ||
+    data.shape.length !== 2 ||
+    data.shape[1] !== PIXELS
+  ) {
+    throw new DatasetError(
+      `Pickle ${file}: 'data' is not a uint8 array of shape (N, ${PIXELS}); it is not a CIFAR batch.`,
+    );
   }
   const count = data.shape[0];
   const fineKey = edition === 'cifar10' ? 'labels' : 'fine_labels';
   const fine = intList(batchField(dict, fineKey, file), `'${fineKey}'`, file);
-  const coarse = edition === 'cifar100' ? intList(batchField(dict, 'coarse_labels', file), "'coarse_labels'", file) : undefined;
-  for (const [key, list] of [[fineKey, fine], ['coarse_labels', coarse]] as const) {
+  const coarse =
+    edition === 'cifar100'
+      ? intList(batchField(dict, 'coarse_labels', file), "'coarse_labels'", file)
+      : undefined;
+  for (const [key, list] of [
+    [fineKey, fine],
+    ['coarse_labels', coarse],
+  ] as const) {
     if (list && list.length !== count) {
-      throw new DatasetError(`Pickle ${file} has ${count} images but ${list.length} entries in '${key}'; the batch is corrupt — replace it with the original download.`);
+      throw new DatasetError(
+        `Pickle ${file} has ${count} images but ${list.length} entries in '${key}'; the batch is corrupt — replace it with the original download.`,
+      );
     }
   }
   return { file, count, pixels: data.data as Uint8Array, fine, coarse };
@@ -164,7 +307,12 @@ function parsePythonBatch(bytes: Uint8Array, file: string, edition: Edition): Ci
 /** Under --skip-bad: told about each record or batch left out (file, which part, why). */
 type SkipReporter = (file: string, where: string, reason: string) => void;
 
-function parseBinaryBatch(bytes: Uint8Array, file: string, edition: Edition, skip?: SkipReporter): CifarBatch {
+function parseBinaryBatch(
+  bytes: Uint8Array,
+  file: string,
+  edition: Edition,
+  skip?: SkipReporter,
+): CifarBatch {
   const labelBytes = edition === 'cifar10' ? 1 : 2;
   const recordBytes = labelBytes + PIXELS;
   const count = Math.floor(bytes.length / recordBytes);
@@ -197,14 +345,36 @@ function checkMeta(name: string, bytes: Uint8Array, file: string, edition: Editi
   const lists: [string, readonly string[], string[]][] = [];
   if (name === 'meta' || name === 'batches.meta') {
     const dict = unpickle(bytes, file);
-    if (edition === 'cifar10') lists.push(['label_names', CIFAR10_CLASSES, stringList(batchField(dict, 'label_names', file), "'label_names'", file)]);
+    if (edition === 'cifar10')
+      lists.push([
+        'label_names',
+        CIFAR10_CLASSES,
+        stringList(batchField(dict, 'label_names', file), "'label_names'", file),
+      ]);
     else {
-      lists.push(['fine_label_names', CIFAR100_FINE_CLASSES, stringList(batchField(dict, 'fine_label_names', file), "'fine_label_names'", file)]);
-      lists.push(['coarse_label_names', CIFAR100_COARSE_CLASSES, stringList(batchField(dict, 'coarse_label_names', file), "'coarse_label_names'", file)]);
+      lists.push([
+        'fine_label_names',
+        CIFAR100_FINE_CLASSES,
+        stringList(batchField(dict, 'fine_label_names', file), "'fine_label_names'", file),
+      ]);
+      lists.push([
+        'coarse_label_names',
+        CIFAR100_COARSE_CLASSES,
+        stringList(batchField(dict, 'coarse_label_names', file), "'coarse_label_names'", file),
+      ]);
     }
   } else {
-    const names = Buffer.from(bytes).toString('utf8').split(/\r?\n/).map((s) => s.trim()).filter((s) => s !== '');
-    const official = name === 'batches.meta.txt' ? CIFAR10_CLASSES : name.startsWith('coarse') ? CIFAR100_COARSE_CLASSES : CIFAR100_FINE_CLASSES;
+    const names = Buffer.from(bytes)
+      .toString('utf8')
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    const official =
+      name === 'batches.meta.txt'
+        ? CIFAR10_CLASSES
+        : name.startsWith('coarse')
+          ? CIFAR100_COARSE_CLASSES
+          : CIFAR100_FINE_CLASSES;
     lists.push([name, official, names]);
   }
   for (const [what, official, found] of lists) {
@@ -219,14 +389,20 @@ function checkMeta(name: string, bytes: Uint8Array, file: string, edition: Editi
 }
 
 /** Read one split's batches (and check the meta files), in published order. */
-async function readCifarBatches(input: CifarInput, split: Split, skip?: SkipReporter): Promise<CifarBatch[]> {
+async function readCifarBatches(
+  input: CifarInput,
+  split: Split,
+  skip?: SkipReporter,
+): Promise<CifarBatch[]> {
   const layout = LAYOUT[input.edition][input.format];
   const wanted: readonly string[] = layout[split];
   const meta: readonly string[] = layout.meta;
   // A batch that cannot be parsed stops the build — or, under --skip-bad, is left out whole.
-  const parse = (name: string, bytes: Uint8Array, file: string): CifarBatch | undefined => {
+  const parse = (_name: string, bytes: Uint8Array, file: string): CifarBatch | undefined => {
     try {
-      return input.format === 'python' ? parsePythonBatch(bytes, file, input.edition) : parseBinaryBatch(bytes, file, input.edition, skip);
+      return input.format === 'python'
+        ? parsePythonBatch(bytes, file, input.edition)
+        : parseBinaryBatch(bytes, file, input.edition, skip);
     } catch (error) {
       if (!skip || !(error instanceof DatasetError)) throw error;
       skip(file, 'whole batch', error.message);
@@ -236,11 +412,17 @@ async function readCifarBatches(input: CifarInput, split: Split, skip?: SkipRepo
   const batches = new Map<string, CifarBatch | undefined>();
   if (input.archive) {
     const raw = new Map<string, Buffer>();
-    for await (const entry of readTar(input.archive, { maxEntryBytes: 512 * 2 ** 20, maxTotalBytes: 4 * 2 ** 30 })) {
+    for await (const entry of readTar(input.archive, {
+      maxEntryBytes: 512 * 2 ** 20,
+      maxTotalBytes: 4 * 2 ** 30,
+    })) {
       if (entry.type !== 'file') continue;
       const name = entry.name.split('/').pop() as string;
       if (wanted.includes(name) || meta.includes(name)) {
-        if (raw.has(name)) throw new DatasetError(`Archive ${input.archive} holds '${name}' twice; it is not the published archive.`);
+        if (raw.has(name))
+          throw new DatasetError(
+            `Archive ${input.archive} holds '${name}' twice; it is not the published archive.`,
+          );
         raw.set(name, await entry.read());
       }
     }
@@ -251,7 +433,9 @@ async function readCifarBatches(input: CifarInput, split: Split, skip?: SkipRepo
     for (const name of wanted) {
       const bytes = raw.get(name);
       if (!bytes) {
-        throw new DatasetError(`Archive ${input.archive} has no '${name}' batch; it is not the published ${layout.archive} (or it is truncated).`);
+        throw new DatasetError(
+          `Archive ${input.archive} has no '${name}' batch; it is not the published ${layout.archive} (or it is truncated).`,
+        );
       }
       batches.set(name, parse(name, bytes, `${input.archive}:${name}`));
       raw.delete(name); // free the raw bytes as soon as they are parsed
@@ -271,7 +455,11 @@ async function readCifarBatches(input: CifarInput, split: Split, skip?: SkipRepo
 }
 
 /** The skip reporter of a build with --skip-bad, or undefined (stop at the first problem). */
-function skipReporter(dataset: string, split: Split, options: CifarOptions): SkipReporter | undefined {
+function skipReporter(
+  dataset: string,
+  split: Split,
+  options: CifarOptions,
+): SkipReporter | undefined {
   if (!options.skipBad) return undefined;
   return (file, where, reason) => options.onSkip?.({ dataset, split, path: file, where, reason });
 }
@@ -279,8 +467,17 @@ function skipReporter(dataset: string, split: Split, options: CifarOptions): Ski
 function sourceFilesOf(input: CifarInput, split?: Split): SourceFile[] {
   if (input.archive) return [{ name: basename(input.archive), path: input.archive }];
   const layout = LAYOUT[input.edition][input.format];
-  const names = split ? layout[split] : [...layout.train, ...layout.test, ...layout.meta.filter((m) => existsSync(join(input.folder as string, m)))];
-  return names.map((name) => ({ name: `${layout.dir}/${name}`, path: join(input.folder as string, name) }));
+  const names = split
+    ? layout[split]
+    : [
+        ...layout.train,
+        ...layout.test,
+        ...layout.meta.filter((m) => existsSync(join(input.folder as string, m))),
+      ];
+  return names.map((name) => ({
+    name: `${layout.dir}/${name}`,
+    path: join(input.folder as string, name),
+  }));
 }
 
 function hint(edition: Edition, root: string): string {
@@ -323,7 +520,10 @@ export function cifar100Source(options: CifarOptions = {}): DatasetSource {
         for (let i = 0; i < batch.count; i++) {
           if (batch.fine[i] < 100 && coarse[i] < 20) continue;
           const reason = `fine label ${batch.fine[i]} / coarse label ${coarse[i]}, outside 0..99 / 0..19`;
-          if (!skip) throw new DatasetError(`${batch.file}: image ${i} has ${reason}; the batch is corrupt (pass --skip-bad to leave such images out).`);
+          if (!skip)
+            throw new DatasetError(
+              `${batch.file}: image ${i} has ${reason}; the batch is corrupt (pass --skip-bad to leave such images out).`,
+            );
           skip(batch.file, `image ${i}`, reason);
           bad[b].add(i);
         }
@@ -333,11 +533,23 @@ export function cifar100Source(options: CifarOptions = {}): DatasetSource {
           const coarse = batch.coarse as readonly number[];
           for (let i = 0; i < batch.count; i++) {
             if (bad[b].has(i)) continue;
-            yield { fine: batch.fine[i], coarse: coarse[i], image: { data: planarRgbToHwc(batch.pixels, i * PIXELS, SIDE), height: SIDE, width: SIDE, channels: 3 } };
+            yield {
+              fine: batch.fine[i],
+              coarse: coarse[i],
+              image: {
+                data: planarRgbToHwc(batch.pixels, i * PIXELS, SIDE),
+                height: SIDE,
+                width: SIDE,
+                channels: 3,
+              },
+            };
           }
         }
       };
-      return { expectedCount: batches.reduce((n, batch, b) => n + batch.count - bad[b].size, 0), records: records() };
+      return {
+        expectedCount: batches.reduce((n, batch, b) => n + batch.count - bad[b].size, 0),
+        records: records(),
+      };
     },
   };
 }
@@ -353,7 +565,12 @@ export function cifarToySource(variant: 'good' | 'bad', options: CifarOptions = 
     fineClassNames: CIFARTOY_FINE_CLASSES,
     coarseClassNames: CIFARTOY_COARSE_CLASSES[variant],
     sourceFiles: sourceFilesOf(input),
-    config: { format: input.format, cifar10Ids: CIFARTOY_CIFAR10_IDS, coarseOfFine: coarseOf, skipBad: options.skipBad ?? false },
+    config: {
+      format: input.format,
+      cifar10Ids: CIFARTOY_CIFAR10_IDS,
+      coarseOfFine: coarseOf,
+      skipBad: options.skipBad ?? false,
+    },
     missingFileHint: hint('cifar10', root),
     async readSplit(split: Split): Promise<SplitRecords> {
       const skip = skipReporter(`cifartoy_${variant}`, split, options);
@@ -363,7 +580,10 @@ export function cifarToySource(variant: 'good' | 'bad', options: CifarOptions = 
         batch.fine.forEach((label, i) => {
           if (label > 9) {
             const reason = `label ${label}, outside CIFAR-10's 0..9`;
-            if (!skip) throw new DatasetError(`${batch.file}: image ${i} has ${reason}; the batch is corrupt (pass --skip-bad to leave such images out).`);
+            if (!skip)
+              throw new DatasetError(
+                `${batch.file}: image ${i} has ${reason}; the batch is corrupt (pass --skip-bad to leave such images out).`,
+              );
             skip(batch.file, `image ${i}`, reason); // not in fineOf: the generator leaves it out
           }
           if (fineOf.has(label)) expected += 1;
@@ -374,7 +594,16 @@ export function cifarToySource(variant: 'good' | 'bad', options: CifarOptions = 
           for (let i = 0; i < batch.count; i++) {
             const fine = fineOf.get(batch.fine[i]);
             if (fine === undefined) continue; // deer and frog are not in CIFARtoy
-            yield { fine, coarse: coarseOf[fine], image: { data: planarRgbToHwc(batch.pixels, i * PIXELS, SIDE), height: SIDE, width: SIDE, channels: 3 } };
+            yield {
+              fine,
+              coarse: coarseOf[fine],
+              image: {
+                data: planarRgbToHwc(batch.pixels, i * PIXELS, SIDE),
+                height: SIDE,
+                width: SIDE,
+                channels: 3,
+              },
+            };
           }
         }
       };

@@ -1,7 +1,12 @@
 import { dirname, join } from 'node:path';
 import { DatasetError } from '../errors.js';
 import { readCsvRows, type CsvRow } from '../formats/csv-rows.js';
-import { checkShortSide, decodeImageFiles, DEFAULT_SHORT_SIDE, type ImageFileItem } from '../image-files.js';
+import {
+  checkShortSide,
+  decodeImageFiles,
+  DEFAULT_SHORT_SIDE,
+  type ImageFileItem,
+} from '../image-files.js';
 import { DatasetRoot } from '../safe-path.js';
 import { checkSeed, seededRandom, seededShuffle } from '../seeded-split.js';
 import type { DatasetSource, SplitRecords } from '../source.js';
@@ -49,13 +54,18 @@ interface CsvPlan {
 /** A valid index name: letters, digits, `_`, `-`, `.`, not starting with a dot. */
 export function checkIndexName(name: string): string {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/.test(name)) {
-    throw new DatasetError(`Index name ${JSON.stringify(name)} is not usable; use letters, digits, _, - and . (e.g. --name my_shoes).`);
+    throw new DatasetError(
+      `Index name ${JSON.stringify(name)} is not usable; use letters, digits, _, - and . (e.g. --name my_shoes).`,
+    );
   }
   return name;
 }
 
 export function csvSource(options: CsvSourceOptions): DatasetSource {
-  if (!options.name) throw new DatasetError('The csv dataset needs a name for its index: pass --name NAME (the index becomes <out>/NAME.sqlite).');
+  if (!options.name)
+    throw new DatasetError(
+      'The csv dataset needs a name for its index: pass --name NAME (the index becomes <out>/NAME.sqlite).',
+    );
   const name = checkIndexName(options.name);
   const csvFile = options.csvFile ?? join(options.root ?? '.', 'labels.csv');
   const rootPath = options.root ?? dirname(csvFile);
@@ -73,8 +83,14 @@ export function csvSource(options: CsvSourceOptions): DatasetSource {
       return plan().coarseClassNames;
     },
     sourceFiles: [{ name: 'labels', path: csvFile }],
-    config: { seed, shortSide, skipBad: options.skipBad ?? false, testFraction: CSV_DEFAULT_TEST_FRACTION },
-    missingFileHint: 'Pass --csv FILE (default <root>/labels.csv) and --root DIR (the folder its image paths are relative to).',
+    config: {
+      seed,
+      shortSide,
+      skipBad: options.skipBad ?? false,
+      testFraction: CSV_DEFAULT_TEST_FRACTION,
+    },
+    missingFileHint:
+      'Pass --csv FILE (default <root>/labels.csv) and --root DIR (the folder its image paths are relative to).',
     readSplit(split: Split): SplitRecords {
       const items = plan().items[split];
       return {
@@ -95,7 +111,10 @@ function labelColumn(values: readonly string[]): { names: string[]; ids: number[
   if (values.every((v) => /^\d+$/.test(v))) {
     const ids = values.map(Number);
     const max = Math.max(...ids);
-    if (max > 1_000_000) throw new DatasetError(`A label id of ${max} is too large for a class id; use ids 0..n-1 or class names.`);
+    if (max > 1_000_000)
+      throw new DatasetError(
+        `A label id of ${max} is too large for a class id; use ids 0..n-1 or class names.`,
+      );
     return { names: Array.from({ length: max + 1 }, (_, k) => String(k)), ids };
   }
   const names = [...new Set(values)].sort();
@@ -105,7 +124,10 @@ function labelColumn(values: readonly string[]): { names: string[]; ids: number[
 
 function planCsv(csvFile: string, rootPath: string, seed: number): CsvPlan {
   const rows = readCsvRows(csvFile);
-  if (rows.length < 2) throw new DatasetError(`${csvFile} has no data rows; it needs a header row and one row per image.`);
+  if (rows.length < 2)
+    throw new DatasetError(
+      `${csvFile} has no data rows; it needs a header row and one row per image.`,
+    );
   const [headerRow, ...data] = rows;
   const header = headerRow.fields;
   const col = {
@@ -123,12 +145,16 @@ function planCsv(csvFile: string, rootPath: string, seed: number): CsvPlan {
   }
   const cell = (row: CsvRow, index: number, what: string): string => {
     const value = row.fields[index] ?? '';
-    if (value === '') throw new DatasetError(`${csvFile} line ${row.line} has no ${what} (column ${header[index]}); every row needs one.`);
+    if (value === '')
+      throw new DatasetError(
+        `${csvFile} line ${row.line} has no ${what} (column ${header[index]}); every row needs one.`,
+      );
     return value;
   };
   const paths = data.map((r) => cell(r, col.path, 'image path'));
   const coarse = labelColumn(data.map((r) => cell(r, col.coarse, 'coarse label')));
-  const fine = col.fine >= 0 ? labelColumn(data.map((r) => cell(r, col.fine, 'fine label'))) : coarse;
+  const fine =
+    col.fine >= 0 ? labelColumn(data.map((r) => cell(r, col.fine, 'fine label'))) : coarse;
 
   // A fine class must belong to one coarse class, or the coarse labels say nothing about it.
   const coarseOfFine = new Map<number, { coarse: number; line: number }>();
@@ -147,7 +173,9 @@ function planCsv(csvFile: string, rootPath: string, seed: number): CsvPlan {
     data.forEach((row, i) => {
       const value = cell(row, col.split, 'split').toLowerCase();
       if (value !== 'train' && value !== 'test') {
-        throw new DatasetError(`${csvFile} line ${row.line} has split ${JSON.stringify(row.fields[col.split])}; splits are train or test.`);
+        throw new DatasetError(
+          `${csvFile} line ${row.line} has split ${JSON.stringify(row.fields[col.split])}; splits are train or test.`,
+        );
       }
       splitOf[i] = value;
     });
@@ -166,7 +194,12 @@ function planCsv(csvFile: string, rootPath: string, seed: number): CsvPlan {
   const items: Record<Split, ImageFileItem[]> = { train: [], test: [] };
   data.forEach((row, i) => {
     const where = `${csvFile} line ${row.line}`;
-    items[splitOf[i]].push({ path: root.resolve(paths[i], where), fine: fine.ids[i], coarse: coarse.ids[i], where });
+    items[splitOf[i]].push({
+      path: root.resolve(paths[i], where),
+      fine: fine.ids[i],
+      coarse: coarse.ids[i],
+      where,
+    });
   });
   return { fineClassNames: fine.names, coarseClassNames: coarse.names, items };
 }

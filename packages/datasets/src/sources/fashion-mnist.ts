@@ -69,7 +69,11 @@ export function fashionMnistSource(options: FashionMnistOptions = {}): DatasetSo
     ]),
     missingFileHint: hint,
     readSplit(split: Split): SplitRecords {
-      const { images, labels, count } = readFashionMnistSplit(files[split], maxDecompressedBytes, hint);
+      const { images, labels, count } = readFashionMnistSplit(
+        files[split],
+        maxDecompressedBytes,
+        hint,
+      );
       return { expectedCount: count, records: fashionMnistRecords(images, labels, count) };
     },
   };
@@ -81,8 +85,16 @@ function readFashionMnistSplit(
   maxDecompressedBytes: number,
   hint: string,
 ): { images: Uint8Array; labels: Uint8Array; count: number } {
-  const images = readGzipIdxU8(paths.images, 3, { maxDecompressedBytes, what: 'Fashion-MNIST images', hint });
-  const labels = readGzipIdxU8(paths.labels, 1, { maxDecompressedBytes, what: 'Fashion-MNIST labels', hint });
+  const images = readGzipIdxU8(paths.images, 3, {
+    maxDecompressedBytes,
+    what: 'Fashion-MNIST images',
+    hint,
+  });
+  const labels = readGzipIdxU8(paths.labels, 1, {
+    maxDecompressedBytes,
+    what: 'Fashion-MNIST labels',
+    hint,
+  });
   const [count, rows, cols] = images.dims;
   if (rows !== SIDE || cols !== SIDE) {
     throw new DatasetError(
@@ -105,14 +117,23 @@ function readFashionMnistSplit(
   return { images: images.data, labels: labels.data, count };
 }
 
-function* fashionMnistRecords(images: Uint8Array, labels: Uint8Array, count: number): Generator<DatasetRecord> {
+function* fashionMnistRecords(
+  images: Uint8Array,
+  labels: Uint8Array,
+  count: number,
+): Generator<DatasetRecord> {
   const pixels = SIDE * SIDE;
   for (let i = 0; i < count; i++) {
     const fine = labels[i];
     yield {
       fine,
       coarse: FASHION_MNIST_COARSE_OF_FINE[fine],
-      image: { data: images.subarray(i * pixels, (i + 1) * pixels), height: SIDE, width: SIDE, channels: 1 },
+      image: {
+        data: images.subarray(i * pixels, (i + 1) * pixels),
+        height: SIDE,
+        width: SIDE,
+        channels: 1,
+      },
     };
   }
 }

@@ -20,7 +20,20 @@
  *   10 Clothing                   ← n02681518 adornment
  *    9 Artifact                   ← n00021939 artifact
  */
-export const IMAGENET_GROUP_NAMES = ["Invertebrate","Domestic animal","Bird","Mammal","Reptile/Aquatic vertebrate","Device","Vehicle","Container","Instrument","Artifact","Clothing","Others"] as const;
+export const IMAGENET_GROUP_NAMES = [
+  'Invertebrate',
+  'Domestic animal',
+  'Bird',
+  'Mammal',
+  'Reptile/Aquatic vertebrate',
+  'Device',
+  'Vehicle',
+  'Container',
+  'Instrument',
+  'Artifact',
+  'Clothing',
+  'Others',
+] as const;
 
 /** wnid → group id (0..11), sorted by wnid; the comment is the synset's first lemma. */
 export const IMAGENET_GROUP_OF_WNID: Readonly<Record<string, number>> = Object.freeze({

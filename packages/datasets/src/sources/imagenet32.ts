@@ -17,7 +17,12 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } 
 import { join } from 'node:path';
 import { DatasetError } from '../errors.js';
 import { ChunkReader, ShortRead } from '../formats/chunk-reader.js';
-import { NPY_PREAMBLE_BYTES, npyHeaderLength, npyIntegers, parseNpyHeader } from '../formats/npy.js';
+import {
+  NPY_PREAMBLE_BYTES,
+  npyHeaderLength,
+  npyIntegers,
+  parseNpyHeader,
+} from '../formats/npy.js';
 import { batchField, intList, isNdArray, readLazy, unpickleFile } from '../formats/pickle.js';
 import { listZip, readZipEntry, zipEntryChunks, type ZipEntry } from '../formats/zip.js';
 import type { SkippedImage } from '../image-files.js';
@@ -62,10 +67,13 @@ export function parseClassList(text: string, path: string): ImageNetClass[] {
     if (line === '') return;
     const [wnid, index, ...rest] = line.split(/\s+/);
     const fail = (why: string): never => {
-      throw new DatasetError(`${path} line ${i + 1} ('${line}'): ${why}. It must be the ILSVRC-2012 devkit's map_clsloc.txt.`);
+      throw new DatasetError(
+        `${path} line ${i + 1} ('${line}'): ${why}. It must be the ILSVRC-2012 devkit's map_clsloc.txt.`,
+      );
     };
     if (!/^n\d{8}$/.test(wnid)) fail(`'${wnid}' is not a WordNet id`);
-    if (Number(index) !== classes.length + 1) fail(`index ${index} should be ${classes.length + 1}`);
+    if (Number(index) !== classes.length + 1)
+      fail(`index ${index} should be ${classes.length + 1}`);
     if (seen.has(wnid)) fail(`${wnid} is listed twice`);
     const coarse = IMAGENET_GROUP_OF_WNID[wnid];
     if (coarse === undefined) fail(`${wnid} is not one of the 1,000 ILSVRC-2012 classes`);
@@ -73,7 +81,9 @@ export function parseClassList(text: string, path: string): ImageNetClass[] {
     classes.push({ wnid, name: rest.join(' ') || wnid, coarse });
   });
   if (classes.length !== CLASSES) {
-    throw new DatasetError(`${path} lists ${classes.length} classes; map_clsloc.txt lists ${CLASSES}.`);
+    throw new DatasetError(
+      `${path} lists ${classes.length} classes; map_clsloc.txt lists ${CLASSES}.`,
+    );
   }
   return classes;
 }
@@ -93,11 +103,13 @@ const SPLIT_FILES: Record<Split, string[]> = {
 function findBatches(root: string): Record<Split, BatchFile[]> {
   const dirs = [root];
   if (existsSync(root) && statSync(root).isDirectory()) {
-    for (const entry of readdirSync(root, { withFileTypes: true })) if (entry.isDirectory()) dirs.push(join(root, entry.name));
+    for (const entry of readdirSync(root, { withFileTypes: true }))
+      if (entry.isDirectory()) dirs.push(join(root, entry.name));
   }
   const find = (name: string): BatchFile => {
     for (const dir of dirs) {
-      if (existsSync(join(dir, `${name}.npz`))) return { name: `${name}.npz`, path: join(dir, `${name}.npz`), npz: true };
+      if (existsSync(join(dir, `${name}.npz`)))
+        return { name: `${name}.npz`, path: join(dir, `${name}.npz`), npz: true };
       if (existsSync(join(dir, name))) return { name, path: join(dir, name), npz: false };
     }
     return { name, path: join(root, name), npz: false }; // missing: the hash step reports it
@@ -114,14 +126,17 @@ interface OpenBatch {
 /** Under --skip-bad: told about each image or batch left out (file, which part, why). */
 type SkipReporter = (file: string, where: string, reason: string) => void;
 
-const labelOk = (label: number): boolean => Number.isInteger(label) && label >= 1 && label <= CLASSES;
+const labelOk = (label: number): boolean =>
+  Number.isInteger(label) && label >= 1 && label <= CLASSES;
 
 /** Throws on the first out-of-range label, unless bad ones are to be skipped (then they are reported as the rows stream). */
 function checkLabels(labels: number[], file: string, skip: SkipReporter | undefined): void {
   if (skip) return;
   labels.forEach((label, i) => {
     if (!labelOk(label)) {
-      throw new DatasetError(`${file}: label ${i} is ${label}, outside 1..${CLASSES}; the batch is corrupt (pass --skip-bad to leave such images out).`);
+      throw new DatasetError(
+        `${file}: label ${i} is ${label}, outside 1..${CLASSES}; the batch is corrupt (pass --skip-bad to leave such images out).`,
+      );
     }
   });
 }
@@ -129,13 +144,23 @@ function checkLabels(labels: number[], file: string, skip: SkipReporter | undefi
 function openPickleBatch(file: string, skip: SkipReporter | undefined): OpenBatch {
   const dict = unpickleFile(file);
   const data = batchField(dict, 'data', file);
-  if (!isNdArray(data) || data.dtype.itemSize !== 1 || data.dtype.kind !== 'u' || data.shape.length !== 2 || data.shape[1] !== PIXELS) {
-    throw new DatasetError(`Pickle ${file}: 'data' is not a uint8 array of shape (N, ${PIXELS}); it is not an ImageNet32 batch.`);
+  if (
+    !isNdArray(data) ||
+    data.dtype.itemSize !== 1 ||
+    data.dtype.kind !== 'u' ||
+    data.shape.length !== 2 ||
+    data.shape[1] !== PIXELS
+  ) {
+    throw new DatasetError(
+      `Pickle ${file}: 'data' is not a uint8 array of shape (N, ${PIXELS}); it is not an ImageNet32 batch.`,
+    );
   }
   const count = data.shape[0];
   const labels = intList(batchField(dict, 'labels', file), "'labels'", file);
   if (labels.length !== count) {
-    throw new DatasetError(`Pickle ${file} has ${count} images but ${labels.length} labels; the batch is corrupt — replace it with the original download.`);
+    throw new DatasetError(
+      `Pickle ${file} has ${count} images but ${labels.length} labels; the batch is corrupt — replace it with the original download.`,
+    );
   }
   checkLabels(labels, file, skip);
   const pixels = data.data;
@@ -143,7 +168,8 @@ function openPickleBatch(file: string, skip: SkipReporter | undefined): OpenBatc
     labels,
     async *rows() {
       if (pixels instanceof Uint8Array) {
-        for (let r = 0; r < count; r += ROWS_PER_READ) yield pixels.subarray(r * PIXELS, Math.min(count, r + ROWS_PER_READ) * PIXELS);
+        for (let r = 0; r < count; r += ROWS_PER_READ)
+          yield pixels.subarray(r * PIXELS, Math.min(count, r + ROWS_PER_READ) * PIXELS);
         return;
       }
       const fd = openSync(file, 'r');
@@ -164,14 +190,20 @@ async function openNpzBatch(file: string, skip: SkipReporter | undefined): Promi
   const entry = (name: string): ZipEntry => {
     const found = entries.find((e) => e.name === `${name}.npy`);
     if (!found) {
-      throw new DatasetError(`${file} has no '${name}.npy' (it has ${entries.map((e) => e.name).join(', ')}); it is not an ImageNet32 npz batch.`);
+      throw new DatasetError(
+        `${file} has no '${name}.npy' (it has ${entries.map((e) => e.name).join(', ')}); it is not an ImageNet32 npz batch.`,
+      );
     }
     return found;
   };
   const labelsEntry = entry('labels');
   const labelBytes = await readZipEntry(file, labelsEntry);
   const labelHeader = parseNpyHeader(labelBytes, `${file}:labels.npy`);
-  const labels = npyIntegers(labelHeader, labelBytes.subarray(labelHeader.dataOffset), `${file}:labels.npy`);
+  const labels = npyIntegers(
+    labelHeader,
+    labelBytes.subarray(labelHeader.dataOffset),
+    `${file}:labels.npy`,
+  );
   checkLabels(labels, file, skip);
   const dataEntry = entry('data');
   return {
@@ -186,11 +218,20 @@ async function openNpzBatch(file: string, skip: SkipReporter | undefined): Promi
         const rest = await reader.read(headerLength - NPY_PREAMBLE_BYTES);
         const header = parseNpyHeader(Buffer.concat([preamble, rest ?? Buffer.alloc(0)]), what);
         const { dtype, shape } = header;
-        if (dtype.kind !== 'u' || dtype.itemSize !== 1 || shape.length !== 2 || shape[1] !== PIXELS) {
-          throw new DatasetError(`${what} is not a uint8 array of shape (N, ${PIXELS}) (shape ${shape.join('×')}); it is not an ImageNet32 batch.`);
+        if (
+          dtype.kind !== 'u' ||
+          dtype.itemSize !== 1 ||
+          shape.length !== 2 ||
+          shape[1] !== PIXELS
+        ) {
+          throw new DatasetError(
+            `${what} is not a uint8 array of shape (N, ${PIXELS}) (shape ${shape.join('×')}); it is not an ImageNet32 batch.`,
+          );
         }
         if (shape[0] !== labels.length) {
-          throw new DatasetError(`${file} has ${shape[0]} images but ${labels.length} labels; the batch is corrupt — replace it with the original download.`);
+          throw new DatasetError(
+            `${file} has ${shape[0]} images but ${labels.length} labels; the batch is corrupt — replace it with the original download.`,
+          );
         }
         for (let r = 0; r < shape[0]; r += ROWS_PER_READ) {
           const n = Math.min(ROWS_PER_READ, shape[0] - r);
@@ -199,7 +240,10 @@ async function openNpzBatch(file: string, skip: SkipReporter | undefined): Promi
           yield chunk;
         }
       } catch (error) {
-        if (error instanceof ShortRead) throw new DatasetError(`${what} ends before all its images; the batch is truncated — replace it with the original download.`);
+        if (error instanceof ShortRead)
+          throw new DatasetError(
+            `${what} ends before all its images; the batch is truncated — replace it with the original download.`,
+          );
         throw error;
       }
     },
@@ -221,14 +265,15 @@ export function imagenet32Source(options: ImageNet32Options = {}): DatasetSource
       try {
         text = readFileSync(classListPath, 'utf8');
       } catch (error) {
-        throw new DatasetError(`Cannot read the ImageNet class list ${classListPath} (${(error as Error).message}). ${hint}`);
+        throw new DatasetError(
+          `Cannot read the ImageNet class list ${classListPath} (${(error as Error).message}). ${hint}`,
+        );
       }
       classes = parseClassList(text, classListPath);
     }
     return classes;
   };
-  const hint =
-    `Pass --root DIR with train_data_batch_1..10 and val_data (pickles or .npz, possibly in sub-folders) and the ILSVRC-2012 devkit's map_clsloc.txt (looked in ${root}).`;
+  const hint = `Pass --root DIR with train_data_batch_1..10 and val_data (pickles or .npz, possibly in sub-folders) and the ILSVRC-2012 devkit's map_clsloc.txt (looked in ${root}).`;
   const sourceFiles: SourceFile[] = [
     { name: 'map_clsloc.txt', path: classListPath },
     ...[...batches.train, ...batches.test].map((b) => ({ name: b.name, path: b.path })),
@@ -249,13 +294,16 @@ export function imagenet32Source(options: ImageNet32Options = {}): DatasetSource
       // Labels of every batch first (~10 MB for the train split) so progress has a total.
       let expected = 0;
       const skip: SkipReporter | undefined = options.skipBad
-        ? (file, where, reason) => options.onSkip?.({ dataset: 'imagenet32', split, path: file, where, reason })
+        ? (file, where, reason) =>
+            options.onSkip?.({ dataset: 'imagenet32', split, path: file, where, reason })
         : undefined;
       const records = async function* (): AsyncGenerator<DatasetRecord> {
         for (const file of files) {
           let batch: OpenBatch;
           try {
-            batch = file.npz ? await openNpzBatch(file.path, skip) : openPickleBatch(file.path, skip);
+            batch = file.npz
+              ? await openNpzBatch(file.path, skip)
+              : openPickleBatch(file.path, skip);
           } catch (error) {
             if (!skip || !(error instanceof DatasetError)) throw error;
             skip(file.path, 'whole batch', error.message);
@@ -272,12 +320,24 @@ export function imagenet32Source(options: ImageNet32Options = {}): DatasetSource
                   continue;
                 }
                 const fine = label - 1;
-                yield { fine, coarse: cls[fine].coarse, image: { data: planarRgbToHwc(chunk, at, SIDE), height: SIDE, width: SIDE, channels: 3 } };
+                yield {
+                  fine,
+                  coarse: cls[fine].coarse,
+                  image: {
+                    data: planarRgbToHwc(chunk, at, SIDE),
+                    height: SIDE,
+                    width: SIDE,
+                    channels: 3,
+                  },
+                };
               }
             }
           } catch (error) {
             if (!skip || !(error instanceof DatasetError)) throw error;
-            const rest = i < batch.labels.length - 1 ? `images ${i}..${batch.labels.length - 1}` : `image ${i}`;
+            const rest =
+              i < batch.labels.length - 1
+                ? `images ${i}..${batch.labels.length - 1}`
+                : `image ${i}`;
             skip(file.path, rest, error.message); // the images before the damage are kept
           }
         }
@@ -286,7 +346,8 @@ export function imagenet32Source(options: ImageNet32Options = {}): DatasetSource
       // stay on disk, an npz's labels.npy is a separate small entry. Under --skip-bad the
       // count is unknown until the batches are read.
       if (!skip) {
-        for (const file of files) expected += file.npz ? await countNpzLabels(file.path) : countPickleLabels(file.path);
+        for (const file of files)
+          expected += file.npz ? await countNpzLabels(file.path) : countPickleLabels(file.path);
       }
       return { expectedCount: skip ? undefined : expected, records: records() };
     },

@@ -1,7 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetError } from '../errors.js';
-import { decodeImageFiles, DEFAULT_SHORT_SIDE, checkShortSide, type ImageFileItem } from '../image-files.js';
+import {
+  decodeImageFiles,
+  DEFAULT_SHORT_SIDE,
+  checkShortSide,
+  type ImageFileItem,
+} from '../image-files.js';
 import { DatasetRoot } from '../safe-path.js';
 import { checkSeed, seededRandom, seededShuffle } from '../seeded-split.js';
 import type { DatasetSource, SourceFile, SplitRecords } from '../source.js';
@@ -54,7 +59,11 @@ interface SopPlan {
 const EBAY_FILES = ['Ebay_train.txt', 'Ebay_test.txt'] as const;
 const JSON_PARTS = ['path', 'fine_label', 'coarse_label'] as const;
 
-function jsonFileName(dataset: SopSplitName, split: Split, part: (typeof JSON_PARTS)[number]): string {
+function jsonFileName(
+  dataset: SopSplitName,
+  split: Split,
+  part: (typeof JSON_PARTS)[number],
+): string {
   return `${dataset}/${split}_${part}.json`;
 }
 
@@ -62,14 +71,18 @@ export function sopSource(dataset: SopSplitName, options: SopOptions = {}): Data
   const rootPath = options.root ?? 'Stanford_Online_Products';
   const seed = checkSeed(options.seed ?? SOP_DEFAULT_SEED);
   const shortSide = checkShortSide(options.shortSide ?? DEFAULT_SHORT_SIDE);
-  const jsonFiles = (['train', 'test'] as const).flatMap((split) => JSON_PARTS.map((part) => jsonFileName(dataset, split, part)));
+  const jsonFiles = (['train', 'test'] as const).flatMap((split) =>
+    JSON_PARTS.map((part) => jsonFileName(dataset, split, part)),
+  );
   const useAuthorsSplit = jsonFiles.every((f) => existsSync(join(rootPath, f)));
   const names = useAuthorsSplit ? jsonFiles : [...EBAY_FILES];
   const sourceFiles: SourceFile[] = names.map((name) => ({ name, path: join(rootPath, name) }));
 
   let planned: SopPlan | undefined;
   const plan = (): SopPlan => {
-    planned ??= useAuthorsSplit ? planFromAuthorsJson(dataset, rootPath) : planFromRecipe(dataset, rootPath, seed);
+    planned ??= useAuthorsSplit
+      ? planFromAuthorsJson(dataset, rootPath)
+      : planFromRecipe(dataset, rootPath, seed);
     return planned;
   };
 
@@ -104,7 +117,9 @@ export function readEbayFile(path: string, name: string): SopImage[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new DatasetError(`Cannot read the SOP metadata file ${path} (${(error as Error).message}); pass --root DIR pointing at the Stanford_Online_Products folder.`);
+    throw new DatasetError(
+      `Cannot read the SOP metadata file ${path} (${(error as Error).message}); pass --root DIR pointing at the Stanford_Online_Products folder.`,
+    );
   }
   const lines = text.split(/\r?\n/);
   const header = lines[0]?.trim().split(/\s+/).join(' ');
@@ -120,11 +135,17 @@ export function readEbayFile(path: string, name: string): SopImage[] {
     const where = `${name} line ${i + 1}`;
     const fields = line.split(/\s+/);
     if (fields.length !== 4) {
-      throw new DatasetError(`${path} line ${i + 1} has ${fields.length} fields; SOP metadata lines are "image_id class_id super_class_id path".`);
+      throw new DatasetError(
+        `${path} line ${i + 1} has ${fields.length} fields; SOP metadata lines are "image_id class_id super_class_id path".`,
+      );
     }
-    const [imageId, productId, superId] = fields.slice(0, 3).map((f) => (/^\d+$/.test(f) ? Number(f) : NaN));
+    const [imageId, productId, superId] = fields
+      .slice(0, 3)
+      .map((f) => (/^\d+$/.test(f) ? Number(f) : NaN));
     if (![imageId, productId, superId].every((v) => Number.isSafeInteger(v) && v >= 1)) {
-      throw new DatasetError(`${path} line ${i + 1} has ids ${fields.slice(0, 3).join(' ')}; image_id, class_id and super_class_id must be positive integers.`);
+      throw new DatasetError(
+        `${path} line ${i + 1} has ids ${fields.slice(0, 3).join(' ')}; image_id, class_id and super_class_id must be positive integers.`,
+      );
     }
     out.push({ imageId, productId, superId, path: fields[3], where });
   }
@@ -159,7 +180,10 @@ function planFromRecipe(dataset: SopSplitName, rootPath: string, seed: number): 
   const coarseClassNames: string[] = [];
   for (let s = 1; s <= maxSuper; s++) {
     const entry = superName.get(s);
-    if (!entry) throw new DatasetError(`The SOP metadata has super_class_id up to ${maxSuper} but none with ${s}; the files are incomplete.`);
+    if (!entry)
+      throw new DatasetError(
+        `The SOP metadata has super_class_id up to ${maxSuper} but none with ${s}; the files are incomplete.`,
+      );
     coarseClassNames.push(entry.name);
   }
 
@@ -167,20 +191,26 @@ function planFromRecipe(dataset: SopSplitName, rootPath: string, seed: number): 
   const seenImageIds = new Set<number>();
   for (const image of images) {
     if (seenImageIds.has(image.imageId)) {
-      throw new DatasetError(`${image.where} repeats image_id ${image.imageId}; the SOP metadata files overlap or are corrupt.`);
+      throw new DatasetError(
+        `${image.where} repeats image_id ${image.imageId}; the SOP metadata files overlap or are corrupt.`,
+      );
     }
     seenImageIds.add(image.imageId);
     const list = byProduct.get(image.productId);
     if (list) {
       if (list[0].superId !== image.superId) {
-        throw new DatasetError(`${image.where} gives product ${image.productId} super_class_id ${image.superId}, but ${list[0].where} gives it ${list[0].superId}.`);
+        throw new DatasetError(
+          `${image.where} gives product ${image.productId} super_class_id ${image.superId}, but ${list[0].where} gives it ${list[0].superId}.`,
+        );
       }
       list.push(image);
     } else byProduct.set(image.productId, [image]);
   }
 
   const keep = (n: number) => (dataset === 'sop_split1' ? n >= 8 : n === 12);
-  const products = [...byProduct.keys()].filter((p) => keep(byProduct.get(p)!.length)).sort((a, b) => a - b);
+  const products = [...byProduct.keys()]
+    .filter((p) => keep(byProduct.get(p)!.length))
+    .sort((a, b) => a - b);
   if (products.length < 2) {
     throw new DatasetError(
       `Only ${products.length} SOP products have ${dataset === 'sop_split1' ? 'at least 8' : 'exactly 12'} images; ${dataset} needs the full Ebay_train.txt and Ebay_test.txt.`,
@@ -196,7 +226,10 @@ function planFromRecipe(dataset: SopSplitName, rootPath: string, seed: number): 
     shuffled.forEach((p, i) => chosen[i < nTrain ? 'train' : 'test'].push(...byProduct.get(p)!));
   } else {
     for (const p of products) {
-      const own = byProduct.get(p)!.slice().sort((a, b) => a.imageId - b.imageId);
+      const own = byProduct
+        .get(p)!
+        .slice()
+        .sort((a, b) => a.imageId - b.imageId);
       const shuffled = seededShuffle(own, random);
       chosen.test.push(...shuffled.slice(0, 2));
       chosen.train.push(...shuffled.slice(2));
@@ -224,15 +257,23 @@ function readJsonList(path: string, name: string): unknown[] {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new DatasetError(`The split file ${path} is not valid JSON (${(error as Error).message}); replace it with the authors' original.`);
+    throw new DatasetError(
+      `The split file ${path} is not valid JSON (${(error as Error).message}); replace it with the authors' original.`,
+    );
   }
-  if (!Array.isArray(parsed)) throw new DatasetError(`The split file ${path} should hold a JSON list, as ${name} does in the authors' release.`);
+  if (!Array.isArray(parsed))
+    throw new DatasetError(
+      `The split file ${path} should hold a JSON list, as ${name} does in the authors' release.`,
+    );
   return parsed;
 }
 
 function planFromAuthorsJson(dataset: SopSplitName, rootPath: string): SopPlan {
   const root = new DatasetRoot(rootPath);
-  const raw = {} as Record<Split, { paths: unknown[]; fine: unknown[]; coarse: unknown[]; files: string[] }>;
+  const raw = {} as Record<
+    Split,
+    { paths: unknown[]; fine: unknown[]; coarse: unknown[]; files: string[] }
+  >;
   for (const split of ['train', 'test'] as const) {
     const files = JSON_PARTS.map((part) => jsonFileName(dataset, split, part));
     const [paths, fine, coarse] = files.map((f) => readJsonList(join(rootPath, f), f));
@@ -245,7 +286,9 @@ function planFromAuthorsJson(dataset: SopSplitName, rootPath: string): SopPlan {
   }
   const label = (value: unknown, file: string, i: number): number => {
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-      throw new DatasetError(`${file} entry ${i} is ${JSON.stringify(value)}; labels must be non-negative integers.`);
+      throw new DatasetError(
+        `${file} entry ${i} is ${JSON.stringify(value)}; labels must be non-negative integers.`,
+      );
     }
     return value;
   };
@@ -256,7 +299,8 @@ function planFromAuthorsJson(dataset: SopSplitName, rootPath: string): SopPlan {
     const { paths, fine, coarse, files } = raw[split];
     items[split] = paths.map((p, i) => {
       const where = `${files[0]} entry ${i}`;
-      if (typeof p !== 'string') throw new DatasetError(`${where} is ${JSON.stringify(p)}; image paths must be strings.`);
+      if (typeof p !== 'string')
+        throw new DatasetError(`${where} is ${JSON.stringify(p)}; image paths must be strings.`);
       const f = label(fine[i], files[1], i);
       const c = label(coarse[i], files[2], i);
       maxFine = Math.max(maxFine, f);
@@ -264,13 +308,18 @@ function planFromAuthorsJson(dataset: SopSplitName, rootPath: string): SopPlan {
       const seen = coarseName.get(c);
       if (seen === undefined) coarseName.set(c, name);
       else if (seen !== name) {
-        throw new DatasetError(`${files[2]} entry ${i} gives ${p} coarse label ${c}, which other entries give to folder ${seen}; the split files are inconsistent.`);
+        throw new DatasetError(
+          `${files[2]} entry ${i} gives ${p} coarse label ${c}, which other entries give to folder ${seen}; the split files are inconsistent.`,
+        );
       }
       return { path: root.resolve(p, where), fine: f, coarse: c, where };
     });
   }
   const maxCoarse = Math.max(...coarseName.keys());
-  const coarseClassNames = Array.from({ length: maxCoarse + 1 }, (_, c) => coarseName.get(c) ?? `coarse ${c}`);
+  const coarseClassNames = Array.from(
+    { length: maxCoarse + 1 },
+    (_, c) => coarseName.get(c) ?? `coarse ${c}`,
+  );
   return {
     fineClassNames: Array.from({ length: maxFine + 1 }, (_, f) => `product ${f}`),
     coarseClassNames,

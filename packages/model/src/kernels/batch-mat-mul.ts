@@ -16,7 +16,11 @@ import { Scratch, type Info, type WasmBackend } from './wasm-ops.js';
 
 const size = (shape: readonly number[]): number => shape.reduce((p, q) => p * q, 1);
 
-export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): Info {
+export function batchMatMulWasm(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): Info {
   const backend = args.backend as WasmBackend;
   const { a, b } = args.inputs as { a: Info; b: Info };
   const attrs = (args.attrs ?? {}) as unknown as tf.BatchMatMulAttrs;
@@ -26,7 +30,14 @@ export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const rb = b.shape.length;
   const batchA = size(a.shape.slice(0, -2));
   const batchB = size(b.shape.slice(0, -2));
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || batchA !== 1 || batchB !== 1 || ra < 2 || rb < 2) {
+  if (
+    a.dtype !== 'float32' ||
+    b.dtype !== 'float32' ||
+    batchA !== 1 ||
+    batchB !== 1 ||
+    ra < 2 ||
+    rb < 2
+  ) {
     return callOriginal(tf.BatchMatMul, backend, args.inputs, args.attrs ?? {});
   }
   const [a0, a1] = [a.shape[ra - 2], a.shape[ra - 1]];
@@ -36,9 +47,14 @@ export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
   const kb = tB ? b1 : b0;
   const n = tB ? b0 : b1;
   if (k !== kb) {
-    throw new Error(`Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${tA} and transposeB=${tB} must match.`);
+    throw new Error(
+      `Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${tA} and transposeB=${tB} must match.`,
+    );
   }
-  const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(
+    a.shape.slice(0, -2),
+    b.shape.slice(0, -2),
+  );
   const s = new Scratch(backend);
   try {
     const a2d = ra === 2 ? a : s.reshape(a, [a0, a1]);
@@ -48,12 +64,26 @@ export function batchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: 
       // Cᵀ = Bᵀ·Aᵀ: Bᵀ [n, k] is the streamed input, Aᵀ [k, m] the packed weights.
       const bt = tB ? b2d : s.transpose(b2d, [1, 0]);
       const at = tA ? a2d : s.transpose(a2d, [1, 0]);
-      const ct = s.keep(callOriginal(tf.BatchMatMul, backend, { a: bt, b: at }, { transposeA: false, transposeB: false }));
+      const ct = s.keep(
+        callOriginal(
+          tf.BatchMatMul,
+          backend,
+          { a: bt, b: at },
+          { transposeA: false, transposeB: false },
+        ),
+      );
       out = s.transpose(s.reshape(ct, [n, m]), [1, 0]);
     } else {
       const a2 = tA ? s.transpose(a2d, [1, 0]) : a2d;
       const b2 = tB ? s.transpose(b2d, [1, 0]) : b2d;
-      out = s.keep(callOriginal(tf.BatchMatMul, backend, { a: a2, b: b2 }, { transposeA: false, transposeB: false }));
+      out = s.keep(
+        callOriginal(
+          tf.BatchMatMul,
+          backend,
+          { a: a2, b: b2 },
+          { transposeA: false, transposeB: false },
+        ),
+      );
     }
     out.shape = [...outBatch, m, n];
     s.dispose([out]);

@@ -31,7 +31,8 @@ export function batchNormTrainFused(
   groups = 1,
 ): BatchNormTrainResult {
   const [n, h, w, c] = x.shape;
-  if (n % groups !== 0) throw new Error(`Batch of ${n} cannot be split into ${groups} BatchNorm groups.`);
+  if (n % groups !== 0)
+    throw new Error(`Batch of ${n} cannot be split into ${groups} BatchNorm groups.`);
   const r = (n / groups) * h * w;
   let stats: { mean: tf.Tensor2D; variance: tf.Tensor2D } | null = null;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -45,7 +46,10 @@ export function batchNormTrainFused(
     const scale = tf.mul(inv, g); // G×1×C
     const shift = tf.sub(b, tf.mul(mean, scale));
     const y = tf.reshape(tf.add(tf.mul(x3, scale), shift), [n, h, w, c]) as tf.Tensor4D;
-    stats = { mean: tf.keep(tf.reshape(mean, [groups, c])) as tf.Tensor2D, variance: tf.keep(tf.reshape(variance, [groups, c])) as tf.Tensor2D };
+    stats = {
+      mean: tf.keep(tf.reshape(mean, [groups, c])) as tf.Tensor2D,
+      variance: tf.keep(tf.reshape(variance, [groups, c])) as tf.Tensor2D,
+    };
     save([xi, g, mean, inv]);
     return {
       value: y,

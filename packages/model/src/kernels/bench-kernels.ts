@@ -37,7 +37,9 @@ async function main(): Promise<void> {
   registerWasmTrainingKernels();
   await tf.setBackend('wasm');
   await tf.ready();
-  console.log(`backend=${tf.getBackend()}  conv ${C}→${C} ${K}×${K}, input ${B}×${S}×${S}×${C} (NHWC)`);
+  console.log(
+    `backend=${tf.getBackend()}  conv ${C}→${C} ${K}×${K}, input ${B}×${S}×${S}×${C} (NHWC)`,
+  );
   const rows: Array<[string, string, number, number]> = [];
   for (const stride of [1, 2] as const) {
     const x = seededTensor([B, S, S, C], 1) as tf.Tensor4D;
@@ -51,15 +53,25 @@ async function main(): Promise<void> {
 
     const fwd = timeIt(() => tf.conv2d(x, w, stride, 'same'));
     rows.push([`s${stride}`, 'forward Conv2D (XNNPACK)', fwd, flops]);
-    const bf = timeIt(() => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrsF as never) as tf.Tensor);
+    const bf = timeIt(
+      () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrsF as never) as tf.Tensor,
+    );
     rows.push([`s${stride}`, 'Conv2DBackpropFilter (ours)', bf, flops]);
-    const bi = timeIt(() => tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, attrsI as never) as tf.Tensor);
+    const bi = timeIt(
+      () =>
+        tf
+          .engine()
+          .runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, attrsI as never) as tf.Tensor,
+    );
     rows.push([`s${stride}`, 'Conv2DBackpropInput (ours)', bi, flops]);
     unregisterWasmTrainingKernels();
     const orig = tf.getKernel(tf.Conv2DBackpropInput, 'wasm');
     if (orig != null && orig !== conv2DBackpropInputConfig) {
       const bo = timeIt(
-        () => tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, attrsI as never) as tf.Tensor,
+        () =>
+          tf
+            .engine()
+            .runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, attrsI as never) as tf.Tensor,
         500,
         2,
       );
@@ -70,9 +82,13 @@ async function main(): Promise<void> {
   }
   console.log('stride  kernel                              ms      GFLOP/s');
   for (const [s, name, ms, flops] of rows) {
-    console.log(`${s.padEnd(7)} ${name.padEnd(34)} ${ms.toFixed(1).padStart(7)} ${(flops / ms / 1e6).toFixed(2).padStart(9)}`);
+    console.log(
+      `${s.padEnd(7)} ${name.padEnd(34)} ${ms.toFixed(1).padStart(7)} ${(flops / ms / 1e6).toFixed(2).padStart(9)}`,
+    );
   }
-  console.log('(GFLOP/s counts the useful FLOPs of the conv, 2·B·OH·OW·Cin·Cout·K², for every kernel.)');
+  console.log(
+    '(GFLOP/s counts the useful FLOPs of the conv, 2·B·OH·OW·Cin·Cout·K², for every kernel.)',
+  );
 }
 
 await main();

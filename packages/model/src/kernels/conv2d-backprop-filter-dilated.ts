@@ -56,7 +56,16 @@ export function parseBackpropFilterArgs(args: BackpropFilterArgs): BackpropFilte
 
 export function conv2DBackpropFilterDilated(args: BackpropFilterArgs): Info {
   const { backend, x, dy, info, strides } = parseBackpropFilterArgs(args);
-  const { inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth } = info;
+  const {
+    inHeight,
+    inWidth,
+    inChannels,
+    outHeight,
+    outWidth,
+    outChannels,
+    filterHeight,
+    filterWidth,
+  } = info;
   const [sh, sw] = strides;
   if (dy.shape[1] !== outHeight || dy.shape[2] !== outWidth || dy.shape[3] !== outChannels) {
     throw new Error(

@@ -26,7 +26,11 @@
  * (Widths not divisible by the stride use one dilated convolution instead.)
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2DBackpropFilterDilated, parseBackpropFilterArgs, type BackpropFilterArgs } from './conv2d-backprop-filter-dilated.js';
+import {
+  conv2DBackpropFilterDilated,
+  parseBackpropFilterArgs,
+  type BackpropFilterArgs,
+} from './conv2d-backprop-filter-dilated.js';
 import { Scratch, type Info, type WasmBackend } from './wasm-ops.js';
 
 /** Reduction terms per convolution (operands of a 6×8 GEMM tile stay in L1/L2). */
@@ -70,12 +74,22 @@ function phaseSplitColumns(s: Scratch, xT: Info, sw: number): Info {
 
 export function conv2DBackpropFilterWasm(args: BackpropFilterArgs): Info {
   const { backend, x, dy, info, strides } = parseBackpropFilterArgs(args);
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, outChannels: co } = info;
+  const {
+    batchSize: B,
+    inHeight: H,
+    inWidth: W,
+    inChannels: ci,
+    outHeight: OH,
+    outWidth: OW,
+    outChannels: co,
+  } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
   const [sh, sw] = strides;
   if (W % sw !== 0) return conv2DBackpropFilterDilated(args);
   if (dy.shape[0] !== B || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== co) {
-    throw new Error(`Conv2DBackpropFilter: dy shape [${dy.shape}] does not match conv output [${B},${OH},${OW},${co}]`);
+    throw new Error(
+      `Conv2DBackpropFilter: dy shape [${dy.shape}] does not match conv output [${B},${OH},${OW},${co}]`,
+    );
   }
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;

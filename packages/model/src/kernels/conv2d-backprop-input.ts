@@ -24,7 +24,14 @@ import { Scratch, assertNHWC, pair, type Info, type WasmBackend } from './wasm-o
  * The filter of phase (rh, rw): [Mh, Mw, co, ci] with taps w[rh + sh·(Mh−1−th), rw + sw·(Mw−1−tw)]
  * transposed in/out (spatially flipped). Null when the phase has no taps.
  */
-function phaseFilter(s: Scratch, filter: Info, sh: number, sw: number, rh: number, rw: number): { info: Info; mh: number; mw: number } | null {
+function phaseFilter(
+  s: Scratch,
+  filter: Info,
+  sh: number,
+  sw: number,
+  rh: number,
+  rw: number,
+): { info: Info; mh: number; mw: number } | null {
   const backend = s.backend;
   const [kh, kw, ci, co] = filter.shape;
   const mh = Math.max(0, Math.ceil((kh - rh) / sh));
@@ -57,7 +64,15 @@ function phaseFilter(s: Scratch, filter: Info, sh: number, sw: number, rh: numbe
  * Phase (rh, rw) of dx over the phase grid rows [u0, u0+uh) × columns [v0, v0+uw):
  * z[b, a, c, :] = Σ_t dy[b, u0+a−(mh−1)+th, v0+c−(mw−1)+tw, :] · f[th, tw] (zero outside dy).
  */
-function phaseConv(s: Scratch, dy: Info, f: { info: Info; mh: number; mw: number }, u0: number, v0: number, uh: number, uw: number): Info {
+function phaseConv(
+  s: Scratch,
+  dy: Info,
+  f: { info: Info; mh: number; mw: number },
+  u0: number,
+  v0: number,
+  uh: number,
+  uw: number,
+): Info {
   const [batchSize, OH, OW, co] = dy.shape;
   const padTop = f.mh - 1 - u0;
   const padLeft = f.mw - 1 - v0;
@@ -67,7 +82,11 @@ function phaseConv(s: Scratch, dy: Info, f: { info: Info; mh: number; mw: number
   const cropLeft = Math.max(-padLeft, 0);
   const cropBottom = Math.max(-padBottom, 0);
   const cropRight = Math.max(-padRight, 0);
-  const dyc = s.slice(dy, [0, cropTop, cropLeft, 0], [batchSize, OH - cropTop - cropBottom, OW - cropLeft - cropRight, co]);
+  const dyc = s.slice(
+    dy,
+    [0, cropTop, cropLeft, 0],
+    [batchSize, OH - cropTop - cropBottom, OW - cropLeft - cropRight, co],
+  );
   return s.conv2d(dyc, f.info, [
     [0, 0],
     [Math.max(padTop, 0), Math.max(padBottom, 0)],
@@ -80,7 +99,15 @@ function phaseConv(s: Scratch, dy: Info, f: { info: Info; mh: number; mw: number
  * out[b,i,j,:] = z[phase(i+offH, j+offW)][b, (i+offH)/sh, (j+offW)/sw, :] (zeros for phases
  * without taps), with copyWithin on the wasm heap (one contiguous run of ci floats per pixel).
  */
-function interleavePhases(backend: WasmBackend, zs: (Info | null)[], out: Info, sh: number, sw: number, offH: number, offW: number): void {
+function interleavePhases(
+  backend: WasmBackend,
+  zs: (Info | null)[],
+  out: Info,
+  sh: number,
+  sw: number,
+  offH: number,
+  offW: number,
+): void {
   const [batch, H, W, ci] = out.shape;
   const z0 = zs.find((z) => z != null)!;
   const [, uh, uw] = z0.shape;
@@ -93,7 +120,7 @@ function interleavePhases(backend: WasmBackend, zs: (Info | null)[], out: Info, 
       const qi = i + offH;
       const u = Math.floor(qi / sh);
       const rh = qi - u * sh;
-      const rowOff = ((b * uh + u) * uw) * ci;
+      const rowOff = (b * uh + u) * uw * ci;
       for (let j = 0; j < W; j++) {
         const qj = j + offW;
         const v = Math.floor(qj / sw);
@@ -135,7 +162,9 @@ export function conv2DBackpropInputWasm(args: {
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   if (dy.shape[1] !== OH || dy.shape[2] !== OW) {
-    throw new Error(`Conv2DBackpropInput: dy shape [${dy.shape}] does not match conv output [${batchSize},${OH},${OW}]`);
+    throw new Error(
+      `Conv2DBackpropInput: dy shape [${dy.shape}] does not match conv output [${batchSize},${OH},${OW}]`,
+    );
   }
 
   const s = new Scratch(backend);

@@ -28,8 +28,9 @@ const CONFIGS: readonly tf.KernelConfig[] = [
 ];
 
 /** Names of the kernels registered for the 'wasm' backend by `registerWasmTrainingKernels()`. */
-export const WASM_TRAINING_KERNEL_NAMES: readonly string[] = Object.freeze(CONFIGS.map((c) => c.kernelName));
-
+export const WASM_TRAINING_KERNEL_NAMES: readonly string[] = Object.freeze(
+  CONFIGS.map((c) => c.kernelName),
+);
 
 function currentWasmBackend(): tf.KernelBackend | null {
   try {

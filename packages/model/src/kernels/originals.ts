@@ -3,7 +3,7 @@
  * to them for the cases they do not handle, and `unregisterWasmTrainingKernels`
  * restores them.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { Info, WasmBackend } from './wasm-ops.js';
 
 export const replacedKernels = new Map<string, tf.KernelConfig>();
@@ -11,7 +11,10 @@ export const replacedKernels = new Map<string, tf.KernelConfig>();
 /** tfjs's original wasm kernel `name` (throws when it was never replaced). */
 export function originalKernel(name: string): tf.KernelConfig {
   const k = replacedKernels.get(name);
-  if (k == null) throw new Error(`maskcon wasm kernels: tfjs's original '${name}' kernel is not known (register our kernels first)`);
+  if (k == null)
+    throw new Error(
+      `maskcon wasm kernels: tfjs's original '${name}' kernel is not known (register our kernels first)`,
+    );
   return k;
 }
 

@@ -15,7 +15,10 @@ import { callOriginal, setupOriginal } from './originals.js';
 import { Scratch, type Info, type WasmBackend } from './wasm-ops.js';
 
 /** [A, R, C] view of `shape` reduced over `axes`, or null when the axes are not one block before the last axis. */
-export function leadingBlockView(shape: readonly number[], axes: readonly number[]): [number, number, number] | null {
+export function leadingBlockView(
+  shape: readonly number[],
+  axes: readonly number[],
+): [number, number, number] | null {
   const rank = shape.length;
   if (rank === 0 || axes.length === 0) return null;
   const ax = [...new Set(axes.map((a) => (a < 0 ? a + rank : a)))].sort((p, q) => p - q);
@@ -33,7 +36,10 @@ export function leadingBlockView(shape: readonly number[], axes: readonly number
   return [A, R, C];
 }
 
-function reduceOverBlock(kind: 'Sum' | 'Mean', args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): Info {
+function reduceOverBlock(
+  kind: 'Sum' | 'Mean',
+  args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap },
+): Info {
   const backend = args.backend as WasmBackend;
   const { x } = args.inputs as { x: Info };
   const attrs = (args.attrs ?? {}) as unknown as tf.SumAttrs;
@@ -53,11 +59,12 @@ function reduceOverBlock(kind: 'Sum' | 'Mean', args: { inputs: tf.NamedTensorInf
   const s = new Scratch(backend);
   try {
     const x4 = s.reshape(x, [A, R, 1, C]);
-    const out = s.call(
-      'AvgPool',
-      { x: x4 },
-      { filterSize: [R, 1], strides: [1, 1], pad: 'valid', dimRoundingMode: undefined } as unknown as tf.NamedAttrMap,
-    );
+    const out = s.call('AvgPool', { x: x4 }, {
+      filterSize: [R, 1],
+      strides: [1, 1],
+      pad: 'valid',
+      dimRoundingMode: undefined,
+    } as unknown as tf.NamedAttrMap);
     if (kind === 'Sum') {
       const v = backend.typedArrayFromHeap(out) as Float32Array;
       for (let i = 0; i < v.length; i++) v[i] *= R;
@@ -71,10 +78,16 @@ function reduceOverBlock(kind: 'Sum' | 'Mean', args: { inputs: tf.NamedTensorInf
   }
 }
 
-export const sumWasm = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): Info =>
-  reduceOverBlock('Sum', args);
-export const meanWasm = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): Info =>
-  reduceOverBlock('Mean', args);
+export const sumWasm = (args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): Info => reduceOverBlock('Sum', args);
+export const meanWasm = (args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): Info => reduceOverBlock('Mean', args);
 
 export const sumConfig: tf.KernelConfig = {
   kernelName: tf.Sum,

@@ -44,9 +44,17 @@ export function createTinyNetVars(cfg: TinyNetConfig, seed = 1): TinyNetVars {
   const { inChannels: c0, width: c1, hidden, dim } = cfg;
   const c2 = 2 * c1;
   const v = (name: string, shape: number[], scale: number, k: number): tf.Variable =>
-    tf.variable(seededTensor(shape, seed * 1000 + k, scale), true, `tiny_${name}_${seed}_${Math.random().toString(36).slice(2)}`);
+    tf.variable(
+      seededTensor(shape, seed * 1000 + k, scale),
+      true,
+      `tiny_${name}_${seed}_${Math.random().toString(36).slice(2)}`,
+    );
   const ones = (name: string, n: number, k: number): tf.Variable =>
-    tf.variable(tf.add(tf.ones([n]), seededTensor([n], seed * 1000 + k, 0.1)), true, `tiny_${name}_${seed}_${Math.random().toString(36).slice(2)}`);
+    tf.variable(
+      tf.add(tf.ones([n]), seededTensor([n], seed * 1000 + k, 0.1)),
+      true,
+      `tiny_${name}_${seed}_${Math.random().toString(36).slice(2)}`,
+    );
   return {
     conv1: v('conv1', [3, 3, c0, c1], 0.4, 1),
     g1: ones('g1', c1, 2),
@@ -67,7 +75,12 @@ export function createTinyNetVars(cfg: TinyNetConfig, seed = 1): TinyNetVars {
 }
 
 /** Batch norm in training mode, written with moments + arithmetic. */
-export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor4D {
+export function batchNormTrain(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps = 1e-5,
+): tf.Tensor4D {
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const inv = tf.rsqrt(tf.add(variance, eps));
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), inv), gamma), beta) as tf.Tensor4D;

@@ -64,11 +64,13 @@ export class Scratch {
     dilations: [number, number] = [1, 1],
     strides: [number, number] = [1, 1],
   ): Info {
-    return this.call(
-      'Conv2D',
-      { x, filter },
-      { strides, pad, dataFormat: 'NHWC', dilations, dimRoundingMode: undefined } as unknown as tf.NamedAttrMap,
-    );
+    return this.call('Conv2D', { x, filter }, {
+      strides,
+      pad,
+      dataFormat: 'NHWC',
+      dilations,
+      dimRoundingMode: undefined,
+    } as unknown as tf.NamedAttrMap);
   }
 
   /** Stops tracking `infos` (the caller released them already). */
@@ -96,6 +98,8 @@ export function pair(v: number | [number, number]): [number, number] {
 
 export function assertNHWC(dataFormat: unknown, kernel: string): void {
   if (dataFormat != null && dataFormat !== 'NHWC') {
-    throw new Error(`${kernel} (maskcon wasm kernel) supports only dataFormat 'NHWC', got '${String(dataFormat)}'`);
+    throw new Error(
+      `${kernel} (maskcon wasm kernel) supports only dataFormat 'NHWC', got '${String(dataFormat)}'`,
+    );
   }
 }

@@ -37,7 +37,11 @@ export interface SharedCollectiveBuffers {
   reduceSlot: number;
 }
 
-export function allocateCollectiveBuffers(worldSize: number, gatherSlot: number, reduceSlot: number): SharedCollectiveBuffers {
+export function allocateCollectiveBuffers(
+  worldSize: number,
+  gatherSlot: number,
+  reduceSlot: number,
+): SharedCollectiveBuffers {
   return {
     control: new SharedArrayBuffer(3 * 4),
     gather: new SharedArrayBuffer(worldSize * gatherSlot * 4),
@@ -59,10 +63,19 @@ export class SharedCollective implements Collective {
   private control: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private gather: Float32Array<ArrayBufferLike> = new Float32Array(0);
   private reduce: Float32Array<ArrayBufferLike> = new Float32Array(0);
-  private buffers: SharedCollectiveBuffers = { control: new SharedArrayBuffer(0), gather: new SharedArrayBuffer(0), reduce: new SharedArrayBuffer(0), gatherSlot: 0, reduceSlot: 0 };
+  private buffers: SharedCollectiveBuffers = {
+    control: new SharedArrayBuffer(0),
+    gather: new SharedArrayBuffer(0),
+    reduce: new SharedArrayBuffer(0),
+    gatherSlot: 0,
+    reduceSlot: 0,
+  };
 
   /** Buffers are attached once their sizes are known (after the replica built its model). */
-  constructor(readonly rank: number, readonly worldSize: number) {}
+  constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+  ) {}
 
   attach(buffers: SharedCollectiveBuffers): void {
     this.buffers = buffers;
@@ -82,12 +95,14 @@ export class SharedCollective implements Collective {
     } else {
       while (Atomics.load(c, 1) === gen) Atomics.wait(c, 1, gen, 1000);
     }
-    if (Atomics.load(c, 2) !== 0) throw new Error('Another training worker failed; stopping this one.');
+    if (Atomics.load(c, 2) !== 0)
+      throw new Error('Another training worker failed; stopping this one.');
   }
 
   allGather(local: Float32Array): Float32Array {
     const slot = this.buffers.gatherSlot;
-    if (local.length > slot) throw new Error(`allGather of ${local.length} floats exceeds the slot of ${slot}.`);
+    if (local.length > slot)
+      throw new Error(`allGather of ${local.length} floats exceeds the slot of ${slot}.`);
     this.gather.set(local, this.rank * local.length);
     this.barrier();
     const out = this.gather.slice(0, this.worldSize * local.length);

@@ -1,8 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import type { TrainConfig } from '../config.js';
-import { allocateCollectiveBuffers, abortCollective, type SharedCollectiveBuffers } from './collective.js';
+import {
+  allocateCollectiveBuffers,
+  abortCollective,
+  type SharedCollectiveBuffers,
+} from './collective.js';
 import type { WorkerReply, WorkerRequest } from './protocol.js';
-
 
 /**
  * W training workers, each holding one replica. Every request goes to all workers and
@@ -16,12 +19,29 @@ export class WorkerPool {
 
   private constructor(readonly size: number) {}
 
-  static async start(cfg: TrainConfig, indexPath: string, size: number, batchSize: number, keyDim: number, log: (m: string) => void): Promise<{ pool: WorkerPool; backend: string; params: number }> {
+  static async start(
+    cfg: TrainConfig,
+    indexPath: string,
+    size: number,
+    batchSize: number,
+    keyDim: number,
+    log: (m: string) => void,
+  ): Promise<{ pool: WorkerPool; backend: string; params: number }> {
     const pool = new WorkerPool(size);
-    const entry = new URL('./worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url).href;
+    const entry = new URL(
+      './worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'),
+      import.meta.url,
+    ).href;
     const bootstrap = new URL('./worker-bootstrap.mjs', import.meta.url);
-    for (let r = 0; r < size; r++) pool.workers.push(new Worker(bootstrap, { workerData: { entry } }));
-    const ready = (await pool.all((r) => ({ type: 'init', cfg, indexPath, rank: r, worldSize: size }))) as Extract<WorkerReply, { type: 'ready' }>[];
+    for (let r = 0; r < size; r++)
+      pool.workers.push(new Worker(bootstrap, { workerData: { entry } }));
+    const ready = (await pool.all((r) => ({
+      type: 'init',
+      cfg,
+      indexPath,
+      rank: r,
+      worldSize: size,
+    }))) as Extract<WorkerReply, { type: 'ready' }>[];
     for (const m of ready[0].logs) log(m);
     const reduceSize = ready[0].reduceSize;
     pool.buffers = allocateCollectiveBuffers(size, (batchSize / size) * keyDim, reduceSize);

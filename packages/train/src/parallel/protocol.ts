@@ -13,8 +13,23 @@ export interface TrainingState {
 export type WorkerRequest =
   | { type: 'init'; cfg: TrainConfig; indexPath: string; rank: number; worldSize: number }
   | { type: 'attach'; buffers: SharedCollectiveBuffers }
-  | { type: 'fill'; indices: Int32Array; labels: Int32Array; epoch: number; step: number; views?: BatchViews }
-  | { type: 'step'; indices: Int32Array; labels: Int32Array; epoch: number; step: number; lr: number; views?: BatchViews }
+  | {
+      type: 'fill';
+      indices: Int32Array;
+      labels: Int32Array;
+      epoch: number;
+      step: number;
+      views?: BatchViews;
+    }
+  | {
+      type: 'step';
+      indices: Int32Array;
+      labels: Int32Array;
+      epoch: number;
+      step: number;
+      lr: number;
+      views?: BatchViews;
+    }
   | { type: 'takeLoss' }
   | { type: 'embed'; indices: Int32Array }
   | { type: 'snapshot' }

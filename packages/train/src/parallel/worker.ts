@@ -25,7 +25,13 @@ port.on('message', async (msg: WorkerRequest) => {
         const cfg: TrainConfig = msg.cfg;
         collective = new SharedCollective(msg.rank, msg.worldSize);
         replica = await Replica.create(cfg, msg.indexPath, collective, (m) => logs.push(m));
-        reply({ type: 'ready', backend: replica.backend, logs, reduceSize: replica.reduceSize(), params: replica.model.encoderQ.countTrainable() });
+        reply({
+          type: 'ready',
+          backend: replica.backend,
+          logs,
+          reduceSize: replica.reduceSize(),
+          params: replica.model.encoderQ.countTrainable(),
+        });
         break;
       }
       case 'attach':
