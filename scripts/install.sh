@@ -1,23 +1,59 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian/Ubuntu machine with Node.js 20:
-# the Fashion-MNIST Debian package (the default real data), pnpm (the pinned version),
-# and the workspace's npm dependencies from the lockfile.
+# Debian's packages (Fashion-MNIST, the default real data; oneDNN, for the native CPU kernels),
+# pnpm (the pinned version), and the workspace's npm dependencies from the lockfile.
+#   --with-test-deps   also headless Chromium, for the tests that open pages in a browser
+# One line per step; each step's full output goes to .install.log and is shown only when the
+# step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+LOG="$PWD/.install.log"
+: >"$LOG"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+
+step() {
+  local label="$1"
+  shift
+  local start=$SECONDS
+  printf '%s… ' "$label"
+  echo "=== $label: $*" >>"$LOG"
+  if "$@" >>"$LOG" 2>&1; then
+    echo "done ($((SECONDS - start)) s)"
+  else
+    local rc=$?
+    echo "FAILED (exit $rc)"
+    echo "--- last 40 lines of $LOG ---" >&2
+    tail -n 40 "$LOG" >&2
+    echo "--- the whole log is in $LOG ---" >&2
+    exit "$rc"
+  fi
+}
+
+apt_missing() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  echo "${missing[@]:-}"
+}
+
+apt_install() {
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@"
+}
+
+PACKAGES=(dataset-fashion-mnist libdnnl-dev)
+# Headless Chromium: the end-to-end tests that open `pnpm report` and `pnpm serve` pages.
+if [ "${1:-}" = "--with-test-deps" ]; then PACKAGES+=(chromium); fi
+read -r -a MISSING <<<"$(apt_missing "${PACKAGES[@]}")"
+if [ "${#MISSING[@]}" -gt 0 ]; then
+  step "installing Debian packages: ${MISSING[*]}" apt_install "${MISSING[@]}"
 fi
-# --with-test-deps: headless Chromium for the end-to-end test that opens `pnpm report` pages
-# (without it that test checks the page but skips the browser part, and says so).
-if [ "${1:-}" = "--with-test-deps" ] && [ ! -x /usr/bin/chromium ]; then
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
-fi
+
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
 if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
-  $SUDO npm install -g "pnpm@$PNPM_VERSION"
+  step "installing pnpm $PNPM_VERSION" $SUDO npm install -g "pnpm@$PNPM_VERSION"
 fi
-pnpm install --frozen-lockfile
+step "installing npm dependencies and building better-sqlite3 and the native kernels (about two minutes)" \
+  pnpm install --frozen-lockfile --reporter=append-only
