@@ -63,11 +63,12 @@ export async function recallAtKParallel(
     for (let j0 = i0; j0 < n; j0 += chunkSize) perWorker[totalPairs++ % workers].push(i0, j0);
   }
 
-  const entry = new URL(
-    './recall-worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'),
-    import.meta.url,
-  ).href;
-  const bootstrap = new URL('./worker-bootstrap.mjs', import.meta.url);
+  // Compiled JavaScript (dist/) starts the worker module directly; only from the TypeScript
+  // sources in this repository does a bootstrap register tsx's hooks in the thread first.
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entryUrl = new URL(`./recall-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+  const entry = entryUrl.href;
+  const script = fromSource ? new URL('./worker-bootstrap.mjs', import.meta.url) : entryUrl;
   let donePairs = 0;
   const results = await Promise.all(
     perWorker.map(
@@ -82,7 +83,7 @@ export async function recallAtKParallel(
             maxK,
             pairs: Int32Array.from(pairs),
           };
-          const w = new Worker(bootstrap, { workerData: wd });
+          const w = new Worker(script, { workerData: wd });
           let settled = false;
           w.on('message', (m: RecallWorkerMessage) => {
             if (m.type === 'progress') {

@@ -28,13 +28,13 @@ export class WorkerPool {
     log: (m: string) => void,
   ): Promise<{ pool: WorkerPool; backend: string; params: number }> {
     const pool = new WorkerPool(size);
-    const entry = new URL(
-      './worker' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'),
-      import.meta.url,
-    ).href;
-    const bootstrap = new URL('./worker-bootstrap.mjs', import.meta.url);
+    // Compiled JavaScript (dist/) starts the worker module directly; only from the TypeScript
+    // sources in this repository does a bootstrap register tsx's hooks in the thread first.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = new URL(`./worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+    const script = fromSource ? new URL('./worker-bootstrap.mjs', import.meta.url) : entry;
     for (let r = 0; r < size; r++)
-      pool.workers.push(new Worker(bootstrap, { workerData: { entry } }));
+      pool.workers.push(new Worker(script, { workerData: { entry: entry.href } }));
     const ready = (await pool.all((r) => ({
       type: 'init',
       cfg,
