@@ -43,6 +43,19 @@ function openChecked(path: string): { db: Database.Database; header: IndexHeader
     }[];
     const meta = new Map(rows.map((r) => [r.key, r.value]));
     const version = meta.get(META.formatVersion);
+    const tables = new Set(
+      (
+        db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as {
+          name: string;
+        }[]
+      ).map((r) => r.name),
+    );
+    const missing = REQUIRED_TABLES.filter((t) => !tables.has(t));
+    if (missing.length > 0 && version === INDEX_FORMAT_VERSION) {
+      throw new DatasetError(
+        `Dataset index ${full} has no ${missing.map((t) => `\`${t}\``).join(', ')} table${missing.length === 1 ? '' : 's'}; it is incomplete or was altered — ${buildHint(full)} (add --force to rebuild).`,
+      );
+    }
     if (version !== INDEX_FORMAT_VERSION) {
       const name = basename(full).replace(/\.sqlite$/, '');
       throw new DatasetError(
@@ -58,6 +71,7 @@ function openChecked(path: string): { db: Database.Database; header: IndexHeader
     }[];
     const fineClassNames = classRows.filter((r) => r.level === 'fine').map((r) => r.name);
     const coarseClassNames = classRows.filter((r) => r.level === 'coarse').map((r) => r.name);
+    checkLabelsInRange(db, full, fineClassNames.length, coarseClassNames.length);
     const name = meta.get(META.dataset) ?? basename(full);
     return { db, header: { name, meta, fineClassNames, coarseClassNames } };
   } catch (error) {
@@ -67,6 +81,39 @@ function openChecked(path: string): { db: Database.Database; header: IndexHeader
       `${full} is not a MaskCon dataset index (${(error as Error).message}); ${buildHint(full)}.`,
     );
   }
+}
+
+/** Tables every index has (`meta` is read first, so its absence is reported as "not an index"). */
+const REQUIRED_TABLES = ['classes', 'images', 'sources'] as const;
+
+/**
+ * Refuse an index whose labels fall outside its classes table, naming the first bad row: a
+ * trainer would otherwise index past its class lists (or train on −1) without a word. One
+ * scan of the covering index `images_labels`, no pixel pages.
+ */
+function checkLabelsInRange(
+  db: Database.Database,
+  path: string,
+  fineCount: number,
+  coarseCount: number,
+): void {
+  const bad = db
+    .prepare(
+      `SELECT split, idx, fine, coarse FROM images
+       WHERE fine < 0 OR fine >= ? OR coarse < 0 OR coarse >= ? OR fine != CAST(fine AS INTEGER) OR coarse != CAST(coarse AS INTEGER)
+       ORDER BY split DESC, idx LIMIT 1`,
+    )
+    .get(fineCount, coarseCount) as
+    | { split: Split; idx: number; fine: number; coarse: number }
+    | undefined;
+  if (!bad) return;
+  const [level, label, count] =
+    Number.isInteger(bad.fine) && bad.fine >= 0 && bad.fine < fineCount
+      ? (['coarse', bad.coarse, coarseCount] as const)
+      : (['fine', bad.fine, fineCount] as const);
+  throw new DatasetError(
+    `Dataset index ${path} is corrupt: ${bad.split} image ${bad.idx} has ${level} label ${label}, but the index lists ${count} ${level} class${count === 1 ? '' : 'es'} (ids 0..${count - 1}); ${buildHint(path)} (add --force to rebuild).`,
+  );
 }
 
 function jsonNumbers(meta: ReadonlyMap<string, string>, key: string, path: string): number[] {

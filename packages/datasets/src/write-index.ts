@@ -65,7 +65,7 @@ export async function writeIndex(
     }
   }
 
-  mkdirSync(dirname(path), { recursive: true });
+  makeIndexFolder(dirname(path));
   removeStaleTempFiles(path);
   const tmpPath = `${path}.tmp-${process.pid}`;
   removeFile(tmpPath);
@@ -365,6 +365,24 @@ function processIsAlive(pid: number): boolean {
   } catch (error) {
     // EPERM: the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Create the folder the index goes in, or say which folder could not be made and why. */
+function makeIndexFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const why =
+      code === 'ENOTDIR' || code === 'EEXIST'
+        ? 'a file is in the way of one of its folders'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : message;
+    throw new DatasetError(
+      `Cannot create the index folder ${dir} (${why}); pass --out DIR naming a folder you can write to.`,
+    );
   }
 }
 

@@ -177,7 +177,7 @@ describe('cars196 source', () => {
     expect(datasetStats(csvOut).fineClassesPerCoarseClass).toEqual([0, 4, 1, 0, 0, 0, 0, 0]);
   });
 
-  it('refuses unknown class names, out-of-range classes and test annotations without labels', async () => {
+  it('refuses unknown class names, a short cars_meta.mat (blaming it), out-of-range classes and test annotations without labels', async () => {
     const root = await writeDevkit(false, ['AM General Hummer SUV 2000', 'Flying Car 2050']);
     await expect(
       writeIndex(cars196Source({ root, decoder: testDecoder }), join(root, 'x.sqlite')),
@@ -193,7 +193,17 @@ describe('cars196 source', () => {
     await expect(
       writeIndex(cars196Source({ root: root2, decoder: testDecoder }), join(root2, 'x.sqlite')),
     ).rejects.toThrow(
-      /cars_test_annos_withlabels\.mat annotations\(1\) has class 7; classes are 1\.\.1/,
+      // A class-name file that is too short is blamed, not the (plausible) annotation.
+      `${join(root2, 'devkit', 'cars_meta.mat')} lists only 1 class names, but cars_test_annos_withlabels.mat annotations(1) uses class 7 (Stanford Cars has 196); the class-name file is incomplete`,
+    );
+    writeFile(
+      join(root2, 'cars_test_annos_withlabels.mat'),
+      w.file({ annotations: annotationsMat([{ fname: '00001.jpg', classId: 300 }]) }),
+    );
+    await expect(
+      writeIndex(cars196Source({ root: root2, decoder: testDecoder }), join(root2, 'x.sqlite')),
+    ).rejects.toThrow(
+      /cars_test_annos_withlabels\.mat annotations\(1\) has class 300; classes are 1\.\.1/,
     );
     const noLabels: MatIn = {
       kind: 'struct',

@@ -182,3 +182,44 @@ describe('createProgressPrinter', () => {
     expect(lines.at(-1)).toMatch(/^toy test images: 50\/100 \(50%\) \d+\/s ETA \d+\.\ds$/);
   });
 });
+
+describe('indexes checked on open (issue 16 items 12, 13)', () => {
+  it('refuses labels outside the classes table, naming the first bad row', async () => {
+    const out = join(tempDir('rgb'), 'toy_rgb.sqlite');
+    await writeIndex(rgbSource(1), out);
+    const db = new Database(out);
+    db.prepare("UPDATE images SET fine = 999 WHERE split = 'test' AND idx = 0").run();
+    db.prepare("UPDATE images SET coarse = -1 WHERE split = 'train' AND idx = 2").run();
+    db.close();
+    const message = `Dataset index ${out} is corrupt: train image 2 has coarse label -1, but the index lists 2 coarse classes (ids 0..1)`;
+    expect(() => openIndex(out, 'train')).toThrow(message);
+    expect(() => openIndex(out, 'test')).toThrow(message);
+    expect(() => datasetStats(out)).toThrow(message);
+    const db2 = new Database(out);
+    db2.prepare("UPDATE images SET coarse = 1 WHERE split = 'train' AND idx = 2").run();
+    db2.close();
+    expect(() => openIndex(out, 'train')).toThrow(
+      `Dataset index ${out} is corrupt: test image 0 has fine label 999, but the index lists 3 fine classes (ids 0..2)`,
+    );
+  });
+
+  it('names the index and the missing table when `images` is gone', async () => {
+    const out = join(tempDir('rgb'), 'toy_rgb.sqlite');
+    await writeIndex(rgbSource(1), out);
+    const db = new Database(out);
+    db.exec('DROP TABLE images');
+    db.close();
+    const message = `Dataset index ${out} has no \`images\` table; it is incomplete or was altered — run \`pnpm datasets:build toy_rgb\` first (add --force to rebuild).`;
+    expect(() => openIndex(out, 'train')).toThrow(message);
+    expect(() => datasetStats(out)).toThrow(message);
+  });
+
+  it('names the --out folder that cannot be created', async () => {
+    const dir = tempDir('rgb');
+    writeFileSync(join(dir, 'blocker'), 'a file, not a folder');
+    const folder = join(dir, 'blocker', 'indexes');
+    await expect(writeIndex(rgbSource(1), join(folder, 'toy_rgb.sqlite'))).rejects.toThrow(
+      `Cannot create the index folder ${folder} (a file is in the way of one of its folders); pass --out DIR naming a folder you can write to.`,
+    );
+  });
+});

@@ -21,7 +21,11 @@ import { DatasetRoot } from '../safe-path.js';
 import type { DatasetSource, SourceFile, SplitRecords } from '../source.js';
 import type { SourceOptions } from '../source-options.js';
 import type { Split } from '../types.js';
-import { CARS196_BODY_TYPES, cars196BodyTypeOf } from './cars196-body-types.js';
+import {
+  CARS196_BODY_TYPES,
+  CARS196_CLASS_NAMES,
+  cars196BodyTypeOf,
+} from './cars196-body-types.js';
 
 /**
  * Stanford Cars (Krause et al., 2013): 196 models, 8,144 train / 8,041 test images; coarse
@@ -135,6 +139,12 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
       const root = new DatasetRoot(rootPath);
       const imageDir = imageLocator(rootPath, split, names);
       const items: ImageFileItem[] = annotations.map((a) => {
+        if (a.classId > names.length && a.classId <= CARS196_CLASS_NAMES.length) {
+          // The annotation is plausible; the class-name file is what is short.
+          throw new DatasetError(
+            `${join(rootPath, layout.names)} lists only ${names.length} class names, but ${a.where} uses class ${a.classId} (Stanford Cars has ${CARS196_CLASS_NAMES.length}); the class-name file is incomplete — replace it with the original ${layout.names}.`,
+          );
+        }
         if (a.classId < 1 || a.classId > names.length) {
           throw new DatasetError(
             `${a.where} has class ${a.classId}; classes are 1..${names.length}.`,
