@@ -139,3 +139,39 @@ describe('zip and npy readers', () => {
     expect(() => listZip(join(dir, 'cut.npz'))).toThrow(/no end-of-central-directory record/);
   });
 });
+
+describe('duplicate entry names (issue 16 item 5)', () => {
+  it('are refused by the zip reader, whichever copy a reader would pick', () => {
+    const dir = tempDir('zip-dup');
+    const file = join(dir, 'dup.npz');
+    writeFileSync(
+      file,
+      zip([
+        { name: 'labels.npy', data: npy('<i8', [1], int64Bytes([1])) },
+        { name: 'data.npy', data: npy('|u1', [1], new Uint8Array(1)) },
+        { name: './labels.npy', data: npy('<i8', [1], int64Bytes([2])) },
+      ]),
+    );
+    expect(() => listZip(file)).toThrow(
+      `Zip archive ${file}: entry './labels.npy' appears twice; an archive must not hold two entries with one name; it is corrupt or unsafe and was refused.`,
+    );
+  });
+
+  it('are refused by the tar reader (a folder listed twice is fine)', async () => {
+    const dir = tempDir('tar-dup');
+    const file = join(dir, 'dup.tar');
+    writeFileSync(
+      file,
+      tar([
+        { name: 'top/', type: '5' },
+        { name: 'top/', type: '5' },
+        { name: 'top/a.txt', data: Buffer.from('one') },
+        { name: 'top/b.txt', data: Buffer.from('two') },
+        { name: 'top//a.txt', data: Buffer.from('three') },
+      ]),
+    );
+    await expect(entriesOf(file)).rejects.toThrow(
+      /the entry header at byte 3072 is entry 'top\/\/a\.txt' again; an archive must not hold two entries with one name/,
+    );
+  });
+});

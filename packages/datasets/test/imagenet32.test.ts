@@ -113,6 +113,25 @@ describe('imagenet32 build', () => {
     expectBuilt(b.path);
   });
 
+  it('checks the CRC-32 of an npz data.npy although the reader stops at its last image (issue 16 item 2)', async () => {
+    const root = tempDir('in32crc');
+    writeClassList(root);
+    for (let b = 0; b <= 10; b++) {
+      const { data, labels } = batchArrays(b);
+      const body = npy('|u1', [count(b), 3072], data);
+      const archive = zip([
+        { name: 'data.npy', data: body }, // stored: the flipped bit reaches the pixels as is
+        { name: 'labels.npy', data: npy('<i8', [count(b)], int64Bytes(labels)), deflate: true },
+      ]);
+      // The last pixel byte of the last image: local header (30) + 'data.npy' (8) + body.
+      if (b === 3) archive[30 + 8 + body.length - 1] ^= 0x10;
+      writeFileSync(join(root, `${batchName(b)}.npz`), archive);
+    }
+    await expect(buildDataset('imagenet32', { root, outDir: tempDir('o') })).rejects.toThrow(
+      `Zip archive ${join(root, `${batchName(3)}.npz`)}, entry 'data.npy' fails its CRC-32 check; the archive is corrupt — download it again.`,
+    );
+  });
+
   it('names the file of a truncated batch, a label-count mismatch and an out-of-range label', async () => {
     const root = tempDir('in32bad');
     writeClassList(root);

@@ -47,6 +47,30 @@ export class ChunkReader {
     return n === out.length ? out : Buffer.from(result);
   }
 
+  /**
+   * Read the source to its end, so a checking source (a zip entry's CRC-32) runs its final
+   * check; returns the number of bytes that were still unread (dropped).
+   */
+  async end(): Promise<number> {
+    let left = this.buffered;
+    this.chunks = [];
+    this.buffered = 0;
+    while (!this.done) {
+      const next = await this.source.next();
+      if (next.done) this.done = true;
+      else left += next.value.length;
+    }
+    this.total += left;
+    return left;
+  }
+
+  /** Stop pulling: lets the source release its file (its `finally` runs). */
+  async close(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.source.return?.();
+  }
+
   async skip(n: number): Promise<void> {
     let left = n;
     while (left > 0) {

@@ -100,6 +100,8 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
   let paxNext = new Map<string, string>();
   let paxGlobal = new Map<string, string>();
   let longName: string | undefined;
+  /** Names seen so far: a second entry with one name means different things to different extractors. */
+  const seen = new Map<string, 'file' | 'directory'>();
   try {
     for (;;) {
       headerAt = reader.total;
@@ -158,6 +160,11 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
       const safe = safeArchivePath(name);
       if (safe === undefined)
         fail(`is ${where}, whose path escapes the folder it would be extracted to`);
+      const type = typeflag === '5' ? 'directory' : 'file';
+      const earlier = seen.get(safe as string);
+      if (earlier !== undefined && (earlier === 'file' || type === 'file'))
+        fail(`is ${where} again; an archive must not hold two entries with one name`);
+      seen.set(safe as string, type);
       if (size > maxEntry) fail(`is ${where} of ${size} bytes, over the ${maxEntry}-byte limit`);
       if (reader.total + dataBlocks > maxTotal) fail(`takes the archive past ${maxTotal} bytes`);
 
@@ -165,7 +172,7 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
       const entry: TarEntry = {
         name: safe as string,
         size,
-        type: typeflag === '5' ? 'directory' : 'file',
+        type,
         read: async () => {
           if (consumed) throw new Error(`Tar entry ${name} was already read.`);
           consumed = true;

@@ -108,6 +108,7 @@ export function listZip(path: string, options: ZipOptions = {}): ZipEntry[] {
     if (cdOffset + cdSize > fileSize) fail('has a central directory outside the file (truncated?)');
     const cd = readAt(fd, cdOffset, cdSize, path);
     const entries: ZipEntry[] = [];
+    const seen = new Set<string>();
     let pos = 0;
     for (let k = 0; k < count; k++) {
       if (pos + 46 > cd.length || cd.readUInt32LE(pos) !== SIG_CENTRAL)
@@ -145,6 +146,11 @@ export function listZip(path: string, options: ZipOptions = {}): ZipEntry[] {
       const safe = safeArchivePath(rawName);
       if (safe === undefined || safe === '')
         fail(`${where} has a path that escapes the folder it would be extracted to`);
+      // numpy.load keeps the last of two same-named members, a first-match reader the first:
+      // an archive whose meaning depends on the reader is refused.
+      if (seen.has(safe as string))
+        fail(`${where} appears twice; an archive must not hold two entries with one name`);
+      seen.add(safe as string);
       const unixType = (externalAttributes >>> 16) & 0o170000;
       if (unixType === 0o120000) fail(`${where} is a symbolic link; links are refused`);
       if (flags & 1) fail(`${where} is encrypted`);
@@ -195,7 +201,9 @@ function dataOffset(path: string, entry: ZipEntry): number {
 
 /**
  * The uncompressed bytes of an entry as a stream of chunks. Inflation stops with an error
- * as soon as the output passes the declared size; the CRC-32 is checked at the end.
+ * as soon as the output passes the declared size; the CRC-32 is checked after the last
+ * chunk, so a consumer must pull until the stream ends (`ChunkReader.end()` does) for the
+ * check to run — a reader that stops at the last byte it needs never sees a bit flip.
  */
 export async function* zipEntryChunks(path: string, entry: ZipEntry): AsyncGenerator<Buffer> {
   const start = dataOffset(path, entry);

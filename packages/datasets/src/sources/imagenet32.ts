@@ -239,12 +239,21 @@ async function openNpzBatch(file: string, skip: SkipReporter | undefined): Promi
           if (!chunk) throw new ShortRead(0, n * PIXELS);
           yield chunk;
         }
+        // Read to the end of the entry so its CRC-32 is checked (numpy refuses a bad CRC too).
+        const extra = await reader.end();
+        if (extra > 0) {
+          throw new DatasetError(
+            `${what} holds ${extra} bytes after its ${shape[0]} images; the batch is corrupt — replace it with the original download.`,
+          );
+        }
       } catch (error) {
         if (error instanceof ShortRead)
           throw new DatasetError(
             `${what} ends before all its images; the batch is truncated — replace it with the original download.`,
           );
         throw error;
+      } finally {
+        await reader.close();
       }
     },
   };
