@@ -71,6 +71,11 @@ export async function writeIndex(
   removeFile(tmpPath);
   removeFile(`${tmpPath}-journal`);
   const writer = new IndexWriterThread(tmpPath, INDEX_SCHEMA, PAGE_SIZE);
+  const removeTemp = () => {
+    removeFile(tmpPath);
+    removeFile(`${tmpPath}-journal`);
+  };
+  const releaseSignals = removeTempOnSignal(removeTemp);
   try {
     const counts = await insertEverything(writer, source, hashed, options.onProgress);
     fsyncPath(tmpPath);
@@ -79,10 +84,32 @@ export async function writeIndex(
     return { path, upToDate: false, counts };
   } catch (error) {
     await writer.abort();
-    removeFile(tmpPath);
-    removeFile(`${tmpPath}-journal`);
+    removeTemp();
     throw error;
+  } finally {
+    releaseSignals();
   }
+}
+
+const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * While a build runs, Ctrl-C / SIGTERM / SIGHUP delete its temp file (up to gigabytes) before
+ * the process goes. When nothing else listens for the signal, it is raised again with the
+ * default action, so the process ends as a killed one would (exit status 128 + signal);
+ * a caller with its own handler keeps control. Returns the function that removes the handlers.
+ */
+function removeTempOnSignal(removeTemp: () => void): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    removeTemp();
+    release();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  const release = () => {
+    for (const signal of INTERRUPTS) process.removeListener(signal, handler);
+  };
+  for (const signal of INTERRUPTS) process.on(signal, handler);
+  return release;
 }
 
 async function insertEverything(

@@ -152,6 +152,47 @@ describe('an interrupted build (kill -9)', () => {
     expect(bytesA.equals(bytesB)).toBe(true);
   }, 60_000);
 
+  it.each([
+    'SIGINT',
+    'SIGTERM',
+  ] as const)('%s during a build deletes its temp file before the process exits (issue 16 item 10)', async (signal) => {
+    const root = tempDir('sig-root');
+    writeCifar10Binary(root, 1500);
+    const out = tempDir('sig-out');
+    const index = join(out, 'cifartoy_good.sqlite');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'packages/datasets/src/cli.ts',
+        'build',
+        'cifartoy_good',
+        '--root',
+        root,
+        '--out',
+        out,
+      ],
+      { cwd: REPO, stdio: 'ignore' },
+    );
+    const tmp = `${index}.tmp-${child.pid}`;
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((done) =>
+      child.on('exit', (code, sig) => done([code, sig])),
+    );
+    let running = true;
+    void exited.then(() => (running = false));
+    const deadline = Date.now() + 30_000;
+    while (running && Date.now() < deadline && !(existsSync(tmp) && statSync(tmp).size > 2 ** 19)) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(running, 'the build finished before the signal; make the dataset bigger').toBe(true);
+    expect(readdirSync(out)).toContain(`cifartoy_good.sqlite.tmp-${child.pid}`);
+    child.kill(signal);
+    // The process ends as killed by the signal (the default action, raised again).
+    expect(await exited).toEqual([null, signal]);
+    expect(readdirSync(out)).toEqual([]);
+  }, 60_000);
+
   it('removes temp files of dead builds only', () => {
     const dir = tempDir('stale');
     const index = join(dir, 'x.sqlite');
