@@ -22,19 +22,29 @@ export {
 } from './resnet.js';
 export { MemoryQueue } from './queue.js';
 export {
+  METHODS,
   METHOD_NAMES,
   coinsLoss,
   contrastiveLogits,
   grafitTargets,
+  lossWithTargets,
   maskconTargets,
+  methodLoss,
+  methodOf,
+  methodTargets,
+  mixWithPositive,
+  positiveOnly,
   sameLabelMask,
   sameLabelMaskHost,
   selfconTargets,
   softTargetCrossEntropy,
-  softTargets,
+  type LossParams,
+  type Method,
   type MethodName,
-  type TargetConfig,
-} from './targets.js';
+  type MethodParams,
+  type QueueView,
+  type TargetInputs,
+} from './methods/index.js';
 export { SgdMomentum, learningRateAt } from './sgd.js';
 export { MaskConModel, inversePermutation, type MocoConfig, type StepGradients } from './moco.js';
 export {

@@ -16,13 +16,12 @@ import { MemoryQueue } from './queue.js';
 import { installLeanGradients } from './lean-gradients.js';
 import { SgdMomentum } from './sgd.js';
 import {
-  coinsLoss,
-  contrastiveLogits,
-  sameLabelMaskHost,
-  softTargetCrossEntropy,
-  softTargets,
-  type TargetConfig,
-} from './targets.js';
+  METHODS,
+  lossWithTargets,
+  methodTargets,
+  type MethodName,
+  type MethodParams,
+} from './methods/index.js';
 
 /** inverse[perm[i]] = i: un-shuffles what `perm` shuffled. */
 export function inversePermutation(perm: ArrayLike<number>): Int32Array {
@@ -48,7 +47,8 @@ export interface StepGradients {
   bnStats: NonNullable<ForwardContext['bnStats']>;
 }
 
-export interface MocoConfig extends TargetConfig {
+export interface MocoConfig extends MethodParams {
+  method: MethodName;
   network: NetworkSpec;
   /** Queue size K (a multiple of the batch size). */
   queueSize: number;
@@ -76,9 +76,10 @@ export class MaskConModel {
   private readonly shuffleRng: Rng;
 
   constructor(cfg: MocoConfig) {
-    if (cfg.method === 'coins' && !cfg.network.classifierClasses) {
+    const method = METHODS[cfg.method];
+    if (method.needsClassifier && !cfg.network.classifierClasses) {
       throw new Error(
-        'CoIns needs a classifier: set network.classifierClasses to the number of coarse classes.',
+        `${method.label} needs a classifier: set network.classifierClasses to the number of classes of its labels.`,
       );
     }
     this.cfg = cfg;
@@ -236,31 +237,18 @@ export class MaskConModel {
     bnSplits: number,
   ): StepGradients {
     const queueKeys = this.queue.keys; // K×d, read before this batch is enqueued
-    const y = tf.tidy(() => {
-      const mask =
-        this.cfg.method === 'selfcon'
-          ? (tf.zeros([labels.length, this.queue.size]) as tf.Tensor2D)
-          : tf.tensor2d(sameLabelMaskHost(labels, this.queue.labels), [
-              labels.length,
-              this.queue.size,
-            ]); // n×K
-      return softTargets(this.cfg, k, queueKeys, mask);
-    }); // n×(1+K)
+    const method = METHODS[this.cfg.method];
+    const y = methodTargets(method, k, this.queue, labels, this.cfg); // n×(1+K), no gradient
     const bnStats: NonNullable<ForwardContext['bnStats']> = [];
     const ctx: ForwardContext = { training: true, bnSplits, bnStats };
     const vars = [...this.encoderQ.trainable.values()];
     const { value, grads } = tf.variableGrads(() => {
       const f = backbone(this.encoderQ, xq, ctx); // n×feat
       const q = l2Normalize(projector(this.encoderQ, f)); // n×d
-      const logits = contrastiveLogits(q, k, queueKeys, this.cfg.t0); // n×(1+K)
-      const contrastive = softTargetCrossEntropy(logits, y);
-      if (this.cfg.method !== 'coins') return contrastive;
-      return coinsLoss(
-        classifier(this.encoderQ, f),
-        tf.tensor1d(labels, 'int32'),
-        contrastive,
-        this.cfg.w,
-      );
+      return lossWithTargets(method, q, k, queueKeys, y, labels, {
+        ...this.cfg,
+        classLogits: () => classifier(this.encoderQ, f), // n×C, only for methods with one
+      });
     }, vars);
     y.dispose();
     const byName = new Map<string, tf.Tensor>();

@@ -12,7 +12,7 @@ import {
   RECALL_KS,
   type TrainResult,
 } from '../src/index.js';
-import type { MethodName } from '@maskcon/model';
+import { METHODS, methodOf, type MethodName } from '@maskcon/model';
 
 /** The parts of a TrainResult the table needs, from a finished run in the runs DB. */
 function storedResult(runsDb: string, runId: number): TrainResult {
@@ -42,22 +42,21 @@ async function main(): Promise<void> {
   const methods = (mi >= 0 ? argv.splice(mi, 2)[1] : 'selfcon,maskcon').split(',') as MethodName[];
   const base = argv.includes('--preset') ? argv : ['--preset', 'quick', ...argv];
   const results: { name: string; r: TrainResult; cfg: ReturnType<typeof parseTrainArgs> }[] = [];
-  // Each method's w where the flags do not set it: MaskCon w = 1 (τ = 0.1), and the paper's
-  // best CIFAR-100 values for the baselines (Grafit 0.8, CoIns 0.5; seed Table 4).
-  const methodW: Record<string, string> = { grafit: '0.8', coins: '0.5' };
   for (const method of methods) {
-    const extra = !base.includes('--w') && methodW[method] ? ['--w', methodW[method]] : [];
+    // Each method's w / τ where the flags do not set them: the method's bench values (the
+    // paper's best CIFAR-100 values for the baselines), else the defaults (MaskCon w 1, τ 0.1).
+    const extra = Object.entries(methodOf(method).benchParams ?? {}).flatMap(([p, v]) =>
+      base.includes(`--${p}`) ? [] : [`--${p}`, String(v)],
+    );
     const cfg = parseTrainArgs([...base, '--method', method, ...extra]);
     // A finished run with the same configuration in the runs DB is reused, not trained again.
     const done = findFinishedRun(cfg.runsDb, cfg);
     process.stderr.write(`\n=== ${method}${done ? ` (reusing finished run ${done})` : ''} ===\n`);
     const r = done ? storedResult(cfg.runsDb, done) : await train(cfg);
-    const name =
-      method === 'maskcon'
-        ? `maskcon (w=${cfg.w}, τ=${cfg.t})`
-        : method === 'grafit' || method === 'coins'
-          ? `${method} (w=${cfg.w})`
-          : method;
+    const shown = METHODS[cfg.method].hyperparameters.map((p) =>
+      p === 't' ? `τ=${cfg.t}` : `${p}=${cfg[p]}`,
+    );
+    const name = shown.length > 0 ? `${method} (${shown.join(', ')})` : method;
     results.push({ name, r, cfg });
   }
   const c = results[0].cfg;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
+import { METHODS, METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
 
 export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
 export type PipelineKind = 'strong' | 'weak' | 'test';
@@ -357,7 +357,7 @@ export function parseTrainArgs(argv: string[]): TrainConfig {
       out[key] = n;
     }
   }
-  if (cfg.method === 'supfine') cfg.labels = 'fine';
+  if (METHODS[cfg.method]?.labels === 'fine') cfg.labels = 'fine';
   validateConfig(cfg);
   return cfg;
 }

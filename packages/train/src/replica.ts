@@ -10,6 +10,7 @@ import {
   type PipelineSpec,
 } from '@maskcon/augment';
 import {
+  METHODS,
   MaskConModel,
   exportBackbone,
   initBackend,
@@ -143,13 +144,10 @@ export class Replica {
         stem,
         projHidden: 512,
         projDim: 128,
-        classifierClasses:
-          cfg.method === 'coins'
-            ? (cfg.labels === 'fine'
-                ? this.trainSet.fineClassNames
-                : this.trainSet.coarseClassNames
-              ).length
-            : undefined,
+        classifierClasses: METHODS[cfg.method].needsClassifier
+          ? (cfg.labels === 'fine' ? this.trainSet.fineClassNames : this.trainSet.coarseClassNames)
+              .length
+          : undefined,
       },
     });
     try {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MethodName } from '@maskcon/model';
+import { METHODS, methodOf, type MethodName } from '@maskcon/model';
 import { parseTrainArgs, resolveWorkers, type TrainConfig } from './config.js';
 import { RunsDb } from './runs-db.js';
 import { train, type TrainHooks } from './trainer.js';
@@ -110,7 +110,7 @@ export function sweepCells(
     const cfg: TrainConfig = {
       ...spec.base,
       method: b,
-      labels: b === 'supfine' ? 'fine' : spec.base.labels,
+      labels: METHODS[b].labels === 'fine' ? 'fine' : spec.base.labels,
     };
     cells.push({ cfg, w: null, t: null });
   }
@@ -187,14 +187,7 @@ function bestRow(rows: SweepRow[]): number {
   return best;
 }
 
-const METHOD_LABEL: Record<string, string> = {
-  maskcon: 'MaskCon',
-  selfcon: 'SelfCon',
-  grafit: 'Grafit',
-  coins: 'CoIns',
-  supfine: 'SupFINE',
-};
-const label = (m: string): string => METHOD_LABEL[m] ?? m;
+const label = (m: string): string => (m in METHODS ? methodOf(m).label : m);
 const pct = (v: number | undefined): string => (v === undefined ? '-' : (100 * v).toFixed(2));
 const num = (v: number | null): string => (v === null ? '—' : String(v));
 

@@ -9,7 +9,12 @@ import {
   sameLabelMaskHost,
   selfconTargets,
   softTargetCrossEntropy,
-  softTargets,
+  METHOD_NAMES,
+  METHODS,
+  methodLoss,
+  methodOf,
+  methodTargets,
+  type MethodName,
 } from '../src/index.js';
 
 beforeAll(async () => {
@@ -157,11 +162,12 @@ describe('soft targets', () => {
       expect(maxAbsDiff(got, naiveGrafit(labels, qLabels, w))).toBeLessThan(1e-6);
     }
     const sup = tf.tidy(() =>
-      softTargets(
-        { method: 'supfine', w: 0.3, t: 0.1 },
+      methodTargets(
+        'supfine',
         tf.zeros([4, 2]),
-        tf.zeros([8, 2]),
-        tf.tensor2d(sameLabelMaskHost(labels, qLabels), [4, 8]),
+        { keys: tf.zeros([8, 2]), labels: qLabels },
+        labels,
+        { w: 0.3, t: 0.1 },
       ).arraySync(),
     );
     expect(maxAbsDiff(sup, naiveGrafit(labels, qLabels, 1))).toBeLessThan(1e-6);
@@ -234,5 +240,120 @@ describe('soft targets', () => {
         ).dataSync()[0],
     );
     expect(got).toBeCloseTo(expected, 4);
+  });
+});
+
+/** −Σ_j y_j·log_softmax(ℓ)_j for one row, literally. */
+function naiveCrossEntropy(logits: number[], y: number[]): number {
+  const mx = Math.max(...logits);
+  const lse = mx + Math.log(logits.reduce((s, v) => s + Math.exp(v - mx), 0));
+  return -logits.reduce((s, v, j) => s + y[j] * (v - lse), 0);
+}
+
+/**
+ * The whole loss of each method, element by element from algorithm.md: the method's target,
+ * then the mean cross-entropy of [q·k, q·Q]/τ0 (CoIns: mixed with its classifier loss).
+ */
+function naiveMethodLoss(
+  method: MethodName,
+  q: number[][],
+  k: number[][],
+  Q: number[][],
+  labels: number[],
+  qLabels: number[],
+  classLogits: number[][],
+  w: number,
+  tau: number,
+  t0: number,
+): number {
+  const n = q.length;
+  const onehot = () => Array.from({ length: n }, () => [1, ...Q.map(() => 0)]);
+  const y =
+    method === 'maskcon'
+      ? naiveMaskcon(k, Q, labels, qLabels, w, tau)
+      : method === 'grafit'
+        ? naiveGrafit(labels, qLabels, w)
+        : method === 'supfine'
+          ? naiveGrafit(labels, qLabels, 1)
+          : onehot();
+  let contrastive = 0;
+  for (let i = 0; i < n; i++) {
+    const l = [dot(q[i], k[i]) / t0, ...Q.map((qj) => dot(q[i], qj) / t0)];
+    contrastive += naiveCrossEntropy(l, y[i]);
+  }
+  contrastive /= n;
+  if (method !== 'coins') return contrastive;
+  let ce = 0;
+  for (let i = 0; i < n; i++)
+    ce += naiveCrossEntropy(
+      classLogits[i],
+      classLogits[i].map((_, c) => (c === labels[i] ? 1 : 0)),
+    );
+  return w * (ce / n) + (1 - w) * contrastive;
+}
+
+describe('methodLoss: the whole loss of every method from tensors', () => {
+  it('the registry lists every method once, under its own name', () => {
+    expect(METHOD_NAMES).toEqual(['selfcon', 'maskcon', 'grafit', 'coins', 'supfine']);
+    for (const name of METHOD_NAMES) expect(METHODS[name].name).toBe(name);
+    expect(METHOD_NAMES.filter((m) => METHODS[m].needsClassifier)).toEqual(['coins']);
+    expect(METHOD_NAMES.filter((m) => METHODS[m].labels === 'fine')).toEqual(['supfine']);
+    expect(() => methodOf('simclr')).toThrow(/Unknown method 'simclr'; known: selfcon, maskcon/);
+  });
+
+  for (const method of METHOD_NAMES) {
+    for (const [w, tau, seed] of [
+      [1, 0.1, 11],
+      [0.5, 0.05, 12],
+    ] as const) {
+      it(`${method} (w=${w}, τ=${tau}) equals the naive loop`, () => {
+        const rnd = lcg(seed);
+        const n = 5;
+        const K = 12;
+        const d = 6;
+        const C = 4;
+        const t0 = 0.1;
+        const q = randomUnitRows(n, d, rnd);
+        const k = randomUnitRows(n, d, rnd);
+        const Q = randomUnitRows(K, d, rnd);
+        const labels = Array.from({ length: n }, () => Math.floor(rnd() * 3));
+        labels[n - 1] = 3; // no same-label entry in the queue
+        const qLabels = Array.from({ length: K }, () => Math.floor(rnd() * 3));
+        const classLogits = Array.from({ length: n }, () =>
+          Array.from({ length: C }, () => rnd() * 4 - 2),
+        );
+        const expected = naiveMethodLoss(method, q, k, Q, labels, qLabels, classLogits, w, tau, t0);
+        const before = tf.memory().numTensors;
+        const got = tf.tidy(
+          () =>
+            methodLoss(
+              method,
+              tf.tensor2d(q),
+              tf.tensor2d(k),
+              { keys: tf.tensor2d(Q), labels: Int32Array.from(qLabels) },
+              Int32Array.from(labels),
+              { w, t: tau, t0, classLogits: tf.tensor2d(classLogits) },
+            ).dataSync()[0],
+        );
+        expect(tf.memory().numTensors).toBe(before);
+        expect(Number.isFinite(got)).toBe(true);
+        expect(got).toBeCloseTo(expected, 4);
+      });
+    }
+  }
+
+  it('CoIns without classifier logits fails with a sentence', () => {
+    expect(() =>
+      tf.tidy(() =>
+        methodLoss(
+          'coins',
+          tf.ones([1, 2]) as tf.Tensor2D,
+          tf.ones([1, 2]) as tf.Tensor2D,
+          { keys: tf.ones([2, 2]) as tf.Tensor2D, labels: [0, 1] },
+          [0],
+          { w: 0.5, t: 0.1, t0: 0.1 },
+        ),
+      ),
+    ).toThrow(/CoIns needs classifier logits/);
   });
 });
