@@ -95,3 +95,14 @@ export {
   type ExportMetadata,
 } from './export.js';
 export { installLeanGradients } from './lean-gradients.js';
+export { fileModelHandler, registerFileUrlLoader } from './file-io.js';
+export {
+  layersModelToOnnx,
+  readOnnxMetadata,
+  writeOnnxModel,
+  ONNX_INPUT_NAME,
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
+  ONNX_OUTPUT_NAME,
+} from './onnx/export.js';
+export { decodeOnnxModel, ONNX_MAX_BYTES, type DecodedOnnxModel } from './onnx/proto.js';
