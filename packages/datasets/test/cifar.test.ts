@@ -216,6 +216,38 @@ describe('cifar100', () => {
   });
 });
 
+describe('cifar files checked before they are read whole (issue 16 item 6)', () => {
+  it('refuses a python batch of zeros by its first bytes, and a binary batch over its published size', async () => {
+    const zeros = tempDir('c100zeros');
+    const archive = join(zeros, 'cifar-100-python.tar.gz');
+    writeFileSync(
+      archive,
+      gzipSync(
+        tar([
+          { name: 'cifar-100-python/train', data: new Uint8Array(8 * 2 ** 20) },
+          { name: 'cifar-100-python/test', data: cifar100Batch('test') },
+        ]),
+      ),
+    );
+    await expect(buildDataset('cifar100', { root: zeros, outDir: tempDir('o') })).rejects.toThrow(
+      `${archive}:train starts with bytes 00 00 00 00, not a pickle header (0x80 and protocol 2–5, or '(' / '}'); it is not the published CIFAR-100 file — download it again.`,
+    );
+
+    const big = tempDir('c10big');
+    const folder = join(big, 'cifar-10-batches-bin');
+    mkdirSync(folder);
+    for (const name of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4'])
+      writeFileSync(join(folder, `${name}.bin`), new Uint8Array(3073));
+    writeFileSync(join(folder, 'data_batch_5.bin'), new Uint8Array(10_001 * 3073));
+    writeFileSync(join(folder, 'test_batch.bin'), new Uint8Array(3073));
+    await expect(
+      buildDataset('cifartoy_good', { root: big, outDir: tempDir('o') }),
+    ).rejects.toThrow(
+      `${join(folder, 'data_batch_5.bin')} is 30733073 bytes, more than the 30730000 the published CIFAR-10 data_batch_5.bin can be; it is not the published CIFAR-10 file — download it again.`,
+    );
+  });
+});
+
 describe('cifar --skip-bad', () => {
   it('cifar100 binary: keeps the whole records of a truncated batch and leaves out out-of-range labels, reporting each', async () => {
     const root = tempDir('c100skip');

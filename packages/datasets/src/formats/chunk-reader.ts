@@ -47,6 +47,14 @@ export class ChunkReader {
     return n === out.length ? out : Buffer.from(result);
   }
 
+  /** A copy of the next `n` bytes (fewer at the end of the stream), without consuming them. */
+  async peek(n: number): Promise<Buffer> {
+    await this.fill(n);
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    this.chunks = all.length ? [all] : [];
+    return Buffer.from(all.subarray(0, Math.min(n, all.length)));
+  }
+
   /**
    * Read the source to its end, so a checking source (a zip entry's CRC-32) runs its final
    * check; returns the number of bytes that were still unread (dropped).

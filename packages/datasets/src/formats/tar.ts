@@ -16,6 +16,11 @@ export interface TarEntry {
   readonly type: 'file' | 'directory';
   /** Read the whole body into memory (at most `maxEntryBytes`). Call before the next entry. */
   read(): Promise<Buffer>;
+  /**
+   * The first `n` bytes of the body (fewer if it is shorter), without consuming them: check a
+   * format's magic before `read()` pulls a body of hundreds of megabytes into memory.
+   */
+  head(n: number): Promise<Buffer>;
 }
 
 export interface TarOptions {
@@ -173,6 +178,14 @@ export async function* readTar(path: string, options: TarOptions = {}): AsyncGen
         name: safe as string,
         size,
         type,
+        head: async (n: number) => {
+          if (consumed) throw new Error(`Tar entry ${name} was already read.`);
+          try {
+            return await reader.peek(Math.min(n, size));
+          } catch (error) {
+            throw translate(error);
+          }
+        },
         read: async () => {
           if (consumed) throw new Error(`Tar entry ${name} was already read.`);
           consumed = true;

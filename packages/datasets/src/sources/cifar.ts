@@ -7,7 +7,7 @@
  * to bottom. Records come out in published order: CIFAR-10 train = data_batch_1..5, test =
  * test_batch; CIFAR-100 train = `train`, test = `test`.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DatasetError } from '../errors.js';
 import { batchField, intList, isNdArray, stringList, unpickle } from '../formats/pickle.js';
@@ -388,6 +388,53 @@ function checkMeta(name: string, bytes: Uint8Array, file: string, edition: Editi
   }
 }
 
+/** Bytes of a binary-format record: label byte(s) + 3,072 pixels. */
+function binaryRecordBytes(edition: Edition): number {
+  return (edition === 'cifar10' ? 1 : 2) + PIXELS;
+}
+
+/**
+ * The largest a published file can be, with headroom: 10,000-image python batches are
+ * ~31 MB, CIFAR-100's 50,000-image `train` ~155 MB, the meta files under 2 KB; binary batches
+ * are exactly their records. Anything larger is refused before it is read into memory.
+ */
+export function cifarFileLimit(edition: Edition, format: Format, name: string): number {
+  const layout = LAYOUT[edition][format];
+  if ((layout.meta as readonly string[]).includes(name)) return 64 * 1024;
+  const images =
+    edition === 'cifar100' && (name === 'train' || name === 'train.bin') ? 50_000 : 10_000;
+  if (format === 'binary') return images * binaryRecordBytes(edition);
+  return Math.ceil((images * (PIXELS + 100) * 1.5) / 2 ** 20) * 2 ** 20; // pixels + labels, names
+}
+
+/** The whole-archive limit: both published archives unpack to under 200 MB. */
+const CIFAR_ARCHIVE_LIMIT = 512 * 2 ** 20;
+
+/** Bytes looked at before a file is read whole. */
+const MAGIC_BYTES = 8;
+
+/**
+ * Why the first bytes of a file cannot be the named CIFAR file, or undefined if they can.
+ * Python batches and meta are pickles: protocol 2–5 starts with PROTO (0x80) and its version,
+ * protocol 0/1 with MARK `(` or EMPTY_DICT `}`. Text meta files hold no NUL bytes. Binary
+ * batches have no magic; their size limit is their check.
+ */
+function notCifarStart(format: Format, name: string, head: Uint8Array): string | undefined {
+  const shown = [...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  if (format === 'python') {
+    if (head.length === 0) return 'is empty, not a pickle';
+    const ok =
+      (head[0] === 0x80 && head.length > 1 && head[1] >= 2 && head[1] <= 5) ||
+      head[0] === 0x28 ||
+      head[0] === 0x7d;
+    return ok
+      ? undefined
+      : `starts with bytes ${shown}, not a pickle header (0x80 and protocol 2–5, or '(' / '}')`;
+  }
+  if (name.endsWith('.txt') && head.includes(0)) return `starts with bytes ${shown}, not text`;
+  return undefined;
+}
+
 /** Read one split's batches (and check the meta files), in published order. */
 async function readCifarBatches(
   input: CifarInput,
@@ -410,19 +457,39 @@ async function readCifarBatches(
     }
   };
   const batches = new Map<string, CifarBatch | undefined>();
+  const edition = input.edition === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100';
+  /** Refuse a file by its size or first bytes, before it is read whole; undefined when it may be read. */
+  const refuse = (name: string, size: number, head: Uint8Array, file: string) => {
+    const limit = cifarFileLimit(input.edition, input.format, name);
+    const why =
+      size > limit
+        ? `is ${size} bytes, more than the ${limit} the published ${edition} ${name} can be`
+        : notCifarStart(input.format, name, head);
+    if (why === undefined) return false;
+    const message = `${file} ${why}; it is not the published ${edition} file — download it again.`;
+    // Under --skip-bad a batch that cannot be one is left out whole; a bad meta file still stops.
+    if (!skip || meta.includes(name)) throw new DatasetError(message);
+    skip(file, 'whole batch', message);
+    batches.set(name, undefined);
+    return true;
+  };
   if (input.archive) {
     const raw = new Map<string, Buffer>();
+    const seen = new Set<string>();
     for await (const entry of readTar(input.archive, {
-      maxEntryBytes: 512 * 2 ** 20,
-      maxTotalBytes: 4 * 2 ** 30,
+      maxEntryBytes: CIFAR_ARCHIVE_LIMIT,
+      maxTotalBytes: CIFAR_ARCHIVE_LIMIT,
     })) {
       if (entry.type !== 'file') continue;
       const name = entry.name.split('/').pop() as string;
       if (wanted.includes(name) || meta.includes(name)) {
-        if (raw.has(name))
+        if (seen.has(name))
           throw new DatasetError(
             `Archive ${input.archive} holds '${name}' twice; it is not the published archive.`,
           );
+        seen.add(name);
+        const file = `${input.archive}:${name}`;
+        if (refuse(name, entry.size, await entry.head(MAGIC_BYTES), file)) continue;
         raw.set(name, await entry.read());
       }
     }
@@ -431,6 +498,7 @@ async function readCifarBatches(
       if (bytes) checkMeta(name, bytes, `${input.archive}:${name}`, input.edition);
     }
     for (const name of wanted) {
+      if (batches.has(name)) continue; // refused under --skip-bad
       const bytes = raw.get(name);
       if (!bytes) {
         throw new DatasetError(
@@ -442,13 +510,29 @@ async function readCifarBatches(
     }
   } else {
     const folder = input.folder as string;
+    const readChecked = (name: string, file: string): Buffer | undefined => {
+      const size = statSync(file).size;
+      const fd = openSync(file, 'r');
+      const head = Buffer.alloc(MAGIC_BYTES);
+      try {
+        readSync(fd, head, 0, MAGIC_BYTES, 0);
+      } finally {
+        closeSync(fd);
+      }
+      return refuse(name, size, head.subarray(0, Math.min(size, MAGIC_BYTES)), file)
+        ? undefined
+        : readFileSync(file);
+    };
     for (const name of meta) {
       const file = join(folder, name);
-      if (existsSync(file)) checkMeta(name, readFileSync(file), file, input.edition);
+      if (!existsSync(file)) continue;
+      const bytes = readChecked(name, file);
+      if (bytes) checkMeta(name, bytes, file, input.edition);
     }
     for (const name of wanted) {
       const file = join(folder, name);
-      batches.set(name, parse(name, readFileSync(file), file));
+      const bytes = readChecked(name, file);
+      if (bytes) batches.set(name, parse(name, bytes, file));
     }
   }
   return wanted.map((name) => batches.get(name)).filter((b): b is CifarBatch => b !== undefined);
