@@ -7,3 +7,7 @@ export type { Retrieval } from './retrieve.js';
 export { l2NormalizeRows } from './normalize.js';
 export { formatRecallTable, formatRecallMarkdown } from './table.js';
 export type { RecallTableRow, RecallTableOptions } from './table.js';
+export { topK } from './top-k.js';
+export type { TopKOptions, TopKResult } from './top-k.js';
+export { SIMILARITY_BACKENDS } from './backends/index.js';
+export type { SimilarityBackend } from './backends/index.js';

@@ -138,3 +138,28 @@ export function similarityTile(
     }
   }
 }
+
+/**
+ * x_a · y_b for rows a of x and b of y (both row-major with `dim` columns), summed in the same
+ * order as `similarityTile` (even-indexed products, odd-indexed products, an odd tail into the
+ * even sum, then `even + odd`), so it reproduces the tile's similarities bit for bit.
+ */
+export function exactDot(
+  x: Float32Array,
+  a: number,
+  y: Float32Array,
+  b: number,
+  dim: number,
+): number {
+  const p = a * dim;
+  const q = b * dim;
+  let even = 0;
+  let odd = 0;
+  let c = 0;
+  for (; c + 1 < dim; c += 2) {
+    even += x[p + c] * y[q + c];
+    odd += x[p + c + 1] * y[q + c + 1];
+  }
+  if (c < dim) even += x[p + c] * y[q + c];
+  return even + odd;
+}

@@ -10,13 +10,25 @@ import {
   type RecallResult,
 } from './recall.js';
 import type { RecallWorkerData, RecallWorkerMessage } from './recall-worker.js';
+import { openCandidateSource, type SimilarityBackend } from './backends/index.js';
+import { exactTopKFromCandidates } from './exact-top-k.js';
+import { defaultQueryChunk } from './top-k.js';
 
 export interface ParallelRecallOptions extends RecallOptions {
   /**
-   * Worker threads (default: one per core, `os.availableParallelism()`, or 1 for inputs below
-   * 10⁸ multiply-adds). 1 runs `recallAtK` on the calling thread.
+   * Threads (default: one per core, `os.availableParallelism()`): the fast backend's threads,
+   * or the exact sweep's worker threads (1 for inputs below 10⁸ multiply-adds; 1 runs
+   * `recallAtK` on the calling thread).
    */
   workers?: number;
+  /**
+   * `auto` (default): the first fast backend that loads (onnxruntime-node) for inputs of at
+   * least 10⁷ multiply-adds, else the exact sweep. Every backend gives the same result bit for
+   * bit; a named backend that cannot load throws with the reason.
+   */
+  backend?: SimilarityBackend;
+  /** Called once with the backend used and, for a fallback, why (e.g. to log it). */
+  onBackend?: (backend: string, reason?: string) => void;
 }
 
 /**
@@ -37,9 +49,16 @@ export async function recallAtKParallel(
   ks: readonly number[] = DEFAULT_KS,
   opts: ParallelRecallOptions = {},
 ): Promise<RecallResult> {
+  const macs = (labels.length * labels.length * dim) / 2;
+  const backend = opts.backend ?? 'auto';
+  if (backend !== 'exact' && (backend !== 'auto' || macs >= 1e7)) {
+    const fast = await recallWithCandidateSource(embeddings, dim, labels, ks, backend, opts);
+    if (typeof fast !== 'string') return fast;
+    opts.onBackend?.('exact', fast);
+  } else
+    opts.onBackend?.('exact', backend === 'exact' ? undefined : 'input below 10⁷ multiply-adds');
   // Below ~10⁸ multiply-adds starting threads costs more than it saves.
-  const small = (labels.length * labels.length * dim) / 2 < 1e8;
-  const workers = opts.workers ?? (small ? 1 : availableParallelism());
+  const workers = opts.workers ?? (macs < 1e8 ? 1 : availableParallelism());
   if (!Number.isInteger(workers) || workers <= 0) {
     throw new RangeError(`recallAtKParallel: workers must be a positive integer, got ${workers}.`);
   }
@@ -107,6 +126,51 @@ export async function recallAtKParallel(
     ),
   );
   return recallFromNeighbours(mergeNeighbourLists(results, n, maxK), maxK, labels, ks);
+}
+
+/**
+ * Recall@K on a fast candidate source (see `exact-top-k.ts`): every item is a query against all
+ * items, itself excluded; the lists, and so the result, equal the exact sweep's bit for bit.
+ * Returns a sentence instead when `auto` finds no source.
+ */
+async function recallWithCandidateSource(
+  embeddings: Float32Array,
+  dim: number,
+  labels: Int32Array,
+  ks: readonly number[],
+  backend: SimilarityBackend,
+  opts: ParallelRecallOptions,
+): Promise<RecallResult | string> {
+  validateInputs(embeddings, dim, labels, ks);
+  const n = labels.length;
+  const threads = opts.workers ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads <= 0) {
+    throw new RangeError(`recallAtKParallel: workers must be a positive integer, got ${threads}.`);
+  }
+  const chunkSize = opts.chunkSize ?? defaultQueryChunk(n);
+  if (!Number.isInteger(chunkSize) || chunkSize <= 0) {
+    throw new RangeError(`recallAtK: chunkSize must be a positive integer, got ${chunkSize}.`);
+  }
+  const maxK = Math.min(Math.max(...ks), n - 1);
+  const x = l2NormalizeRows(embeddings, dim); // N×dim unit rows, queries and gallery at once
+  const source = await openCandidateSource(backend, x, n, dim, threads);
+  if (typeof source === 'string') return source;
+  opts.onBackend?.(source.name);
+  try {
+    const lists = await exactTopKFromCandidates(source, {
+      queries: x,
+      gallery: x,
+      dim,
+      k: maxK,
+      selfOffset: 0,
+      chunkSize,
+      withSimilarities: false,
+      onProgress: opts.onProgress,
+    });
+    return recallFromNeighbours(lists.indices, maxK, labels, ks);
+  } finally {
+    await source.release();
+  }
 }
 
 interface NeighbourLists {

@@ -1,5 +1,5 @@
 import { l2NormalizeRows } from './normalize.js';
-import { TopKNeighbours } from './topk.js';
+import { fullScan } from './exact-top-k.js';
 
 export interface Retrieval {
   /** queries.length×k item indices, best first (the query itself never appears). */
@@ -30,25 +30,13 @@ export function nearestNeighbours(
     throw new RangeError(`nearestNeighbours: k must be a positive integer, got ${k}.`);
   const kk = Math.min(k, n - 1);
   const x = l2NormalizeRows(embeddings, dim); // N×dim unit rows
-  const lists = new TopKNeighbours(queries.length, kk);
+  const indices = new Int32Array(queries.length * kk);
+  const similarities = new Float64Array(queries.length * kk);
   for (let q = 0; q < queries.length; q++) {
     const i = queries[q];
     if (!Number.isInteger(i) || i < 0 || i >= n)
       throw new RangeError(`nearestNeighbours: query ${i} is not a row index in [0, ${n}).`);
-    for (let j = 0; j < n; j++) {
-      if (j === i) continue;
-      let even = 0;
-      let odd = 0;
-      const a = i * dim;
-      const b = j * dim;
-      let c = 0;
-      for (; c + 1 < dim; c += 2) {
-        even += x[a + c] * x[b + c];
-        odd += x[a + c + 1] * x[b + c + 1];
-      }
-      if (c < dim) even += x[a + c] * x[b + c];
-      lists.offer(q, j, even + odd);
-    }
+    fullScan(x, i, x, n, dim, kk, i, indices, similarities, q * kk);
   }
-  return { indices: lists.indices, similarities: lists.similarities, k: kk };
+  return { indices, similarities, k: kk };
 }

@@ -1,0 +1,145 @@
+/**
+ * Exact top-k lists from a fast, approximate candidate source.
+ *
+ * A candidate source (ONNX Runtime's float32 GEMM + TopK) proposes each query's best kp
+ * gallery items by similarities s32 that are within e (`source.errorBound`) of the exact
+ * similarities s64 (the float64 even/odd dot of `kernels.ts`, which the exact sweep uses).
+ * With t the k-th best s32 of a query and δ = 2e:
+ *  - every item of the exact top k has s32 ≥ t − δ (its s64 ≥ the k-th best s64 ≥ t − e), so
+ *    the window {s32 ≥ t − δ} holds them all; if the source's list ends inside the window
+ *    (its last value ≥ t − δ), items beyond it might belong too, and that query is recomputed
+ *    exactly against the whole gallery;
+ *  - two candidates whose s32 differ by more than δ are ordered the same by s64, so only runs
+ *    of neighbours closer than δ (near-ties and exact ties) are re-scored in float64 and
+ *    sorted by the documented total order (similarity desc, index asc).
+ * The result is therefore the exact path's lists, ids and order bit for bit, whatever the
+ * source's rounding; re-scoring costs about k·dim per query.
+ */
+import { exactDot } from './kernels.js';
+import { TopKNeighbours } from './topk.js';
+import type { CandidateSource } from './backends/index.js';
+
+export interface UnitRowSearch {
+  /** Q×dim unit (or zero) rows. */
+  queries: Float32Array;
+  /** N×dim unit (or zero) rows. */
+  gallery: Float32Array;
+  dim: number;
+  /** List length, already clamped to the number of retrievable items. */
+  k: number;
+  /** Query q is gallery item selfOffset + q and is never retrieved; undefined: none is. */
+  selfOffset?: number;
+  /** Query rows per candidate-source call (its m×N similarity block is the scratch memory). */
+  chunkSize: number;
+  /** Also return the exact similarities (otherwise only the order is resolved). */
+  withSimilarities: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExactLists {
+  /** Q×k gallery indices, best first. */
+  indices: Int32Array;
+  /** Q×k exact similarities when asked for, else empty. */
+  similarities: Float64Array;
+  /** Queries whose candidate window overflowed and were recomputed against the whole gallery. */
+  fullScans: number;
+}
+
+/** Extra candidates asked of the source beyond k, so that near-ties at the cut fit the list. */
+const CANDIDATE_MARGIN = 16;
+
+export async function exactTopKFromCandidates(
+  source: CandidateSource,
+  s: UnitRowSearch,
+): Promise<ExactLists> {
+  const { queries, gallery, dim, k } = s;
+  const numQueries = queries.length / dim;
+  const n = gallery.length / dim;
+  const hasSelf = s.selfOffset !== undefined;
+  const kp = Math.min(n, k + (hasSelf ? 1 : 0) + CANDIDATE_MARGIN);
+  const complete = kp === n; // the source returns every gallery item
+  const delta = 2 * source.errorBound;
+  const indices = new Int32Array(numQueries * k);
+  const similarities = new Float64Array(s.withSimilarities ? numQueries * k : 0);
+  const candIdx = new Int32Array(kp);
+  const candSim = new Float64Array(kp);
+  const exact = new Float64Array(kp);
+  const order: number[] = [];
+  let fullScans = 0;
+
+  for (let q0 = 0; q0 < numQueries; q0 += s.chunkSize) {
+    const m = Math.min(s.chunkSize, numQueries - q0);
+    const lists = await source.search(queries.subarray(q0 * dim, (q0 + m) * dim), m, kp);
+    for (let r = 0; r < m; r++) {
+      const q = q0 + r;
+      const self = hasSelf ? (s.selfOffset as number) + q : -1;
+      let len = 0;
+      for (let t = r * kp; t < (r + 1) * kp; t++) {
+        if (lists.indices[t] === self) continue;
+        candIdx[len] = lists.indices[t];
+        candSim[len++] = lists.values[t];
+      }
+      const out = q * k;
+      const cut = candSim[k - 1] - delta; // the window's lower edge
+      if (!complete && candSim[len - 1] >= cut) {
+        fullScan(queries, q, gallery, n, dim, k, self, indices, similarities, out);
+        fullScans++;
+        continue;
+      }
+      let windowEnd = k;
+      while (windowEnd < len && candSim[windowEnd] >= cut) windowEnd++;
+      // Runs of candidates closer than δ to their neighbour are re-scored and sorted exactly.
+      let emitted = 0;
+      for (let start = 0; emitted < k; ) {
+        let end = start + 1;
+        while (end < windowEnd && candSim[end - 1] - candSim[end] <= delta) end++;
+        if (end - start === 1) {
+          indices[out + emitted] = candIdx[start];
+          if (s.withSimilarities)
+            similarities[out + emitted] = exactDot(queries, q, gallery, candIdx[start], dim);
+          emitted++;
+        } else {
+          order.length = 0;
+          for (let c = start; c < end; c++) {
+            exact[c] = exactDot(queries, q, gallery, candIdx[c], dim);
+            order.push(c);
+          }
+          order.sort((a, b) => exact[b] - exact[a] || candIdx[a] - candIdx[b]);
+          for (let c = 0; c < order.length && emitted < k; c++, emitted++) {
+            indices[out + emitted] = candIdx[order[c]];
+            if (s.withSimilarities) similarities[out + emitted] = exact[order[c]];
+          }
+        }
+        start = end;
+      }
+    }
+    s.onProgress?.(q0 + m, numQueries);
+  }
+  return { indices, similarities, fullScans };
+}
+
+/**
+ * Query q against every gallery row in float64, the exact definition: its top-k other items
+ * by (similarity desc, index asc) into indices/similarities at `out`. Cost N·dim.
+ */
+export function fullScan(
+  queries: Float32Array,
+  q: number,
+  gallery: Float32Array,
+  n: number,
+  dim: number,
+  k: number,
+  self: number,
+  indices: Int32Array,
+  similarities: Float64Array,
+  out: number,
+): void {
+  const list = new TopKNeighbours(1, k);
+  for (let j = 0; j < n; j++) {
+    if (j === self) continue;
+    const sim = exactDot(queries, q, gallery, j, dim);
+    if (sim >= list.thresholds[0]) list.offer(0, j, sim);
+  }
+  indices.set(list.indices, out);
+  if (similarities.length > 0) similarities.set(list.similarities, out);
+}
