@@ -15,6 +15,17 @@ export type ImageFileDecoder = (path: string, shortSide: number) => Promise<Imag
 
 export const DEFAULT_SHORT_SIDE = 256;
 
+/**
+ * Bump when the default decoder's pixels change for the same file (colour conversion,
+ * resampling), so indexes stop reusing pixels decoded the old way.
+ */
+export const IMAGE_DECODER_VERSION = '1';
+
+/** The `ImageFileList.decodeKey` of a JPEG source storing copies with this short side. */
+export function imageDecodeKey(shortSide: number): string {
+  return JSON.stringify({ decoder: IMAGE_DECODER_VERSION, shortSide });
+}
+
 /** An image a build left out under `--skip-bad`. */
 export interface SkippedImage {
   readonly dataset: string;
@@ -36,6 +47,8 @@ export interface ImageFileOptions {
   readonly skipBad?: boolean;
   /** Told about every image left out under `skipBad`. */
   readonly onSkip?: (skipped: SkippedImage) => void;
+  /** Pixels already decoded from an unchanged file by an earlier build (see `ReadContext`). */
+  readonly reuse?: (path: string) => ImageU8 | undefined;
 }
 
 /** One image to decode, with its labels and where the metadata named it. */
@@ -80,14 +93,17 @@ export async function* decodeImageFiles(
 
   // Each promise resolves (never rejects) so that a failure further ahead cannot surface as
   // an unhandled rejection while an earlier image is still being awaited.
-  const decodeOne = (item: ImageFileItem): Promise<Outcome> =>
-    decoder(item.path, shortSide).then(
+  const decodeOne = (item: ImageFileItem): Promise<Outcome> => {
+    const kept = options.reuse?.(item.path);
+    if (kept) return Promise.resolve({ ok: true, image: kept });
+    return decoder(item.path, shortSide).then(
       (image) => checkDecoded(image, item),
       (error: unknown) => ({
         ok: false as const,
         reason: error instanceof Error ? error.message : String(error),
       }),
     );
+  };
 
   const pending: Promise<Outcome>[] = [];
   let started = 0;

@@ -4,7 +4,9 @@
  *
  * Version history: 1 = first format; 2 = `images.source_path` (the file a JPEG dataset's
  * image was decoded from; NULL for datasets stored from raw pixels), the covering index
- * `images_labels`, and 16 KiB pages.
+ * `images_labels`, and 16 KiB pages. Still 2: the `source_images` table (per image file of a
+ * JPEG dataset: size, mtime, sha256, where it went), which only the writer reads — an index
+ * without it is simply rebuilt.
  */
 export const INDEX_FORMAT_VERSION = '2';
 
@@ -37,6 +39,16 @@ CREATE TABLE images (
   source_path TEXT,       -- absolute path of the decoded source file (JPEG datasets), else NULL
   PRIMARY KEY (split, idx)
 );
+-- JPEG datasets: every image file the metadata listed, as the build saw it. bytes = -1 when the
+-- file was missing; split/idx NULL when it is not in images (missing, or left out by --skip-bad).
+CREATE TABLE source_images (
+  path     TEXT PRIMARY KEY,
+  bytes    INTEGER NOT NULL,
+  mtime_ns TEXT NOT NULL,
+  sha256   TEXT NOT NULL,
+  split    TEXT,
+  idx      INTEGER
+);
 -- Covers the per-split scans a reader does on open (labels, sizes), so they read this small
 -- index instead of every pixel page of the table.
 CREATE INDEX images_labels ON images (split, idx, fine, coarse, height, width, channels);
@@ -53,4 +65,5 @@ export const META = {
   channelStd: 'channel_std', // JSON number[]
   imageShape: 'image_shape', // JSON [height, width, channels], or null when sizes vary
   counts: 'counts', // JSON { train, test }
+  imageDecode: 'image_decode', // JPEG datasets: the ImageFileList decodeKey of the build
 } as const;

@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { DatasetError } from './errors.js';
+import type { StoredImageFile } from './image-inventory.js';
 import type { Split } from './types.js';
 
 const CHUNK_ROWS = 1024;
@@ -63,6 +64,8 @@ parentPort.on('message', (m) => {
       const putClass = db.prepare('INSERT INTO classes (level, id, name) VALUES (?, ?, ?)');
       m.fine.forEach((name, id) => putClass.run('fine', id, name));
       m.coarse.forEach((name, id) => putClass.run('coarse', id, name));
+      const putImageFile = db.prepare('INSERT INTO source_images (path, bytes, mtime_ns, sha256, split, idx) VALUES (?, ?, ?, ?, ?, ?)');
+      for (const f of m.sourceImages) putImageFile.run(f.path, f.bytes, f.mtimeNs, f.sha256, f.split, f.idx);
       db.exec('COMMIT');
       db.close();
       parentPort.postMessage({ type: 'done' });
@@ -82,6 +85,8 @@ export interface IndexFinish {
   readonly sources: readonly { name: string; path: string; bytes: number; sha256: string }[];
   readonly fineClassNames: readonly string[];
   readonly coarseClassNames: readonly string[];
+  /** JPEG datasets: the `source_images` rows. */
+  readonly sourceImages?: readonly StoredImageFile[];
 }
 
 interface PendingRow {
@@ -189,6 +194,7 @@ export class IndexWriterThread {
       sources: finish.sources,
       fine: [...finish.fineClassNames],
       coarse: [...finish.coarseClassNames],
+      sourceImages: finish.sourceImages ?? [],
     });
     await done;
     await this.exited;

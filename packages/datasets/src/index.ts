@@ -2,6 +2,8 @@ export type { Split, ImageU8, CoarseFineDataset } from './types.js';
 export { DatasetError } from './errors.js';
 export type {
   DatasetSource,
+  ImageFileList,
+  ReadContext,
   DatasetRecord,
   SplitRecords,
   SourceFile,
@@ -15,6 +17,7 @@ export {
   type WriteIndexResult,
 } from './write-index.js';
 export { INDEX_FORMAT_VERSION } from './index-format.js';
+export { describeImageChanges, type ImageFileChanges } from './image-inventory.js';
 export {
   openIndex,
   datasetStats,

@@ -23,6 +23,23 @@ export interface SourceFile {
   readonly path: string;
 }
 
+/** The image files a JPEG dataset decodes, for the per-image up-to-date check. */
+export interface ImageFileList {
+  /** Every image file a build reads (both splits), as the absolute paths records carry. */
+  paths(): readonly string[];
+  /**
+   * The settings that decide a file's decoded pixels (short side, decoder version): pixels of
+   * an earlier build are reused for unchanged files only when this is equal.
+   */
+  readonly decodeKey: string;
+}
+
+/** What `writeIndex` hands a source when it asks for a split. */
+export interface ReadContext {
+  /** Pixels an earlier build decoded from this file, when the file has not changed since. */
+  readonly reuse?: (path: string) => ImageU8 | undefined;
+}
+
 /**
  * A dataset in its real published format. Each dataset is one module in `src/sources/`
  * that returns one of these; `writeIndex` turns any of them into a SQLite index.
@@ -43,12 +60,18 @@ export interface DatasetSource {
   readonly config?: Readonly<Record<string, unknown>>;
   /** Appended to "file does not exist" errors, e.g. "Pass --root DIR …". */
   readonly missingFileHint?: string;
+  /**
+   * JPEG datasets: their image files, whose size, mtime and sha256 are recorded per image so
+   * that a repaired, replaced or deleted image makes the index out of date.
+   */
+  readonly imageFiles?: ImageFileList;
   /** Stream a split's records in index order (idx 0, 1, …). */
-  readSplit(split: Split): SplitRecords | Promise<SplitRecords>;
+  readSplit(split: Split, context?: ReadContext): SplitRecords | Promise<SplitRecords>;
 }
 
 /** Progress of a build, reported often (the listener throttles its own output). */
 export interface BuildProgress {
+  /** hash: checksums of the metadata files (bytes) or the image files (images); write: records. */
   readonly phase: 'hash' | 'write';
   /** Set when phase = 'write'. */
   readonly split?: Split;

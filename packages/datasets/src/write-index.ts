@@ -14,8 +14,16 @@ import { DatasetError } from './errors.js';
 import { hashSourceFiles, type HashedSourceFile } from './hash.js';
 import { INDEX_FORMAT_VERSION, INDEX_SCHEMA, META } from './index-format.js';
 import { IndexWriterThread } from './index-writer.js';
+import {
+  MISSING,
+  nothingChanged,
+  surveyImageFiles,
+  type ImageFileChanges,
+  type ImageFileState,
+  type StoredImageFile,
+} from './image-inventory.js';
 import type { DatasetRecord, DatasetSource, ProgressListener } from './source.js';
-import type { Split } from './types.js';
+import type { ImageU8, Split } from './types.js';
 
 export const SPLITS: readonly Split[] = ['train', 'test'];
 
@@ -30,6 +38,13 @@ export interface WriteIndexResult {
   /** True when an index built from identical inputs existed and was left untouched. */
   readonly upToDate: boolean;
   readonly counts: Readonly<Record<Split, number>>;
+  /**
+   * JPEG datasets with an earlier index that tracked its image files: what changed among them
+   * (`describeImageChanges` words it). Undefined for other datasets and first builds.
+   */
+  readonly imageChanges?: ImageFileChanges;
+  /** Images whose pixels were taken from the earlier index instead of being decoded again. */
+  readonly reusedImages?: number;
 }
 
 /**
@@ -57,12 +72,18 @@ export async function writeIndex(
 ): Promise<WriteIndexResult> {
   const path = resolve(outPath);
   const hashed = await hashSourceFiles(source, options.onProgress);
+  const existing = readExistingBuild(path);
+  const imagePaths = source.imageFiles?.paths();
+  const survey = imagePaths
+    ? await surveyImageFiles(imagePaths, existing?.images, options.onProgress)
+    : undefined;
+  const imageChanges = survey?.changes;
 
-  if (!options.force) {
-    const existing = readExistingBuild(path);
-    if (existing && sameInputs(existing, source, hashed)) {
-      return { path, upToDate: true, counts: existing.counts };
-    }
+  if (!options.force && existing && sameInputs(existing, source, hashed)) {
+    const imagesSame =
+      !survey ||
+      (imageChanges !== undefined && nothingChanged(imageChanges) && !imageChanges.touched);
+    if (imagesSame) return { path, upToDate: true, counts: existing.counts, imageChanges };
   }
 
   makeIndexFolder(dirname(path));
@@ -76,19 +97,96 @@ export async function writeIndex(
     removeFile(`${tmpPath}-journal`);
   };
   const releaseSignals = removeTempOnSignal(removeTemp);
+  const previousPixels =
+    survey && existing ? openPreviousPixels(path, existing, source) : undefined;
   try {
-    const counts = await insertEverything(writer, source, hashed, options.onProgress);
+    const reuse = previousPixels?.reuse(survey?.states ?? []);
+    const counts = await insertEverything(writer, source, hashed, options.onProgress, {
+      reuse,
+      states: survey?.states,
+    });
+    previousPixels?.close(); // before the rename replaces the file it reads
     fsyncPath(tmpPath);
     renameSync(tmpPath, path);
     fsyncDirectory(dirname(path));
-    return { path, upToDate: false, counts };
+    return {
+      path,
+      upToDate: false,
+      counts,
+      imageChanges,
+      reusedImages: previousPixels ? previousPixels.reused : undefined,
+    };
   } catch (error) {
     await writer.abort();
     removeTemp();
     throw error;
   } finally {
+    previousPixels?.close();
     releaseSignals();
   }
+}
+
+/**
+ * The pixels of the index being replaced, for image files whose bytes did not change: only
+ * when it was decoded with the same settings (decode key, builder and format version).
+ */
+function openPreviousPixels(path: string, existing: ExistingBuild, source: DatasetSource) {
+  const { meta } = existing;
+  if (
+    !existing.images ||
+    meta.get(META.dataset) !== source.name ||
+    meta.get(META.formatVersion) !== INDEX_FORMAT_VERSION ||
+    meta.get(META.builderVersion) !== source.builderVersion ||
+    meta.get(META.imageDecode) !== source.imageFiles?.decodeKey
+  )
+    return undefined;
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch {
+    return undefined;
+  }
+  const row = db
+    .prepare('SELECT height, width, channels, pixels FROM images WHERE split = ? AND idx = ?')
+    .raw(true);
+  const previous = existing.images;
+  const state = {
+    reused: 0,
+    closed: false,
+    reuse(states: readonly ImageFileState[]): (file: string) => ImageU8 | undefined {
+      const same = new Set(
+        states
+          .filter((s) => {
+            const before = previous.get(s.path);
+            return (
+              before !== undefined &&
+              before.split !== null &&
+              s.bytes !== MISSING &&
+              s.bytes === before.bytes &&
+              s.sha256 === before.sha256
+            );
+          })
+          .map((s) => s.path),
+      );
+      return (file) => {
+        if (state.closed || !same.has(file)) return undefined;
+        const before = previous.get(file) as StoredImageFile;
+        const found = row.get(before.split, before.idx) as
+          | [number, number, number, Buffer]
+          | undefined;
+        if (!found || found[3].length !== found[0] * found[1] * found[2]) return undefined;
+        state.reused += 1;
+        const [height, width, channels, blob] = found;
+        return { data: new Uint8Array(blob), height, width, channels };
+      };
+    },
+    close() {
+      if (state.closed) return;
+      state.closed = true;
+      db.close();
+    },
+  };
+  return state;
 }
 
 const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -117,7 +215,13 @@ async function insertEverything(
   source: DatasetSource,
   hashed: readonly HashedSourceFile[],
   onProgress: ProgressListener | undefined,
+  images: {
+    reuse?: (path: string) => ImageU8 | undefined;
+    states?: readonly ImageFileState[];
+  },
 ): Promise<Record<Split, number>> {
+  /** Where each image file's pixels went, for `source_images`. */
+  const placed = new Map<string, { split: Split; idx: number }>();
   // Class lists may be computed getters (ImageNet32 maps 1,000 classes): read them once.
   const fineClassNames = [...source.fineClassNames];
   const coarseClassNames = [...source.coarseClassNames];
@@ -127,7 +231,7 @@ async function insertEverything(
   let trainStats: ChannelStats | undefined;
 
   for (const split of SPLITS) {
-    const { expectedCount, records } = await source.readSplit(split);
+    const { expectedCount, records } = await source.readSplit(split, { reuse: images.reuse });
     let idx = 0;
     onProgress?.({ phase: 'write', split, done: 0, total: expectedCount, unit: 'images' });
     for await (const record of records) {
@@ -150,6 +254,7 @@ async function insertEverything(
         record.sourcePath ?? null,
       );
       if (writer.congested) await writer.ready();
+      if (record.sourcePath !== undefined) placed.set(record.sourcePath, { split, idx });
       idx += 1;
       if (idx % PROGRESS_EVERY === 0) {
         onProgress?.({ phase: 'write', split, done: idx, total: expectedCount, unit: 'images' });
@@ -181,6 +286,9 @@ async function insertEverything(
       [META.imageShape, JSON.stringify(shape.uniform())],
       [META.counts, JSON.stringify(counts)],
       [META.builtAt, new Date().toISOString()],
+      ...(source.imageFiles
+        ? [[META.imageDecode, source.imageFiles.decodeKey] as [string, string]]
+        : []),
     ],
     sources: hashed.map((file) => ({
       name: file.name,
@@ -190,6 +298,10 @@ async function insertEverything(
     })),
     fineClassNames,
     coarseClassNames,
+    sourceImages: images.states?.map((state) => {
+      const where = placed.get(state.path);
+      return { ...state, split: where?.split ?? null, idx: where?.idx ?? null };
+    }),
   });
   return counts;
 }
@@ -309,6 +421,8 @@ interface ExistingBuild {
   readonly meta: ReadonlyMap<string, string>;
   readonly sources: readonly { name: string; bytes: number; sha256: string }[];
   readonly counts: Record<Split, number>;
+  /** Its `source_images` by path; undefined for an index that did not track image files. */
+  readonly images: ReadonlyMap<string, StoredImageFile> | undefined;
 }
 
 /** The inputs an existing index was built from, or undefined if there is no readable index. */
@@ -330,7 +444,21 @@ function readExistingBuild(path: string): ExistingBuild | undefined {
     const counts = JSON.parse(meta.get(META.counts) ?? 'null') as Record<Split, number> | null;
     if (!counts || typeof counts.train !== 'number' || typeof counts.test !== 'number')
       return undefined;
-    return { meta, sources, counts };
+    const tracked = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'source_images'")
+      .get();
+    const images = tracked
+      ? new Map(
+          (
+            db
+              .prepare(
+                'SELECT path, bytes, mtime_ns AS mtimeNs, sha256, split, idx FROM source_images',
+              )
+              .all() as StoredImageFile[]
+          ).map((r) => [r.path, r]),
+        )
+      : undefined;
+    return { meta, sources, counts, images };
   } catch {
     return undefined; // not an index (or an older/corrupt one): rebuild it
   } finally {

@@ -1,4 +1,4 @@
-import { symlinkSync } from 'node:fs';
+import { realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openIndex } from '../src/read-index.js';
@@ -119,7 +119,13 @@ describe('Stanford Online Products splits', () => {
     expect(a.train.coarse.slice(0, 10)).toEqual(new Array(10).fill(0));
     const b = await build('sop_split2', root, { seed: 7 });
     expect(b.train.fine).toEqual(a.train.fine);
-    expect(b.source.config).toEqual({ split: 'recipe', seed: 7, shortSide: 8, skipBad: false });
+    expect(b.source.config).toEqual({
+      split: 'recipe',
+      root: realpathSync(root),
+      seed: 7,
+      shortSide: 8,
+      skipBad: false,
+    });
   });
 
   it("uses the authors' JSON split files exactly when they are present", async () => {

@@ -15,10 +15,11 @@ import {
   checkShortSide,
   decodeImageFiles,
   DEFAULT_SHORT_SIDE,
+  imageDecodeKey,
   type ImageFileItem,
 } from '../image-files.js';
 import { DatasetRoot } from '../safe-path.js';
-import type { DatasetSource, SourceFile, SplitRecords } from '../source.js';
+import type { DatasetSource, ReadContext, SourceFile, SplitRecords } from '../source.js';
 import type { SourceOptions } from '../source-options.js';
 import type { Split } from '../types.js';
 import {
@@ -104,6 +105,8 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
     }),
   );
 
+  const planned: Partial<Record<Split, ImageFileItem[]>> = {};
+  const itemsOf = (split: Split): ImageFileItem[] => (planned[split] ??= planSplit(split));
   let classNames: string[] | undefined;
   const fineClassNames = (): string[] => {
     classNames ??= readClassNames(rootPath, layout);
@@ -118,51 +121,70 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
     },
     coarseClassNames: CARS196_BODY_TYPES,
     sourceFiles,
-    config: { layout: layout.kind, shortSide, skipBad: options.skipBad ?? false },
+    // The root is part of the inputs: identical metadata under another root is another dataset.
+    config: {
+      layout: layout.kind,
+      root: new DatasetRoot(rootPath).real,
+      shortSide,
+      skipBad: options.skipBad ?? false,
+    },
+    imageFiles: {
+      paths: () => [...itemsOf('train'), ...itemsOf('test')].map((item) => item.path),
+      decodeKey: imageDecodeKey(shortSide),
+    },
     missingFileHint:
       'Pass --root DIR pointing at the Stanford Cars folder: either the devkit layout (devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_test_annos_withlabels.mat, cars_train/, cars_test/) or the CSV layout (names.csv, anno_train.csv, anno_test.csv).',
-    readSplit(split: Split): SplitRecords {
-      const names = fineClassNames();
-      const coarseOf = names.map((name) => {
-        const body = cars196BodyTypeOf(name);
-        if (body === undefined) {
-          throw new DatasetError(
-            `${join(rootPath, layout.names)} names class ${JSON.stringify(name)}, which is not one of the 196 Stanford Cars models; the file is not the Stanford Cars class list.`,
-          );
-        }
-        return body;
-      });
-      const annotations =
-        layout.kind === 'devkit'
-          ? readMatAnnotations(rootPath, layout.annos[split])
-          : readCsvAnnotations(rootPath, layout.annos[split]);
-      const root = new DatasetRoot(rootPath);
-      const imageDir = imageLocator(rootPath, split, names);
-      const items: ImageFileItem[] = annotations.map((a) => {
-        if (a.classId > names.length && a.classId <= CARS196_CLASS_NAMES.length) {
-          // The annotation is plausible; the class-name file is what is short.
-          throw new DatasetError(
-            `${join(rootPath, layout.names)} lists only ${names.length} class names, but ${a.where} uses class ${a.classId} (Stanford Cars has ${CARS196_CLASS_NAMES.length}); the class-name file is incomplete — replace it with the original ${layout.names}.`,
-          );
-        }
-        if (a.classId < 1 || a.classId > names.length) {
-          throw new DatasetError(
-            `${a.where} has class ${a.classId}; classes are 1..${names.length}.`,
-          );
-        }
-        return {
-          path: root.resolve(imageDir(a), a.where),
-          fine: a.classId - 1,
-          coarse: coarseOf[a.classId - 1],
-          where: a.where,
-        };
-      });
+    readSplit(split: Split, context?: ReadContext): SplitRecords {
+      const items = itemsOf(split);
       return {
         expectedCount: options.skipBad ? undefined : items.length,
-        records: decodeImageFiles('cars196', split, items, { ...options, shortSide }),
+        records: decodeImageFiles('cars196', split, items, {
+          ...options,
+          shortSide,
+          reuse: context?.reuse,
+        }),
       };
     },
   };
+
+  function planSplit(split: Split): ImageFileItem[] {
+    const names = fineClassNames();
+    const coarseOf = names.map((name) => {
+      const body = cars196BodyTypeOf(name);
+      if (body === undefined) {
+        throw new DatasetError(
+          `${join(rootPath, layout.names)} names class ${JSON.stringify(name)}, which is not one of the 196 Stanford Cars models; the file is not the Stanford Cars class list.`,
+        );
+      }
+      return body;
+    });
+    const annotations =
+      layout.kind === 'devkit'
+        ? readMatAnnotations(rootPath, layout.annos[split])
+        : readCsvAnnotations(rootPath, layout.annos[split]);
+    const root = new DatasetRoot(rootPath);
+    const imageDir = imageLocator(rootPath, split, names);
+    const items: ImageFileItem[] = annotations.map((a) => {
+      if (a.classId > names.length && a.classId <= CARS196_CLASS_NAMES.length) {
+        // The annotation is plausible; the class-name file is what is short.
+        throw new DatasetError(
+          `${join(rootPath, layout.names)} lists only ${names.length} class names, but ${a.where} uses class ${a.classId} (Stanford Cars has ${CARS196_CLASS_NAMES.length}); the class-name file is incomplete — replace it with the original ${layout.names}.`,
+        );
+      }
+      if (a.classId < 1 || a.classId > names.length) {
+        throw new DatasetError(
+          `${a.where} has class ${a.classId}; classes are 1..${names.length}.`,
+        );
+      }
+      return {
+        path: root.resolve(imageDir(a), a.where),
+        fine: a.classId - 1,
+        coarse: coarseOf[a.classId - 1],
+        where: a.where,
+      };
+    });
+    return items;
+  }
 }
 
 /** Relative image path of an annotation: cars_{split}/<fname>, or the class-folder layout. */

@@ -5,11 +5,12 @@ import {
   checkShortSide,
   decodeImageFiles,
   DEFAULT_SHORT_SIDE,
+  imageDecodeKey,
   type ImageFileItem,
 } from '../image-files.js';
 import { DatasetRoot } from '../safe-path.js';
 import { checkSeed, seededRandom, seededShuffle } from '../seeded-split.js';
-import type { DatasetSource, SplitRecords } from '../source.js';
+import type { DatasetSource, ReadContext, SplitRecords } from '../source.js';
 import type { SourceOptions } from '../source-options.js';
 import type { Split } from '../types.js';
 
@@ -83,7 +84,9 @@ export function csvSource(options: CsvSourceOptions): DatasetSource {
       return plan().coarseClassNames;
     },
     sourceFiles: [{ name: 'labels', path: csvFile }],
+    // The root is part of the inputs: the same CSV under another root is another dataset.
     config: {
+      root: new DatasetRoot(rootPath).real,
       seed,
       shortSide,
       skipBad: options.skipBad ?? false,
@@ -91,11 +94,19 @@ export function csvSource(options: CsvSourceOptions): DatasetSource {
     },
     missingFileHint:
       'Pass --csv FILE (default <root>/labels.csv) and --root DIR (the folder its image paths are relative to).',
-    readSplit(split: Split): SplitRecords {
+    imageFiles: {
+      paths: () => [...plan().items.train, ...plan().items.test].map((item) => item.path),
+      decodeKey: imageDecodeKey(shortSide),
+    },
+    readSplit(split: Split, context?: ReadContext): SplitRecords {
       const items = plan().items[split];
       return {
         expectedCount: options.skipBad ? undefined : items.length,
-        records: decodeImageFiles(name, split, items, { ...options, shortSide }),
+        records: decodeImageFiles(name, split, items, {
+          ...options,
+          shortSide,
+          reuse: context?.reuse,
+        }),
       };
     },
   };

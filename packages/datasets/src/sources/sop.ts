@@ -5,11 +5,12 @@ import {
   decodeImageFiles,
   DEFAULT_SHORT_SIDE,
   checkShortSide,
+  imageDecodeKey,
   type ImageFileItem,
 } from '../image-files.js';
 import { DatasetRoot } from '../safe-path.js';
 import { checkSeed, seededRandom, seededShuffle } from '../seeded-split.js';
-import type { DatasetSource, SourceFile, SplitRecords } from '../source.js';
+import type { DatasetSource, ReadContext, SourceFile, SplitRecords } from '../source.js';
 import type { SourceOptions } from '../source-options.js';
 import type { Split } from '../types.js';
 
@@ -75,6 +76,7 @@ export function sopSource(dataset: SopSplitName, options: SopOptions = {}): Data
     JSON_PARTS.map((part) => jsonFileName(dataset, split, part)),
   );
   const useAuthorsSplit = jsonFiles.every((f) => existsSync(join(rootPath, f)));
+  const rootReal = new DatasetRoot(rootPath).real;
   const names = useAuthorsSplit ? jsonFiles : [...EBAY_FILES];
   const sourceFiles: SourceFile[] = names.map((name) => ({ name, path: join(rootPath, name) }));
 
@@ -96,16 +98,25 @@ export function sopSource(dataset: SopSplitName, options: SopOptions = {}): Data
       return plan().coarseClassNames;
     },
     sourceFiles,
+    // The root is part of the inputs: identical metadata under another root is another dataset.
     config: useAuthorsSplit
-      ? { split: 'authors-json', shortSide, skipBad: options.skipBad ?? false }
-      : { split: 'recipe', seed, shortSide, skipBad: options.skipBad ?? false },
+      ? { split: 'authors-json', root: rootReal, shortSide, skipBad: options.skipBad ?? false }
+      : { split: 'recipe', root: rootReal, seed, shortSide, skipBad: options.skipBad ?? false },
+    imageFiles: {
+      paths: () => [...plan().items.train, ...plan().items.test].map((item) => item.path),
+      decodeKey: imageDecodeKey(shortSide),
+    },
     missingFileHint: `Pass --root DIR pointing at the Stanford_Online_Products folder (with ${EBAY_FILES.join(' and ')} and the <category>_final/ image folders).`,
-    readSplit(split: Split): SplitRecords {
+    readSplit(split: Split, context?: ReadContext): SplitRecords {
       const items = plan().items[split];
       return {
         // Under --skip-bad the count is unknown until the images are decoded.
         expectedCount: options.skipBad ? undefined : items.length,
-        records: decodeImageFiles(dataset, split, items, { ...options, shortSide }),
+        records: decodeImageFiles(dataset, split, items, {
+          ...options,
+          shortSide,
+          reuse: context?.reuse,
+        }),
       };
     },
   };
