@@ -1,39 +1,23 @@
-import type { ImageU8 } from '@maskcon/datasets';
+import { decodeToRgb, type ImageU8 } from '@maskcon/datasets';
 import sharp from 'sharp';
 import { checkImage, checkPositiveInt } from './image.js';
 import { resizedShape } from './transforms.js';
 
 /**
  * Decode an encoded image (JPEG, PNG, WebP, …) to 3-channel RGB HWC uint8, like PIL's
- * `Image.open(f).convert('RGB')`: greyscale is expanded to RGB and alpha is dropped.
+ * `Image.open(f).convert('RGB')`: greyscale is expanded to RGB, alpha is dropped and CMYK is
+ * converted with PIL's formula (the decode of `@maskcon/datasets`, one place for both).
  * EXIF orientation is not applied (PIL does not apply it either).
  */
 export async function decodeImage(buf: Buffer): Promise<ImageU8> {
-  let result: { data: Buffer; info: sharp.OutputInfo };
   try {
-    result = await sharp(buf)
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    return await decodeToRgb(sharp, buf);
   } catch (err) {
     throw new Error(
       `decodeImage could not decode a ${buf.length}-byte buffer (${(err as Error).message}); ` +
         'is it a complete JPEG/PNG/WebP file?',
     );
   }
-  const { data, info } = result;
-  if (info.channels !== 3) {
-    throw new Error(
-      `decodeImage expected 3 RGB channels after conversion but sharp returned ${info.channels}.`,
-    );
-  }
-  return {
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-    height: info.height,
-    width: info.width,
-    channels: 3,
-  };
 }
 
 /**

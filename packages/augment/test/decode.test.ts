@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeImage, resizeShortSide } from '../src/decode.js';
@@ -30,6 +32,13 @@ describe('decodeImage', () => {
     const g = await decodeImage(gpng);
     expect(g.channels).toBe(3);
     expect(Array.from(g.data)).toEqual(Array.from(grey.data).flatMap((v) => [v, v, v]));
+  });
+
+  it('converts a CMYK JPEG as PIL does (the fixture of @maskcon/datasets, made by PIL)', async () => {
+    const fixtures = join(import.meta.dirname, '../../datasets/test/fixtures');
+    const back = await decodeImage(readFileSync(join(fixtures, 'cmyk.jpg')));
+    expect([back.height, back.width, back.channels]).toEqual([24, 40, 3]);
+    expect(Buffer.from(back.data).equals(readFileSync(join(fixtures, 'cmyk.rgb')))).toBe(true);
   });
 
   it('fails with a sentence on a truncated file', async () => {

@@ -19,7 +19,7 @@ export const DEFAULT_SHORT_SIDE = 256;
  * Bump when the default decoder's pixels change for the same file (colour conversion,
  * resampling), so indexes stop reusing pixels decoded the old way.
  */
-export const IMAGE_DECODER_VERSION = '1';
+export const IMAGE_DECODER_VERSION = '2'; // 2: CMYK converted as PIL does
 
 /** The `ImageFileList.decodeKey` of a JPEG source storing copies with this short side. */
 export function imageDecodeKey(shortSide: number): string {
@@ -144,13 +144,18 @@ function checkDecoded(image: ImageU8, item: ImageFileItem): Outcome {
 }
 
 type SharpModule = (
-  input: string,
-  options?: { failOn?: 'none' | 'truncated' | 'error' | 'warning' },
+  input: string | Uint8Array,
+  options?: {
+    failOn?: 'none' | 'truncated' | 'error' | 'warning';
+    raw?: { width: number; height: number; channels: number };
+  },
 ) => SharpPipeline;
 interface SharpPipeline {
+  metadata(): Promise<{ space?: string }>;
   resize(options: { width: number; height: number; fit: 'outside' }): SharpPipeline;
   removeAlpha(): SharpPipeline;
-  toColourspace(space: 'srgb'): SharpPipeline;
+  pipelineColourspace(space: 'cmyk'): SharpPipeline;
+  toColourspace(space: 'srgb' | 'cmyk'): SharpPipeline;
   raw(): SharpPipeline;
   toBuffer(options: {
     resolveWithObject: true;
@@ -161,7 +166,7 @@ let sharpDecoder: Promise<ImageFileDecoder> | undefined;
 
 /**
  * The default decoder: sharp (libvips), loaded on first use. Truncated JPEGs are errors, not
- * grey-filled images. Grey and CMYK inputs come out as 3-channel sRGB; alpha is dropped.
+ * grey-filled images. Output as `decodeToRgb`: PIL-compatible RGB, CMYK included.
  */
 export function loadSharpDecoder(): Promise<ImageFileDecoder> {
   sharpDecoder ??= (async () => {
@@ -182,18 +187,75 @@ export function loadSharpDecoder(): Promise<ImageFileDecoder> {
 
 /** A decoder from a loaded sharp module (for callers that already have one). */
 export function sharpImageDecoder(sharp: unknown): ImageFileDecoder {
+  return (path, shortSide) => decodeToRgb(sharp, path, shortSide);
+}
+
+/**
+ * Decode an image file or encoded bytes to u8 RGB (HWC) as torchvision's loader does
+ * (PIL's `Image.open(f).convert('RGB')`): grey is expanded, alpha dropped, and CMYK (JPEGs
+ * from print workflows) converted with PIL's plain formula, ignoring any embedded ICC profile
+ * — libvips would apply a CMYK profile and give other colours. With `shortSide`, the result
+ * is then scaled so its shorter side has that length. Truncated files are errors.
+ * The one decode of the project: `@maskcon/augment`'s `decodeImage` calls it too.
+ */
+export async function decodeToRgb(
+  sharp: unknown,
+  input: string | Uint8Array,
+  shortSide?: number,
+): Promise<ImageU8> {
   const make = sharp as SharpModule;
-  return async (path, shortSide) => {
-    const { data, info } = await make(path, { failOn: 'truncated' })
-      .resize({ width: shortSide, height: shortSide, fit: 'outside' })
-      .removeAlpha()
-      .toColourspace('srgb')
+  const resized = (pipeline: SharpPipeline) =>
+    shortSide === undefined
+      ? pipeline
+      : pipeline.resize({ width: shortSide, height: shortSide, fit: 'outside' });
+  const { space } = await make(input).metadata();
+  if (space === 'cmyk') {
+    // The ink values as stored (Adobe-inverted files are un-inverted by the JPEG loader).
+    const { data, info } = await make(input, { failOn: 'truncated' })
+      .pipelineColourspace('cmyk')
+      .toColourspace('cmyk')
       .raw()
       .toBuffer({ resolveWithObject: true });
-    let pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (info.channels === 1) pixels = greyToRgb(pixels);
-    return { data: pixels, height: info.height, width: info.width, channels: 3 };
-  };
+    const rgb = cmykToRgb(data, info.channels);
+    const { width, height } = info;
+    if (shortSide === undefined) return { data: rgb, height, width, channels: 3 };
+    const out = await resized(make(rgb, { raw: { width, height, channels: 3 } }))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return {
+      data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength),
+      height: out.info.height,
+      width: out.info.width,
+      channels: 3,
+    };
+  }
+  const { data, info } = await resized(make(input, { failOn: 'truncated' }))
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  let pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (info.channels === 1) pixels = greyToRgb(pixels);
+  return { data: pixels, height: info.height, width: info.width, channels: 3 };
+}
+
+/**
+ * PIL's CMYK → RGB (`cmyk2rgb` in libImaging/Convert.c, Pillow ≥ 8): with nk = 255 − K, each
+ * of R, G, B is nk − round(ink · nk / 255), ink = C, M, Y. `stride` is the bands per pixel
+ * (4, or 5 with alpha, which is dropped).
+ */
+export function cmykToRgb(cmyk: Uint8Array, stride = 4): Uint8Array {
+  const n = Math.floor(cmyk.length / stride);
+  const rgb = new Uint8Array(n * 3);
+  for (let p = 0; p < n; p++) {
+    const at = p * stride;
+    const nk = 255 - cmyk[at + 3];
+    for (let c = 0; c < 3; c++) {
+      const t = cmyk[at + c] * nk + 128; // MULDIV255: exact rounding of ink·nk/255
+      rgb[3 * p + c] = nk - (((t >> 8) + t) >> 8);
+    }
+  }
+  return rgb;
 }
 
 function greyToRgb(grey: Uint8Array): Uint8Array {

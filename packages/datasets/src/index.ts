@@ -49,6 +49,8 @@ export {
   decodeImageFiles,
   loadSharpDecoder,
   sharpImageDecoder,
+  decodeToRgb,
+  cmykToRgb,
   DEFAULT_SHORT_SIDE,
   type ImageFileDecoder,
   type ImageFileOptions,
