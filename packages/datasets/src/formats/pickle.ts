@@ -1,7 +1,10 @@
 /**
  * A restricted reader for the pickles CIFAR and Downsampled ImageNet publish: a dict of
  * str/bytes keys → lists of ints, strings, and numpy arrays, written by Python 2 cPickle
- * (protocol 2) or Python 3 pickle (protocols 2–4).
+ * (protocol 2) or Python 3 pickle (protocols 2–5; protocol 5 writes arrays as
+ * `_frombuffer(bytearray, dtype, shape, order)`). With `profile: 'torch'` it reads instead the
+ * `data.pkl` of a `torch.save` zip (a state dict): `OrderedDict`, `_rebuild_tensor_v2` and the
+ * storage types, with tensors left as references to the archive's raw storages.
  *
  * A pickle is a program for a stack machine that may import and call any Python function.
  * This reader runs none of it: it accepts only the opcodes those files use, and only the
@@ -9,6 +12,11 @@
  * `_codecs.encode` / `bytes` (how Python 3 writes bytes under protocol 2). Each of those is
  * re-implemented here as a pure data constructor. Any other opcode or global is an error
  * naming the file and the byte offset; nothing in a data file is ever executed.
+ *
+ * Memory is bounded by the file: every byte decoded (strings, bytes, `_codecs.encode`
+ * results), every container item and every live stack slot and MARK is charged against one
+ * budget, by default 4 × the file size + 64 MiB, so a small file cannot expand without end
+ * (e.g. by encoding one memoised string again and again, or by millions of MARKs).
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { DatasetError } from '../errors.js';
@@ -44,6 +52,8 @@ export class PyTuple {
 /** A Python dict; str and bytes keys both become JS strings (bytes read as latin-1). */
 export class PyDict {
   readonly entries = new Map<string | number, PickleValue>();
+  /** Instance attributes set by BUILD (torch state dicts carry `_metadata`). */
+  attributes: PyDict | undefined;
   get(key: string): PickleValue | undefined {
     return this.entries.get(key);
   }
@@ -68,6 +78,40 @@ export interface NdArray {
   readonly data: Uint8Array | LazyBytes;
 }
 
+/** Element types of torch storages, by the storage class a pickle names. */
+export const TORCH_STORAGE_DTYPES = {
+  FloatStorage: 'float32',
+  DoubleStorage: 'float64',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
+} as const;
+export type TorchDtype = (typeof TORCH_STORAGE_DTYPES)[keyof typeof TORCH_STORAGE_DTYPES];
+
+/** A torch storage named by a persistent id: the archive entry `data/<key>` holds its bytes. */
+export interface TorchStorageRef {
+  readonly kind: 'torch-storage';
+  readonly dtype: TorchDtype;
+  readonly key: string;
+  readonly location: string;
+  /** Elements (not bytes) the storage holds. */
+  readonly numel: number;
+}
+
+/** A tensor as `_rebuild_tensor_v2` describes it: a strided view of a storage (in elements). */
+export interface TorchTensorRef {
+  readonly kind: 'torch-tensor';
+  readonly storage: TorchStorageRef;
+  readonly offset: number;
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+}
+
 export type PickleValue =
   | null
   | boolean
@@ -77,7 +121,9 @@ export type PickleValue =
   | PickleValue[]
   | PyTuple
   | PyDict
-  | NdArray;
+  | NdArray
+  | TorchStorageRef
+  | TorchTensorRef;
 
 export interface PickleLimits {
   /** Largest single bytes/str object (default 2 GiB: an ImageNet32 train batch is ~394 MB). */
@@ -88,15 +134,48 @@ export interface PickleLimits {
   readonly maxStack?: number;
   /** Items in one list/dict/tuple (default 10M). */
   readonly maxItems?: number;
+  /**
+   * Bytes the whole unpickling may produce: decoded strings and bytes, container items and
+   * live stack slots and MARKs (default 4 × the file size + 64 MiB).
+   */
+  readonly maxBudgetBytes?: number;
 }
 
-const DEFAULT_LIMITS: Required<PickleLimits> = {
+/** Which globals a pickle may name: numpy data batches, or a torch state dict. */
+export type PickleProfile = 'numpy' | 'torch';
+
+export interface PickleOptions extends PickleLimits {
+  /** Default 'numpy' (CIFAR / ImageNet32 batches). */
+  readonly profile?: PickleProfile;
+}
+
+const DEFAULT_LIMITS: Required<Omit<PickleLimits, 'maxBudgetBytes'>> = {
   maxObjectBytes: 2 ** 31,
   maxTextBytes: 64 * 2 ** 20,
   maxMemo: 2_000_000,
   maxStack: 2_000_000,
   maxItems: 10_000_000,
 };
+
+/** The default budget for a file of `size` bytes (see `PickleLimits.maxBudgetBytes`). */
+export function defaultPickleBudget(size: number): number {
+  return 4 * size + 64 * 2 ** 20;
+}
+
+/** Budget charged per live stack slot or MARK, and per container item (a JS array slot with growth slack). */
+const SLOT_BYTES = 16;
+const ITEM_BYTES = 8;
+
+function resolveOptions(options: PickleOptions, size: number): ResolvedOptions {
+  return {
+    ...DEFAULT_LIMITS,
+    ...options,
+    maxBudgetBytes: options.maxBudgetBytes ?? defaultPickleBudget(size),
+    profile: options.profile ?? 'numpy',
+  };
+}
+
+type ResolvedOptions = Required<PickleOptions>;
 
 /** Error in a pickle, naming the file and the byte offset of the offending opcode. */
 export class PickleError extends DatasetError {}
@@ -202,8 +281,12 @@ function truncated(name: string, pos: number, n: number): PickleError {
 }
 
 /** Unpickle bytes held in memory (e.g. a tar entry). Arrays are views into `bytes`. */
-export function unpickle(bytes: Uint8Array, name: string, limits: PickleLimits = {}): PickleValue {
-  return new Unpickler(new BufferInput(name, bytes), { ...DEFAULT_LIMITS, ...limits }).run();
+export function unpickle(
+  bytes: Uint8Array,
+  name: string,
+  options: PickleOptions = {},
+): PickleValue {
+  return new Unpickler(new BufferInput(name, bytes), resolveOptions(options, bytes.length)).run();
 }
 
 /**
@@ -212,7 +295,7 @@ export function unpickle(bytes: Uint8Array, name: string, limits: PickleLimits =
  */
 export function unpickleFile(
   path: string,
-  options: PickleLimits & { lazyBytes?: number } = {},
+  options: PickleOptions & { lazyBytes?: number } = {},
 ): PickleValue {
   let fd: number;
   try {
@@ -222,7 +305,7 @@ export function unpickleFile(
   }
   try {
     const input = new FileInput(path, fd, options.lazyBytes ?? FILE_CHUNK);
-    return new Unpickler(input, { ...DEFAULT_LIMITS, ...options }).run();
+    return new Unpickler(input, resolveOptions(options, input.size)).run();
   } finally {
     closeSync(fd);
   }
@@ -256,7 +339,10 @@ export function readLazy(lazy: LazyBytes, start: number, length: number, fd?: nu
 
 /** A whitelisted global, as pushed by GLOBAL / STACK_GLOBAL. */
 class GlobalRef {
-  constructor(readonly fullName: AllowedGlobal) {}
+  constructor(
+    readonly fullName: string,
+    readonly role: GlobalRole,
+  ) {}
 }
 
 /** An ndarray made by `_reconstruct`, waiting for its BUILD state. */
@@ -277,16 +363,42 @@ class Mark {}
 
 type StackItem = PickleValue | GlobalRef | PendingArray | PendingDtype | Mark;
 
-const ALLOWED_GLOBALS = {
+/** The globals each profile may name, and what each stands for (a pure data constructor). */
+const NUMPY_GLOBALS = {
   'numpy.core.multiarray._reconstruct': 'reconstruct',
   'numpy._core.multiarray._reconstruct': 'reconstruct',
+  'numpy.core.numeric._frombuffer': 'frombuffer',
+  'numpy._core.numeric._frombuffer': 'frombuffer',
   'numpy.ndarray': 'ndarray',
   'numpy.dtype': 'dtype',
   '_codecs.encode': 'encode',
   '__builtin__.bytes': 'bytes',
   'builtins.bytes': 'bytes',
 } as const;
-type AllowedGlobal = keyof typeof ALLOWED_GLOBALS;
+
+const TORCH_GLOBALS = {
+  'collections.OrderedDict': 'ordereddict',
+  'torch._utils._rebuild_tensor_v2': 'rebuild_tensor',
+  'torch._utils._rebuild_parameter': 'rebuild_parameter',
+  ...Object.fromEntries(Object.keys(TORCH_STORAGE_DTYPES).map((k) => [`torch.${k}`, 'storage'])),
+} as Record<string, 'ordereddict' | 'rebuild_tensor' | 'rebuild_parameter' | 'storage'>;
+
+type GlobalRole =
+  | (typeof NUMPY_GLOBALS)[keyof typeof NUMPY_GLOBALS]
+  | 'ordereddict'
+  | 'rebuild_tensor'
+  | 'rebuild_parameter'
+  | 'storage';
+
+const PROFILE_GLOBALS: Record<PickleProfile, Record<string, GlobalRole>> = {
+  numpy: NUMPY_GLOBALS,
+  torch: TORCH_GLOBALS,
+};
+
+const PROFILE_WHAT: Record<PickleProfile, string> = {
+  numpy: 'Only CIFAR/ImageNet32 data pickles are accepted',
+  torch: 'Only state dicts of tensors (torch.save of a state_dict) are accepted',
+};
 
 const OP = {
   PROTO: 0x80,
@@ -326,6 +438,11 @@ const OP = {
   BINBYTES: 0x42,
   SHORT_BINBYTES: 0x43,
   BINBYTES8: 0x8e,
+  BYTEARRAY8: 0x96,
+  NEXT_BUFFER: 0x97,
+  READONLY_BUFFER: 0x98,
+  BINPERSID: 0x51,
+  PERSID: 0x50,
   GLOBAL: 0x63,
   STACK_GLOBAL: 0x93,
   REDUCE: 0x52,
@@ -339,22 +456,40 @@ class Unpickler {
   private readonly marks: number[] = [];
   private readonly memo = new Map<number, StackItem>();
   private opPos = 0;
+  /** Budget spent on decoded bytes and container items (live stack and marks come on top). */
+  private produced = 0;
 
   constructor(
     private readonly input: ByteInput,
-    private readonly limits: Required<PickleLimits>,
+    private readonly limits: ResolvedOptions,
   ) {}
 
   private fail(why: string): never {
     throw new PickleError(
-      `Pickle ${this.input.name}, opcode at byte ${this.opPos}: ${why}. Only CIFAR/ImageNet32 data pickles are accepted; this file was refused and nothing in it was run.`,
+      `Pickle ${this.input.name}, opcode at byte ${this.opPos}: ${why}. ${PROFILE_WHAT[this.limits.profile]}; this file was refused and nothing in it was run.`,
     );
+  }
+
+  /** Charge `bytes` of new memory against the per-file budget. */
+  private charge(bytes: number): void {
+    this.produced += bytes;
+    this.checkBudget();
+  }
+
+  private checkBudget(): void {
+    const used = this.produced + SLOT_BYTES * (this.stack.length + this.marks.length);
+    if (used > this.limits.maxBudgetBytes) {
+      this.fail(
+        `needs more than ${this.limits.maxBudgetBytes} bytes of memory to unpickle (${this.produced} bytes decoded, ${this.stack.length} stack items, ${this.marks.length} MARKs) — more than a ${this.input.size}-byte file can honestly hold`,
+      );
+    }
   }
 
   private push(item: StackItem): void {
     if (this.stack.length >= this.limits.maxStack)
       this.fail(`stack exceeds ${this.limits.maxStack} items`);
     this.stack.push(item);
+    if ((this.stack.length & 0xfff) === 0) this.checkBudget();
   }
 
   private pop(): StackItem {
@@ -411,12 +546,15 @@ class Unpickler {
       this.fail(`declares a ${n}-byte object, over the ${this.limits.maxObjectBytes}-byte limit`);
     }
     if (this.input.pos + n > this.input.size) throw truncated(this.input.name, this.input.pos, n);
-    return this.input.takeLarge(n);
+    const out = this.input.takeLarge(n);
+    if (out instanceof Uint8Array) this.charge(n);
+    return out;
   }
 
   private text(n: number): string {
     if (n > this.limits.maxTextBytes)
       this.fail(`declares a ${n}-byte string, over the ${this.limits.maxTextBytes}-byte limit`);
+    this.charge(n);
     const b = this.input.take(n);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
   }
@@ -433,10 +571,11 @@ class Unpickler {
 
   private global(module: string, name: string): GlobalRef {
     const full = `${module}.${name}`;
-    if (!Object.hasOwn(ALLOWED_GLOBALS, full)) {
+    const table = PROFILE_GLOBALS[this.limits.profile];
+    if (!Object.hasOwn(table, full)) {
       this.fail(`refers to the Python global '${full}', which a data file has no reason to use`);
     }
-    return new GlobalRef(full as AllowedGlobal);
+    return new GlobalRef(full, table[full]);
   }
 
   private memoPut(index: number): void {
@@ -455,6 +594,11 @@ class Unpickler {
       this.fail(`builds a container of more than ${this.limits.maxItems} items`);
   }
 
+  private tuple(items: PickleValue[]): PyTuple {
+    this.charge(ITEM_BYTES * items.length);
+    return new PyTuple(items);
+  }
+
   run(): PickleValue {
     const input = this.input;
     for (;;) {
@@ -463,8 +607,8 @@ class Unpickler {
       switch (op) {
         case OP.PROTO: {
           const version = input.byte();
-          if (version < 2 || version > 4)
-            this.fail(`uses pickle protocol ${version}; only 2–4 are accepted`);
+          if (version < 2 || version > 5)
+            this.fail(`uses pickle protocol ${version}; only 2–5 are accepted`);
           break;
         }
         case OP.FRAME:
@@ -478,6 +622,7 @@ class Unpickler {
         }
         case OP.MARK:
           this.marks.push(this.stack.length);
+          if ((this.marks.length & 0xfff) === 0) this.checkBudget();
           break;
         case OP.POP:
           this.pop();
@@ -489,10 +634,10 @@ class Unpickler {
           this.push([]);
           break;
         case OP.EMPTY_TUPLE:
-          this.push(new PyTuple([]));
+          this.push(this.tuple([]));
           break;
         case OP.TUPLE:
-          this.push(new PyTuple(this.popMark().map((x) => this.tupleItem(x))));
+          this.push(this.tuple(this.popMark().map((x) => this.tupleItem(x))));
           break;
         case OP.TUPLE1:
         case OP.TUPLE2:
@@ -500,7 +645,7 @@ class Unpickler {
           const n = op - OP.TUPLE1 + 1;
           const items: PickleValue[] = [];
           for (let i = 0; i < n; i++) items.unshift(this.tupleItem(this.pop()));
-          this.push(new PyTuple(items));
+          this.push(this.tuple(items));
           break;
         }
         case OP.SETITEM: {
@@ -600,8 +745,17 @@ class Unpickler {
           this.push(new PyBytes(this.bytesObject(input.byte())));
           break;
         case OP.BINBYTES8:
+        case OP.BYTEARRAY8: // protocol 5: a bytearray (numpy's in-band PickleBuffer)
           this.push(new PyBytes(this.bytesObject(this.u64())));
           break;
+        case OP.BINPERSID: {
+          // torch.save: ('storage', StorageType, key, location, numel) names data/<key>.
+          const pid = this.pop();
+          if (this.limits.profile !== 'torch')
+            this.fail('uses a persistent id (BINPERSID), which data pickles never do');
+          this.push(this.storageRef(pid));
+          break;
+        }
         case OP.BINUNICODE:
           this.push(this.text(this.u32()));
           break;
@@ -652,13 +806,17 @@ class Unpickler {
     if (typeof key === 'string' || typeof key === 'number') k = key;
     else if (key instanceof PyBytes && key.bytes instanceof Uint8Array) k = key.text();
     else this.fail('has a dict key that is not a string, bytes or int');
-    if (!target.entries.has(k)) this.checkItems(target.entries.size + 1);
+    if (!target.entries.has(k)) {
+      this.checkItems(target.entries.size + 1);
+      this.charge(2 * ITEM_BYTES);
+    }
     target.entries.set(k, value);
   }
 
   private appendTo(target: StackItem, items: PickleValue[]): void {
     if (!Array.isArray(target)) this.fail('APPEND on something that is not a list');
     this.checkItems(target.length + items.length);
+    this.charge(ITEM_BYTES * items.length);
     for (const item of items) target.push(item);
   }
 
@@ -669,13 +827,20 @@ class Unpickler {
     if (!(args instanceof PyTuple))
       this.fail(`calls ${callable.fullName} without an argument tuple`);
     const a = args.items;
-    switch (ALLOWED_GLOBALS[callable.fullName]) {
+    switch (callable.role) {
       case 'reconstruct': {
         // numpy: _reconstruct(ndarray, (0,), b'b') → an empty array filled in by BUILD.
         if (a.length !== 3 || !isNdarrayClass(a[0])) {
           this.fail('calls numpy _reconstruct with unexpected arguments');
         }
         return new PendingArray();
+      }
+      case 'frombuffer': {
+        // numpy, protocol 5: _frombuffer(bytearray, dtype, shape, order) → a finished array.
+        const [raw, dtypeItem, shapeItem, order] = a as unknown as StackItem[];
+        if (a.length !== 4 || (order !== 'C' && order !== 'F'))
+          this.fail('calls numpy _frombuffer with unexpected arguments');
+        return this.ndarray(shapeItem, dtypeItem, order === 'F', raw);
       }
       case 'dtype': {
         const spec = a[0];
@@ -704,6 +869,7 @@ class Unpickler {
         ) {
           this.fail('calls _codecs.encode with arguments other than (str, "latin1")');
         }
+        this.charge(text.length); // checked before allocating: a memoised string may be encoded again and again
         const out = new Uint8Array(text.length);
         for (let i = 0; i < text.length; i++) {
           const c = text.charCodeAt(i);
@@ -716,9 +882,138 @@ class Unpickler {
         if (a.length !== 0)
           this.fail('calls bytes() with arguments; only bytes() (empty) is accepted');
         return new PyBytes(new Uint8Array(0));
-      default: // includes 'ndarray'
+      case 'ordereddict':
+        // torch: OrderedDict() for the state dict itself and for empty backward-hook dicts.
+        if (a.length !== 0)
+          this.fail('calls OrderedDict with arguments; only OrderedDict() (empty) is accepted');
+        return new PyDict();
+      case 'rebuild_tensor':
+        return this.tensorRef(a);
+      case 'rebuild_parameter': {
+        // _rebuild_parameter(data, requires_grad, backward_hooks): a Parameter is its data.
+        const [data, requiresGrad, hooks] = a;
+        if (
+          a.length !== 3 ||
+          !isTorchTensorRef(data) ||
+          typeof requiresGrad !== 'boolean' ||
+          !(hooks instanceof PyDict) ||
+          hooks.entries.size !== 0
+        )
+          this.fail('calls torch _rebuild_parameter with unexpected arguments');
+        return data;
+      }
+      default: // 'ndarray' and the storage types
         this.fail(`calls ${callable.fullName}, which may only be passed as an argument`);
     }
+  }
+
+  /** BINPERSID's id: ('storage', torch.<Type>Storage, key, location, numel). */
+  private storageRef(pid: StackItem): TorchStorageRef {
+    const items = pid instanceof PyTuple ? (pid.items as unknown as StackItem[]) : [];
+    const [tag, type, key, location, numel] = items;
+    if (
+      items.length !== 5 ||
+      tag !== 'storage' ||
+      !(type instanceof GlobalRef) ||
+      type.role !== 'storage' ||
+      typeof key !== 'string' ||
+      !/^[0-9A-Za-z_]{1,64}$/.test(key) ||
+      typeof location !== 'string' ||
+      typeof numel !== 'number' ||
+      !Number.isSafeInteger(numel) ||
+      numel < 0
+    ) {
+      this.fail(
+        "has a persistent id that is not ('storage', torch.<Type>Storage, key, location, numel)",
+      );
+    }
+    const typeName = type.fullName.slice('torch.'.length) as keyof typeof TORCH_STORAGE_DTYPES;
+    return {
+      kind: 'torch-storage',
+      dtype: TORCH_STORAGE_DTYPES[typeName],
+      key,
+      location,
+      numel,
+    };
+  }
+
+  /**
+   * _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata]):
+   * checked here so that every element the view reaches lies inside the storage.
+   */
+  private tensorRef(a: readonly PickleValue[]): TorchTensorRef {
+    const [storage, offset, size, stride, requiresGrad, hooks, metadata] = a;
+    const ints = (t: PickleValue): t is PyTuple =>
+      t instanceof PyTuple &&
+      t.items.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0);
+    if (
+      (a.length !== 6 && a.length !== 7) ||
+      !isTorchStorageRef(storage) ||
+      typeof offset !== 'number' ||
+      !Number.isSafeInteger(offset) ||
+      offset < 0 ||
+      !ints(size) ||
+      !ints(stride) ||
+      size.items.length !== stride.items.length ||
+      typeof requiresGrad !== 'boolean' ||
+      !(hooks instanceof PyDict) ||
+      hooks.entries.size !== 0 ||
+      (a.length === 7 && !(metadata instanceof PyDict))
+    ) {
+      this.fail('calls torch _rebuild_tensor_v2 with unexpected arguments');
+    }
+    const shape = size.items as number[];
+    const strides = stride.items as number[];
+    if (shape.length > 8) this.fail(`makes a tensor of ${shape.length} dimensions`);
+    const elements = shape.reduce((x, y) => x * y, 1);
+    if (elements > 0) {
+      let last = offset; // the furthest element the view reaches
+      for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * strides[d];
+      if (!Number.isSafeInteger(last) || last >= storage.numel) {
+        this.fail(
+          `makes a tensor of shape (${shape.join(', ')}), stride (${strides.join(', ')}) at offset ${offset} that reaches element ${last} of a ${storage.numel}-element storage`,
+        );
+      }
+    }
+    return { kind: 'torch-tensor', storage, offset, shape, stride: strides };
+  }
+
+  /** A numpy array from its shape tuple, built dtype, order and raw bytes, all checked. */
+  private ndarray(
+    shapeItem: StackItem,
+    dtypeItem: StackItem,
+    fortran: boolean,
+    raw: StackItem,
+  ): NdArray {
+    if (
+      !(shapeItem instanceof PyTuple) ||
+      !shapeItem.items.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)
+    ) {
+      this.fail('gives a numpy array a shape that is not a tuple of sizes');
+    }
+    const shape = shapeItem.items as number[];
+    if (!(dtypeItem instanceof PendingDtype) || dtypeItem.byteOrder === undefined) {
+      this.fail('gives a numpy array a dtype that is not a built numpy dtype');
+    }
+    if (fortran && shape.filter((d) => d > 1).length > 1) {
+      this.fail('stores a numpy array in Fortran order; only C order is accepted');
+    }
+    if (!(raw instanceof PyBytes))
+      this.fail('gives a numpy array data that is not bytes (object arrays are refused)');
+    const elements = shape.reduce((x, y) => x * y, 1);
+    if (raw.length !== elements * dtypeItem.itemSize) {
+      this.fail(
+        `gives a numpy array of shape (${shape.join(', ')}) ${raw.length} bytes instead of ${elements * dtypeItem.itemSize}`,
+      );
+    }
+    const littleEndian =
+      dtypeItem.byteOrder !== '>' && !(dtypeItem.byteOrder === '=' && !isLittleEndianHost());
+    return {
+      kind: 'ndarray',
+      dtype: { kind: dtypeItem.kind, itemSize: dtypeItem.itemSize, littleEndian },
+      shape,
+      data: raw.bytes,
+    };
   }
 
   /** BUILD: give a dtype its byte order, or an array its shape, dtype and bytes. */
@@ -748,39 +1043,26 @@ class Unpickler {
       if (!(state instanceof PyTuple) || state.items.length !== 5)
         this.fail('gives a numpy array an unexpected state');
       const [, shapeItem, dtypeItem, fortran, raw] = state.items as unknown as StackItem[];
-      if (
-        !(shapeItem instanceof PyTuple) ||
-        !shapeItem.items.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)
-      ) {
-        this.fail('gives a numpy array a shape that is not a tuple of sizes');
-      }
-      const shape = shapeItem.items as number[];
-      if (!(dtypeItem instanceof PendingDtype) || dtypeItem.byteOrder === undefined) {
-        this.fail('gives a numpy array a dtype that is not a built numpy dtype');
-      }
-      if (fortran !== false && fortran !== 0 && shape.filter((d) => d > 1).length > 1) {
-        this.fail('stores a numpy array in Fortran order; only C order is accepted');
-      }
-      if (!(raw instanceof PyBytes))
-        this.fail('gives a numpy array data that is not bytes (object arrays are refused)');
-      const elements = shape.reduce((x, y) => x * y, 1);
-      if (raw.length !== elements * dtypeItem.itemSize) {
-        this.fail(
-          `gives a numpy array of shape (${shape.join(', ')}) ${raw.length} bytes instead of ${elements * dtypeItem.itemSize}`,
-        );
-      }
-      const littleEndian =
-        dtypeItem.byteOrder !== '>' && !(dtypeItem.byteOrder === '=' && !isLittleEndianHost());
-      target.built = {
-        kind: 'ndarray',
-        dtype: { kind: dtypeItem.kind, itemSize: dtypeItem.itemSize, littleEndian },
-        shape,
-        data: raw.bytes,
-      };
+      target.built = this.ndarray(shapeItem, dtypeItem, fortran !== false && fortran !== 0, raw);
+      return;
+    }
+    if (target instanceof PyDict && this.limits.profile === 'torch') {
+      // A state dict's attributes ({'_metadata': OrderedDict of module versions}): kept aside.
+      if (!(state instanceof PyDict) || target.attributes)
+        this.fail('gives a dict a state that is not one dict of attributes');
+      target.attributes = state;
       return;
     }
     this.fail('BUILD on something other than a numpy array or dtype');
   }
+}
+
+export function isTorchStorageRef(x: unknown): x is TorchStorageRef {
+  return typeof x === 'object' && x !== null && (x as TorchStorageRef).kind === 'torch-storage';
+}
+
+export function isTorchTensorRef(x: unknown): x is TorchTensorRef {
+  return typeof x === 'object' && x !== null && (x as TorchTensorRef).kind === 'torch-tensor';
 }
 
 function isNdarrayClass(x: unknown): boolean {
@@ -889,5 +1171,7 @@ export function describe(value: unknown): string {
   if (value instanceof PyTuple) return `tuple of ${value.items.length}`;
   if (value instanceof PyDict) return 'dict';
   if (isNdArray(value)) return `numpy array of shape (${value.shape.join(', ')})`;
+  if (isTorchTensorRef(value)) return `torch tensor of shape (${value.shape.join(', ')})`;
+  if (isTorchStorageRef(value)) return 'torch storage';
   return typeof value;
 }
