@@ -81,6 +81,12 @@ export interface DownloadProgress {
   readonly etaSeconds?: number;
 }
 
+/** A publisher's checksum: a full hex digest, or its leading digits (torchvision's file names carry the first 8 hex of the SHA-256). */
+export interface Checksum {
+  readonly algorithm: 'md5' | 'sha256';
+  readonly hex: string;
+}
+
 export interface DownloadOptions {
   /** Cache folder (default `$MASKCON_CACHE` or `./data/cache`). */
   readonly cacheDir?: string;
@@ -89,6 +95,8 @@ export interface DownloadOptions {
   readonly onProgress?: (progress: DownloadProgress) => void;
   /** Give up on a silent connection after this long (default 60 s). */
   readonly timeoutMs?: number;
+  /** How to get the file by hand, ending the checksum-mismatch error (default: pass --root DIR). */
+  readonly manualHint?: string;
 }
 
 /**
@@ -120,32 +128,42 @@ export async function downloadDataset(
 
 /** md5 of a file, streamed. */
 export async function md5File(path: string): Promise<string> {
-  const hash = createHash('md5');
+  return hashFile(path, 'md5');
+}
+
+/** Hex digest of a file, streamed. */
+export async function hashFile(path: string, algorithm: Checksum['algorithm']): Promise<string> {
+  const hash = createHash(algorithm);
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
 /**
- * Make `dest` a verified copy of `url`: keep it if its md5 already matches, else download to
- * `dest.part` (resuming what is there), check the md5, then rename into place.
+ * Make `dest` a verified copy of `url`: keep it if its checksum (an md5 string, or a
+ * `Checksum`) already matches, else download to `dest.part` (resuming what is there), check
+ * the checksum, then rename into place.
  */
 export async function downloadVerified(
   url: string,
   dest: string,
-  md5: string,
+  checksum: string | Checksum,
   options: DownloadOptions = {},
 ): Promise<void> {
+  const want: Checksum =
+    typeof checksum === 'string' ? { algorithm: 'md5', hex: checksum } : checksum;
+  const matches = async (file: string) =>
+    (await hashFile(file, want.algorithm)).startsWith(want.hex.toLowerCase());
   if (existsSync(dest)) {
-    if ((await md5File(dest)) === md5) return;
+    if (await matches(dest)) return;
     rmSync(dest, { force: true }); // a stale or damaged cache entry: fetch it again
   }
   const part = `${dest}.part`;
   await fetchToPart(url, part, options);
-  const actual = await md5File(part);
-  if (actual !== md5) {
+  if (!(await matches(part))) {
+    const actual = await hashFile(part, want.algorithm);
     rmSync(part, { force: true });
     throw new DatasetError(
-      `Downloaded ${url} has md5 ${actual}, but the published file has md5 ${md5}; the download was corrupted or the server sent a different file. The bad file was deleted — run the command again, or fetch the file yourself and pass --root DIR.`,
+      `Downloaded ${url} has ${want.algorithm} ${actual}, but the published file ${want.hex.length < actual.length ? `has a ${want.algorithm} starting with ${want.hex}` : `has ${want.algorithm} ${want.hex}`}; the download was corrupted or the server sent a different file. The bad file was deleted — run the command again, or fetch the file yourself ${options.manualHint ?? 'and pass --root DIR'}.`,
     );
   }
   renameSync(part, dest);

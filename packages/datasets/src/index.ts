@@ -92,9 +92,24 @@ export { IMAGENET_GROUP_NAMES, IMAGENET_GROUP_OF_WNID } from './sources/imagenet
 export {
   downloadDataset,
   downloadVerified,
+  hashFile,
   defaultCacheDir,
   createDownloadPrinter,
   DOWNLOAD_SETS,
+  type Checksum,
   type DownloadOptions,
   type DownloadProgress,
 } from './download.js';
+export {
+  unpickle,
+  defaultPickleBudget,
+  isTorchTensorRef,
+  PickleError,
+  PyDict,
+  TORCH_STORAGE_DTYPES,
+  type PickleOptions,
+  type TorchDtype,
+  type TorchStorageRef,
+  type TorchTensorRef,
+} from './formats/pickle.js';
+export { listZip, readZipEntrySync, type ZipEntry } from './formats/zip.js';

@@ -83,11 +83,13 @@ export {
 export {
   PretrainedMismatchError,
   loadPretrainedBackbone,
+  readStateDict,
   saveBackboneSafetensors,
   torchvisionBackboneState,
   type LoadPretrainedOptions,
   type LoadPretrainedReport,
 } from './pretrained.js';
+export { readTorchStateDict, PthError, type StateDictTensor } from './pth.js';
 export {
   buildBackboneLayersModel,
   exportBackbone,

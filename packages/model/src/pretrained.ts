@@ -1,17 +1,16 @@
 /**
- * Pretrained backbone weights in torchvision's state-dict format, stored as .safetensors
- * (what `safetensors.torch.save_file(torchvision.models.resnet18(weights=...).state_dict(), f)`
- * produces). Conv weights are OIHW in the file and HWIO in our parameter store.
+ * Pretrained backbone weights in torchvision's state-dict format, from either file format,
+ * told apart by their first bytes:
+ *  - torchvision's own `.pth` (a `torch.save` zip, read by ./pth.ts without running its pickle);
+ *  - `.safetensors` (what `safetensors.torch.save_file(model.state_dict(), f)` produces).
+ * Conv weights are OIHW in the file and HWIO in our parameter store.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
 import { isBackboneParam } from './resnet.js';
-import {
-  readSafetensors,
-  writeSafetensors,
-  type SafetensorsInput,
-  type SafetensorsTensor,
-} from './safetensors.js';
+import { isLegacyTorchSave, isTorchZip, readTorchStateDict, type StateDictTensor } from './pth.js';
+import { readSafetensors, writeSafetensors, type SafetensorsInput } from './safetensors.js';
 
 export interface LoadPretrainedOptions {
   /**
@@ -60,8 +59,34 @@ function ignoredName(name: string): boolean {
   return name.startsWith('fc.') || name.endsWith('.num_batches_tracked');
 }
 
+/** A state dict read from a `.pth` or `.safetensors` file (format detected by its magic bytes). */
+export function readStateDict(file: string): {
+  tensors: Map<string, StateDictTensor>;
+  metadata: Record<string, string>;
+} {
+  const head = new Uint8Array(8);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new Error(`${file}: cannot read pretrained weights: ${(e as Error).message}`);
+  }
+  try {
+    readSync(fd, head, 0, 8, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (isTorchZip(head)) return { tensors: readTorchStateDict(file), metadata: {} };
+  if (isLegacyTorchSave(head)) {
+    throw new Error(
+      `${file}: written by torch.save before PyTorch 1.6 (legacy format), which is not read; re-save it with a newer PyTorch: torch.save(torch.load(f), 'new.pth').`,
+    );
+  }
+  return readSafetensors(file);
+}
+
 /**
- * Loads torchvision-named backbone weights from a .safetensors file into `params` (the query
+ * Loads torchvision-named backbone weights from a .pth or .safetensors file into `params` (the query
  * encoder; copy into a key encoder afterwards). Ignores `fc.*` and `num_batches_tracked`.
  * Any missing, unexpected or shape-mismatched tensor is an error listing all of them (shapes
  * in torchvision's OIHW layout); nothing is modified unless everything matches.
@@ -71,10 +96,10 @@ export function loadPretrainedBackbone(
   file: string,
   opts: LoadPretrainedOptions = {},
 ): LoadPretrainedReport {
-  const st = readSafetensors(file);
+  const st = readStateDict(file);
   const prefix = opts.prefix ?? '';
   const ignored: string[] = [];
-  const fileTensors = new Map<string, SafetensorsTensor>();
+  const fileTensors = new Map<string, StateDictTensor>();
   for (const [rawName, t] of st.tensors) {
     if (!rawName.startsWith(prefix)) {
       ignored.push(rawName);

@@ -6,7 +6,7 @@
  * refused, and an entry that inflates beyond its declared size is cut off with an error.
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
-import { createInflateRaw, crc32 } from 'node:zlib';
+import { createInflateRaw, crc32, inflateRawSync } from 'node:zlib';
 import { DatasetError } from '../errors.js';
 import { safeArchivePath } from './tar.js';
 
@@ -270,4 +270,48 @@ export async function readZipEntry(
   const parts: Buffer[] = [];
   for await (const chunk of zipEntryChunks(path, entry)) parts.push(chunk);
   return Buffer.concat(parts);
+}
+
+/**
+ * A whole (small) entry in memory, read synchronously (pretrained weights load inside
+ * synchronous model code). Same checks as `zipEntryChunks`: declared size, then CRC-32.
+ */
+export function readZipEntrySync(path: string, entry: ZipEntry, maxBytes = 2 ** 31): Buffer {
+  const where = `Zip archive ${path}, entry '${entry.name}'`;
+  if (entry.size > maxBytes) {
+    throw new DatasetError(
+      `${where} is ${entry.size} bytes, more than the ${maxBytes} this reader holds in memory.`,
+    );
+  }
+  const start = dataOffset(path, entry);
+  const fd = openSync(path, 'r');
+  let raw: Buffer;
+  try {
+    raw = readAt(fd, start, entry.compressedSize, path);
+  } finally {
+    closeSync(fd);
+  }
+  let out: Buffer;
+  if (entry.method === 0) out = raw;
+  else {
+    try {
+      // One byte more than declared, so that an entry inflating beyond its size is caught.
+      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size + 1) });
+    } catch (error) {
+      throw new DatasetError(
+        `${where} cannot be decompressed (${(error as Error).message}); the archive is corrupt, truncated or a zip bomb.`,
+      );
+    }
+  }
+  if (out.length !== entry.size) {
+    throw new DatasetError(
+      `${where} holds ${out.length} bytes but declares ${entry.size}; the archive is corrupt or truncated.`,
+    );
+  }
+  if (crc32(out) >>> 0 !== entry.crc32 >>> 0) {
+    throw new DatasetError(
+      `${where} fails its CRC-32 check; the archive is corrupt — download it again.`,
+    );
+  }
+  return out;
 }
