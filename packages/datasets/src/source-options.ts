@@ -11,4 +11,6 @@ export interface SourceOptions extends ImageFileOptions {
   readonly name?: string;
   /** `csv` only: the CSV/TSV file (default `<root>/labels.csv`). */
   readonly csvFile?: string;
+  /** JPEG datasets: follow symlinks inside the root that lead outside it (`--allow-symlinks`). */
+  readonly allowSymlinks?: boolean;
 }

@@ -1,4 +1,4 @@
-import { realpathSync, symlinkSync } from 'node:fs';
+import { realpathSync, renameSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openIndex } from '../src/read-index.js';
@@ -54,7 +54,12 @@ async function writeSop(options: { lines?: (lines: string[]) => string[] } = {})
 async function build(
   dataset: 'sop_split1' | 'sop_split2',
   root: string,
-  extra: { seed?: number; skipBad?: boolean; onSkip?: (s: SkippedImage) => void } = {},
+  extra: {
+    seed?: number;
+    skipBad?: boolean;
+    allowSymlinks?: boolean;
+    onSkip?: (s: SkippedImage) => void;
+  } = {},
 ) {
   const out = join(tempDir('sop-out'), `${dataset}.sqlite`);
   const source = sopSource(dataset, { root, decoder: testDecoder, shortSide: 8, ...extra });
@@ -164,7 +169,30 @@ describe('Stanford Online Products splits', () => {
     writeFile(join(outside, 'secret.JPG'), 'x');
     symlinkSync(join(outside, 'secret.JPG'), join(root, 'bicycle_final', 'link.JPG'));
     await expect(build('sop_split1', root)).rejects.toThrow(
-      /leads through a symlink to .*secret\.JPG, outside the root/,
+      /leads through a symlink to .*secret\.JPG, outside the dataset root/,
+    );
+  });
+
+  it('follows a symlinked image folder only with allowSymlinks (--allow-symlinks), and the refusal names the flag (issue 16 item 7)', async () => {
+    const { root } = await writeSop();
+    // The mug images live on "another disk"; the root links their folder in.
+    const disk = tempDir('sop-disk');
+    renameSync(join(root, 'mug_final'), join(disk, 'mug_final'));
+    symlinkSync(join(disk, 'mug_final'), join(root, 'mug_final'));
+    await expect(build('sop_split1', root)).rejects.toThrow(
+      new RegExp(
+        `names the image path "mug_final/1006_0\\.JPG", which leads through a symlink to ${realpathSync(disk)}/mug_final/1006_0\\.JPG, outside the dataset root .*pass --allow-symlinks`,
+      ),
+    );
+    const linked = await build('sop_split1', root, { allowSymlinks: true });
+    const plain = await build('sop_split1', (await writeSop()).root);
+    expect(linked.result.counts).toEqual(plain.result.counts);
+    expect(linked.test.fine).toEqual(plain.test.fine);
+    expect(linked.test.coarse).toEqual(plain.test.coarse);
+    // Metadata paths still may not climb out, whatever the flag.
+    const { root: hostile } = await writeSop({ lines: (l) => [...l, '999 1 1 ../outside.JPG'] });
+    await expect(build('sop_split1', hostile, { allowSymlinks: true })).rejects.toThrow(
+      /names the image path "\.\.\/outside\.JPG", which climbs out with \.\./,
     );
   });
 

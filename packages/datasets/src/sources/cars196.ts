@@ -105,6 +105,7 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
     }),
   );
 
+  const datasetRoot = new DatasetRoot(rootPath, { allowSymlinks: options.allowSymlinks });
   const planned: Partial<Record<Split, ImageFileItem[]>> = {};
   const itemsOf = (split: Split): ImageFileItem[] => (planned[split] ??= planSplit(split));
   let classNames: string[] | undefined;
@@ -124,7 +125,7 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
     // The root is part of the inputs: identical metadata under another root is another dataset.
     config: {
       layout: layout.kind,
-      root: new DatasetRoot(rootPath).real,
+      root: datasetRoot.real,
       shortSide,
       skipBad: options.skipBad ?? false,
     },
@@ -162,7 +163,7 @@ export function cars196Source(options: Cars196Options = {}): DatasetSource {
       layout.kind === 'devkit'
         ? readMatAnnotations(rootPath, layout.annos[split])
         : readCsvAnnotations(rootPath, layout.annos[split]);
-    const root = new DatasetRoot(rootPath);
+    const root = datasetRoot;
     const imageDir = imageLocator(rootPath, split, names);
     const items: ImageFileItem[] = annotations.map((a) => {
       if (a.classId > names.length && a.classId <= CARS196_CLASS_NAMES.length) {

@@ -73,7 +73,8 @@ export function csvSource(options: CsvSourceOptions): DatasetSource {
   const seed = checkSeed(options.seed ?? CSV_DEFAULT_SEED);
   const shortSide = checkShortSide(options.shortSide ?? DEFAULT_SHORT_SIDE);
   let planned: CsvPlan | undefined;
-  const plan = (): CsvPlan => (planned ??= planCsv(csvFile, rootPath, seed));
+  const datasetRoot = new DatasetRoot(rootPath, { allowSymlinks: options.allowSymlinks });
+  const plan = (): CsvPlan => (planned ??= planCsv(csvFile, datasetRoot, seed));
   return {
     name,
     builderVersion: '1',
@@ -86,7 +87,7 @@ export function csvSource(options: CsvSourceOptions): DatasetSource {
     sourceFiles: [{ name: 'labels', path: csvFile }],
     // The root is part of the inputs: the same CSV under another root is another dataset.
     config: {
-      root: new DatasetRoot(rootPath).real,
+      root: datasetRoot.real,
       seed,
       shortSide,
       skipBad: options.skipBad ?? false,
@@ -133,7 +134,7 @@ function labelColumn(values: readonly string[]): { names: string[]; ids: number[
   return { names, ids: values.map((v) => idOf.get(v)!) };
 }
 
-function planCsv(csvFile: string, rootPath: string, seed: number): CsvPlan {
+function planCsv(csvFile: string, root: DatasetRoot, seed: number): CsvPlan {
   const rows = readCsvRows(csvFile);
   if (rows.length < 2)
     throw new DatasetError(
@@ -201,7 +202,6 @@ function planCsv(csvFile: string, rootPath: string, seed: number): CsvPlan {
     }
   }
 
-  const root = new DatasetRoot(rootPath);
   const items: Record<Split, ImageFileItem[]> = { train: [], test: [] };
   data.forEach((row, i) => {
     const where = `${csvFile} line ${row.line}`;

@@ -76,15 +76,16 @@ export function sopSource(dataset: SopSplitName, options: SopOptions = {}): Data
     JSON_PARTS.map((part) => jsonFileName(dataset, split, part)),
   );
   const useAuthorsSplit = jsonFiles.every((f) => existsSync(join(rootPath, f)));
-  const rootReal = new DatasetRoot(rootPath).real;
+  const datasetRoot = new DatasetRoot(rootPath, { allowSymlinks: options.allowSymlinks });
+  const rootReal = datasetRoot.real;
   const names = useAuthorsSplit ? jsonFiles : [...EBAY_FILES];
   const sourceFiles: SourceFile[] = names.map((name) => ({ name, path: join(rootPath, name) }));
 
   let planned: SopPlan | undefined;
   const plan = (): SopPlan => {
     planned ??= useAuthorsSplit
-      ? planFromAuthorsJson(dataset, rootPath)
-      : planFromRecipe(dataset, rootPath, seed);
+      ? planFromAuthorsJson(dataset, rootPath, datasetRoot)
+      : planFromRecipe(dataset, rootPath, seed, datasetRoot);
     return planned;
   };
 
@@ -169,8 +170,12 @@ function categoryOfPath(path: string): string {
   return folder.replace(/_final$/, '');
 }
 
-function planFromRecipe(dataset: SopSplitName, rootPath: string, seed: number): SopPlan {
-  const root = new DatasetRoot(rootPath);
+function planFromRecipe(
+  dataset: SopSplitName,
+  rootPath: string,
+  seed: number,
+  root: DatasetRoot,
+): SopPlan {
   const images = EBAY_FILES.flatMap((name) => readEbayFile(join(rootPath, name), name));
   // Every path is checked, selected or not: a metadata file with one hostile path is refused whole.
   const resolved = new Map(images.map((image) => [image, root.resolve(image.path, image.where)]));
@@ -279,8 +284,7 @@ function readJsonList(path: string, name: string): unknown[] {
   return parsed;
 }
 
-function planFromAuthorsJson(dataset: SopSplitName, rootPath: string): SopPlan {
-  const root = new DatasetRoot(rootPath);
+function planFromAuthorsJson(dataset: SopSplitName, rootPath: string, root: DatasetRoot): SopPlan {
   const raw = {} as Record<
     Split,
     { paths: unknown[]; fine: unknown[]; coarse: unknown[]; files: string[] }
