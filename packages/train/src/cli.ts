@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { DEFAULT_CONFIG, parseTrainArgs, type TrainConfig } from './config.js';
 import { RunsDb } from './runs-db.js';
 import { train } from './trainer.js';
