@@ -46,7 +46,15 @@ export {
   type TargetInputs,
 } from './methods/index.js';
 export { SgdMomentum, learningRateAt } from './sgd.js';
-export { MaskConModel, inversePermutation, type MocoConfig, type StepGradients } from './moco.js';
+export {
+  MaskConModel,
+  SINGLE_REPLICA,
+  inversePermutation,
+  type MocoConfig,
+  type ReplicaGroup,
+  type StepBatch,
+  type StepGradients,
+} from './moco.js';
 export {
   initBackend,
   BACKEND_ORDER,

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '@maskcon/augment';
 import type { ParamStore } from './params.js';
 import {
   createNetwork,
@@ -39,6 +38,38 @@ function checkPasses(n: number, bnSplits: number, passes: number): void {
   }
 }
 
+/**
+ * The data-parallel replicas a step runs on, and how they exchange arrays. A single process is
+ * rank 0 of 1 (`SINGLE_REPLICA`); worker threads use shared-memory collectives
+ * (@maskcon/train's SharedCollective). Every rank must obtain bit-identical results.
+ */
+export interface ReplicaGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  /** Concatenation of every rank's `local` (equal lengths), in rank order. */
+  allGather(local: Float32Array): Float32Array;
+  /** Element-wise mean of every rank's `local` (equal lengths). Overwrites and returns `local`. */
+  allReduceMean(local: Float32Array): Float32Array;
+}
+
+/** One replica: both exchanges are the identity. */
+export const SINGLE_REPLICA: ReplicaGroup = Object.freeze({
+  rank: 0,
+  worldSize: 1,
+  allGather: (local: Float32Array) => local,
+  allReduceMean: (local: Float32Array) => local,
+});
+
+/** One batch of B images as the step reads it. */
+export interface StepBatch {
+  /** B labels (coarse, or fine) in batch order. */
+  labels: Int32Array;
+  /** The shuffle-BN permutation of the batch (B), drawn by the caller from the run's streams. */
+  shuffle: Int32Array;
+  /** The `view` images at batch positions `positions` as one n×H×W×C tensor (the caller owns the data). */
+  views(positions: ArrayLike<number>, view: 'query' | 'key'): tf.Tensor4D;
+}
+
 export interface StepGradients {
   loss: tf.Scalar;
   /** Gradient per trainable parameter name. */
@@ -64,8 +95,13 @@ export interface MocoConfig extends MethodParams {
 }
 
 /**
- * MaskCon in the MoCo framework (algorithm.md, "The training step"). Reads top to bottom as
- * the algorithm: momentum update → keys with shuffle BN → targets → query loss + SGD → enqueue.
+ * MaskCon (and every registered method) in the MoCo framework (docs/method.md): two encoders,
+ * the queue and SGD, and `step`, the one training step every run takes. It reads top to bottom
+ * as the algorithm: momentum update → keys with shuffle BN → targets → query loss → gradients
+ * averaged over the replicas → SGD → enqueue. With W replicas (`group`), replica r computes the
+ * keys of rows [r·B/W, (r+1)·B/W) of the shuffled batch and the query loss of the same rows of
+ * the batch; the keys are all-gathered and the gradients and BN statistics averaged, so every
+ * replica applies the update one process with B images and `bnSplits` BN groups would.
  */
 export class MaskConModel {
   readonly cfg: MocoConfig;
@@ -73,22 +109,32 @@ export class MaskConModel {
   readonly encoderK: ParamStore;
   readonly queue: MemoryQueue;
   readonly optimizer: SgdMomentum;
-  private readonly shuffleRng: Rng;
+  /** BatchNorm groups of this replica's share of a batch. */
+  readonly localBnSplits: number;
+  /** Forward/backward passes per step and replica (gradient accumulation over whole BN groups). */
+  passes = 1;
 
-  constructor(cfg: MocoConfig) {
+  constructor(
+    cfg: MocoConfig,
+    readonly group: ReplicaGroup = SINGLE_REPLICA,
+  ) {
     const method = METHODS[cfg.method];
     if (method.needsClassifier && !cfg.network.classifierClasses) {
       throw new Error(
         `${method.label} needs a classifier: set network.classifierClasses to the number of classes of its labels.`,
       );
     }
+    if (cfg.bnSplits % group.worldSize !== 0)
+      throw new Error(
+        `--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${group.worldSize}): each worker holds whole BatchNorm groups.`,
+      );
+    this.localBnSplits = cfg.bnSplits / group.worldSize;
     this.cfg = cfg;
     installLeanGradients(); // the backward pass releases activations and gradients as it goes
     this.encoderQ = createNetwork(cfg.network, cfg.seed);
     this.encoderK = this.encoderQ.cloneFrozen(); // θ_k ← θ_q at start
     this.queue = new MemoryQueue(cfg.queueSize, cfg.network.projDim);
     this.optimizer = new SgdMomentum(cfg.sgdMomentum, cfg.weightDecay);
-    this.shuffleRng = new Rng(cfg.seed ^ 0x5eed);
   }
 
   /** θ_k ← θ_q for every parameter and buffer (after loading pretrained weights into θ_q). */
@@ -142,29 +188,38 @@ export class MaskConModel {
     return k;
   }
 
-  /** The shuffle-BN permutation for the next key batch (drawn from the model's seeded stream). */
-  nextShuffle(n: number): { perm: Int32Array; inverse: Int32Array } {
-    const perm = this.shuffleRng.permutation(n);
-    return { perm, inverse: inversePermutation(perm) };
-  }
-
   /**
-   * Keys k = normalize(proj(backbone_k(x_k))) with shuffle BN: the batch is permuted before the
-   * key encoder (so BN groups mix different samples than the query's) and un-permuted after.
-   *   xk: N×H×W×C → N×d (no gradient)
+   * Keys k = normalize(proj(backbone_k(x_k))) of the whole batch with shuffle BN: the batch is
+   * permuted before the key encoder (so BN groups mix other samples than the query's) and
+   * un-permuted after. This replica encodes its share of the shuffled batch; the shares are
+   * all-gathered. Returns B×d in batch order (no gradient).
    */
-  computeKeys(xk: tf.Tensor4D): tf.Tensor2D {
-    const { perm, inverse } = this.nextShuffle(xk.shape[0]);
-    return tf.tidy(() => {
-      const k = this.encodeKeys(tf.gather(xk, tf.tensor1d(perm, 'int32')));
-      return tf.gather(k, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D;
-    });
+  batchKeys(batch: StepBatch): tf.Tensor2D {
+    const B = batch.labels.length;
+    const { rank, worldSize } = this.group;
+    const share = B / worldSize;
+    const perm = batch.shuffle;
+    const inverse = inversePermutation(perm);
+    const xk = batch.views(perm.subarray(rank * share, (rank + 1) * share), 'key');
+    const kShard = this.encodeKeys(xk, this.localBnSplits, this.passes); // share×d, shuffled order
+    xk.dispose();
+    if (worldSize === 1) {
+      const k = tf.tidy(() => tf.gather(kShard, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D);
+      kShard.dispose();
+      return k;
+    }
+    const gathered = this.group.allGather(kShard.dataSync() as Float32Array); // B×d shuffled
+    const d = kShard.shape[1];
+    kShard.dispose();
+    return tf.tidy(
+      () => tf.gather(tf.tensor2d(gathered, [B, d]), tf.tensor1d(inverse, 'int32')) as tf.Tensor2D,
+    );
   }
 
-  /** Fills the whole queue with keys of training images before the first step. */
-  fillQueue(xk: tf.Tensor4D, labels: ArrayLike<number>): void {
-    const k = this.computeKeys(xk);
-    this.queue.enqueue(k, labels);
+  /** Enqueues the key-view projections of a batch (filling the queue before the first step). */
+  fillQueue(batch: StepBatch): void {
+    const k = this.batchKeys(batch);
+    this.queue.enqueue(k, batch.labels);
     k.dispose();
   }
 
@@ -264,17 +319,79 @@ export class MaskConModel {
   }
 
   /**
-   * One training step. Returns the loss as a device scalar (the caller decides when to read it).
-   *   xq, xk: N×H×W×C query/key views; labels: N (coarse, or fine for SupFINE)
+   * One training step on a batch of B images (this replica's share of it). Returns the
+   * full-batch mean loss as a device scalar (the caller decides when to read it).
    */
-  trainStep(xq: tf.Tensor4D, xk: tf.Tensor4D, labels: Int32Array, lr: number): tf.Scalar {
+  step(batch: StepBatch, lr: number): tf.Scalar {
+    const B = batch.labels.length;
+    const { rank, worldSize } = this.group;
+    const share = B / worldSize;
     this.momentumUpdateKeyEncoder(); // before computing keys
-    const k = this.computeKeys(xk); // N×d
-    const g = this.gradients(xq, k, labels);
+    const k = this.batchKeys(batch); // B×d
+    const rows = Int32Array.from({ length: share }, (_, i) => rank * share + i);
+    const xq = batch.views(rows, 'query'); // share×H×W×C
+    const kMine =
+      worldSize === 1 ? k : (tf.slice(k, [rank * share, 0], [share, k.shape[1]]) as tf.Tensor2D);
+    const g = this.gradients(
+      xq,
+      kMine,
+      batch.labels.subarray(rank * share, (rank + 1) * share),
+      this.localBnSplits,
+      this.passes,
+    );
+    xq.dispose();
+    if (kMine !== k) kMine.dispose();
+    let loss = g.loss;
+    if (worldSize > 1) loss = this.averageAcrossReplicas(g);
     this.applyGradients(g, lr);
-    this.queue.enqueue(k, labels);
+    this.queue.enqueue(k, batch.labels); // the whole batch's keys, after the loss read the queue
     k.dispose();
-    return g.loss;
+    return loss;
+  }
+
+  /** All-reduces gradients, BN statistics and the loss in one flat buffer; updates `g` in place. */
+  private averageAcrossReplicas(g: StepGradients): tf.Scalar {
+    const parts: tf.Tensor[] = [...g.grads.values()];
+    for (const st of g.bnStats) parts.push(st.mean, st.variance);
+    const total = parts.reduce((a, t) => a + t.size, 0) + 1;
+    const flat = new Float32Array(total);
+    let o = 0;
+    for (const t of parts) {
+      flat.set(t.dataSync() as Float32Array, o);
+      o += t.size;
+    }
+    flat[o] = g.loss.dataSync()[0];
+    this.group.allReduceMean(flat);
+    o = 0;
+    for (const [name, t] of g.grads) {
+      g.grads.set(name, tf.tensor(flat.subarray(o, o + t.size), t.shape));
+      o += t.size;
+      t.dispose();
+    }
+    for (const st of g.bnStats) {
+      const c = st.mean.size;
+      st.mean.dispose();
+      st.variance.dispose();
+      st.mean = tf.tensor1d(flat.subarray(o, o + c));
+      st.variance = tf.tensor1d(flat.subarray(o + c, o + 2 * c));
+      o += 2 * c;
+    }
+    g.loss.dispose();
+    return tf.scalar(flat[o]);
+  }
+
+  /** Number of floats `averageAcrossReplicas` exchanges (for sizing shared buffers). */
+  reduceSize(): number {
+    let n = 1;
+    for (const [name, v] of this.encoderQ.trainable) {
+      n += v.size;
+      if (
+        name.endsWith('.weight') &&
+        this.encoderQ.buffers.has(name.replace(/weight$/, 'running_mean'))
+      )
+        n += 2 * v.size;
+    }
+    return n;
   }
 
   /**

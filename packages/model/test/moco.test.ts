@@ -1,11 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import { Rng } from '@maskcon/augment';
 import {
   MaskConModel,
+  inversePermutation,
   MemoryQueue,
   SgdMomentum,
   learningRateAt,
   type MocoConfig,
+  type StepBatch,
 } from '../src/index.js';
 
 beforeAll(async () => {
@@ -28,6 +31,21 @@ const cfg = (method: MocoConfig['method']): MocoConfig => ({
 
 function images(n: number, seed: number): tf.Tensor4D {
   return tf.randomUniform([n, 8, 8, 1], -1, 1, 'float32', seed) as tf.Tensor4D;
+}
+
+/**
+ * A batch for the model's step from whole query/key tensors (B×H×W×C): the views at the given
+ * positions are gathered rows, and the shuffle permutation is drawn from `seed`.
+ */
+function batchOf(xq: tf.Tensor4D, xk: tf.Tensor4D, labels: Int32Array, seed: number): StepBatch {
+  return {
+    labels,
+    shuffle: new Rng(seed).permutation(labels.length),
+    views: (positions, view) =>
+      tf.tidy(() =>
+        tf.gather(view === 'query' ? xq : xk, tf.tensor1d(Int32Array.from(positions), 'int32')),
+      ),
+  };
 }
 
 describe('MemoryQueue', () => {
@@ -103,8 +121,10 @@ describe('MaskConModel', () => {
     const model = new MaskConModel(cfg('maskcon'));
     const x = images(8, 1);
     const labels = Int32Array.from([0, 1, 0, 1, 0, 1, 0, 1]);
-    model.fillQueue(images(8, 2), labels);
-    model.fillQueue(images(8, 3), labels);
+    const [f1, f2] = [images(8, 2), images(8, 3)];
+    model.fillQueue(batchOf(f1, f1, labels, 1));
+    model.fillQueue(batchOf(f2, f2, labels, 2));
+    tf.dispose([f1, f2]);
     expect(model.queue.isFull).toBe(true);
 
     // θ_k ← m·θ_k + (1−m)·θ_q, checked on one parameter after perturbing θ_q.
@@ -121,7 +141,7 @@ describe('MaskConModel', () => {
     const losses: number[] = [];
     let tensors = -1;
     for (let step = 0; step < 6; step++) {
-      const loss = model.trainStep(x, x, labels, 0.05);
+      const loss = model.step(batchOf(x, x, labels, 10 + step), 0.05);
       losses.push(loss.dataSync()[0]);
       loss.dispose();
       if (step === 1) tensors = tf.memory().numTensors;
@@ -146,8 +166,10 @@ describe('MaskConModel', () => {
       };
       const model = new MaskConModel(c);
       const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
-      model.fillQueue(images(8, 2), labels);
-      model.fillQueue(images(8, 3), labels);
+      const [f1, f2] = [images(8, 2), images(8, 3)];
+      model.fillQueue(batchOf(f1, f1, labels, 1));
+      model.fillQueue(batchOf(f2, f2, labels, 2));
+      tf.dispose([f1, f2]);
       const xq = images(8, 4);
       const k = model.encodeKeys(images(8, 5), 4);
       const tensors = tf.memory().numTensors;
@@ -198,9 +220,9 @@ describe('MaskConModel', () => {
       const model = new MaskConModel(cfg('selfcon'));
       const x = images(8, 7);
       const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
-      model.fillQueue(x, labels);
-      model.fillQueue(x, labels);
-      const l = model.trainStep(x, x, labels, 0.05);
+      model.fillQueue(batchOf(x, x, labels, 1));
+      model.fillQueue(batchOf(x, x, labels, 2));
+      const l = model.step(batchOf(x, x, labels, 3), 0.05);
       const out = [l.dataSync()[0], ...model.encoderQ.get('conv1.weight').dataSync()];
       l.dispose();
       model.dispose();
@@ -208,5 +230,75 @@ describe('MaskConModel', () => {
       return out;
     };
     expect(run()).toEqual(run());
+  });
+});
+
+describe('MaskConModel.step (the training step every run takes)', () => {
+  it('un-shuffles the keys: in one BN group, shuffle BN gives the keys of the unshuffled batch', () => {
+    const model = new MaskConModel({ ...cfg('maskcon'), bnSplits: 1 });
+    const x = images(8, 21);
+    const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
+    const plain = model.encodeKeys(x, 1);
+    const batch = batchOf(x, x, labels, 5);
+    expect(Array.from(batch.shuffle)).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    const shuffled = model.batchKeys(batch);
+    const a = plain.dataSync();
+    shuffled.dataSync().forEach((v, i) => expect(v).toBeCloseTo(a[i], 5));
+    // With two BN groups the groups hold other samples, so the keys differ.
+    const two = new MaskConModel({ ...cfg('maskcon'), bnSplits: 2 });
+    const kTwo = two.batchKeys(batch);
+    const kTwoPlain = two.encodeKeys(x, 2);
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(kTwo, kTwoPlain))).dataSync()[0]);
+    expect(diff).toBeGreaterThan(1e-3);
+    tf.dispose([plain, shuffled, kTwo, kTwoPlain, x]);
+    model.dispose();
+    two.dispose();
+  });
+
+  it('computes the loss of the batch against the queue before enqueueing its keys, then updates', () => {
+    // The step's loss equals the method's loss recomputed from the pre-step state: same keys
+    // (momentum-updated key encoder, shuffle BN), same queue, query encoder before SGD.
+    for (const method of ['maskcon', 'coins'] as const) {
+      const c = {
+        ...cfg(method),
+        network: { ...cfg(method).network, classifierClasses: method === 'coins' ? 3 : undefined },
+      };
+      const model = new MaskConModel(c);
+      const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
+      const [f1, f2, xq, xk] = [images(8, 2), images(8, 3), images(8, 4), images(8, 5)];
+      model.fillQueue(batchOf(f1, f1, labels, 1));
+      model.fillQueue(batchOf(f2, f2, labels, 2));
+      const batch = batchOf(xq, xk, labels, 7);
+      // The expected loss, from the same pieces in the algorithm's order on a twin model.
+      const twin = new MaskConModel(c);
+      twin.fillQueue(batchOf(f1, f1, labels, 1));
+      twin.fillQueue(batchOf(f2, f2, labels, 2));
+      twin.momentumUpdateKeyEncoder();
+      const perm = batch.shuffle;
+      const kShuffled = twin.encodeKeys(
+        tf.gather(xk, tf.tensor1d(perm, 'int32')) as tf.Tensor4D,
+        c.bnSplits,
+      );
+      const k = tf.gather(kShuffled, tf.tensor1d(inversePermutation(perm), 'int32')) as tf.Tensor2D;
+      const g = twin.gradients(xq, k, labels);
+      const expected = g.loss.dataSync()[0];
+      const queueBefore = model.queue.keys.dataSync().slice();
+      const loss = model.step(batch, 0.05);
+      expect(loss.dataSync()[0]).toBeCloseTo(expected, 5);
+      // The batch's keys replaced the oldest 8 queue entries (pointer was at 0).
+      const kv = k.dataSync();
+      const after = model.queue.keys.dataSync();
+      for (let i = 0; i < kv.length; i++) expect(after[i]).toBeCloseTo(kv[i], 5);
+      expect(Array.from(after.slice(kv.length))).toEqual(Array.from(queueBefore.slice(kv.length)));
+      expect(model.queue.pointer).toBe(8);
+      // SGD moved the query encoder.
+      const w0 = twin.encoderQ.get('conv1.weight').dataSync();
+      const w1 = model.encoderQ.get('conv1.weight').dataSync();
+      expect(w1.some((v, i) => Math.abs(v - w0[i]) > 1e-7)).toBe(true);
+      tf.dispose([loss, g.loss, ...g.grads.values(), kShuffled, k, f1, f2, xq, xk]);
+      for (const st of g.bnStats) tf.dispose([st.mean, st.variance]);
+      model.dispose();
+      twin.dispose();
+    }
   });
 });

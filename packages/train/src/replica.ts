@@ -14,11 +14,10 @@ import {
   MaskConModel,
   exportBackbone,
   initBackend,
-  inversePermutation,
   loadPretrainedBackbone,
   stemForImageSize,
   type BackendName,
-  type StepGradients,
+  type StepBatch,
 } from '@maskcon/model';
 import {
   WASM_PASS_BUDGET_MB,
@@ -81,11 +80,10 @@ export interface StepInput {
 }
 
 /**
- * One data-parallel replica: a full copy of the model plus the data. With worldSize = 1 it is
- * the whole single-process trainer. With W replicas, replica r takes rows [r·B/W, (r+1)·B/W)
- * of the batch for the query loss and the same slice of the shuffled batch for the keys; the
- * keys are all-gathered, the gradients and BN statistics averaged, so every replica applies
- * the same update as one process with B images and `bnSplits` BN groups would.
+ * One data-parallel replica: a full copy of the model (whose `step` is the training step) plus
+ * the data it reads. With worldSize = 1 it is the whole single-process trainer. It turns a
+ * batch's indices into the model's StepBatch: its views (from the loader, or augmented here
+ * with the loader's generators) and its shuffle-BN permutation (a function of seed, epoch, step).
  */
 export class Replica {
   readonly model: MaskConModel;
@@ -96,9 +94,6 @@ export class Replica {
   readonly pipeTest: Pipeline;
   private readonly channels: number;
   private readonly normalization: { mean: readonly number[]; std: readonly number[] };
-  private readonly localBnSplits: number;
-  /** Forward/backward passes per step (gradient accumulation over whole BN groups). */
-  readonly passes: number = 1;
 
   private constructor(
     readonly cfg: TrainConfig,
@@ -119,39 +114,39 @@ export class Replica {
       throw new Error(
         `--batch-size ${cfg.batchSize} must be divisible by the number of workers (${w}).`,
       );
-    if (cfg.bnSplits % w !== 0)
-      throw new Error(
-        `--bn-splits ${cfg.bnSplits} must be a multiple of the number of workers (${w}): each worker holds whole BatchNorm groups.`,
-      );
-    this.localBnSplits = cfg.bnSplits / w;
     const stem = cfg.stem === 'auto' ? stemForImageSize(this.pipeTest.size) : cfg.stem;
-    this.model = new MaskConModel({
-      method: cfg.method,
-      w: cfg.w,
-      t: cfg.t,
-      t0: cfg.t0,
-      queueSize: cfg.K,
-      keyMomentum: cfg.m,
-      sgdMomentum: 0.9,
-      weightDecay: cfg.weightDecay,
-      bnSplits: cfg.bnSplits,
-      seed: cfg.seed,
-      network: {
-        arch: cfg.arch,
-        width: cfg.width,
-        baseWidth: cfg.baseWidth,
-        inChannels: this.channels,
-        stem,
-        projHidden: 512,
-        projDim: 128,
-        classifierClasses: METHODS[cfg.method].needsClassifier
-          ? (cfg.labels === 'fine' ? this.trainSet.fineClassNames : this.trainSet.coarseClassNames)
-              .length
-          : undefined,
+    this.model = new MaskConModel(
+      {
+        method: cfg.method,
+        w: cfg.w,
+        t: cfg.t,
+        t0: cfg.t0,
+        queueSize: cfg.K,
+        keyMomentum: cfg.m,
+        sgdMomentum: 0.9,
+        weightDecay: cfg.weightDecay,
+        bnSplits: cfg.bnSplits,
+        seed: cfg.seed,
+        network: {
+          arch: cfg.arch,
+          width: cfg.width,
+          baseWidth: cfg.baseWidth,
+          inChannels: this.channels,
+          stem,
+          projHidden: 512,
+          projDim: 128,
+          classifierClasses: METHODS[cfg.method].needsClassifier
+            ? (cfg.labels === 'fine'
+                ? this.trainSet.fineClassNames
+                : this.trainSet.coarseClassNames
+              ).length
+            : undefined,
+        },
       },
-    });
+      collective,
+    );
     try {
-      this.passes = this.choosePasses(stem);
+      this.model.passes = this.choosePasses(stem);
     } catch (err) {
       this.dispose();
       throw err;
@@ -197,9 +192,10 @@ export class Replica {
   ): Promise<Replica> {
     const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log);
     const r = new Replica(cfg, indexPath, collective, backend.name);
-    if (r.passes > 1 && collective.rank === 0)
+    const passes = r.model.passes;
+    if (passes > 1 && collective.rank === 0)
       log(
-        `micro-batches: ${r.passes} passes of ${cfg.batchSize / collective.worldSize / r.passes} images per worker and step (gradients accumulated over whole BN groups)`,
+        `micro-batches: ${passes} passes of ${cfg.batchSize / collective.worldSize / passes} images per worker and step (gradients accumulated over whole BN groups)`,
       );
     if (cfg.pretrained) {
       const res = loadPretrainedBackbone(r.model.encoderQ, cfg.pretrained, {
@@ -245,36 +241,22 @@ export class Replica {
     return tf.tensor4d(out, [n, size, size, this.channels]);
   }
 
-  /**
-   * Keys of the whole batch with shuffle BN, this replica computing its share of the shuffled
-   * batch. Returns B×d in batch order.
-   */
-  private batchKeys(s: {
+  /** The batch as the model's step reads it: labels, shuffle permutation and views. */
+  private batch(s: {
     indices: Int32Array;
+    labels: Int32Array;
     epoch: number;
     step: number;
     views?: BatchViews;
-  }): tf.Tensor2D {
+  }): StepBatch {
     const B = s.indices.length;
-    const { rank, worldSize } = this.collective;
-    const share = B / worldSize;
-    // The permutation depends only on (seed, epoch, step): a resumed run draws the same one.
-    const perm = streamRng(this.cfg.seed, s.epoch, s.step, RandomStream.Shuffle, 0).permutation(B);
-    const inverse = inversePermutation(perm);
-    const xk = this.views(s, perm.subarray(rank * share, (rank + 1) * share), this.pipeK, 'key');
-    const kShard = this.model.encodeKeys(xk, this.localBnSplits, this.passes); // share×d, shuffled order
-    xk.dispose();
-    if (worldSize === 1) {
-      const k = tf.tidy(() => tf.gather(kShard, tf.tensor1d(inverse, 'int32')) as tf.Tensor2D);
-      kShard.dispose();
-      return k;
-    }
-    const gathered = this.collective.allGather(kShard.dataSync() as Float32Array); // B×d shuffled
-    const d = kShard.shape[1];
-    kShard.dispose();
-    return tf.tidy(
-      () => tf.gather(tf.tensor2d(gathered, [B, d]), tf.tensor1d(inverse, 'int32')) as tf.Tensor2D,
-    );
+    return {
+      labels: s.labels,
+      // A function of (seed, epoch, step) only: every replica and a resumed run draw the same one.
+      shuffle: streamRng(this.cfg.seed, s.epoch, s.step, RandomStream.Shuffle, 0).permutation(B),
+      views: (positions, view) =>
+        this.views(s, positions, view === 'query' ? this.pipeQ : this.pipeK, view),
+    };
   }
 
   /** Enqueues key-view projections of a batch (queue filling before the first step). */
@@ -285,68 +267,12 @@ export class Replica {
     step: number;
     views?: BatchViews;
   }): void {
-    const k = this.batchKeys(s);
-    this.model.queue.enqueue(k, s.labels);
-    k.dispose();
+    this.model.fillQueue(this.batch(s));
   }
 
-  /** One MoCo/MaskCon step on the batch. Returns the full-batch mean loss as a device scalar. */
+  /** One training step on the batch. Returns the full-batch mean loss as a device scalar. */
   step(s: StepInput): tf.Scalar {
-    const B = s.indices.length;
-    const { rank, worldSize } = this.collective;
-    const share = B / worldSize;
-    this.model.momentumUpdateKeyEncoder(); // before computing keys
-    const k = this.batchKeys(s); // B×d
-    const rows = Int32Array.from({ length: share }, (_, i) => rank * share + i);
-    const xq = this.views(s, rows, this.pipeQ, 'query');
-    const kMine =
-      worldSize === 1 ? k : (tf.slice(k, [rank * share, 0], [share, k.shape[1]]) as tf.Tensor2D);
-    const g = this.model.gradients(
-      xq,
-      kMine,
-      s.labels.subarray(rank * share, (rank + 1) * share),
-      this.localBnSplits,
-      this.passes,
-    );
-    xq.dispose();
-    if (kMine !== k) kMine.dispose();
-    let loss = g.loss;
-    if (worldSize > 1) loss = this.averageAcrossReplicas(g);
-    this.model.applyGradients(g, s.lr);
-    this.model.queue.enqueue(k, s.labels);
-    k.dispose();
-    return loss;
-  }
-
-  /** All-reduces gradients, BN statistics and the loss in one flat buffer; updates `g` in place. */
-  private averageAcrossReplicas(g: StepGradients): tf.Scalar {
-    const parts: tf.Tensor[] = [...g.grads.values()];
-    for (const st of g.bnStats) parts.push(st.mean, st.variance);
-    const total = parts.reduce((a, t) => a + t.size, 0) + 1;
-    const flat = new Float32Array(total);
-    let o = 0;
-    for (const t of parts) {
-      flat.set(t.dataSync() as Float32Array, o);
-      o += t.size;
-    }
-    flat[o] = g.loss.dataSync()[0];
-    this.collective.allReduceMean(flat);
-    o = 0;
-    for (const [name, t] of g.grads) {
-      g.grads.set(name, tf.tensor(flat.subarray(o, o + t.size), t.shape));
-      o += t.size;
-      t.dispose();
-    }
-    for (const st of g.bnStats) {
-      const c = st.mean.size;
-      st.mean.dispose();
-      st.variance.dispose();
-      st.mean = tf.tensor1d(flat.subarray(o, o + c));
-      st.variance = tf.tensor1d(flat.subarray(o + c, o + 2 * c));
-      o += 2 * c;
-    }
-    g.loss.dispose();
-    return tf.scalar(flat[o]);
+    return this.model.step(this.batch(s), s.lr);
   }
 
   /** Full training state (encoders, optimizer, queue) — identical on every replica. */
@@ -372,18 +298,9 @@ export class Replica {
     });
   }
 
-  /** Number of floats `averageAcrossReplicas` exchanges (for sizing shared buffers). */
+  /** Number of floats a step's all-reduce exchanges (for sizing shared buffers). */
   reduceSize(): number {
-    let n = 1;
-    for (const [name, v] of this.model.encoderQ.trainable) {
-      n += v.size;
-      if (
-        name.endsWith('.weight') &&
-        this.model.encoderQ.buffers.has(name.replace(/weight$/, 'running_mean'))
-      )
-        n += 2 * v.size;
-    }
-    return n;
+    return this.model.reduceSize();
   }
 
   /** Backbone features (eval-mode BN, test transform) of test images `indices`. n×feat. */

@@ -1,17 +1,12 @@
+import type { ReplicaGroup } from '@maskcon/model';
+
 /**
  * Collective operations between data-parallel replicas (one per worker thread), over
  * SharedArrayBuffers: an all-gather for the shuffled keys and an all-reduce (mean) for
  * gradients and BatchNorm statistics. Every replica sums the slots in rank order, so all
  * replicas obtain bit-identical results and stay identical after each SGD step.
  */
-export interface Collective {
-  readonly rank: number;
-  readonly worldSize: number;
-  /** Concatenation of every rank's `local` (equal lengths), in rank order. */
-  allGather(local: Float32Array): Float32Array;
-  /** Element-wise mean of every rank's `local` (equal lengths). Overwrites and returns `local`. */
-  allReduceMean(local: Float32Array): Float32Array;
-}
+export type Collective = ReplicaGroup;
 
 /** One replica: both operations are the identity. */
 export class LocalCollective implements Collective {
