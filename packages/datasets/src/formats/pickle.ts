@@ -621,6 +621,9 @@ class Unpickler {
           return this.value(result, 'the result');
         }
         case OP.MARK:
+          // MARKs share the stack's item limit (a mark list without a cap grew to 1.9 GB).
+          if (this.stack.length + this.marks.length >= this.limits.maxStack)
+            this.fail(`stack and MARKs exceed ${this.limits.maxStack} items`);
           this.marks.push(this.stack.length);
           if ((this.marks.length & 0xfff) === 0) this.checkBudget();
           break;
