@@ -5,6 +5,7 @@ export {
   horizontalFlip,
   randomResizedCrop,
   resize,
+  resizeSquare,
   resizedCrop,
   resizedShape,
   roundHalfEven,

@@ -27,7 +27,7 @@ import {
   hflip,
   horizontalFlip,
   randomResizedCrop,
-  resize,
+  resizeSquare,
   sampleResizedCropParams,
   type Transform,
 } from './transforms.js';
@@ -48,13 +48,15 @@ export type PipelineKind = 'strong' | 'weak' | 'test';
  *      weak   = RRC → RandomPerspective(0.5, 0.5) → flip
  *  - `sop` (sop_split1, sop_split2)
  *      strong = RRC → flip → RandomPerspective(0.5, 0.5);  weak as cars196
- * RRC is RandomResizedCrop(size, (0.2, 1)); test is Resize(size) for all. Every pipeline
- * ends in ToTensor → Normalize.
+ * RRC is RandomResizedCrop(size, (0.2, 1)); test is Resize([size, size]) for all: the seed
+ * prints Resize(size), but the authors' released code resizes to [size, size], and only a
+ * square result can fill a batch slot (Resize(size) crashed evaluation on SOP/Cars196's
+ * non-square photos). Every pipeline ends in ToTensor → Normalize.
  */
 export type PipelineFamily = 'cifar' | 'cars196' | 'sop';
 
 export interface PipelineOptions {
-  /** Output side length (RandomResizedCrop size; shorter side for the test Resize). */
+  /** Output side length: every pipeline gives size×size images. */
   size: number;
   /** Per-channel normalisation mean and std (one value is broadcast to all channels). */
   mean: readonly number[];
@@ -231,13 +233,13 @@ export function makePipeline(kind: PipelineKind, options: PipelineOptions): Pipe
       ({ run, transform } = cropPipeline(size, stagesOf(family, kind), normalizer, kind));
       break;
     case 'test':
-      transform = resize(size);
+      transform = resizeSquare(size);
       run = (img, rng, out, offset = 0) => {
         const t = transform(img, rng);
-        if (out && (t.height !== size || t.width !== size)) {
+        if (t.height !== size || t.width !== size) {
+          // Unreachable with resizeSquare; kept so that no other shape can ever fill a slot.
           throw new Error(
-            `The test pipeline produced a ${t.height}×${t.width} image but a batch slot holds ${size}×${size}; ` +
-              'Resize(size) only gives size×size for square inputs, so centre-crop non-square images first.',
+            `The test pipeline produced a ${t.height}×${t.width} image where ${size}×${size} was expected.`,
           );
         }
         return normalizer.apply(t, out, offset);

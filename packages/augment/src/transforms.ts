@@ -178,6 +178,18 @@ export function resizedShape(height: number, width: number, size: number): [numb
   return [size, Math.floor((size * width) / height)];
 }
 
+/**
+ * torchvision `Resize([size, size])` (PIL BILINEAR, antialiased when shrinking): every image
+ * becomes size×size whatever its aspect ratio; the identity when already that size.
+ */
+export function resizeSquare(size: number): Transform {
+  checkPositiveInt(size, 'Resize size');
+  return (img) => {
+    if (img.height === size && img.width === size) return img;
+    return resampleRegion(img, 0, 0, img.height, img.width, size, size);
+  };
+}
+
 /** torchvision `Resize(size)` (int size, PIL BILINEAR); the identity when already that size. */
 export function resize(size: number): Transform {
   checkPositiveInt(size, 'Resize size');

@@ -80,15 +80,15 @@ describe('makePipeline', () => {
     expect(Array.from(weak(img, new Rng(9)))).not.toEqual(Array.from(weak(img, new Rng(10))));
   });
 
-  it('rejects unknown kinds and a non-square result destined for a batch slot', () => {
+  it('rejects unknown kinds; the test pipeline makes every image size×size', () => {
     expect(() => makePipeline('medium' as 'weak', { size: 8, mean, std })).toThrow(
       /Unknown pipeline kind 'medium'/,
     );
     const test = makePipeline('test', { size: 8, mean, std });
     const wide = noiseImage(8, 12, 3, 1);
-    expect(test(wide, new Rng(0)).length).toBe(8 * 12 * 3);
-    expect(() => test(wide, new Rng(0), new Float32Array(1000), 0)).toThrow(
-      /8×12 image but a batch slot holds 8×8/,
+    expect(test(wide, new Rng(0)).length).toBe(8 * 8 * 3);
+    expect(Array.from(test(wide, new Rng(0)))).toEqual(
+      Array.from(toNormalizedFloat(resizeBilinear(wide, 8, 8), mean, std)),
     );
   });
 });
