@@ -66,4 +66,5 @@ export const META = {
   imageShape: 'image_shape', // JSON [height, width, channels], or null when sizes vary
   counts: 'counts', // JSON { train, test }
   imageDecode: 'image_decode', // JPEG datasets: the ImageFileList decodeKey of the build
+  imageSize: 'image_size', // training crop side chosen at build time (csv --image-size)
 } as const;

@@ -74,6 +74,8 @@ export {
   csvSource,
   CSV_DEFAULT_SEED,
   CSV_DEFAULT_TEST_FRACTION,
+  CSV_DEFAULT_IMAGE_SIZE,
+  CSV_MIN_TEST_PER_CLASS,
   type CsvSourceOptions,
 } from './sources/csv.js';
 export {

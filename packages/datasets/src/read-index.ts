@@ -116,6 +116,12 @@ function checkLabelsInRange(
   );
 }
 
+/** `meta.image_size` as a number, or undefined when the index does not record one. */
+function recordedImageSize(meta: ReadonlyMap<string, string>): number | undefined {
+  const value = Number(meta.get(META.imageSize));
+  return Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
 function jsonNumbers(meta: ReadonlyMap<string, string>, key: string, path: string): number[] {
   const parsed = JSON.parse(meta.get(key) ?? 'null') as unknown;
   if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'number')) {
@@ -162,6 +168,7 @@ class IndexedSplit implements CoarseFineDataset {
   readonly coarseClassNames: readonly string[];
   readonly channelMean: readonly number[];
   readonly channelStd: readonly number[];
+  readonly imageSize: number | undefined;
   private readonly fine: Int32Array;
   private readonly coarse: Int32Array;
   /** Preloaded mode: all pixels of the split back to back, image i at offsets[i]. */
@@ -185,6 +192,7 @@ class IndexedSplit implements CoarseFineDataset {
     this.coarseClassNames = Object.freeze(header.coarseClassNames);
     this.channelMean = Object.freeze(jsonNumbers(header.meta, META.channelMean, path));
     this.channelStd = Object.freeze(jsonNumbers(header.meta, META.channelStd, path));
+    this.imageSize = recordedImageSize(header.meta);
 
     const summary = db
       .prepare(
@@ -381,6 +389,8 @@ export interface DatasetStats {
   readonly channelStd: readonly number[];
   /** [height, width, channels] when every image has that shape, else null. */
   readonly imageShape: readonly [number, number, number] | null;
+  /** Training crop side recorded at build time (csv `--image-size`), else undefined. */
+  readonly imageSize?: number;
   readonly sources: readonly { name: string; path: string; bytes: number; sha256: string }[];
 }
 
@@ -438,6 +448,7 @@ export function datasetStats(path: string): DatasetStats {
         | [number, number, number]
         | null,
       sources,
+      imageSize: recordedImageSize(meta),
     };
   } finally {
     db.close();

@@ -11,6 +11,8 @@ export interface SourceOptions extends ImageFileOptions {
   readonly name?: string;
   /** `csv` only: the CSV/TSV file (default `<root>/labels.csv`). */
   readonly csvFile?: string;
+  /** `csv` only: side of the square crops training uses (`--image-size`, default 224). */
+  readonly imageSize?: number;
   /** JPEG datasets: follow symlinks inside the root that lead outside it (`--allow-symlinks`). */
   readonly allowSymlinks?: boolean;
 }

@@ -65,6 +65,13 @@ export interface DatasetSource {
    * that a repaired, replaced or deleted image makes the index out of date.
    */
   readonly imageFiles?: ImageFileList;
+  /**
+   * The side of the square crops training uses for this dataset, when the builder decides it
+   * (csv `--image-size`); stored as `meta.image_size` and read back as `imageSize`.
+   */
+  readonly imageSize?: number;
+  /** Sentences about choices the builder made (e.g. how it split), for the build output. */
+  notes?(): readonly string[];
   /** Stream a split's records in index order (idx 0, 1, …). */
   readSplit(split: Split, context?: ReadContext): SplitRecords | Promise<SplitRecords>;
 }

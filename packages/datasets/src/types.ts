@@ -26,6 +26,12 @@ export interface CoarseFineDataset {
    */
   readonly channelMean: readonly number[];
   readonly channelStd: readonly number[];
+  /**
+   * The side of the square crops training should use, when the index records one (csv
+   * datasets built with `--image-size`, default 224); undefined otherwise (the paper's
+   * datasets have theirs in the recipe table).
+   */
+  readonly imageSize?: number;
   /** Per-image fine label, length `size`. */
   fineLabels(): Int32Array;
   /** Per-image coarse label, length `size`. */

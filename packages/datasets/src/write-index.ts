@@ -45,6 +45,8 @@ export interface WriteIndexResult {
   readonly imageChanges?: ImageFileChanges;
   /** Images whose pixels were taken from the earlier index instead of being decoded again. */
   readonly reusedImages?: number;
+  /** The source's notes (how it split, …), for the build output. */
+  readonly notes?: readonly string[];
 }
 
 /**
@@ -83,7 +85,14 @@ export async function writeIndex(
     const imagesSame =
       !survey ||
       (imageChanges !== undefined && nothingChanged(imageChanges) && !imageChanges.touched);
-    if (imagesSame) return { path, upToDate: true, counts: existing.counts, imageChanges };
+    if (imagesSame)
+      return {
+        path,
+        upToDate: true,
+        counts: existing.counts,
+        imageChanges,
+        notes: source.notes?.(),
+      };
   }
 
   makeIndexFolder(dirname(path));
@@ -115,6 +124,7 @@ export async function writeIndex(
       counts,
       imageChanges,
       reusedImages: previousPixels ? previousPixels.reused : undefined,
+      notes: source.notes?.(),
     };
   } catch (error) {
     await writer.abort();
@@ -288,6 +298,9 @@ async function insertEverything(
       [META.builtAt, new Date().toISOString()],
       ...(source.imageFiles
         ? [[META.imageDecode, source.imageFiles.decodeKey] as [string, string]]
+        : []),
+      ...(source.imageSize !== undefined
+        ? [[META.imageSize, String(source.imageSize)] as [string, string]]
         : []),
     ],
     sources: hashed.map((file) => ({

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openIndex } from '../src/read-index.js';
+import { datasetStats, openIndex } from '../src/read-index.js';
 import { buildDataset } from '../src/registry.js';
 import { csvSource } from '../src/sources/csv.js';
 import { writeIndex } from '../src/write-index.js';
@@ -55,16 +55,15 @@ describe('csv source', () => {
     test.close();
   });
 
-  it('reads a TSV of ids without a split column: a seeded 20% of each coarse class is test', async () => {
+  it('reads a TSV of ids without a split column: 2 images of each fine class are test, seeded', async () => {
     const dir = tempDir('tsv');
     await writeImages(dir, 20);
+    // Fine classes 0..4 of 4 images each; classes 0–2 are coarse 0, classes 3–4 coarse 2.
     const rows = Array.from(
       { length: 20 },
-      (_, i) => `images/img${i}.jpg\t${i < 10 ? 0 : 2}\t${i % 5}`,
+      (_, i) => `images/img${i}.jpg\t${i < 12 ? 0 : 2}\t${Math.floor(i / 4)}`,
     );
-    // fine i % 5 would sit in both coarse classes: make fine ids unique per coarse class.
-    const fixed = rows.map((r, i) => r.replace(/\t\d+$/, `\t${(i % 5) + (i < 10 ? 0 : 5)}`));
-    writeFile(join(dir, 'list.tsv'), ['path\tcoarse\tfine_label', ...fixed].join('\n'));
+    writeFile(join(dir, 'list.tsv'), ['path\tcoarse\tfine_label', ...rows].join('\n'));
     const build = async (seed: number) => {
       const out = join(tempDir('tsv-out'), 'x.sqlite');
       await writeIndex(
@@ -88,8 +87,9 @@ describe('csv source', () => {
     };
     const a = await build(3);
     expect(a.names).toEqual(['0', '1', '2']); // ids: class k is named "k", unused ids stay
-    expect(a.coarse.filter((c) => c === 0)).toHaveLength(2);
-    expect(a.coarse.filter((c) => c === 2)).toHaveLength(2);
+    expect(a.coarse.filter((c) => c === 0)).toHaveLength(6);
+    expect(a.coarse.filter((c) => c === 2)).toHaveLength(4);
+    for (let f = 0; f < 5; f++) expect(a.fine.filter((x) => x === f)).toHaveLength(2);
     expect(await build(3)).toEqual(a);
   });
 
@@ -175,5 +175,77 @@ describe('csv source', () => {
     );
     const clash = cli(['build', 'csv', '--name', 'cars196', '--root', dir, '--out', out]);
     expect(clash.stderr).toContain('--name cars196 is the name of a built-in dataset');
+  });
+
+  it('derives a split that keeps every fine class with ≥ 2 images in test with ≥ 2, says so, and records --image-size (issue 12)', async () => {
+    const dir = tempDir('csv-split');
+    // Fine class sizes 1, 2, 3, 5, 12, 15 (38 images) in two coarse classes.
+    const sizes = [1, 2, 3, 5, 12, 15];
+    const rows = ['path,coarse,fine'];
+    let n = 0;
+    sizes.forEach((size, f) => {
+      for (let k = 0; k < size; k++) rows.push(`images/img${n++}.jpg,${f < 3 ? 'a' : 'b'},f${f}`);
+    });
+    await writeImages(dir, n);
+    writeFile(join(dir, 'labels.csv'), `${rows.join('\n')}\n`);
+    const out = join(tempDir('csv-split-out'), 'shop.sqlite');
+    const source = csvSource({ name: 'shop', root: dir, decoder: testDecoder, shortSide: 8 });
+    const result = await writeIndex(source, out);
+    // max(2, round(0.2·n)), all of a 2-image class, none of a 1-image class.
+    const expected = [0, 2, 2, 2, 2, 3];
+    const test = openIndex(out, 'test');
+    const fine = Array.from(test.fineLabels());
+    expect(sizes.map((_, f) => fine.filter((x) => x === f).length)).toEqual(expected);
+    expect(result.counts).toEqual({ train: 38 - 11, test: 11 });
+    expect(result.notes).toEqual([
+      'split by fine class (no split column; seed 0): 11 of 38 images (28.9%) in test — every one of the 5 fine classes with ≥ 2 images has max(2, 20%) of them in test (1 small class entirely in test); 1 fine class with a single image stays in train',
+      'the stored copies (short side 8) are smaller than the 224-pixel training crops, so training will upsample them; pass --short-side 224 or more, or a smaller --image-size',
+    ]);
+    // The training crop size is in the index for the recipe: 224 by default for photographs.
+    expect(test.imageSize).toBe(224);
+    test.close();
+    expect(datasetStats(out).imageSize).toBe(224);
+    const sized = csvSource({ name: 'shop', root: dir, decoder: testDecoder, imageSize: 96 });
+    expect(sized.config).toMatchObject({ imageSize: 96, shortSide: 256 });
+    await writeIndex(sized, out);
+    expect(datasetStats(out).imageSize).toBe(96);
+    expect(() => csvSource({ name: 'shop', root: dir, imageSize: 5 })).toThrow(
+      '--image-size 5 is not usable; give the side of the training crops in pixels, an integer between 8 and 4096 (default 224).',
+    );
+
+    // With a split column nothing moves, but a class with one test image is pointed out.
+    writeFile(
+      join(dir, 'given.csv'),
+      'path,coarse,fine,split\nimages/img0.jpg,a,x,train\nimages/img1.jpg,a,x,test\nimages/img2.jpg,a,y,test\nimages/img3.jpg,a,y,test\n',
+    );
+    const given = await writeIndex(
+      csvSource({
+        name: 'given',
+        root: dir,
+        csvFile: join(dir, 'given.csv'),
+        decoder: testDecoder,
+        shortSide: 8,
+        imageSize: 8,
+      }),
+      join(tempDir('csv-given'), 'given.sqlite'),
+    );
+    expect(given.notes).toEqual([
+      'split from the split column: 3 of 4 images in test, 2 fine classes in test; 1 of them with a single test image, which fine-label retrieval can never find (give them a second test image)',
+    ]);
+  });
+
+  it('refuses to derive a split that would leave nothing to train on', async () => {
+    const dir = tempDir('csv-tiny');
+    await writeImages(dir, 4);
+    writeFile(
+      join(dir, 'labels.csv'),
+      'path,coarse,fine\nimages/img0.jpg,a,x\nimages/img1.jpg,a,x\nimages/img2.jpg,a,y\nimages/img3.jpg,a,y\n',
+    );
+    await expect(
+      writeIndex(
+        csvSource({ name: 'tiny', root: dir, decoder: testDecoder, shortSide: 8 }),
+        join(dir, 't.sqlite'),
+      ),
+    ).rejects.toThrow(/leaves nothing to train on; add a split column \(train\/test\) to the CSV/);
   });
 });

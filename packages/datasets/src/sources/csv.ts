@@ -26,13 +26,24 @@ import type { Split } from '../types.js';
  * Paths are relative to `--root` (default: the CSV's folder) and must stay inside it.
  * A label column holding only non-negative integers is read as ids (class k is named "k");
  * otherwise as names, numbered in sorted order. Without a fine column each image's fine
- * label is its coarse label. Split values are `train` or `test`. Without a split column,
- * 20% of each coarse class (rounded down, at least one image when the class has two or more)
- * goes to test, chosen with the seed (default 0). Other columns are ignored.
+ * label is its coarse label. Split values are `train` or `test`. Other columns are ignored.
+ *
+ * Without a split column the split is stratified by fine class, so that fine-label retrieval
+ * can be measured on test: every fine class with ≥ 2 images puts max(2, round(20% of its
+ * images)) in test (all of them when it has 2), chosen with the seed (default 0); a class
+ * with one image stays in train (alone in test it could never be retrieved). The build says
+ * what it did (`notes`).
+ *
+ * `imageSize` (`--image-size`, default 224 as for the paper's photographs) is the side of the
+ * square crops training uses; it is recorded in the index (`meta.image_size`) for the recipe.
  */
 
 export const CSV_DEFAULT_TEST_FRACTION = 0.2;
 export const CSV_DEFAULT_SEED = 0;
+/** Training input size of a csv dataset unless `--image-size` says otherwise (photographs). */
+export const CSV_DEFAULT_IMAGE_SIZE = 224;
+/** Test images of a fine class when the split is derived: enough for one to retrieve another. */
+export const CSV_MIN_TEST_PER_CLASS = 2;
 
 const COLUMN_NAMES = {
   path: ['path', 'image', 'image_path', 'file', 'filename'],
@@ -50,6 +61,18 @@ interface CsvPlan {
   readonly fineClassNames: string[];
   readonly coarseClassNames: string[];
   readonly items: Record<Split, ImageFileItem[]>;
+  /** What the split did, for the build output. */
+  readonly notes: string[];
+}
+
+/** A training input size: an integer between 8 and 4096 pixels. */
+export function checkImageSize(size: number): number {
+  if (!Number.isInteger(size) || size < 8 || size > 4096) {
+    throw new DatasetError(
+      `--image-size ${size} is not usable; give the side of the training crops in pixels, an integer between 8 and 4096 (default ${CSV_DEFAULT_IMAGE_SIZE}).`,
+    );
+  }
+  return size;
 }
 
 /** A valid index name: letters, digits, `_`, `-`, `.`, not starting with a dot. */
@@ -71,7 +94,15 @@ export function csvSource(options: CsvSourceOptions): DatasetSource {
   const csvFile = options.csvFile ?? join(options.root ?? '.', 'labels.csv');
   const rootPath = options.root ?? dirname(csvFile);
   const seed = checkSeed(options.seed ?? CSV_DEFAULT_SEED);
-  const shortSide = checkShortSide(options.shortSide ?? DEFAULT_SHORT_SIDE);
+  const imageSize = checkImageSize(options.imageSize ?? CSV_DEFAULT_IMAGE_SIZE);
+  // Stored copies at least as large as the crops (256 for 224, as the paper's Resize).
+  const shortSide = checkShortSide(options.shortSide ?? Math.max(DEFAULT_SHORT_SIDE, imageSize));
+  const sizeNote =
+    shortSide < imageSize
+      ? [
+          `the stored copies (short side ${shortSide}) are smaller than the ${imageSize}-pixel training crops, so training will upsample them; pass --short-side ${imageSize} or more, or a smaller --image-size`,
+        ]
+      : [];
   let planned: CsvPlan | undefined;
   const datasetRoot = new DatasetRoot(rootPath, { allowSymlinks: options.allowSymlinks });
   const plan = (): CsvPlan => (planned ??= planCsv(csvFile, datasetRoot, seed));
@@ -85,10 +116,13 @@ export function csvSource(options: CsvSourceOptions): DatasetSource {
       return plan().coarseClassNames;
     },
     sourceFiles: [{ name: 'labels', path: csvFile }],
+    imageSize,
+    notes: () => [...plan().notes, ...sizeNote],
     // The root is part of the inputs: the same CSV under another root is another dataset.
     config: {
       root: datasetRoot.real,
       seed,
+      imageSize,
       shortSide,
       skipBad: options.skipBad ?? false,
       testFraction: CSV_DEFAULT_TEST_FRACTION,
@@ -163,7 +197,10 @@ function planCsv(csvFile: string, root: DatasetRoot, seed: number): CsvPlan {
       );
     return value;
   };
-  const paths = data.map((r) => cell(r, col.path, 'image path'));
+  // Every path is checked first: a CSV with one path leaving the root is refused whole.
+  const paths = data.map((r) =>
+    root.resolve(cell(r, col.path, 'image path'), `${csvFile} line ${r.line}`),
+  );
   const coarse = labelColumn(data.map((r) => cell(r, col.coarse, 'coarse label')));
   const fine =
     col.fine >= 0 ? labelColumn(data.map((r) => cell(r, col.fine, 'fine label'))) : coarse;
@@ -181,6 +218,7 @@ function planCsv(csvFile: string, root: DatasetRoot, seed: number): CsvPlan {
   });
 
   const splitOf: Split[] = new Array<Split>(data.length);
+  const notes: string[] = [];
   if (col.split >= 0) {
     data.forEach((row, i) => {
       const value = cell(row, col.split, 'split').toLowerCase();
@@ -191,26 +229,81 @@ function planCsv(csvFile: string, root: DatasetRoot, seed: number): CsvPlan {
       }
       splitOf[i] = value;
     });
+    const testCounts = new Map<number, number>();
+    data.forEach((_, i) => {
+      if (splitOf[i] === 'test')
+        testCounts.set(fine.ids[i], (testCounts.get(fine.ids[i]) ?? 0) + 1);
+    });
+    const lonely = [...testCounts.values()].filter((n) => n === 1).length;
+    notes.push(
+      `split from the ${header[col.split]} column: ${splitOf.filter((s) => s === 'test').length} of ${data.length} images in test, ${testCounts.size} fine classes in test` +
+        (lonely > 0
+          ? `; ${lonely} of them with a single test image, which fine-label retrieval can never find (give them a second test image)`
+          : ''),
+    );
   } else {
-    splitOf.fill('train');
-    const random = seededRandom(seed);
-    for (let c = 0; c < coarse.names.length; c++) {
-      const members = data.map((_, i) => i).filter((i) => coarse.ids[i] === c);
-      if (members.length < 2) continue;
-      const nTest = Math.max(1, Math.floor(members.length * CSV_DEFAULT_TEST_FRACTION));
-      for (const i of seededShuffle(members, random).slice(0, nTest)) splitOf[i] = 'test';
-    }
+    notes.push(deriveSplit(fine.ids, fine.names.length, seed, splitOf));
   }
 
   const items: Record<Split, ImageFileItem[]> = { train: [], test: [] };
   data.forEach((row, i) => {
     const where = `${csvFile} line ${row.line}`;
     items[splitOf[i]].push({
-      path: root.resolve(paths[i], where),
+      path: paths[i],
       fine: fine.ids[i],
       coarse: coarse.ids[i],
       where,
     });
   });
-  return { fineClassNames: fine.names, coarseClassNames: coarse.names, items };
+  return { fineClassNames: fine.names, coarseClassNames: coarse.names, items, notes };
+}
+
+/**
+ * Fill `splitOf` for a CSV without a split column, stratified by fine class: a class of n ≥ 2
+ * images gets max(2, round(0.2·n)) test images (capped at n), drawn with the seed; a class of
+ * one image stays in train. Returns the sentence the build prints.
+ */
+function deriveSplit(
+  fineIds: readonly number[],
+  fineCount: number,
+  seed: number,
+  splitOf: Split[],
+): string {
+  splitOf.fill('train');
+  const members: number[][] = Array.from({ length: fineCount }, () => []);
+  fineIds.forEach((f, i) => members[f].push(i));
+  const random = seededRandom(seed);
+  let classesInTest = 0;
+  let singles = 0;
+  let wholeInTest = 0;
+  for (const list of members) {
+    if (list.length === 0) continue;
+    if (list.length < CSV_MIN_TEST_PER_CLASS) {
+      singles += 1;
+      continue;
+    }
+    const nTest = Math.min(
+      list.length,
+      Math.max(CSV_MIN_TEST_PER_CLASS, Math.round(list.length * CSV_DEFAULT_TEST_FRACTION)),
+    );
+    for (const i of seededShuffle(list, random).slice(0, nTest)) splitOf[i] = 'test';
+    classesInTest += 1;
+    if (nTest === list.length) wholeInTest += 1;
+  }
+  const nTest = splitOf.filter((s) => s === 'test').length;
+  if (nTest === splitOf.length) {
+    throw new DatasetError(
+      `Every fine class has ${CSV_MIN_TEST_PER_CLASS} or fewer images, so a split that gives each ${CSV_MIN_TEST_PER_CLASS} test images leaves nothing to train on; add a split column (train/test) to the CSV.`,
+    );
+  }
+  const pct = ((100 * nTest) / Math.max(1, splitOf.length)).toFixed(1);
+  return (
+    `split by fine class (no split column; seed ${seed}): ${nTest} of ${splitOf.length} images (${pct}%) in test — every one of the ${classesInTest} fine classes with ≥ ${CSV_MIN_TEST_PER_CLASS} images has max(${CSV_MIN_TEST_PER_CLASS}, ${CSV_DEFAULT_TEST_FRACTION * 100}%) of them in test` +
+    (wholeInTest > 0
+      ? ` (${wholeInTest} small class${wholeInTest === 1 ? '' : 'es'} entirely in test)`
+      : '') +
+    (singles > 0
+      ? `; ${singles} fine class${singles === 1 ? '' : 'es'} with a single image stay${singles === 1 ? 's' : ''} in train`
+      : '')
+  );
 }
