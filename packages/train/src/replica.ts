@@ -334,8 +334,9 @@ function knownDataset(dataset: string): string {
 
 /**
  * The pipeline of `kind` for a run: the paper's per-dataset pipeline where the dataset is one
- * of the paper's (or Fashion-MNIST); otherwise the CIFAR-style pipeline at the stored image
- * size with the index's own channel statistics. A name, so loader workers rebuild the same one.
+ * of the paper's (or Fashion-MNIST); otherwise the CIFAR-style pipeline at the index's recorded
+ * image size (csv `--image-size`, else the first stored image's height) with the index's own
+ * channel statistics. A name, so loader workers rebuild the same one.
  */
 export function pipelineSpec(
   cfg: TrainConfig,
@@ -346,7 +347,8 @@ export function pipelineSpec(
   if (known in DATASET_AUGMENTATION) return { kind, dataset: known };
   return {
     kind,
-    size: trainSet.image(0).height,
+    // The crop size the index records (csv --image-size); older indexes: the stored height.
+    size: trainSet.imageSize ?? trainSet.image(0).height,
     mean: trainSet.channelMean,
     std: trainSet.channelStd,
   };
