@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// `pnpm bench <name> [args…]`: runs one of the project's benchmark scripts.
+// `pnpm bench <name> [args…]`: runs one of the project's benchmark scripts. Runs under
+// `node --import tsx` so it can use the project's CLI kit (commander) like every other command.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createCommand, runCli } from '../packages/datasets/src/cli-kit.ts';
 
+/** name → [package folder, script inside it, one line of description] */
 const BENCHES = {
   methods: [
     'packages/train',
@@ -25,21 +27,32 @@ const BENCHES = {
     'scripts/bench-datasets.ts',
     'index build rate and random batch reads of 1,281,167 generated 32×32 images, peak RSS',
   ],
-  kernels: ['packages/model', 'src/kernels/bench-kernels.ts', 'wasm gradient kernels vs tfjs'],
+  kernels: ['packages/model', 'bench/bench-kernels.ts', 'wasm gradient kernels vs tfjs'],
 };
 
-const [name, ...args] = process.argv.slice(2);
-const bench = BENCHES[name];
-if (!bench || !existsSync(`${bench[0]}/${bench[1]}`)) {
-  console.error(
-    `usage: pnpm bench <name> [args…]\n${Object.entries(BENCHES)
-      .map(([n, b]) => `  ${n.padEnd(8)} ${b[2]}`)
-      .join('\n')}`,
-  );
-  process.exit(name ? 1 : 0);
+const program = createCommand(
+  'pnpm bench',
+  "Run one of the project's benchmarks; every argument after the name goes to the benchmark.",
+).usage('<name> [args…]');
+
+for (const [name, [folder, script, description]] of Object.entries(BENCHES)) {
+  program
+    .command(name)
+    .description(description)
+    // The benchmark parses its own flags (including --help), so pass everything through.
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action((args) => {
+      // Benchmarks run from the repository root so that data/ and runs/ resolve as for `pnpm train`.
+      const r = spawnSync('node_modules/.bin/tsx', [`${folder}/${script}`, ...args], {
+        stdio: 'inherit',
+      });
+      process.exit(r.status ?? 1);
+    });
 }
-// Benchmarks run from the repository root so that data/ and runs/ resolve as for `pnpm train`.
-const r = spawnSync('node_modules/.bin/tsx', [`${bench[0]}/${bench[1]}`, ...args], {
-  stdio: 'inherit',
+
+runCli(() => {
+  program.parse();
 });
-process.exit(r.status ?? 1);

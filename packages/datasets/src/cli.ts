@@ -5,7 +5,7 @@
  * pnpm datasets:stats <name> [--out DIR] [--json]
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { createCommand, intOption, Option, runCli } from './cli-kit.js';
 import { DatasetError } from './errors.js';
 import { createProgressPrinter } from './progress.js';
 import { createDownloadPrinter, downloadDataset } from './download.js';
@@ -18,40 +18,22 @@ import {
   defaultIndexPath,
   isDatasetName,
 } from './registry.js';
-import type { SkippedImage } from './image-files.js';
+import { DEFAULT_SHORT_SIDE, type SkippedImage } from './image-files.js';
 import type { SourceOptions } from './source-options.js';
 
-const USAGE = `Usage:
-  pnpm datasets:build <name> [--root DIR] [--out DIR] [--force] [--skip-bad] [--short-side N] [--seed N]
-  pnpm datasets:build csv --name NAME [--csv FILE] [--root DIR] [--out DIR] …
-  pnpm datasets:stats <name|index.sqlite> [--out DIR] [--json]
-Datasets: ${DATASET_NAMES.join(', ')}
---root        directory with the dataset's published files (csv: the folder image paths are relative to)
---out         directory for the index (default $MASKCON_DATA or ./data)
---skip-bad    leave out unreadable images and list them at the end, instead of stopping
---short-side  JPEG datasets: shorter side of the stored copies in pixels (default 256)
---seed        seed of splits a dataset derives itself (SOP recipes, csv without a split column)
---name        csv: name of the index (<out>/NAME.sqlite)
---csv         csv: the CSV/TSV file (default <root>/labels.csv)
---download    cifar100, cifartoy_*, fashion_mnist: fetch the published files into $MASKCON_CACHE (default data/cache), resuming and md5-checking`;
+interface BuildFlags {
+  root?: string;
+  out?: string;
+  force: boolean;
+  skipBad: boolean;
+  shortSide?: number;
+  seed?: number;
+  name?: string;
+  csv?: string;
+  download: boolean;
+}
 
-async function build(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      root: { type: 'string' },
-      out: { type: 'string' },
-      force: { type: 'boolean', default: false },
-      'skip-bad': { type: 'boolean', default: false },
-      'short-side': { type: 'string' },
-      seed: { type: 'string' },
-      name: { type: 'string' },
-      csv: { type: 'string' },
-      download: { type: 'boolean', default: false },
-    },
-  });
-  const dataset = onePositional(positionals, 'build');
+async function build(dataset: string, values: BuildFlags): Promise<void> {
   assertDatasetName(dataset);
   if (values.name !== undefined && dataset !== 'csv') {
     throw new DatasetError(
@@ -65,10 +47,10 @@ async function build(args: string[]): Promise<void> {
   }
   const skipped: SkippedImage[] = [];
   const sourceOptions: SourceOptions = {
-    skipBad: values['skip-bad'],
+    skipBad: values.skipBad,
     onSkip: (item) => skipped.push(item),
-    shortSide: integerOption(values['short-side'], '--short-side'),
-    seed: integerOption(values.seed, '--seed'),
+    shortSide: values.shortSide,
+    seed: values.seed,
     name: values.name,
     csvFile: values.csv,
   };
@@ -105,20 +87,7 @@ async function build(args: string[]): Promise<void> {
   }
 }
 
-function integerOption(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value))
-    throw new DatasetError(`${flag} takes a non-negative integer, not ${JSON.stringify(value)}.`);
-  return Number(value);
-}
-
-function stats(args: string[]): void {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { out: { type: 'string' }, json: { type: 'boolean', default: false } },
-  });
-  const target = onePositional(positionals, 'stats');
+function stats(target: string, values: { out?: string; json: boolean }): void {
   let path: string;
   if (target.endsWith('.sqlite') && existsSync(target)) {
     path = target;
@@ -132,30 +101,62 @@ function stats(args: string[]): void {
   console.log(values.json ? JSON.stringify(s, null, 2) : formatStats(s));
 }
 
-function onePositional(positionals: string[], command: string): string {
-  if (positionals.length !== 1) {
-    throw new DatasetError(
-      `'${command}' takes exactly one dataset name (got ${positionals.length}). Known datasets: ${DATASET_NAMES.join(', ')}.\n${USAGE}`,
-    );
-  }
-  return positionals[0];
-}
+const datasetsHelp = `Datasets: ${DATASET_NAMES.join(', ')}`;
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === 'build') return build(rest);
-  if (command === 'stats') return stats(rest);
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    console.log(USAGE);
-    return;
-  }
-  throw new DatasetError(`Unknown command '${command}'; use 'build' or 'stats'.\n${USAGE}`);
-}
+const program = createCommand(
+  'pnpm datasets',
+  'Build SQLite indexes from the published dataset files, and print their statistics.',
+);
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`error: ${message}\n`);
-  if (process.env.MASKCON_DEBUG && error instanceof Error && error.stack)
-    process.stderr.write(`${error.stack}\n`);
-  process.exitCode = 1;
+program
+  .command('build')
+  .description('build the SQLite index of a dataset from its published files')
+  .argument('<name>', 'dataset to build')
+  .option(
+    '--root <dir>',
+    "directory with the dataset's published files (csv: the folder image paths are relative to)",
+  )
+  .option('--out <dir>', 'directory for the index (default: $MASKCON_DATA or ./data)')
+  .option('--force', 'rebuild even when the index is up to date', false)
+  .option(
+    '--skip-bad',
+    'leave out unreadable images and list them at the end, instead of stopping',
+    false,
+  )
+  .addOption(
+    new Option(
+      '--short-side <n>',
+      `JPEG datasets: shorter side of the stored copies in pixels (default: ${DEFAULT_SHORT_SIDE})`,
+    ).argParser(intOption('--short-side', { min: 1 })),
+  )
+  .addOption(
+    new Option(
+      '--seed <n>',
+      'seed of splits a dataset derives itself (SOP recipes, csv without a split column)',
+    ).argParser(intOption('--seed', { min: 0 })),
+  )
+  .option('--name <name>', 'csv: name of the index (<out>/NAME.sqlite)')
+  .option('--csv <file>', 'csv: the CSV/TSV file (default: <root>/labels.csv)')
+  .option(
+    '--download',
+    'cifar100, cifartoy_*, fashion_mnist: fetch the published files into $MASKCON_CACHE (default data/cache), resuming and md5-checking',
+    false,
+  )
+  .addHelpText(
+    'after',
+    `\n${datasetsHelp}\nA user CSV: pnpm datasets:build csv --name NAME [--csv FILE] [--root DIR] …`,
+  )
+  .action((name: string, values: BuildFlags) => build(name, values));
+
+program
+  .command('stats')
+  .description("print an index's image and class counts per split")
+  .argument('<name|index.sqlite>', 'dataset name, or the path of an index file')
+  .option('--out <dir>', 'directory of the index (default: $MASKCON_DATA or ./data)')
+  .option('--json', 'print the statistics as JSON', false)
+  .addHelpText('after', `\n${datasetsHelp}`)
+  .action((target: string, values: { out?: string; json: boolean }) => stats(target, values));
+
+runCli(async () => {
+  await program.parseAsync();
 });

@@ -115,3 +115,20 @@ export {
   type TorchTensorRef,
 } from './formats/pickle.js';
 export { listZip, readZipEntrySync, type ZipEntry } from './formats/zip.js';
+export {
+  CliError,
+  Command,
+  Option,
+  CommanderError,
+  commanderMessage,
+  configureCommand,
+  createCommand,
+  enumOption,
+  exitQuietlyOnEpipe,
+  intListOption,
+  intOption,
+  numberOption,
+  pathOption,
+  runCli,
+  type NumberRange,
+} from './cli-kit.js';

@@ -10,12 +10,7 @@ import {
 import { setBackpropFilterChunk } from '../src/kernels/conv2d-backprop-filter.js';
 import { batchNormTrainFused } from '../src/kernels/batch-norm.js';
 import { forceBatchMatMulOrientation } from '../src/kernels/batch-mat-mul.js';
-import {
-  createTinyNetVars,
-  seededValues,
-  tinyNetLoss,
-  type TinyNetConfig,
-} from '../src/kernels/tiny-net.js';
+import { createTinyNetVars, seededValues, tinyNetLoss, type TinyNetConfig } from './tiny-net.js';
 
 const TOL = 1e-3;
 

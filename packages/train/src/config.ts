@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { METHODS, METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
+import { METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
 
 export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
 export type PipelineKind = 'strong' | 'weak' | 'test';
@@ -171,8 +171,14 @@ export function paperPreset(dataset: string, method: string): Partial<TrainConfi
   return base;
 }
 
-const BACKENDS: readonly BackendChoice[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
-const PIPELINES: readonly PipelineKind[] = ['strong', 'weak', 'test'];
+export const BACKEND_CHOICES: readonly BackendChoice[] = [
+  'auto',
+  'tfjs-node-gpu',
+  'tfjs-node',
+  'wasm',
+  'cpu',
+];
+export const PIPELINE_KINDS: readonly PipelineKind[] = ['strong', 'weak', 'test'];
 
 /** Checks every hyperparameter before any work; throws a sentence naming the bad value. */
 export function validateConfig(cfg: TrainConfig): void {
@@ -183,10 +189,10 @@ export function validateConfig(cfg: TrainConfig): void {
     bad(`unknown --method ${cfg.method}; known: ${METHOD_NAMES.join(', ')}.`);
   if (!ARCH_NAMES.includes(cfg.arch))
     bad(`unknown --arch ${cfg.arch}; known: ${ARCH_NAMES.join(', ')}.`);
-  if (!BACKENDS.includes(cfg.backend))
-    bad(`unknown --backend ${cfg.backend}; known: ${BACKENDS.join(', ')}.`);
-  if (!PIPELINES.includes(cfg.augQ) || !PIPELINES.includes(cfg.augK))
-    bad(`--aug-q/--aug-k must be one of ${PIPELINES.join(', ')}.`);
+  if (!BACKEND_CHOICES.includes(cfg.backend))
+    bad(`unknown --backend ${cfg.backend}; known: ${BACKEND_CHOICES.join(', ')}.`);
+  if (!PIPELINE_KINDS.includes(cfg.augQ) || !PIPELINE_KINDS.includes(cfg.augK))
+    bad(`--aug-q/--aug-k must be one of ${PIPELINE_KINDS.join(', ')}.`);
   if (cfg.labels !== 'coarse' && cfg.labels !== 'fine')
     bad(`--labels must be coarse or fine, got ${cfg.labels}.`);
   const posInt = (name: string, v: number) => {
@@ -257,109 +263,6 @@ export function validateAgainstData(cfg: TrainConfig, trainSize: number): void {
     throw new Error(
       `Invalid configuration: --batch-size ${cfg.batchSize} is larger than the training set (${trainSize} images).`,
     );
-}
-
-const FLAG_TO_KEY: Record<string, keyof TrainConfig> = {
-  dataset: 'dataset',
-  index: 'index',
-  method: 'method',
-  labels: 'labels',
-  arch: 'arch',
-  width: 'width',
-  'base-width': 'baseWidth',
-  stem: 'stem',
-  pretrained: 'pretrained',
-  'skip-mismatched-stem': 'skipMismatchedStem',
-  epochs: 'epochs',
-  'batch-size': 'batchSize',
-  lr: 'lr',
-  wd: 'weightDecay',
-  'weight-decay': 'weightDecay',
-  'warmup-epochs': 'warmupEpochs',
-  w: 'w',
-  t: 't',
-  t0: 't0',
-  K: 'K',
-  k: 'K',
-  m: 'm',
-  'bn-splits': 'bnSplits',
-  'micro-batch': 'microBatch',
-  'aug-q': 'augQ',
-  'aug-k': 'augK',
-  'train-subset': 'trainSubset',
-  'test-subset': 'testSubset',
-  'eval-every': 'evalEvery',
-  seed: 'seed',
-  backend: 'backend',
-  workers: 'workers',
-  'loader-workers': 'loaderWorkers',
-  'checkpoint-every': 'checkpointEvery',
-  'runs-db': 'runsDb',
-};
-const STRING_KEYS = new Set<keyof TrainConfig>([
-  'dataset',
-  'index',
-  'method',
-  'labels',
-  'arch',
-  'stem',
-  'pretrained',
-  'augQ',
-  'augK',
-  'backend',
-  'runsDb',
-]);
-
-/** Parses `--flag value` / `--flag=value` arguments, applying `--preset` first. */
-export function parseTrainArgs(argv: string[]): TrainConfig {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--'))
-      throw new Error(`Unexpected argument "${a}"; flags look like --epochs 10.`);
-    const eq = a.indexOf('=');
-    if (eq > 0) pairs.push([a.slice(2, eq), a.slice(eq + 1)]);
-    else {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--')) throw new Error(`Flag ${a} needs a value.`);
-      pairs.push([a.slice(2), v]);
-      i++;
-    }
-  }
-  let cfg: TrainConfig = { ...DEFAULT_CONFIG };
-  const preset = pairs.find(([f]) => f === 'preset');
-  if (preset) {
-    const p = PRESETS[preset[1]];
-    if (!p)
-      throw new Error(`Unknown --preset ${preset[1]}; known: ${Object.keys(PRESETS).join(', ')}.`);
-    const flag = (name: string) => pairs.find(([f]) => f === name)?.[1];
-    const paper =
-      preset[1] === 'paper'
-        ? paperPreset(flag('dataset') ?? cfg.dataset, flag('method') ?? cfg.method)
-        : {};
-    cfg = { ...cfg, ...p, ...paper };
-  }
-  const out: Record<string, unknown> = cfg as unknown as Record<string, unknown>;
-  for (const [flag, value] of pairs) {
-    if (flag === 'preset') continue;
-    const key = FLAG_TO_KEY[flag];
-    if (!key)
-      throw new Error(
-        `Unknown flag --${flag}. Known flags: --preset, ${Object.keys(FLAG_TO_KEY)
-          .map((f) => `--${f}`)
-          .join(', ')}.`,
-      );
-    if (STRING_KEYS.has(key)) out[key] = value;
-    else if (key === 'loaderWorkers' && value === 'auto') out[key] = -1;
-    else {
-      const n = Number(value);
-      if (!Number.isFinite(n)) throw new Error(`--${flag} needs a number, got "${value}".`);
-      out[key] = n;
-    }
-  }
-  if (METHODS[cfg.method]?.labels === 'fine') cfg.labels = 'fine';
-  validateConfig(cfg);
-  return cfg;
 }
 
 /** Loader threads of a run: --loader-workers, or for auto (-1) the cores left free by `trainingWorkers` (≤ 4). */

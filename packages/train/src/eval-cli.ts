@@ -1,9 +1,18 @@
 import type * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
+import {
+  createCommand,
+  enumOption,
+  intListOption,
+  intOption,
+  Option,
+  pathOption,
+  runCli,
+} from '@maskcon/datasets';
 import { join } from 'node:path';
 import { defaultIndexPath, openIndex, type Split } from '@maskcon/datasets';
 import { makePipeline } from '@maskcon/augment';
-import { initBackend, loadBackbone, type BackendName } from '@maskcon/model';
+import { BACKEND_ORDER, initBackend, loadBackbone, type BackendName } from '@maskcon/model';
 import { DEFAULT_KS, formatRecallTable, recallAtK } from '@maskcon/eval';
 import { DEFAULT_CONFIG, type TrainConfig } from './config.js';
 import { ProgressBar } from './progress.js';
@@ -11,28 +20,53 @@ import { RunsDb } from './runs-db.js';
 import { runDir } from './trainer.js';
 import { embedImages } from './embed.js';
 
-const USAGE = `usage: pnpm eval RUN|MODEL_DIR [--dataset NAME | --index FILE] [--split test|train] [--ks 1,2,5,10,50,100]
-                 [--batch-size N] [--backend wasm|cpu|…] [--runs-db FILE]
-  RUN        a run id from \`pnpm runs\` (uses runs/<id>/model and the run's dataset index)
-  MODEL_DIR  any exported model folder (model.json + weights.bin)`;
-
-function flag(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(name);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`Flag ${name} needs a value.`);
-  return v;
-}
+const program = createCommand(
+  'pnpm eval',
+  'Embed a split with an exported backbone, print its fine-label Recall@K and store it in the runs database.',
+)
+  .argument(
+    '<target>',
+    "a run id from `pnpm runs` (uses runs/<id>/model and the run's dataset index), or any exported model folder (model.json + weights.bin)",
+  )
+  .option('--dataset <name>', "dataset whose index to evaluate on (default: the run's dataset)")
+  .addOption(
+    new Option(
+      '--index <file>',
+      "SQLite index to evaluate on (default: the run's index)",
+    ).argParser(pathOption('--index')),
+  )
+  .addOption(
+    new Option('--split <split>', 'split to embed')
+      .default('test')
+      .argParser(enumOption('--split', ['test', 'train'] as const)),
+  )
+  .addOption(
+    new Option('--ks <list>', 'Ks of Recall@K, comma-separated')
+      .default([...DEFAULT_KS], DEFAULT_KS.join(','))
+      .argParser(intListOption('--ks', { min: 1 })),
+  )
+  .addOption(
+    new Option('--batch-size <n>', 'images per forward pass')
+      .default(256)
+      .argParser(intOption('--batch-size', { min: 1 })),
+  )
+  .addOption(
+    new Option('--backend <name>', 'compute backend (default: the first that loads)').argParser(
+      enumOption('--backend', BACKEND_ORDER),
+    ),
+  )
+  .addOption(
+    new Option('--runs-db <file>', 'runs database ($MASKCON_RUNS)')
+      .default(DEFAULT_CONFIG.runsDb)
+      .argParser(pathOption('--runs-db')),
+  );
 
 /** `pnpm eval`: embed a split with an exported backbone, print and store Recall@K. */
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.length === 0 || argv.includes('--help')) {
-    console.log(USAGE);
-    return;
-  }
-  const target = argv[0];
-  const runsDbPath = flag(argv, '--runs-db') ?? DEFAULT_CONFIG.runsDb;
+  program.parse();
+  const target = program.args[0];
+  const o = program.opts();
+  const runsDbPath = o.runsDb as string;
   const db = new RunsDb(runsDbPath);
   let runId: number | null = null;
   let modelDir = target;
@@ -46,9 +80,9 @@ async function main(): Promise<void> {
   }
   if (!existsSync(join(modelDir, 'model.json')))
     throw new Error(`No exported model at ${modelDir} (model.json missing).`);
-  const dataset = flag(argv, '--dataset');
+  const dataset = o.dataset as string | undefined;
   const indexPath =
-    flag(argv, '--index') ??
+    (o.index as string | undefined) ??
     (dataset
       ? defaultIndexPath(dataset)
       : (runCfg?.index ?? (runCfg ? defaultIndexPath(runCfg.dataset) : undefined)));
@@ -56,19 +90,11 @@ async function main(): Promise<void> {
     throw new Error(
       'Say which data to evaluate on: --dataset NAME or --index FILE (or give a run id).',
     );
-  const split = (flag(argv, '--split') ?? 'test') as Split;
-  if (split !== 'test' && split !== 'train')
-    throw new Error(`--split must be test or train, got ${split}.`);
-  const ks = (flag(argv, '--ks') ?? DEFAULT_KS.join(',')).split(',').map(Number);
-  if (ks.some((k) => !Number.isInteger(k) || k < 1))
-    throw new Error(
-      `--ks must be positive integers separated by commas, got ${flag(argv, '--ks')}.`,
-    );
-  const batchSize = Number(flag(argv, '--batch-size') ?? 256);
+  const split = o.split as Split;
+  const ks = o.ks as number[];
+  const batchSize = o.batchSize as number;
 
-  const backend = await initBackend(
-    (flag(argv, '--backend') as BackendName | undefined) ?? undefined,
-  );
+  const backend = await initBackend(o.backend as BackendName | undefined);
   const { model, meta } = await loadBackbone(modelDir);
   const ds = openIndex(indexPath, split);
   const [h, , c] = meta.inputShape;
@@ -100,7 +126,4 @@ async function main(): Promise<void> {
   db.close();
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+runCli(main);

@@ -2,7 +2,8 @@ export {
   DEFAULT_CONFIG,
   PRESETS,
   paperPreset,
-  parseTrainArgs,
+  BACKEND_CHOICES,
+  PIPELINE_KINDS,
   resolveWorkers,
   validateConfig,
   validateAgainstData,
@@ -10,6 +11,14 @@ export {
   type BackendChoice,
   type PipelineKind,
 } from './config.js';
+export {
+  TRAIN_OPTIONS,
+  addTrainOptions,
+  flagOf,
+  parseTrainArgs,
+  trainConfigFromOptions,
+  type TrainOptionSpec,
+} from './options.js';
 export {
   train,
   explainFailure,

@@ -1,8 +1,6 @@
+import { createCommand, intOption, Option, pathOption, runCli } from '@maskcon/datasets';
 import { DEFAULT_CONFIG } from './config.js';
 import { RunsDb, type RunRow } from './runs-db.js';
-
-const USAGE = `usage: pnpm runs [list] [--runs-db FILE]
-       pnpm runs compare ID ID [ID…] [--runs-db FILE]   config differences and Recall@K side by side`;
 
 function pct(rec: Map<number, number>, k: number): string {
   return (rec.has(k) ? (100 * rec.get(k)!).toFixed(2) : '-').padStart(7);
@@ -52,32 +50,48 @@ function compare(db: RunsDb, ids: number[]): void {
   }
 }
 
-function main(): void {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help')) {
-    console.log(USAGE);
-    return;
-  }
-  const i = argv.indexOf('--runs-db');
-  const path = i >= 0 ? argv[i + 1] : DEFAULT_CONFIG.runsDb;
-  const rest = i >= 0 ? [...argv.slice(0, i), ...argv.slice(i + 2)] : argv;
+const program = createCommand('pnpm runs', 'List the runs in the runs database, or compare some.')
+  .addOption(
+    new Option('--runs-db <file>', 'runs database ($MASKCON_RUNS)')
+      .default(DEFAULT_CONFIG.runsDb)
+      .argParser(pathOption('--runs-db')),
+  )
+  .showHelpAfterError(false);
+
+function withDb(fn: (db: RunsDb, path: string) => void): void {
+  const path = program.opts().runsDb as string;
   const db = new RunsDb(path);
   try {
-    if (rest.length === 0 || rest[0] === 'list') list(db, path);
-    else if (rest[0] === 'compare') {
-      const ids = rest.slice(1).map(Number);
-      if (ids.length < 2 || ids.some((n) => !Number.isInteger(n)))
-        throw new Error('runs compare needs two or more run ids, e.g. `pnpm runs compare 3 4`.');
-      compare(db, ids);
-    } else throw new Error(`Unknown command "${rest[0]}".\n${USAGE}`);
+    fn(db, path);
   } finally {
     db.close();
   }
 }
 
-try {
-  main();
-} catch (err) {
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-}
+program
+  .command('list', { isDefault: true })
+  .description('every run with its status, settings, speed and final Recall@K (default)')
+  // A mistyped command lands here as the default command's argument.
+  .argument('[command]')
+  .action((command: string | undefined) => {
+    if (command !== undefined)
+      throw new Error(`Unknown command "${command}"; use list or compare (see pnpm runs --help).`);
+    withDb((db, path) => list(db, path));
+  });
+
+program
+  .command('compare')
+  .description('configuration differences and Recall@K of two or more runs side by side')
+  .argument('<ids...>', 'run ids, e.g. 3 4', (raw: string, prev: number[] = []) => [
+    ...prev,
+    intOption('run id', { min: 1 })(raw),
+  ])
+  .action((ids: number[]) => {
+    if (ids.length < 2)
+      throw new Error('runs compare needs two or more run ids, e.g. `pnpm runs compare 3 4`.');
+    withDb((db) => compare(db, ids));
+  });
+
+runCli(() => {
+  program.parse();
+});

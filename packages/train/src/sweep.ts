@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { METHODS, methodOf, type MethodName } from '@maskcon/model';
-import { parseTrainArgs, resolveWorkers, type TrainConfig } from './config.js';
+import { resolveWorkers, type TrainConfig } from './config.js';
+import { parseTrainArgs } from './options.js';
 import { RunsDb } from './runs-db.js';
 import { train, type TrainHooks } from './trainer.js';
 

@@ -56,13 +56,23 @@ describe('training configuration', () => {
       '--K 1000 must be a multiple of --batch-size 128.',
     );
     expect(() => parseTrainArgs(['--method', 'simclr'])).toThrow(
-      /unknown --method simclr; known: selfcon, maskcon/,
+      '--method takes one of selfcon, maskcon, grafit, coins, supfine; got "simclr".',
     );
     expect(() => parseTrainArgs(['--epochs', 'ten'])).toThrow(
-      '--epochs needs a number, got "ten".',
+      '--epochs takes an integer ≥ 1, got "ten".',
     );
-    expect(() => parseTrainArgs(['--bogus', '1'])).toThrow(/Unknown flag --bogus/);
-    expect(() => parseTrainArgs(['--preset', 'huge'])).toThrow(/Unknown --preset huge/);
+    expect(() => parseTrainArgs(['--epochs', '2.5'])).toThrow(
+      '--epochs takes an integer ≥ 1, got "2.5".',
+    );
+    expect(() => parseTrainArgs(['--lr', ''])).toThrow('--lr takes a number, got "".');
+    expect(() => parseTrainArgs(['--bogus', '1'])).toThrow("unknown option '--bogus'");
+    expect(() => parseTrainArgs(['--epoch', '1'])).toThrow(
+      "unknown option '--epoch'\n(Did you mean --epochs?)",
+    );
+    expect(() => parseTrainArgs(['--preset', 'huge'])).toThrow(
+      '--preset takes one of paper, quick, tiny; got "huge".',
+    );
+    expect(() => parseTrainArgs(['--epochs'])).toThrow("option '--epochs <n>' argument missing");
     expect(() => validateAgainstData({ ...DEFAULT_CONFIG, K: 8192 }, 5000)).toThrow(
       '--K 8192 is larger than the training set (5000 images)',
     );
@@ -92,7 +102,7 @@ describe('loader threads', () => {
     expect(parseTrainArgs(['--loader-workers', 'auto']).loaderWorkers).toBe(-1);
     expect(parseTrainArgs(['--loader-workers', '3']).loaderWorkers).toBe(3);
     expect(() => parseTrainArgs(['--loader-workers', '-2'])).toThrow(
-      /--loader-workers must be auto or a non-negative integer/,
+      '--loader-workers takes an integer ≥ 0, got "-2".',
     );
     const auto = parseTrainArgs([]);
     expect(resolveLoaderWorkers(auto, 2, 2)).toBe(0); // every core trains
@@ -133,5 +143,38 @@ describe('wasm pass memory estimate', () => {
       ).toBeLessThan(1.3);
     }
     expect(estimatePassMB('resnet-mini', 784, 128, 100_000)).toBeNull();
+  });
+});
+
+describe('training flags', () => {
+  it('accept aliases, --flag=value, negative values and the bare --skip-mismatched-stem', () => {
+    const c = parseTrainArgs([
+      '--weight-decay=0.001',
+      '--k',
+      '256',
+      '--batch-size',
+      '32',
+      '--seed',
+      '-3',
+      '--skip-mismatched-stem',
+      '--aug-q',
+      'weak',
+    ]);
+    expect([c.weightDecay, c.K, c.batchSize, c.seed, c.skipMismatchedStem, c.augQ]).toEqual([
+      0.001,
+      256,
+      32,
+      -3,
+      1,
+      'weak',
+    ]);
+    expect(parseTrainArgs(['--skip-mismatched-stem', '0']).skipMismatchedStem).toBe(0);
+    expect(parseTrainArgs(['--method', 'supfine']).labels).toBe('fine');
+  });
+
+  it('map every TrainConfig key to exactly one listed flag', async () => {
+    const { TRAIN_OPTIONS } = await import('../src/options.js');
+    const keys = TRAIN_OPTIONS.map((o) => o.key).sort();
+    expect(keys).toEqual(Object.keys(DEFAULT_CONFIG).concat(['index', 'pretrained']).sort());
   });
 });

@@ -3,13 +3,16 @@
  * Conv2DBackpropFilter / Conv2DBackpropInput (forward-conv based) and tfjs's
  * own wasm Conv2DBackpropInput, for a 64→64 3×3 conv at 32×32, batch 32.
  *
- *   cd /work/main && pnpm exec tsx packages/model/src/kernels/bench-kernels.ts [batch] [size] [channels]
+ *   pnpm bench kernels [batch] [size] [channels]
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
-import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from './index.js';
-import { seededTensor } from './tiny-net.js';
+import { conv2DBackpropInputConfig } from '../src/kernels/conv2d-backprop-input.js';
+import {
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+} from '../src/kernels/index.js';
+import { seededTensor } from '../test/tiny-net.js';
 
 const argv = process.argv.slice(2).map(Number);
 const B = argv[0] || 32;
