@@ -86,4 +86,5 @@ export {
 } from './autoaugment.js';
 export { BatchLoader, type Batch, type BatchLoaderOptions, type PipelineSpec } from './loader.js';
 export { loaderViewRngs, buildPipeline, epochPermutation } from './view-rng.js';
+export { RANDOM_STREAMS, streamRng, type RandomStreamName } from './streams.js';
 export { decodeImage, resizeShortSide } from './decode.js';

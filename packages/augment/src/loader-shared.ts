@@ -1,16 +1,17 @@
 import { datasetPipeline } from './datasets.js';
 import type { PipelineSpec } from './loader-protocol.js';
 import { makePipeline, type Pipeline } from './pipeline.js';
-import { Rng } from './rng.js';
+import type { Rng } from './rng.js';
+import { streamRng } from './streams.js';
 
 /** The rng of batch `batch` in `epoch`: a function of (seed, epoch, batch) only. */
 export function batchRng(seed: number, epoch: number, batch: number): Rng {
-  return new Rng(seed).fork(0xba7c).fork(epoch).fork(batch);
+  return streamRng('batchViews', seed, epoch, batch);
 }
 
 /** The sample order of `epoch`: a seeded permutation of 0..n-1, different every epoch. */
 export function epochPermutation(seed: number, epoch: number, n: number): Int32Array {
-  return new Rng(seed).fork(0x5401).fork(epoch).permutation(n);
+  return streamRng('epochOrder', seed, epoch).permutation(n);
 }
 
 export function buildPipeline(spec: PipelineSpec): Pipeline {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '@maskcon/augment';
+import { type Rng, streamRng } from '@maskcon/augment';
 import { ParamStore } from './params.js';
 import { batchNormTrainFused } from './kernels/batch-norm.js';
 import { kaimingConv, linearInit } from './init.js';
@@ -270,7 +270,7 @@ function validateSpec(spec: NetworkSpec): void {
 export function createNetwork(spec: NetworkSpec, seed: number): ParamStore {
   validateSpec(spec);
   const a = architecture(spec);
-  const rng = new Rng(seed);
+  const rng = streamRng('init', seed);
   const p = new ParamStore();
   const stemWidth = a.widths[0];
   addConv(

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CoarseFineDataset } from '@maskcon/datasets';
-import { Rng, type Pipeline } from '@maskcon/augment';
+import { streamRng, type Pipeline } from '@maskcon/augment';
 
 /**
  * Features of dataset images `indices` (test transform), in batches: `forward` maps an
@@ -15,7 +15,7 @@ export function embedImages(
   opts: { batchSize?: number; onProgress?: (done: number) => void } = {},
 ): { features: Float32Array; dim: number } {
   const batchSize = opts.batchSize ?? 256;
-  const rng = new Rng(0); // the test pipeline draws no random numbers
+  const rng = streamRng('evaluation', 0); // the test pipeline draws no random numbers
   const size = pipeline.size;
   let features = new Float32Array(0);
   let dim = 0;

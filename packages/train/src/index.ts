@@ -33,7 +33,7 @@ export {
 export { RunsDb, type RunRow } from './runs-db.js';
 export { ProgressBar, formatDuration } from './progress.js';
 export { formatRunTable } from './report.js';
-export { Replica, streamRng, RandomStream, type StepInput, type BatchViews } from './replica.js';
+export { Replica, type StepInput, type BatchViews } from './replica.js';
 export { createEngine, type Engine } from './engine.js';
 export {
   LocalCollective,

@@ -3,8 +3,8 @@ import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
 import {
   DATASET_AUGMENTATION,
   DATASET_NORMALIZATION,
-  Rng,
   buildPipeline,
+  streamRng,
   loaderViewRngs,
   type Pipeline,
   type PipelineSpec,
@@ -27,36 +27,6 @@ import {
 } from './config.js';
 import type { Collective } from './parallel/collective.js';
 import { embedImages } from './embed.js';
-
-/**
- * Random streams of a run besides augmentation (augmentation uses the BatchLoader's per-image
- * generators, `loaderViewRngs`). The values are part of every run's results: keep them.
- */
-export enum RandomStream {
-  /** The shuffle-BN permutation of a batch. */
-  Shuffle = 3,
-  /** The train (pos 1) and test (pos 2) subsets. */
-  Subset = 5,
-}
-
-/**
- * The generator of `stream` at (seed, epoch, step, pos), a function of those alone: every
- * replica draws the same shuffle permutation, and a resumed run the same subsets.
- */
-export function streamRng(
-  seed: number,
-  epoch: number,
-  step: number,
-  stream: RandomStream,
-  pos: number,
-): Rng {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b);
-  for (const v of [epoch, step, stream, pos]) {
-    h = Math.imul(h ^ (v + 0x632be5ab), 0xc2b2ae35);
-    h ^= h >>> 15;
-  }
-  return new Rng(h >>> 0);
-}
 
 /** Augmented views of a whole batch (B × size × size × C each, batch order), made by a loader. */
 export interface BatchViews {
@@ -253,7 +223,7 @@ export class Replica {
     return {
       labels: s.labels,
       // A function of (seed, epoch, step) only: every replica and a resumed run draw the same one.
-      shuffle: streamRng(this.cfg.seed, s.epoch, s.step, RandomStream.Shuffle, 0).permutation(B),
+      shuffle: streamRng('shuffle', this.cfg.seed, s.epoch, s.step).permutation(B),
       views: (positions, view) =>
         this.views(s, positions, view === 'query' ? this.pipeQ : this.pipeK, view),
     };

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
-import { BatchLoader, type Rng, epochPermutation } from '@maskcon/augment';
+import { BatchLoader, type Rng, epochPermutation, streamRng } from '@maskcon/augment';
 import { learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
 import {
@@ -13,7 +13,7 @@ import {
   type TrainConfig,
 } from './config.js';
 import { createEngine, type Engine } from './engine.js';
-import { RandomStream, streamRng, pipelineSpec, type BatchViews } from './replica.js';
+import { pipelineSpec, type BatchViews } from './replica.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
@@ -124,13 +124,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const trainIdx = subsetIndices(
     trainSet.size,
     cfg.trainSubset,
-    streamRng(cfg.seed, 0, 0, RandomStream.Subset, 1),
+    streamRng('trainSubset', cfg.seed),
   );
-  const testIdx = subsetIndices(
-    testSet.size,
-    cfg.testSubset,
-    streamRng(cfg.seed, 0, 0, RandomStream.Subset, 2),
-  );
+  const testIdx = subsetIndices(testSet.size, cfg.testSubset, streamRng('testSubset', cfg.seed));
   const labelsAll = cfg.labels === 'fine' ? trainSet.fineLabels() : trainSet.coarseLabels();
   const testFine = testSet.fineLabels();
   const testCoarseAll = testSet.coarseLabels();
