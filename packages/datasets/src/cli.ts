@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * pnpm datasets:build <name> [--root DIR] [--out DIR] [--force] [--skip-bad] [--short-side N] [--seed N]
- * pnpm datasets:build csv --name NAME [--csv FILE] [--root DIR] …
+ * pnpm datasets:build csv --name NAME [--csv FILE] [--root DIR] [--image-size N] …
  * pnpm datasets:stats <name> [--out DIR] [--json]
  */
 import { existsSync } from 'node:fs';
@@ -19,6 +19,8 @@ import {
   isDatasetName,
 } from './registry.js';
 import { DEFAULT_SHORT_SIDE, type SkippedImage } from './image-files.js';
+import { describeImageChanges } from './image-inventory.js';
+import { CSV_DEFAULT_IMAGE_SIZE } from './sources/csv.js';
 import type { SourceOptions } from './source-options.js';
 
 interface BuildFlags {
@@ -30,6 +32,8 @@ interface BuildFlags {
   seed?: number;
   name?: string;
   csv?: string;
+  imageSize?: number;
+  allowSymlinks: boolean;
   download: boolean;
 }
 
@@ -53,7 +57,14 @@ async function build(dataset: string, values: BuildFlags): Promise<void> {
     seed: values.seed,
     name: values.name,
     csvFile: values.csv,
+    imageSize: values.imageSize,
+    allowSymlinks: values.allowSymlinks,
   };
+  if (values.imageSize !== undefined && dataset !== 'csv') {
+    throw new DatasetError(
+      `--image-size only applies to the csv dataset; ${dataset}'s training size is in its recipe.`,
+    );
+  }
   const name = dataset === 'csv' ? (values.name ?? 'csv') : dataset;
   // --download: fetch and md5-check the published files into the cache, then build from there.
   const root =
@@ -70,11 +81,19 @@ async function build(dataset: string, values: BuildFlags): Promise<void> {
   });
   const seconds = (performance.now() - started) / 1000;
   const total = result.counts.train + result.counts.test;
+  for (const note of result.notes ?? []) console.log(`${name}: ${note}`);
   if (result.upToDate) {
+    const what = result.imageChanges
+      ? 'same metadata checksums, settings, builder version and image files'
+      : 'same source checksums, settings and builder version';
     console.log(
-      `${name}: ${result.path} is up to date (same source checksums and builder version; ${result.counts.train} train / ${result.counts.test} test images). Use --force to rebuild.`,
+      `${name}: ${result.path} is up to date (${what}; ${result.counts.train} train / ${result.counts.test} test images). Use --force to rebuild.`,
     );
   } else {
+    if (result.imageChanges) {
+      const reused = result.reusedImages ? `; ${result.reusedImages} unchanged images reused` : '';
+      console.log(`${name}: ${describeImageChanges(result.imageChanges)}${reused}.`);
+    }
     console.log(
       `${name}: wrote ${result.path} (${result.counts.train} train / ${result.counts.test} test images) in ${seconds.toFixed(1)}s, ${Math.round(total / seconds)} images/s.`,
     );
@@ -134,6 +153,17 @@ program
       '--seed <n>',
       'seed of splits a dataset derives itself (SOP recipes, csv without a split column)',
     ).argParser(intOption('--seed', { min: 0 })),
+  )
+  .addOption(
+    new Option(
+      '--image-size <n>',
+      `csv: side of the square crops training uses, recorded in the index (default: ${CSV_DEFAULT_IMAGE_SIZE})`,
+    ).argParser(intOption('--image-size', { min: 8, max: 4096 })),
+  )
+  .option(
+    '--allow-symlinks',
+    'SOP, Cars196, csv: follow symlinks inside --root that lead outside it (image folders on another disk)',
+    false,
   )
   .option('--name <name>', 'csv: name of the index (<out>/NAME.sqlite)')
   .option('--csv <file>', 'csv: the CSV/TSV file (default: <root>/labels.csv)')

@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { datasetStats, openIndex } from '../src/read-index.js';
@@ -247,5 +247,55 @@ describe('csv source', () => {
         join(dir, 't.sqlite'),
       ),
     ).rejects.toThrow(/leaves nothing to train on; add a split column \(train\/test\) to the CSV/);
+  });
+
+  it('CLI: --allow-symlinks, --image-size, the split sentence and what changed since the last build', async () => {
+    const dir = tempDir('csv-cli-flags');
+    const disk = tempDir('csv-cli-disk'); // the images live "on another disk"
+    const jpeg = await jpegBytes(9, 9, [10, 200, 10]);
+    const rows = ['path,coarse,fine'];
+    for (let i = 0; i < 6; i++) {
+      writeFile(join(disk, 'photos', `p${i}.jpg`), jpeg);
+      rows.push(`photos/p${i}.jpg,${i < 4 ? 'a' : 'b'},${i < 4 ? 'x' : 'y'}`);
+    }
+    symlinkSync(join(disk, 'photos'), join(dir, 'photos'));
+    writeFile(join(dir, 'labels.csv'), `${rows.join('\n')}\n`);
+    const out = tempDir('csv-cli-flags-out');
+    const args = [
+      'build',
+      'csv',
+      '--name',
+      'linked',
+      '--root',
+      dir,
+      '--out',
+      out,
+      '--short-side',
+      '8',
+    ];
+    const refused = cli(args);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      /leads through a symlink to .*photos\/p0\.jpg, outside the dataset root .*pass --allow-symlinks/,
+    );
+    const built = cli([...args, '--allow-symlinks', '--image-size', '64']);
+    expect(built.stderr).not.toContain('error');
+    expect(built.stdout).toContain(
+      'linked: split by fine class (no split column; seed 0): 4 of 6 images (66.7%) in test — every one of the 2 fine classes with ≥ 2 images has max(2, 20%) of them in test (1 small class entirely in test)',
+    );
+    expect(built.stdout).toContain(
+      'the stored copies (short side 8) are smaller than the 64-pixel training crops',
+    );
+    expect(datasetStats(join(out, 'linked.sqlite')).imageSize).toBe(64);
+    writeFile(join(disk, 'photos', 'p5.jpg'), await jpegBytes(9, 9, [200, 10, 10]));
+    const again = cli([...args, '--allow-symlinks', '--image-size', '64']);
+    expect(again.stdout).toMatch(
+      /linked: 1 image changed since the last build \(e\.g\. .*p5\.jpg\); 5 unchanged images reused\./,
+    );
+    expect(cli([...args, '--allow-symlinks', '--image-size', '64']).stdout).toContain(
+      'is up to date (same metadata checksums, settings, builder version and image files; 2 train / 4 test images)',
+    );
+    const notCsv = cli(['build', 'cars196', '--image-size', '64', '--root', dir, '--out', out]);
+    expect(notCsv.stderr).toContain('--image-size only applies to the csv dataset');
   });
 });
