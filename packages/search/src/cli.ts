@@ -17,6 +17,7 @@ import { embedImage, openStoreEngine } from './query.js';
 import { loadGallery, searchGallery, type SearchHit } from './search.js';
 import { writeSearchHtml } from './html.js';
 import { EmbeddingStore } from './store.js';
+import { searchApp, startServer } from './serve.js';
 
 /** `pnpm embed | run search | serve | export`: one program, one subcommand each. */
 
@@ -191,6 +192,71 @@ export function buildProgram(): Command {
       } finally {
         store.close();
       }
+    });
+
+  program
+    .command('serve')
+    .description('A local search page and JSON API over an embedding store (127.0.0.1 by default).')
+    .argument('<store>', 'an embedding store written by `pnpm embed`')
+    .option(
+      '--port <n>',
+      'port (0: any free port)',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 65535)
+          throw new InvalidArgumentError(
+            `--port takes an integer from 0 to 65535, got ${JSON.stringify(v)}.`,
+          );
+        return n;
+      },
+      7860,
+    )
+    .option(
+      '--host <address>',
+      'address to bind; other machines can reach anything but 127.0.0.1',
+      '127.0.0.1',
+    )
+    .option('--k <n>', 'default number of neighbours', positiveInt('--k'), 10)
+    .option('--max-upload-mb <n>', 'largest upload in MiB', positiveInt('--max-upload-mb'), 16)
+    .option(
+      '--max-megapixels <n>',
+      'largest decoded upload in megapixels',
+      positiveInt('--max-megapixels'),
+      64,
+    )
+    .addOption(engineOption())
+    .option('--threads <n>', 'onnx engine: threads', positiveInt('--threads'))
+    .action(async (file: string, o) => {
+      const store = EmbeddingStore.open(file, { readonly: true });
+      const model = store.model();
+      if (!model)
+        throw new Error(`${file} holds no vectors yet; run \`pnpm embed\` into it first.`);
+      let engine: Awaited<ReturnType<typeof openStoreEngine>> | null = null;
+      try {
+        engine = await openStoreEngine(model, file, { engine: o.engine, threads: o.threads });
+      } catch (err) {
+        process.stderr.write(
+          `warning: ${(err as Error).message} Uploads are refused; search by id works.\n`,
+        );
+      }
+      const { app, close } = searchApp(store, engine, {
+        defaultK: o.k,
+        maxUploadBytes: o.maxUploadMb * 2 ** 20,
+        maxPixels: o.maxMegapixels * 2 ** 20,
+      });
+      const { server, url } = await startServer(app, { port: o.port, host: o.host });
+      console.log(
+        `serving ${file} (${store.size} items, engine ${engine?.name ?? 'none'}) at ${url}`,
+      );
+      const stop = () => {
+        server.close();
+        close();
+        store.close();
+        void engine?.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
     });
 
   program

@@ -48,3 +48,4 @@ export {
   IMAGE_EXTENSIONS,
 } from './images.js';
 export { ItemImages } from './item-image.js';
+export { searchApp, startServer, DEFAULT_MAX_UPLOAD_BYTES, type ServeOptions } from './serve.js';
