@@ -46,6 +46,10 @@ export async function openOnnxCandidates(
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // Idle intra-op threads sleep instead of spinning: between runs the calling thread re-scores
+    // candidates, and on a shared machine spinning only takes CPU from others (measured 4.5 →
+    // 4.2 CPU s for N = 20,000, d = 512, wall time unchanged).
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
   const g = new ort.Tensor('float32', gallery, [n, dim]); // N×d, shared with the caller
   return {
