@@ -1,19 +1,38 @@
 /**
  * Backend selection for TensorFlow.js training.
  *
- * Order without a preference: tfjs-node-gpu → tfjs-node → wasm (+ our
- * forward-conv based gradient kernels) → cpu. Every fallback is logged in one
- * line with its reason, and the chosen backend is logged at the end.
+ * Order without a preference: tfjs-node-gpu → tfjs-node → native (the wasm
+ * backend with oneDNN convolutions and matrix products from @maskcon/native) →
+ * wasm (+ our forward-conv based gradient kernels) → cpu. Every fallback is
+ * logged in one line with its reason, and the chosen backend is logged at the
+ * end. MASKCON_NATIVE=0 (or preferring 'wasm') keeps the plain wasm kernels.
  */
 import * as tf from '@tensorflow/tfjs';
+import { loadNative } from '@maskcon/native';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
-export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'native' | 'wasm' | 'cpu';
 
 /** Fallback order used when no backend is preferred. */
-export const BACKEND_ORDER: readonly BackendName[] = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
+export const BACKEND_ORDER: readonly BackendName[] = [
+  'tfjs-node-gpu',
+  'tfjs-node',
+  'native',
+  'wasm',
+  'cpu',
+];
+
+export interface BackendOptions {
+  /**
+   * OpenMP threads of the oneDNN kernels in this thread (the main thread, or one data-parallel
+   * worker); default MASKCON_NATIVE_THREADS, else every core. Workers pass cores / workers so that
+   * the process never runs more threads than cores.
+   */
+  threads?: number;
+}
 
 export interface BackendInfo {
   name: BackendName;
@@ -112,7 +131,29 @@ async function initNode(which: 'tfjs-node-gpu' | 'tfjs-node'): Promise<BackendIn
   return { name: which, detail: `TensorFlow C library via ${pkg} ${version}` };
 }
 
+/** The wasm backend with the oneDNN kernels of @maskcon/native on top of ours. */
+async function initNative(opts: BackendOptions): Promise<BackendInfo> {
+  const load = loadNative();
+  if (!load.ok) throw new BackendUnavailable(load.reason);
+  const wasm = await initWasm();
+  const { registerNativeKernels } = await import('./kernels/native.js');
+  const names = registerNativeKernels(load.kernels);
+  const envThreads = Number(process.env.MASKCON_NATIVE_THREADS);
+  const threads =
+    opts.threads ??
+    (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism());
+  load.kernels.setThreads(threads);
+  const info = load.kernels.info();
+  return {
+    name: 'native',
+    detail: `oneDNN ${info.version} (${info.isa}, ${info.cpuRuntime} ${threads} thread(s)) for ${names.join(', ')} on the wasm heap; ${wasm.detail}`,
+  };
+}
+
 async function initWasm(): Promise<BackendInfo> {
+  // Preferring plain wasm after native: put our wasm kernels back under the oneDNN ones.
+  const { unregisterNativeKernels } = await import('./kernels/native.js');
+  unregisterNativeKernels();
   let wasmModule: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
     wasmModule = await import('@tensorflow/tfjs-backend-wasm');
@@ -159,11 +200,13 @@ async function initCpu(): Promise<BackendInfo> {
   return { name: 'cpu', detail: 'pure-JS cpu backend (very slow for convolutions)' };
 }
 
-function initOne(name: BackendName): Promise<BackendInfo> {
+function initOne(name: BackendName, opts: BackendOptions): Promise<BackendInfo> {
   switch (name) {
     case 'tfjs-node-gpu':
     case 'tfjs-node':
       return initNode(name);
+    case 'native':
+      return initNative(opts);
     case 'wasm':
       return initWasm();
     case 'cpu':
@@ -180,6 +223,8 @@ function explain(name: BackendName, reason: string): string {
     case 'tfjs-node-gpu':
     case 'tfjs-node':
       return `Backend '${name}' is not available: ${reason}. ${NODE_INSTALL_HINT[name]} Or use initBackend('wasm').`;
+    case 'native':
+      return `Backend 'native' is not available: ${reason}. Use --backend wasm (or MASKCON_NATIVE=0) for the wasm kernels.`;
     case 'wasm':
       return `Backend 'wasm' is not available: ${reason}. Check that @tensorflow/tfjs-backend-wasm 4.22.0 and its .wasm files (dist/*.wasm) are installed, or use initBackend('cpu').`;
     default:
@@ -190,6 +235,7 @@ function explain(name: BackendName, reason: string): string {
 async function select(
   preferred: BackendName | undefined,
   log: (msg: string) => void,
+  opts: BackendOptions,
 ): Promise<BackendInfo> {
   if (preferred != null) {
     if (!BACKEND_ORDER.includes(preferred)) {
@@ -199,7 +245,7 @@ async function select(
     }
     let info: BackendInfo;
     try {
-      info = await initOne(preferred);
+      info = await initOne(preferred, opts);
     } catch (e) {
       throw new Error(explain(preferred, firstLine(e)), { cause: e });
     }
@@ -208,7 +254,7 @@ async function select(
   }
   for (const name of BACKEND_ORDER) {
     try {
-      const info = await initOne(name);
+      const info = await initOne(name, opts);
       log(`[backend] using ${info.name}: ${info.detail}`);
       return info;
     } catch (e) {
@@ -228,6 +274,7 @@ async function select(
 export async function initBackend(
   preferred?: BackendName,
   log: (msg: string) => void = (m) => console.log(m),
+  opts: BackendOptions = {},
 ): Promise<BackendInfo> {
   while (pending != null) {
     try {
@@ -245,7 +292,7 @@ export async function initBackend(
     log(`[backend] using ${current.name} (already initialised): ${current.detail}`);
     return current;
   }
-  const run = select(preferred, log);
+  const run = select(preferred, log, opts);
   pending = run;
   try {
     current = await run;
@@ -257,7 +304,8 @@ export async function initBackend(
 
 /** The tfjs backend id registered for one of our backend names. */
 export function backendIdOf(name: BackendName): string {
-  return name === 'tfjs-node-gpu' || name === 'tfjs-node' ? 'tensorflow' : name;
+  if (name === 'tfjs-node-gpu' || name === 'tfjs-node') return 'tensorflow';
+  return name === 'native' ? 'wasm' : name;
 }
 
 /** The backend chosen by the last successful initBackend() call, if any. */

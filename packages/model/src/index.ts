@@ -62,7 +62,15 @@ export {
   currentBackend,
   type BackendName,
   type BackendInfo,
+  type BackendOptions,
 } from './backend.js';
+export {
+  registerNativeKernels,
+  unregisterNativeKernels,
+  nativeKernelsRegistered,
+  nativeImplementations,
+  NATIVE_KERNEL_NAMES,
+} from './kernels/native.js';
 export {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,

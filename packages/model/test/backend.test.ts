@@ -3,7 +3,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BACKEND_ORDER, initBackend } from '../src/backend.js';
+import { loadNative } from '@maskcon/native';
+import { BACKEND_ORDER, type BackendInfo, initBackend } from '../src/backend.js';
+import { nativeKernelsRegistered } from '../src/kernels/native.js';
 import { WASM_TRAINING_KERNEL_NAMES, wasmTrainingKernelsRegistered } from '../src/kernels/index.js';
 
 const requireHere = createRequire(import.meta.url);
@@ -24,34 +26,73 @@ const nodeBackendsMissing =
   !nativeAddonBuilt('@tensorflow/tfjs-node-gpu') && !nativeAddonBuilt('@tensorflow/tfjs-node');
 
 describe('initBackend', () => {
-  it('tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order', () => {
-    expect(BACKEND_ORDER).toEqual(['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu']);
+  it('tries tfjs-node-gpu, tfjs-node, native, wasm, cpu in that order', () => {
+    expect(BACKEND_ORDER).toEqual(['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu']);
   });
 
-  it.skipIf(!nodeBackendsMissing)('falls back to wasm on this machine and says why', async () => {
-    const logs: string[] = [];
-    const info = await initBackend(undefined, (m) => logs.push(m));
-    expect(info.name).toBe('wasm');
-    expect(tf.getBackend()).toBe('wasm');
-    expect(info.detail).toMatch(/Conv2DBackpropFilter/);
-    expect(wasmTrainingKernelsRegistered()).toBe(true);
-    expect(logs).toHaveLength(3);
-    expect(logs[0]).toMatch(/tfjs-node-gpu unavailable.*native addon was not built/);
-    expect(logs[1]).toMatch(/tfjs-node unavailable.*native addon was not built/);
-    expect(logs[2]).toMatch(/using wasm/);
-    for (const l of logs) expect(l).not.toMatch(/\n/);
+  it.skipIf(!nodeBackendsMissing)(
+    'falls back to wasm with MASKCON_NATIVE=0 and says why',
+    async () => {
+      const logs: string[] = [];
+      const prev = process.env.MASKCON_NATIVE;
+      process.env.MASKCON_NATIVE = '0';
+      let info: BackendInfo;
+      try {
+        info = await initBackend(undefined, (m) => logs.push(m));
+      } finally {
+        if (prev == null) delete process.env.MASKCON_NATIVE;
+        else process.env.MASKCON_NATIVE = prev;
+      }
+      expect(info.name).toBe('wasm');
+      expect(tf.getBackend()).toBe('wasm');
+      expect(info.detail).toMatch(/Conv2DBackpropFilter/);
+      expect(wasmTrainingKernelsRegistered()).toBe(true);
+      expect(nativeKernelsRegistered()).toBe(false);
+      expect(logs).toHaveLength(4);
+      expect(logs[0]).toMatch(/tfjs-node-gpu unavailable.*native addon was not built/);
+      expect(logs[1]).toMatch(/tfjs-node unavailable.*native addon was not built/);
+      expect(logs[2]).toBe(
+        '[backend] native unavailable, falling back: disabled by MASKCON_NATIVE=0',
+      );
+      expect(logs[3]).toMatch(/using wasm/);
+      for (const l of logs) expect(l).not.toMatch(/\n/);
 
-    // the wasm backend computes (and our kernels are live)
-    const y = tf.conv2d(
-      tf.ones([1, 5, 5, 2]) as tf.Tensor4D,
-      tf.ones([3, 3, 2, 1]) as tf.Tensor4D,
-      1,
-      'same',
-    );
-    expect(Array.from(await y.data())[6]).toBe(18);
-    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
-    expect(WASM_TRAINING_KERNEL_NAMES).toContain('Conv2DBackpropInput');
-  });
+      // the wasm backend computes (and our kernels are live)
+      const y = tf.conv2d(
+        tf.ones([1, 5, 5, 2]) as tf.Tensor4D,
+        tf.ones([3, 3, 2, 1]) as tf.Tensor4D,
+        1,
+        'same',
+      );
+      expect(Array.from(await y.data())[6]).toBe(18);
+      expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+      expect(WASM_TRAINING_KERNEL_NAMES).toContain('Conv2DBackpropInput');
+    },
+  );
+
+  it.skipIf(!nodeBackendsMissing)(
+    'picks native where the addon loads, else says why and uses wasm',
+    async () => {
+      const logs: string[] = [];
+      const info = await initBackend(undefined, (m) => logs.push(m), { threads: 1 });
+      expect(tf.getBackend()).toBe('wasm');
+      const native = loadNative();
+      if (native.ok) {
+        expect(info.name).toBe('native');
+        expect(info.detail).toMatch(/oneDNN \d+\.\d+\.\d+ .*1 thread\(s\)\) for Conv2D/);
+        expect(nativeKernelsRegistered()).toBe(true);
+        expect(native.kernels.threads()).toBe(1);
+        expect(logs[2]).toMatch(/using native/);
+        // preferring wasm afterwards puts the wasm kernels back
+        expect((await initBackend('wasm', () => {})).name).toBe('wasm');
+        expect(nativeKernelsRegistered()).toBe(false);
+        expect(wasmTrainingKernelsRegistered()).toBe(true);
+      } else {
+        expect(info.name).toBe('wasm');
+        expect(logs[2]).toMatch(/^\[backend\] native unavailable, falling back: [^\n]+$/);
+      }
+    },
+  );
 
   it('is safe to call repeatedly and concurrently', async () => {
     const before = tf.getKernelsForBackend('wasm').length;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
 
-export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'native' | 'wasm' | 'cpu';
 export type PipelineKind = 'strong' | 'weak' | 'test';
 
 /** Everything that determines a training run. Same config + seed ⇒ same result. */
@@ -175,6 +175,7 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = [
   'auto',
   'tfjs-node-gpu',
   'tfjs-node',
+  'native',
   'wasm',
   'cpu',
 ];

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
 import {
@@ -136,7 +137,9 @@ export class Replica {
     const stemPixels = stem === 'standard' ? Math.ceil(size / 4) ** 2 : size * size;
     const params = this.model.encoderQ.countTrainable();
     const need = (m: number) => estimatePassMB(cfg.arch, stemPixels, m, params, stem);
-    const fits = (m: number) => this.backend !== 'wasm' || (need(m) ?? 0) <= WASM_PASS_BUDGET_MB;
+    // 'native' keeps its tensors on the wasm heap too (only the kernels are oneDNN's).
+    const onWasmHeap = this.backend === 'wasm' || this.backend === 'native';
+    const fits = (m: number) => !onWasmHeap || (need(m) ?? 0) <= WASM_PASS_BUDGET_MB;
     const micro = resolveMicroBatch(cfg.microBatch, share, group, size, fits);
     if (!fits(micro)) {
       let g = group;
@@ -160,7 +163,11 @@ export class Replica {
     collective: Collective,
     log: (m: string) => void,
   ): Promise<Replica> {
-    const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log);
+    // oneDNN threads per worker: the cores shared out, so workers × threads never exceeds them.
+    const threads = Math.max(1, Math.floor(availableParallelism() / collective.worldSize));
+    const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log, {
+      threads,
+    });
     const r = new Replica(cfg, indexPath, collective, backend.name);
     const passes = r.model.passes;
     if (passes > 1 && collective.rank === 0)

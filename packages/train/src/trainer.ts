@@ -348,7 +348,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
 export function explainFailure(err: unknown, backend: string): unknown {
   const m = err instanceof Error ? err.message : String(err);
   if (
-    backend !== 'wasm' ||
+    (backend !== 'wasm' && backend !== 'native') ||
     !/memory access out of bounds|table index is out of bounds|Aborted\(|out of memory|Cannot enlarge memory/i.test(
       m,
     )

@@ -1,0 +1,334 @@
+/**
+ * oneDNN kernels (@maskcon/native) registered for the wasm backend: Conv2D, FusedConv2D (bias and
+ * linear/ReLU), Conv2DBackpropInput, Conv2DBackpropFilter and BatchMatMul read their operands
+ * from the wasm heap and write their output into a tensor allocated there, in place (the addon
+ * gets a view of the heap plus byte offsets), so every other op stays on wasm untouched.
+ *
+ * A case the addon does not take (another dtype or data format, a fused activation other than
+ * linear/ReLU, a batch broadcast it cannot express, a geometry oneDNN rejects) runs the kernel that
+ * was registered before ours (tfjs's, or this project's wasm gradient kernel).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { NativeKernels, ConvGeometry, ConvKind } from '@maskcon/native';
+import { ConvKind as Kind } from '@maskcon/native';
+import type { Info, WasmBackend } from './wasm-ops.js';
+
+/** The kernels ours replace, by name (tfjs's or this project's wasm kernels). */
+const previous = new Map<string, tf.KernelConfig>();
+let addon: NativeKernels | null = null;
+/** Geometries oneDNN refused, so they are not retried on every step. */
+const refused = new Set<string>();
+/** oneDNN implementation chosen per kernel and shape, for benchmarks and logs. */
+const implementations = new Map<string, string>();
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+function callPrevious(name: string, args: KernelArgs): Info {
+  const k = previous.get(name);
+  if (k == null) throw new Error(`native kernels: no previous '${name}' kernel to fall back to`);
+  const out = k.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  if (Array.isArray(out)) throw new Error(`wasm kernel '${name}' returned several outputs`);
+  return out;
+}
+
+function heapOf(backend: WasmBackend): Uint8Array {
+  // Taken after the output is allocated: growing the wasm memory replaces its buffer.
+  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+}
+
+const offsetOf = (backend: WasmBackend, info: Info): number => backend.getMemoryOffset(info.dataId);
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((p, q) => p * q, 1);
+}
+
+/** Runs `run` on the addon unless this geometry was refused before; null = fall back. */
+function tryNative(kernel: string, key: string, run: () => string): boolean {
+  if (refused.has(key)) return false;
+  try {
+    implementations.set(key, run());
+    return true;
+  } catch (e) {
+    refused.add(key);
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    console.warn(`[native] ${kernel} ${key}: ${msg}; using the wasm kernel for this shape`);
+    return false;
+  }
+}
+
+function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
+  const p = info.padInfo;
+  return {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    ci: info.inChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    co: info.outChannels,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    strides: [info.strideHeight, info.strideWidth],
+    dilations: [info.dilationHeight, info.dilationWidth],
+    pads: [p.top, p.bottom, p.left, p.right],
+  };
+}
+
+function keyOf(kernel: string, g: ConvGeometry, extra = ''): string {
+  return `${kernel}[${g.n},${g.h},${g.w},${g.ci}]*[${g.kh},${g.kw},${g.co}] s${g.strides} d${g.dilations} p${g.pads}${extra}`;
+}
+
+function nhwc(dataFormat: unknown): boolean {
+  return dataFormat == null || dataFormat === 'NHWC';
+}
+
+function conv2dInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: tf.Conv2DAttrs,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+}
+
+/** Forward convolution, optionally with bias and ReLU (FusedConv2D). */
+function forward(name: string, args: KernelArgs, bias: Info | null, act: 'linear' | 'relu'): Info {
+  const backend = args.backend as WasmBackend;
+  const { x, filter } = args.inputs as { x: Info; filter: Info };
+  const attrs = args.attrs as unknown as tf.Conv2DAttrs;
+  if (
+    addon == null ||
+    x.dtype !== 'float32' ||
+    filter.dtype !== 'float32' ||
+    !nhwc(attrs.dataFormat) ||
+    x.shape.length !== 4
+  )
+    return callPrevious(name, args);
+  const info = conv2dInfo(x.shape, filter.shape, attrs);
+  const g = geometry(info);
+  if (sizeOf(info.outShape) === 0 || sizeOf(x.shape) === 0) return callPrevious(name, args);
+  const out = backend.makeOutput(info.outShape, 'float32');
+  const k = addon;
+  const ok = tryNative(name, keyOf(name, g, bias ? ` +bias ${act}` : ` ${act}`), () =>
+    k.conv(
+      Kind.forward,
+      heapOf(backend),
+      {
+        x: offsetOf(backend, x),
+        filter: offsetOf(backend, filter),
+        y: offsetOf(backend, out),
+        bias: bias ? offsetOf(backend, bias) : undefined,
+      },
+      g,
+      act,
+    ),
+  );
+  if (ok) return out;
+  backend.disposeData(out.dataId);
+  return callPrevious(name, args);
+}
+
+function conv2dNative(args: KernelArgs): Info {
+  return forward(tf.Conv2D, args, null, 'linear');
+}
+
+function fusedConv2dNative(args: KernelArgs): Info {
+  const { filter, bias, preluActivationWeights } = args.inputs as {
+    filter: Info;
+    bias?: Info;
+    preluActivationWeights?: Info;
+  };
+  const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+  const act = attrs.activation ?? 'linear';
+  const co = filter.shape[3];
+  if (
+    (act !== 'linear' && act !== 'relu') ||
+    preluActivationWeights != null ||
+    (bias != null && (bias.dtype !== 'float32' || sizeOf(bias.shape) !== co))
+  )
+    return callPrevious(tf.FusedConv2D, args);
+  return forward(tf.FusedConv2D, args, bias ?? null, act);
+}
+
+/** dx (backwardData) or dw (backwardWeights) of a convolution. */
+function backward(
+  name: string,
+  kind: ConvKind,
+  args: KernelArgs,
+  xShape: number[],
+  filterShape: number[],
+  dy: Info,
+  other: Info,
+): Info {
+  const backend = args.backend as WasmBackend;
+  const attrs = args.attrs as unknown as tf.Conv2DAttrs;
+  if (
+    addon == null ||
+    dy.dtype !== 'float32' ||
+    other.dtype !== 'float32' ||
+    !nhwc(attrs.dataFormat)
+  )
+    return callPrevious(name, args);
+  const info = conv2dInfo(xShape, filterShape, { ...attrs, dilations: 1 });
+  const g = geometry(info);
+  if (
+    dy.shape[1] !== g.oh ||
+    dy.shape[2] !== g.ow ||
+    sizeOf(dy.shape) === 0 ||
+    sizeOf(xShape) === 0 ||
+    sizeOf(filterShape) === 0
+  )
+    return callPrevious(name, args);
+  const outShape = kind === Kind.backwardData ? xShape : filterShape;
+  const out = backend.makeOutput(outShape, 'float32');
+  const k = addon;
+  const ok = tryNative(name, keyOf(name, g), () =>
+    k.conv(
+      kind,
+      heapOf(backend),
+      kind === Kind.backwardData
+        ? { x: offsetOf(backend, out), filter: offsetOf(backend, other), y: offsetOf(backend, dy) }
+        : { x: offsetOf(backend, other), filter: offsetOf(backend, out), y: offsetOf(backend, dy) },
+      g,
+    ),
+  );
+  if (ok) return out;
+  backend.disposeData(out.dataId);
+  return callPrevious(name, args);
+}
+
+function conv2dBackpropInputNative(args: KernelArgs): Info {
+  const { dy, filter } = args.inputs as { dy: Info; filter: Info };
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  return backward(
+    tf.Conv2DBackpropInput,
+    Kind.backwardData,
+    args,
+    [...attrs.inputShape],
+    filter.shape,
+    dy,
+    filter,
+  );
+}
+
+function conv2dBackpropFilterNative(args: KernelArgs): Info {
+  const { x, dy } = args.inputs as { x: Info; dy: Info };
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  if (x.shape.length !== 4) return callPrevious(tf.Conv2DBackpropFilter, args);
+  return backward(
+    tf.Conv2DBackpropFilter,
+    Kind.backwardWeights,
+    args,
+    x.shape,
+    [...attrs.filterShape],
+    dy,
+    x,
+  );
+}
+
+function batchMatMulNative(args: KernelArgs): Info {
+  const backend = args.backend as WasmBackend;
+  const { a, b } = args.inputs as { a: Info; b: Info };
+  const attrs = (args.attrs ?? {}) as unknown as tf.BatchMatMulAttrs;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (addon == null || a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2)
+    return callPrevious(tf.BatchMatMul, args);
+  const tA = !!attrs.transposeA;
+  const tB = !!attrs.transposeB;
+  const m = tA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = tB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batchA = sizeOf(a.shape.slice(0, -2));
+  const batchB = sizeOf(b.shape.slice(0, -2));
+  // Only a whole-batch broadcast (equal leading shapes, or one side a single matrix) maps to
+  // oneDNN's batch dimension directly; anything else keeps the wasm kernel.
+  const sameBatch =
+    ra === rb && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]) && batchA === batchB;
+  if (k !== kb || !(sameBatch || batchA === 1 || batchB === 1) || m * n === 0 || k === 0)
+    return callPrevious(tf.BatchMatMul, args);
+  const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(
+    a.shape.slice(0, -2),
+    b.shape.slice(0, -2),
+  );
+  const out = backend.makeOutput([...outBatch, m, n], 'float32');
+  const addonNow = addon;
+  const key = `BatchMatMul [${batchA},${m},${k}]x[${batchB},${k},${n}] t${+tA}${+tB}`;
+  const ok = tryNative(tf.BatchMatMul, key, () =>
+    addonNow.matmul(
+      heapOf(backend),
+      { a: offsetOf(backend, a), b: offsetOf(backend, b), c: offsetOf(backend, out) },
+      { batchA, batchB, m, k, n, transposeA: tA, transposeB: tB },
+    ),
+  );
+  if (ok) return out;
+  backend.disposeData(out.dataId);
+  return callPrevious(tf.BatchMatMul, args);
+}
+
+const KERNELS: ReadonlyArray<[string, (args: KernelArgs) => Info]> = [
+  [tf.Conv2D, conv2dNative],
+  [tf.FusedConv2D, fusedConv2dNative],
+  [tf.Conv2DBackpropInput, conv2dBackpropInputNative],
+  [tf.Conv2DBackpropFilter, conv2dBackpropFilterNative],
+  [tf.BatchMatMul, batchMatMulNative],
+];
+
+const configs: tf.KernelConfig[] = KERNELS.map(([kernelName, fn]) => ({
+  kernelName,
+  backendName: 'wasm',
+  kernelFunc: fn as unknown as tf.KernelFunc,
+  // The replaced kernel's setup (tfjs's cwrap) still has to run: ours falls back to it.
+  setupFunc: (backend) => previous.get(kernelName)?.setupFunc?.(backend),
+}));
+
+/** Names of the kernels `registerNativeKernels` puts on the wasm backend. */
+export const NATIVE_KERNEL_NAMES: readonly string[] = Object.freeze(KERNELS.map(([n]) => n));
+
+/**
+ * Registers the oneDNN kernels for 'wasm' on top of whatever is registered (call after
+ * `registerWasmTrainingKernels`). Idempotent.
+ */
+export function registerNativeKernels(kernels: NativeKernels): readonly string[] {
+  addon = kernels;
+  for (const config of configs) {
+    const existing = tf.getKernel(config.kernelName, 'wasm');
+    if (existing === config) continue;
+    if (existing == null)
+      throw new Error(`native kernels: no wasm '${config.kernelName}' kernel to fall back to`);
+    previous.set(config.kernelName, existing);
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel(config);
+  }
+  return NATIVE_KERNEL_NAMES;
+}
+
+/** Puts back the kernels ours replaced (safe to call at any time). */
+export function unregisterNativeKernels(): void {
+  for (const config of configs) {
+    if (tf.getKernel(config.kernelName, 'wasm') !== config) continue;
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    const prev = previous.get(config.kernelName);
+    if (prev != null) tf.registerKernel(prev);
+    previous.delete(config.kernelName);
+  }
+}
+
+/** True when our oneDNN kernels are the active wasm kernels. */
+export function nativeKernelsRegistered(): boolean {
+  return configs.every((c) => tf.getKernel(c.kernelName, 'wasm') === c);
+}
+
+/** oneDNN's implementation per kernel and shape run so far (e.g. 'brgconv:avx512_core'). */
+export function nativeImplementations(): ReadonlyMap<string, string> {
+  return implementations;
+}

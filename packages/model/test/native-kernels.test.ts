@@ -1,0 +1,313 @@
+/**
+ * The oneDNN kernels of @maskcon/native on the wasm heap, checked against tfjs's cpu backend over
+ * the same shape/stride/padding grids as the wasm kernels (kernel-cases.ts). Where the addon is
+ * not built (or MASKCON_NATIVE=0) only the loader's report is checked and the rest skips.
+ */
+import { loadNative } from '@maskcon/native';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerWasmTrainingKernels } from '../src/kernels/index.js';
+import {
+  NATIVE_KERNEL_NAMES,
+  nativeImplementations,
+  nativeKernelsRegistered,
+  registerNativeKernels,
+  unregisterNativeKernels,
+} from '../src/kernels/native.js';
+import { createTinyNetVars, seededValues, tinyNetLoss } from './tiny-net.js';
+import { type ConvCase, convCases, matMulCases, name } from './kernel-cases.js';
+
+const TOL = 1e-3;
+const native = loadNative();
+
+async function use(backend: 'cpu' | 'wasm'): Promise<void> {
+  expect(await tf.setBackend(backend)).toBe(true);
+  await tf.ready();
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+const count = (s: number[]): number => s.reduce((p, q) => p * q, 1);
+const seeded = (shape: number[], seed: number): tf.Tensor =>
+  tf.tensor(seededValues(count(shape), seed), shape);
+
+/** Runs `fn` on `backend` with seeded inputs of `shapes`; returns the output values and shape. */
+async function runOn(
+  backend: 'cpu' | 'wasm',
+  shapes: number[][],
+  seed: number,
+  fn: (...xs: tf.Tensor[]) => tf.Tensor,
+): Promise<{ data: Float32Array; shape: number[] }> {
+  await use(backend);
+  const xs = shapes.map((s, i) => seeded(s, seed + i));
+  const out = fn(...xs);
+  const data = Float32Array.from((await out.data()) as ArrayLike<number>);
+  const shape = out.shape;
+  tf.dispose([...xs, out]);
+  return { data, shape };
+}
+
+/** Same values on cpu and on wasm+oneDNN, and the oneDNN path really ran (a new plan key). */
+async function expectNativeMatchesCpu(
+  shapes: number[][],
+  seed: number,
+  fn: (...xs: tf.Tensor[]) => tf.Tensor,
+  kernel: string,
+): Promise<void> {
+  const ref = await runOn('cpu', shapes, seed, fn);
+  const before = [...nativeImplementations().keys()].filter((k) => k.startsWith(kernel)).length;
+  const got = await runOn('wasm', shapes, seed, fn);
+  expect(got.shape).toEqual(ref.shape);
+  expect(maxAbs(ref.data)).toBeGreaterThan(0);
+  expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+  const after = [...nativeImplementations().keys()].filter((k) => k.startsWith(kernel)).length;
+  // A shape seen before reuses its plan; every case here is new to the kernel.
+  expect(after, `${kernel} ran on oneDNN`).toBe(before + 1);
+}
+
+function convAttrs(c: ConvCase): tf.NamedAttrMap {
+  return { strides: c.s, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
+}
+
+function convOut(c: ConvCase): number[] {
+  return tf.tidy(
+    () =>
+      tf.conv2d(
+        tf.zeros([c.b, c.h, c.w, c.ci]) as tf.Tensor4D,
+        tf.zeros([c.k, c.k, c.ci, c.co]) as tf.Tensor4D,
+        c.s,
+        c.pad,
+      ).shape,
+  );
+}
+
+describe('loadNative', () => {
+  it('reports MASKCON_NATIVE=0 in one line instead of loading', () => {
+    const prev = process.env.MASKCON_NATIVE;
+    process.env.MASKCON_NATIVE = '0';
+    try {
+      const r = loadNative();
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.reason).toBe('disabled by MASKCON_NATIVE=0');
+    } finally {
+      if (prev == null) delete process.env.MASKCON_NATIVE;
+      else process.env.MASKCON_NATIVE = prev;
+    }
+  });
+
+  it('loads here, or says why in one line', () => {
+    if (native.ok) expect(native.kernels.info().version).toMatch(/^\d+\.\d+\.\d+$/);
+    else expect(native.reason).toMatch(/^[^\n]+$/);
+  });
+});
+
+describe.skipIf(!native.ok)('oneDNN kernels on the wasm heap', () => {
+  beforeAll(async () => {
+    if (!native.ok) return;
+    registerWasmTrainingKernels();
+    registerNativeKernels(native.kernels);
+    native.kernels.setThreads(1);
+    await use('wasm');
+  });
+
+  afterAll(() => {
+    unregisterNativeKernels();
+  });
+
+  it('registers on top of the wasm kernels and unregisters cleanly', async () => {
+    expect([...NATIVE_KERNEL_NAMES].sort()).toEqual([
+      'BatchMatMul',
+      'Conv2D',
+      'Conv2DBackpropFilter',
+      'Conv2DBackpropInput',
+      'FusedConv2D',
+    ]);
+    expect(nativeKernelsRegistered()).toBe(true);
+    const wasmConv = tf.getKernel('Conv2D', 'wasm');
+    unregisterNativeKernels();
+    expect(nativeKernelsRegistered()).toBe(false);
+    expect(tf.getKernel('Conv2D', 'wasm')).not.toBe(wasmConv);
+    // the previous (XNNPACK) kernel is back and computes
+    const y = tf.tidy(() =>
+      tf
+        .conv2d(
+          tf.ones([1, 5, 5, 2]) as tf.Tensor4D,
+          tf.ones([3, 3, 2, 1]) as tf.Tensor4D,
+          1,
+          'same',
+        )
+        .dataSync(),
+    );
+    expect(y[6]).toBe(18);
+    if (native.ok) registerNativeKernels(native.kernels);
+    expect(nativeKernelsRegistered()).toBe(true);
+  });
+
+  describe('Conv2D', () => {
+    it.each(convCases().map((c, i) => [name(c), c, i] as const))('%s', async (_n, c, i) => {
+      await expectNativeMatchesCpu(
+        [
+          [c.b, c.h, c.w, c.ci],
+          [c.k, c.k, c.ci, c.co],
+        ],
+        500 + 2 * i,
+        (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad),
+        'Conv2D[',
+      );
+    });
+
+    it('with dilation 2', async () => {
+      await expectNativeMatchesCpu(
+        [
+          [2, 11, 9, 3],
+          [3, 3, 3, 5],
+        ],
+        90,
+        (x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'same', 'NHWC', 2),
+        'Conv2D[',
+      );
+    });
+  });
+
+  describe('Conv2DBackpropInput', () => {
+    it.each(convCases().map((c, i) => [name(c), c, i] as const))('%s', async (_n, c, i) => {
+      await expectNativeMatchesCpu(
+        [convOut(c), [c.k, c.k, c.ci, c.co]],
+        100 + 2 * i,
+        (dy, filter) =>
+          tf.engine().runKernel(
+            'Conv2DBackpropInput',
+            { dy, filter },
+            {
+              ...convAttrs(c),
+              inputShape: [c.b, c.h, c.w, c.ci],
+            },
+          ) as tf.Tensor,
+        'Conv2DBackpropInput[',
+      );
+    });
+  });
+
+  describe('Conv2DBackpropFilter', () => {
+    it.each(convCases().map((c, i) => [name(c), c, i] as const))('%s', async (_n, c, i) => {
+      await expectNativeMatchesCpu(
+        [[c.b, c.h, c.w, c.ci], convOut(c)],
+        300 + 2 * i,
+        (x, dy) =>
+          tf.engine().runKernel(
+            'Conv2DBackpropFilter',
+            { x, dy },
+            {
+              ...convAttrs(c),
+              filterShape: [c.k, c.k, c.ci, c.co],
+            },
+          ) as tf.Tensor,
+        'Conv2DBackpropFilter[',
+      );
+    });
+  });
+
+  describe('FusedConv2D', () => {
+    const c: ConvCase = { b: 2, h: 9, w: 8, ci: 4, co: 6, k: 3, s: 2, pad: 'same' };
+    for (const [activation, withBias, onNative] of [
+      ['relu', true, true],
+      ['linear', true, true],
+      ['relu', false, true],
+      ['elu', true, false], // not fused by oneDNN here: the wasm kernel runs
+    ] as const) {
+      it(`${activation}${withBias ? ' + bias' : ''}`, async () => {
+        const shapes = [[c.b, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], [c.co]];
+        const fn = (x: tf.Tensor, filter: tf.Tensor, bias: tf.Tensor): tf.Tensor =>
+          tf.fused.conv2d({
+            x: x as tf.Tensor4D,
+            filter: filter as tf.Tensor4D,
+            strides: c.s,
+            pad: c.pad,
+            bias: withBias ? bias : undefined,
+            activation,
+          });
+        const ref = await runOn('cpu', shapes, 40, fn);
+        const got = await runOn('wasm', shapes, 40, fn);
+        expect(maxAbs(ref.data)).toBeGreaterThan(0);
+        if (activation === 'relu') expect(Math.min(...ref.data)).toBe(0);
+        expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+        const fusedKeys = [...nativeImplementations().keys()].filter(
+          (k) =>
+            k.startsWith('FusedConv2D[') &&
+            k.endsWith(withBias ? `+bias ${activation}` : ` ${activation}`),
+        );
+        expect(fusedKeys.length > 0).toBe(onNative);
+      });
+    }
+  });
+
+  describe('BatchMatMul', () => {
+    const cases = [
+      ...matMulCases(),
+      // batches oneDNN takes directly: equal batches and a broadcast single matrix
+      { a: [3, 7, 5], b: [3, 5, 4], tA: false, tB: false },
+      { a: [2, 3, 6, 5], b: [2, 3, 4, 5], tA: false, tB: true },
+      { a: [4, 5, 6], b: [5, 3], tA: true, tB: false },
+    ];
+    it.each(
+      cases.map((c, i) => [`${c.a}${c.tA ? 'ᵀ' : ''} · ${c.b}${c.tB ? 'ᵀ' : ''}`, c, i] as const),
+    )('%s', async (_n, c, i) => {
+      const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.matMul(a, b, c.tA, c.tB);
+      const ref = await runOn('cpu', [c.a, c.b], 700 + 2 * i, f);
+      const got = await runOn('wasm', [c.a, c.b], 700 + 2 * i, f);
+      expect(got.shape).toEqual(ref.shape);
+      expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+    });
+  });
+
+  it('the tiny network gives the same loss and gradients as cpu, without leaking', async () => {
+    const cfg = { inChannels: 3, width: 8, hidden: 16, dim: 8, queue: 12 };
+    const grads = async (
+      backend: 'cpu' | 'wasm',
+    ): Promise<{ loss: number; g: Record<string, Float32Array> }> => {
+      await use(backend);
+      const vars = createTinyNetVars(cfg, 7);
+      const x = seeded([4, 10, 10, 3], 11) as tf.Tensor4D;
+      const queue = seeded([cfg.queue, cfg.dim], 12) as tf.Tensor2D;
+      const targets = tf.tidy(() =>
+        tf.softmax(tf.mul(seeded([4, cfg.queue], 13), 3)),
+      ) as tf.Tensor2D;
+      const tensors = tf.memory().numTensors;
+      const { value, grads: gs } = tf.variableGrads(() => tinyNetLoss(vars, x, queue, targets));
+      const g: Record<string, Float32Array> = {};
+      const byVar = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
+      for (const [k, v] of Object.entries(gs))
+        g[byVar.get(k) ?? k] = (await v.data()) as Float32Array;
+      const loss = (await value.data())[0];
+      tf.dispose([value, ...Object.values(gs)]);
+      expect(tf.memory().numTensors).toBe(tensors);
+      tf.dispose([x, queue, targets, ...Object.values(vars)]);
+      return { loss, g };
+    };
+    const ref = await grads('cpu');
+    const got = await grads('wasm');
+    expect(Math.abs(ref.loss - got.loss)).toBeLessThan(TOL);
+    const names = Object.keys(ref.g).sort();
+    expect(names).toHaveLength(15);
+    expect(Object.keys(got.g).sort()).toEqual(names);
+    for (const n of names) {
+      expect(maxAbs(ref.g[n]), n).toBeGreaterThan(0);
+      expect(maxAbsDiff(ref.g[n], got.g[n]), n).toBeLessThan(TOL);
+    }
+  });
+});

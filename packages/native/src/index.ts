@@ -1,0 +1,184 @@
+/**
+ * Loader and typed surface of the oneDNN addon (build/Release/maskcon_native.node, compiled at
+ * `pnpm install` by scripts/build.mjs). The addon works on memory the caller owns: a typed-array
+ * view of a heap (the tfjs wasm heap) plus byte offsets, so no tensor is copied.
+ *
+ * `loadNative()` never throws: it returns the addon, or the one-line reason it is unavailable
+ * (disabled with MASKCON_NATIVE=0, not built on this platform, libdnnl missing, load error).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Which convolution a `conv` call computes. */
+export const ConvKind = { forward: 0, backwardData: 1, backwardWeights: 2 } as const;
+export type ConvKind = (typeof ConvKind)[keyof typeof ConvKind];
+
+/** Activation fused into a forward convolution. */
+export const Activation = { linear: 0, relu: 1 } as const;
+
+/**
+ * Convolution geometry in TensorFlow's terms (x NHWC [n,h,w,ci], filter HWIO [kh,kw,ci,co],
+ * y NHWC [n,oh,ow,co]); dilations as tfjs counts them (1 = dense), explicit pads.
+ */
+export interface ConvGeometry {
+  n: number;
+  h: number;
+  w: number;
+  ci: number;
+  kh: number;
+  kw: number;
+  co: number;
+  oh: number;
+  ow: number;
+  strides: [number, number];
+  dilations: [number, number];
+  /** [top, bottom, left, right] */
+  pads: [number, number, number, number];
+}
+
+export interface NativeInfo {
+  version: string;
+  cpuRuntime: string;
+  isa: string;
+  threads: number;
+  cachedPlans: number;
+  arenaBytes: number;
+}
+
+/** The raw addon functions (see src/addon.cc). Offsets are byte offsets into `heap`; -1 = absent. */
+interface Addon {
+  conv(kind: number, heap: ArrayBufferView, offsets: number[], shape: number[]): string;
+  matmul(heap: ArrayBufferView, offsets: number[], shape: number[]): string;
+  setThreads(n: number): void;
+  threads(): number;
+  clearCache(): void;
+  peakGflops(size?: number, reps?: number): number;
+  info(): NativeInfo;
+}
+
+/** Byte offsets of a convolution's operands in the heap. */
+export interface ConvOperands {
+  /** x, or dx for backwardData */
+  x: number;
+  /** filter, or dw for backwardWeights */
+  filter: number;
+  /** y, or dy for the backward kinds */
+  y: number;
+  /** bias [co], forward only */
+  bias?: number;
+}
+
+export interface NativeKernels {
+  /** Runs one convolution in place on `heap`; returns oneDNN's implementation name. */
+  conv(
+    kind: ConvKind,
+    heap: ArrayBufferView,
+    at: ConvOperands,
+    g: ConvGeometry,
+    activation?: 'linear' | 'relu',
+  ): string;
+  /**
+   * C[b] = op(A[b]) · op(B[b]) with A [batchA, m, k] (or [batchA, k, m] when transposeA), B
+   * [batchB, k, n] (or [batchB, n, k]), C [max(batchA, batchB), m, n]; a batch of 1 broadcasts.
+   */
+  matmul(
+    heap: ArrayBufferView,
+    at: { a: number; b: number; c: number },
+    s: {
+      batchA: number;
+      batchB: number;
+      m: number;
+      k: number;
+      n: number;
+      transposeA: boolean;
+      transposeB: boolean;
+    },
+  ): string;
+  /** OpenMP threads for the calling JS thread's primitives (main thread or one worker). */
+  setThreads(n: number): void;
+  threads(): number;
+  /** Drops the calling thread's cached primitives and their arena. */
+  clearCache(): void;
+  /** Best sgemm rate (GFLOP/s) on square matrices of side `size` with the current threads. */
+  peakGflops(size?: number, reps?: number): number;
+  info(): NativeInfo;
+}
+
+export type NativeLoad = { ok: true; kernels: NativeKernels } | { ok: false; reason: string };
+
+const packageRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const addonPath = path.join(packageRoot, 'build', 'Release', 'maskcon_native.node');
+let loaded: NativeLoad | null = null;
+
+function wrap(addon: Addon): NativeKernels {
+  return {
+    conv(kind, heap, at, g, activation = 'linear') {
+      return addon.conv(
+        kind,
+        heap,
+        [at.x, at.filter, at.y, at.bias ?? -1],
+        [
+          g.n,
+          g.h,
+          g.w,
+          g.ci,
+          g.kh,
+          g.kw,
+          g.co,
+          g.oh,
+          g.ow,
+          g.strides[0],
+          g.strides[1],
+          g.dilations[0],
+          g.dilations[1],
+          g.pads[0],
+          g.pads[1],
+          g.pads[2],
+          g.pads[3],
+          at.bias != null ? 1 : 0,
+          Activation[activation],
+        ],
+      );
+    },
+    matmul(heap, at, s) {
+      return addon.matmul(
+        heap,
+        [at.a, at.b, at.c],
+        [s.batchA, s.batchB, s.m, s.k, s.n, s.transposeA ? 1 : 0, s.transposeB ? 1 : 0],
+      );
+    },
+    setThreads: (n) => addon.setThreads(n),
+    threads: () => addon.threads(),
+    clearCache: () => addon.clearCache(),
+    peakGflops: (size, reps) => addon.peakGflops(size, reps),
+    info: () => addon.info(),
+  };
+}
+
+/**
+ * Loads the addon once per thread (cached). Returns why it is unavailable instead of throwing.
+ * MASKCON_NATIVE=0 disables it.
+ */
+export function loadNative(): NativeLoad {
+  if (process.env.MASKCON_NATIVE === '0')
+    return { ok: false, reason: 'disabled by MASKCON_NATIVE=0' };
+  if (loaded != null) return loaded;
+  if (!existsSync(addonPath)) {
+    const reasonFile = path.join(packageRoot, 'build', 'unavailable.txt');
+    const reason = existsSync(reasonFile)
+      ? readFileSync(reasonFile, 'utf8').trim()
+      : 'the addon was not built (run `pnpm install`, or `pnpm --filter @maskcon/native run install`)';
+    loaded = { ok: false, reason: `@maskcon/native: ${reason}` };
+    return loaded;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(addonPath) as Addon;
+    loaded = { ok: true, kernels: wrap(addon) };
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    loaded = { ok: false, reason: `@maskcon/native: loading ${addonPath} failed: ${msg}` };
+  }
+  return loaded;
+}
