@@ -68,7 +68,7 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
       '3',
     ]);
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/using wasm/);
+    expect(run.stderr).toMatch(/using (native|wasm)/); // native where the oneDNN addon was built
     expect(run.stderr).toMatch(/img\/s ETA/);
 
     const db = new Database(runsDb, { readonly: true });
