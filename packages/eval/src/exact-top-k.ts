@@ -7,8 +7,8 @@
  * With t the k-th best s32 of a query and δ = 2e:
  *  - every item of the exact top k has s32 ≥ t − δ (its s64 ≥ the k-th best s64 ≥ t − e), so
  *    the window {s32 ≥ t − δ} holds them all; if the source's list ends inside the window
- *    (its last value ≥ t − δ), items beyond it might belong too, and that query is recomputed
- *    exactly against the whole gallery;
+ *    (its last value ≥ t − δ), items beyond it might belong too, and that query is asked again
+ *    for a longer list (4× each time, at most the whole gallery, where the window always fits);
  *  - two candidates whose s32 differ by more than δ are ordered the same by s64, so only runs
  *    of neighbours closer than δ (near-ties and exact ties) are re-scored in float64 and
  *    sorted by the documented total order (similarity desc, index asc).
@@ -41,8 +41,8 @@ export interface ExactLists {
   indices: Int32Array;
   /** Q×k exact similarities when asked for, else empty. */
   similarities: Float64Array;
-  /** Queries whose candidate window overflowed and were recomputed against the whole gallery. */
-  fullScans: number;
+  /** Times a query was asked again for a longer list (its window did not fit the first). */
+  retried: number;
 }
 
 /** Extra candidates asked of the source beyond k, so that near-ties at the cut fit the list. */
@@ -56,66 +56,84 @@ export async function exactTopKFromCandidates(
   const numQueries = queries.length / dim;
   const n = gallery.length / dim;
   const hasSelf = s.selfOffset !== undefined;
-  const kp = Math.min(n, k + (hasSelf ? 1 : 0) + CANDIDATE_MARGIN);
-  const complete = kp === n; // the source returns every gallery item
   const delta = 2 * source.errorBound;
   const indices = new Int32Array(numQueries * k);
   const similarities = new Float64Array(s.withSimilarities ? numQueries * k : 0);
-  const candIdx = new Int32Array(kp);
-  const candSim = new Float64Array(kp);
-  const exact = new Float64Array(kp);
+  let candIdx = new Int32Array(0);
+  let candSim = new Float64Array(0);
+  let exact = new Float64Array(0);
   const order: number[] = [];
-  let fullScans = 0;
+  let retried = 0;
+
+  /**
+   * Resolves query q from row r of an m×kp candidate list. Returns false, writing nothing,
+   * when the window may extend past the list (then the query is asked again with a longer one).
+   */
+  const resolve = (q: number, values: Float32Array, ids: Int32Array, r: number, kp: number) => {
+    const self = hasSelf ? (s.selfOffset as number) + q : -1;
+    let len = 0;
+    for (let t = r * kp; t < (r + 1) * kp; t++) {
+      if (ids[t] === self) continue;
+      candIdx[len] = ids[t];
+      candSim[len++] = values[t];
+    }
+    const cut = candSim[k - 1] - delta; // the window's lower edge
+    if (kp < n && candSim[len - 1] >= cut) return false;
+    let windowEnd = k;
+    while (windowEnd < len && candSim[windowEnd] >= cut) windowEnd++;
+    // Runs of candidates closer than δ to their neighbour are re-scored and sorted exactly.
+    const out = q * k;
+    let emitted = 0;
+    for (let start = 0; emitted < k; ) {
+      let end = start + 1;
+      while (end < windowEnd && candSim[end - 1] - candSim[end] <= delta) end++;
+      if (end - start === 1) {
+        indices[out + emitted] = candIdx[start];
+        if (s.withSimilarities)
+          similarities[out + emitted] = exactDot(queries, q, gallery, candIdx[start], dim);
+        emitted++;
+      } else {
+        order.length = 0;
+        for (let c = start; c < end; c++) {
+          exact[c] = exactDot(queries, q, gallery, candIdx[c], dim);
+          order.push(c);
+        }
+        order.sort((a, b) => exact[b] - exact[a] || candIdx[a] - candIdx[b]);
+        for (let c = 0; c < order.length && emitted < k; c++, emitted++) {
+          indices[out + emitted] = candIdx[order[c]];
+          if (s.withSimilarities) similarities[out + emitted] = exact[order[c]];
+        }
+      }
+      start = end;
+    }
+    return true;
+  };
 
   for (let q0 = 0; q0 < numQueries; q0 += s.chunkSize) {
     const m = Math.min(s.chunkSize, numQueries - q0);
-    const lists = await source.search(queries.subarray(q0 * dim, (q0 + m) * dim), m, kp);
-    for (let r = 0; r < m; r++) {
-      const q = q0 + r;
-      const self = hasSelf ? (s.selfOffset as number) + q : -1;
-      let len = 0;
-      for (let t = r * kp; t < (r + 1) * kp; t++) {
-        if (lists.indices[t] === self) continue;
-        candIdx[len] = lists.indices[t];
-        candSim[len++] = lists.values[t];
+    let pending = Array.from({ length: m }, (_, r) => q0 + r);
+    let rows = queries.subarray(q0 * dim, (q0 + m) * dim); // pending.length×dim
+    let kp = Math.min(n, k + (hasSelf ? 1 : 0) + CANDIDATE_MARGIN);
+    for (;;) {
+      if (candIdx.length < kp) {
+        candIdx = new Int32Array(kp);
+        candSim = new Float64Array(kp);
+        exact = new Float64Array(kp);
       }
-      const out = q * k;
-      const cut = candSim[k - 1] - delta; // the window's lower edge
-      if (!complete && candSim[len - 1] >= cut) {
-        fullScan(queries, q, gallery, n, dim, k, self, indices, similarities, out);
-        fullScans++;
-        continue;
-      }
-      let windowEnd = k;
-      while (windowEnd < len && candSim[windowEnd] >= cut) windowEnd++;
-      // Runs of candidates closer than δ to their neighbour are re-scored and sorted exactly.
-      let emitted = 0;
-      for (let start = 0; emitted < k; ) {
-        let end = start + 1;
-        while (end < windowEnd && candSim[end - 1] - candSim[end] <= delta) end++;
-        if (end - start === 1) {
-          indices[out + emitted] = candIdx[start];
-          if (s.withSimilarities)
-            similarities[out + emitted] = exactDot(queries, q, gallery, candIdx[start], dim);
-          emitted++;
-        } else {
-          order.length = 0;
-          for (let c = start; c < end; c++) {
-            exact[c] = exactDot(queries, q, gallery, candIdx[c], dim);
-            order.push(c);
-          }
-          order.sort((a, b) => exact[b] - exact[a] || candIdx[a] - candIdx[b]);
-          for (let c = 0; c < order.length && emitted < k; c++, emitted++) {
-            indices[out + emitted] = candIdx[order[c]];
-            if (s.withSimilarities) similarities[out + emitted] = exact[order[c]];
-          }
-        }
-        start = end;
-      }
+      const lists = await source.search(rows, pending.length, kp);
+      const overflow = pending.filter((q, r) => !resolve(q, lists.values, lists.indices, r, kp));
+      if (overflow.length === 0) break;
+      // Many near-equal candidates at the cut (duplicates, zero rows): ask those queries
+      // again for a 4× longer list, up to the whole gallery, where the window always fits.
+      retried += overflow.length;
+      kp = Math.min(n, kp * 4);
+      rows = new Float32Array(overflow.length * dim);
+      overflow.forEach((q, r) => rows.set(queries.subarray(q * dim, (q + 1) * dim), r * dim));
+      pending = overflow;
     }
     s.onProgress?.(q0 + m, numQueries);
   }
-  return { indices, similarities, fullScans };
+  return { indices, similarities, retried };
 }
 
 /**

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { l2NormalizeRows, recallAtK, recallAtKParallel, topK } from '../src/index.js';
 import { float32DotErrorBound, openOnnxCandidates } from '../src/backends/onnx.js';
 import { exactDot } from '../src/kernels.js';
+import { exactTopKFromCandidates } from '../src/exact-top-k.js';
 
 /** Seeded uniform [0, 1) generator (mulberry32). */
 function rng(seed: number): () => number {
@@ -167,6 +168,42 @@ describe('the ONNX Runtime candidate source', () => {
     }
     expect(worst).toBeGreaterThan(0); // float32 really does round…
     expect(worst).toBeLessThan(float32DotErrorBound(dim)); // …within the bound the resolver uses
+  });
+});
+
+describe('candidate windows longer than the list', () => {
+  it('asks again with longer lists until duplicates and zero rows fit, same lists as the definition', async () => {
+    // 3 prototypes × ~90 exact copies each and ~30 zero rows: for every query the k-th
+    // candidate is tied with far more than k + 17 others, so the first list cannot hold its window.
+    const dim = 10;
+    const n = 300;
+    const rand = rng(17);
+    const protos = randomRows(rand, 3, dim);
+    const x = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++) {
+      if (i % 10 === 3) continue; // zero row
+      x.set(protos.subarray((i % 3) * dim, ((i % 3) + 1) * dim), i * dim);
+    }
+    const g = l2NormalizeRows(x, dim);
+    const source = await openOnnxCandidates(g, n, dim, 2);
+    if (typeof source === 'string') throw new Error(source);
+    const k = 12;
+    const lists = await exactTopKFromCandidates(source, {
+      queries: g,
+      gallery: g,
+      dim,
+      k,
+      selfOffset: 0,
+      chunkSize: 64,
+      withSimilarities: true,
+    });
+    await source.release();
+    const naive = naiveTopK(x, x, dim, k, 0);
+    expect(lists.retried).toBeGreaterThanOrEqual(n); // every query needed a second, longer list
+    expect(lists.indices).toEqual(naive.indices);
+    expect(lists.similarities).toEqual(naive.similarities);
+    // Spot check of the tie rule: row 0's copies are rows 3k (k ≥ 1) minus the zero rows.
+    expect(Array.from(lists.indices.subarray(0, 4))).toEqual([6, 9, 12, 15]);
   });
 });
 
