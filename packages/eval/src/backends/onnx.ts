@@ -41,16 +41,21 @@ export async function openOnnxCandidates(
 ): Promise<CandidateSource | string> {
   const ort = await loadOnnxRuntime();
   if (typeof ort === 'string') return ort;
-  const session = await ort.InferenceSession.create(similarityTopKModel(), {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    // Idle intra-op threads sleep instead of spinning: between runs the calling thread re-scores
-    // candidates, and on a shared machine spinning only takes CPU from others (measured 4.5 →
-    // 4.2 CPU s for N = 20,000, d = 512, wall time unchanged).
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
+  let session: Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+  try {
+    session = await ort.InferenceSession.create(similarityTopKModel(), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // Idle intra-op threads sleep instead of spinning: between runs the calling thread re-scores
+      // candidates, and on a shared machine spinning only takes CPU from others (measured 4.5 →
+      // 4.2 CPU s for N = 20,000, d = 512, wall time unchanged).
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+  } catch (e) {
+    return `onnxruntime-node could not create a session (${String((e as Error)?.message ?? e).split('\n')[0]})`;
+  }
   const g = new ort.Tensor('float32', gallery, [n, dim]); // N×d, shared with the caller
   return {
     name: 'onnxruntime',
