@@ -227,6 +227,21 @@ describe('recallAtKParallel on ONNX Runtime', () => {
       expect(fast).toEqual(expected);
     }
   });
+
+  it('is what auto picks from 10⁷ multiply-adds on, the exact sweep below', async () => {
+    const rand = rng(22);
+    for (const [n, dim, backend] of [
+      [1500, 16, 'onnxruntime'], // 1.8·10⁷ multiply-adds
+      [600, 24, 'exact'], // 4.3·10⁶
+    ] as const) {
+      const x = randomRows(rand, n, dim);
+      const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * 9));
+      const used: string[] = [];
+      const r = await recallAtKParallel(x, dim, labels, ks, { onBackend: (b) => used.push(b) });
+      expect(used).toEqual([backend]);
+      expect(r).toEqual(recallAtK(x, dim, labels, ks));
+    }
+  });
 });
 
 describe('topK input checks', () => {
