@@ -1,8 +1,8 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { readSafetensors } from '@maskcon/model';
+import { readSafetensors, readTorchStateDict } from '@maskcon/model';
 import { parseTrainArgs, train } from '@maskcon/train';
 import { buildTinyFashionIndex } from './fixtures.js';
 
@@ -82,5 +82,67 @@ describe('training from pretrained torchvision weights', () => {
     expect(() => parseTrainArgs(['--pretrained', join(work, 'nope.safetensors')])).toThrow(
       /--pretrained file .*nope\.safetensors does not exist/,
     );
+  });
+
+  it('--pretrained imagenet: stops before any work with the fetch command, then trains from the cached .pth', async () => {
+    const cache = join(work, 'cache');
+    const saved = process.env.MASKCON_CACHE;
+    process.env.MASKCON_CACHE = cache;
+    try {
+      const args = [
+        '--preset',
+        'tiny',
+        '--index',
+        index,
+        '--arch',
+        'resnet18',
+        '--base-width',
+        '8',
+        '--stem',
+        'standard',
+        '--pretrained',
+        'imagenet',
+        '--K',
+        '32',
+        '--batch-size',
+        '16',
+        '--epochs',
+        '1',
+        '--lr',
+        '1e-12',
+        '--train-subset',
+        '0',
+        '--test-subset',
+        '0',
+        '--workers',
+        '1',
+        '--backend',
+        'wasm',
+        '--runs-db',
+        join(work, 'runs-imagenet.sqlite'),
+      ];
+      expect(() => parseTrainArgs(args)).toThrow(
+        /resnet18 ImageNet weights are not in the cache .*Fetch them first with: pnpm weights fetch resnet18/,
+      );
+      // Stand-in for torchvision's file: the w8 ResNet-18 fixture written by torch.save.
+      const cached = join(cache, 'weights', 'resnet18-f37072fd.pth');
+      mkdirSync(join(cache, 'weights'), { recursive: true });
+      copyFileSync(join(repo, 'packages/model/test/fixtures/resnet18-w8-standard.pth'), cached);
+      const cfg = parseTrainArgs(args);
+      expect(cfg.pretrained).toBe('imagenet');
+      const logs: string[] = [];
+      const r = await train(cfg, { log: (m) => logs.push(m), snapshot: true });
+      expect(logs.join('\n')).toContain(`pretrained: 100 tensors from ${cached}`);
+      const file = readTorchStateDict(cached);
+      const w = file.get('layer3.1.conv2.weight')!; // [32, 32, 3, 3] OIHW
+      const mine = r.params!.get('layer3.1.conv2.weight')!; // [3, 3, 32, 32] HWIO
+      expect(mine[((1 * 3 + 2) * 32 + 4) * 32 + 7]).toBeCloseTo(
+        (w.data as Float32Array)[((7 * 32 + 4) * 3 + 1) * 3 + 2],
+        6,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.MASKCON_CACHE;
+      else process.env.MASKCON_CACHE = saved;
+    }
   });
 });

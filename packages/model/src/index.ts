@@ -107,6 +107,21 @@ export {
 } from './pretrained.js';
 export { readTorchStateDict, PthError, type StateDictTensor } from './pth.js';
 export {
+  IMAGENET_WEIGHTS,
+  fetchCommand,
+  fetchImagenetWeights,
+  fetchWeightsFile,
+  weightsFile,
+  type FetchWeightsOptions,
+  imagenetWeightsPath,
+  isImagenetArch,
+  resolveImagenetWeights,
+  resolvePretrained,
+  weightsCacheDir,
+  type ImagenetArch,
+  type ImagenetWeightsFile,
+} from './imagenet-weights.js';
+export {
   buildBackboneLayersModel,
   exportBackbone,
   loadBackbone,

@@ -1,5 +1,10 @@
-import { existsSync } from 'node:fs';
-import { METHOD_NAMES, ARCH_NAMES, type MethodName, type ArchName } from '@maskcon/model';
+import {
+  METHOD_NAMES,
+  ARCH_NAMES,
+  resolvePretrained,
+  type MethodName,
+  type ArchName,
+} from '@maskcon/model';
 
 export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'native' | 'wasm' | 'cpu';
 export type PipelineKind = 'strong' | 'weak' | 'test';
@@ -19,7 +24,7 @@ export interface TrainConfig {
   baseWidth: number;
   /** 'auto' = small stem for images ≤ 64 px, standard otherwise. */
   stem: 'auto' | 'small' | 'standard';
-  /** Backbone weights in torchvision's names (.safetensors), e.g. ImageNet-pretrained. */
+  /** Backbone weights in torchvision's names (.pth or .safetensors), or 'imagenet' (torchvision's, from the cache). */
   pretrained?: string;
   /** Load a pretrained file whose conv1 does not fit the stem, keeping conv1 freshly initialised. */
   skipMismatchedStem: number;
@@ -205,8 +210,13 @@ export function validateConfig(cfg: TrainConfig): void {
   posInt('--base-width', cfg.baseWidth);
   if (!['auto', 'small', 'standard'].includes(cfg.stem))
     bad(`--stem must be auto, small or standard, got ${cfg.stem}.`);
-  if (cfg.pretrained !== undefined && !existsSync(cfg.pretrained))
-    bad(`--pretrained file ${cfg.pretrained} does not exist.`);
+  if (cfg.pretrained !== undefined) {
+    try {
+      resolvePretrained(cfg.pretrained, cfg.arch); // 'imagenet' needs its cached file: fetch first
+    } catch (error) {
+      bad((error as Error).message);
+    }
+  }
   posInt('--K', cfg.K);
   posInt('--bn-splits', cfg.bnSplits);
   if (!(cfg.w >= 0 && cfg.w <= 1)) bad(`--w must be in [0, 1], got ${cfg.w}.`);

@@ -125,7 +125,8 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
     flag: 'pretrained',
     key: 'pretrained',
     value: 'file',
-    description: 'backbone weights in torchvision names (.safetensors) to start from',
+    description:
+      "backbone weights in torchvision names (.pth or .safetensors) to start from, or 'imagenet' for torchvision's (pnpm weights fetch ARCH)",
     parse: pathOption('--pretrained'),
     defaultText: 'none',
   },

@@ -16,6 +16,7 @@ import {
   exportBackbone,
   initBackend,
   loadPretrainedBackbone,
+  resolvePretrained,
   stemForImageSize,
   type BackendName,
   type StepBatch,
@@ -175,12 +176,13 @@ export class Replica {
         `micro-batches: ${passes} passes of ${cfg.batchSize / collective.worldSize / passes} images per worker and step (gradients accumulated over whole BN groups)`,
       );
     if (cfg.pretrained) {
-      const res = loadPretrainedBackbone(r.model.encoderQ, cfg.pretrained, {
+      const file = resolvePretrained(cfg.pretrained, cfg.arch);
+      const res = loadPretrainedBackbone(r.model.encoderQ, file, {
         skipMismatchedStem: cfg.skipMismatchedStem === 1,
       });
       r.model.syncKeyEncoder(); // both encoders start from the pretrained weights
       log(
-        `pretrained: ${res.loaded.length} tensors from ${cfg.pretrained}${res.greyStem ? ' (RGB conv1 summed over channels for grey images)' : ''}${res.skipped.length ? `; kept fresh: ${res.skipped.join(', ')}` : ''}`,
+        `pretrained: ${res.loaded.length} tensors from ${file}${res.greyStem ? ' (RGB conv1 summed over channels for grey images)' : ''}${res.skipped.length ? `; kept fresh: ${res.skipped.join(', ')}` : ''}`,
       );
     }
     return r;

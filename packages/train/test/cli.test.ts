@@ -13,6 +13,7 @@ const CLIS = {
   sweep: 'packages/train/src/sweep-cli.ts',
   report: 'packages/train/src/report-cli.ts',
   eval: 'packages/train/src/eval-cli.ts',
+  weights: 'packages/train/src/weights-cli.ts',
 };
 
 /** Runs a CLI in a child process (asynchronously: a blocked test worker times out vitest's RPC). */
