@@ -28,6 +28,11 @@ const BENCHES = {
     'index build rate and random batch reads of 1,281,167 generated 32×32 images, peak RSS',
   ],
   kernels: ['packages/model', 'bench/bench-kernels.ts', 'wasm gradient kernels vs tfjs'],
+  embed: [
+    'packages/search',
+    'bench/bench-embed.ts',
+    'ResNet-18 embedding forward at 32 and 224 px: tfjs-wasm workers vs onnxruntime-node vs PyTorch',
+  ],
 };
 
 const program = createCommand(
