@@ -59,7 +59,7 @@ describe('pnpm report: a self-contained HTML page of one run, checked in headles
       [
         '--import',
         'tsx',
-        'packages/train/src/report-cli.ts',
+        'packages/train/src/report/cli.ts',
         String(result.runId),
         '--runs-db',
         runsDb,

@@ -2,7 +2,7 @@
 import { createCommand, intOption, Option, runCli } from '@maskcon/datasets';
 import { DEFAULT_CONFIG, type TrainConfig, validateConfig } from './config.js';
 import { addTrainOptions, flagOf, trainConfigFromOptions } from './options.js';
-import { formatRunTable } from './report.js';
+import { formatRunTable } from './report/run-table.js';
 import { RunsDb } from './runs-db.js';
 import { train } from './trainer.js';
 

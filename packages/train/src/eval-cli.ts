@@ -17,7 +17,7 @@ import { DEFAULT_KS, formatRecallTable, recallAtK } from '@maskcon/eval';
 import { DEFAULT_CONFIG, type TrainConfig } from './config.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
-import { runDir } from './trainer.js';
+import { runFolder } from './run-folder.js';
 import { embedImages } from './embed.js';
 
 const program = createCommand(
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const row = db.getRun(runId);
     if (!row) throw new Error(`No run ${target} in ${runsDbPath}; \`pnpm runs\` lists the runs.`);
     runCfg = JSON.parse(row.config) as TrainConfig;
-    modelDir = join(runDir(runsDbPath, runId), 'model');
+    modelDir = runFolder(runsDbPath, runId).model;
   }
   if (!existsSync(join(modelDir, 'model.json')))
     throw new Error(`No exported model at ${modelDir} (model.json missing).`);

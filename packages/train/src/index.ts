@@ -22,9 +22,6 @@ export {
 export {
   train,
   explainFailure,
-  runDir,
-  checkpointPath,
-  saveTestEmbeddings,
   RECALL_KS,
   type TrainResult,
   type EpochLog,
@@ -32,7 +29,18 @@ export {
 } from './trainer.js';
 export { RunsDb, type RunRow } from './runs-db.js';
 export { ProgressBar, formatDuration } from './progress.js';
-export { formatRunTable } from './report.js';
+export { formatRunTable } from './report/run-table.js';
+export {
+  runDir,
+  runFolder,
+  runFolderAt,
+  checkpointPath,
+  reportFiles,
+  saveTestEmbeddings,
+  loadTestEmbeddings,
+  type RunFolder,
+  type TestEmbeddings,
+} from './run-folder.js';
 export { Replica, type StepInput, type BatchViews } from './replica.js';
 export { createEngine, type Engine } from './engine.js';
 export {
@@ -57,4 +65,4 @@ export {
   type SweepRow,
   type SweepResult,
 } from './sweep.js';
-export { writeRunReport, type ReportOptions, type ReportResult } from './report-html.js';
+export { writeRunReport, type ReportOptions, type ReportResult } from './report/run-report.js';

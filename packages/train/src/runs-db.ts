@@ -1,12 +1,21 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The local runs database: one row per run, per-epoch metrics, Recall@K per evaluation. */
 export class RunsDb {
   private readonly db: Database.Database;
 
-  constructor(path: string) {
+  /** Opens (creating it and its tables when missing) the runs database at `path`. */
+  constructor(path: string, opts: { readonly?: boolean } = {}) {
+    if (opts.readonly) {
+      if (!existsSync(path))
+        throw new Error(
+          `Runs database ${path} does not exist; pass --runs-db with the file pnpm train wrote.`,
+        );
+      this.db = new Database(path, { readonly: true, fileMustExist: true });
+      return;
+    }
     mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -153,6 +162,13 @@ export class RunsDb {
       .all(runId) as never;
   }
 
+  /** Every Recall@K a run logged, by epoch then K. */
+  recalls(runId: number): { epoch: number; k: number; recall: number }[] {
+    return this.db
+      .prepare(`SELECT epoch, k, recall FROM recalls WHERE run_id = ? ORDER BY epoch, k`)
+      .all(runId) as never;
+  }
+
   /** Recall@K of the last evaluation of a run. */
   finalRecalls(runId: number): { k: number; recall: number }[] {
     return this.db
@@ -160,6 +176,11 @@ export class RunsDb {
         `SELECT k, recall FROM recalls WHERE run_id = ? AND epoch = (SELECT MAX(epoch) FROM recalls WHERE run_id = ?) ORDER BY k`,
       )
       .all(runId, runId) as never;
+  }
+
+  /** An existing runs database opened for reading only (reports); a missing file is named. */
+  static openReadonly(path: string): RunsDb {
+    return new RunsDb(path, { readonly: true });
   }
 
   close(): void {

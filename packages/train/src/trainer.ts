@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
 import { BatchLoader, type Rng, epochPermutation, streamRng } from '@maskcon/augment';
 import { learningRateAt } from '@maskcon/model';
@@ -15,6 +15,7 @@ import {
 import { createEngine, type Engine } from './engine.js';
 import { pipelineSpec, type BatchViews } from './replica.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { checkpointPath, runDir, runFolder, saveTestEmbeddings } from './run-folder.js';
 import { ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
 
@@ -59,50 +60,6 @@ function gitRevision(): string | null {
   } catch {
     return null;
   }
-}
-
-/** A run's folder, beside the runs database: `<runs-db dir>/<run id>/`. */
-export function runDir(runsDb: string, runId: number): string {
-  return join(dirname(runsDb), String(runId));
-}
-
-/**
- * Final backbone features of the evaluated test images, for reports (t-SNE, retrieval grids):
- * `test-embeddings.f32` (n×dim float32, little-endian) and `test-embeddings.json` (n, dim, the
- * test-split image indices, fine and coarse labels). Written to temporary files and renamed.
- */
-export function saveTestEmbeddings(
-  dir: string,
-  features: Float32Array,
-  dim: number,
-  indices: Int32Array,
-  fine: Int32Array,
-  coarse: Int32Array,
-): void {
-  mkdirSync(dir, { recursive: true });
-  const bin = join(dir, 'test-embeddings.f32');
-  const meta = join(dir, 'test-embeddings.json');
-  writeFileSync(
-    bin + '.tmp',
-    new Uint8Array(features.buffer, features.byteOffset, features.byteLength),
-  );
-  writeFileSync(
-    meta + '.tmp',
-    JSON.stringify({
-      n: indices.length,
-      dim,
-      indices: Array.from(indices),
-      fineLabels: Array.from(fine),
-      coarseLabels: Array.from(coarse),
-    }),
-  );
-  renameSync(bin + '.tmp', bin);
-  renameSync(meta + '.tmp', meta);
-}
-
-/** The run's latest checkpoint. */
-export function checkpointPath(runsDb: string, runId: number): string {
-  return join(runDir(runsDb, runId), 'checkpoint.safetensors');
 }
 
 /** Seeded random subset of 0..n-1 (sorted), or all when `limit` is 0 or ≥ n. */
@@ -308,9 +265,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         await evaluate(epoch);
     }
     await evaluate(cfg.epochs);
-    await engine.exportModel(join(runDir(cfg.runsDb, runId), 'model'));
+    await engine.exportModel(runFolder(cfg.runsDb, runId).model);
     log(
-      `exported the query encoder's backbone to ${join(runDir(cfg.runsDb, runId), 'model')} (TensorFlow.js layers model)`,
+      `exported the query encoder's backbone to ${runFolder(cfg.runsDb, runId).model} (TensorFlow.js layers model)`,
     );
     const params = hooks.snapshot ? await engine.snapshot() : undefined;
     const wallTimeS = (performance.now() - t0) / 1000;

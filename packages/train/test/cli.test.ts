@@ -11,7 +11,7 @@ const CLIS = {
   train: 'packages/train/src/cli.ts',
   runs: 'packages/train/src/runs-cli.ts',
   sweep: 'packages/train/src/sweep-cli.ts',
-  report: 'packages/train/src/report-cli.ts',
+  report: 'packages/train/src/report/cli.ts',
   eval: 'packages/train/src/eval-cli.ts',
   weights: 'packages/train/src/weights-cli.ts',
 };

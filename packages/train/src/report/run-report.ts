@@ -1,7 +1,5 @@
-import Database from 'better-sqlite3';
 import { cpus, totalmem, type as osType, release, arch as osArch } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
@@ -9,8 +7,8 @@ import { TSNE } from '@saehrimnir/druidjs';
 import { openIndex, defaultIndexPath, type ImageU8 } from '@maskcon/datasets';
 import { Rng } from '@maskcon/augment';
 import { nearestNeighbours } from '@maskcon/eval';
-import { runDir } from './trainer.js';
-import type { RunRow } from './runs-db.js';
+import { loadTestEmbeddings, reportFiles, runFolder, type TestEmbeddings } from '../run-folder.js';
+import { RunsDb } from '../runs-db.js';
 
 export interface ReportOptions {
   runsDb: string;
@@ -30,32 +28,6 @@ export interface ReportOptions {
 export interface ReportResult {
   html: string;
   files: { html: string; tsneCoarse?: string; tsneFine?: string; retrieval?: string };
-}
-
-interface TestEmbeddings {
-  n: number;
-  dim: number;
-  indices: number[];
-  fineLabels: number[];
-  coarseLabels: number[];
-  features: Float32Array; // n×dim
-}
-
-/** Reads `runs/<id>/test-embeddings.{f32,json}` as the trainer writes them, or undefined. */
-export function loadTestEmbeddings(dir: string): TestEmbeddings | undefined {
-  const meta = join(dir, 'test-embeddings.json');
-  const bin = join(dir, 'test-embeddings.f32');
-  if (!existsSync(meta) || !existsSync(bin)) return undefined;
-  const m = JSON.parse(readFileSync(meta, 'utf8')) as Omit<TestEmbeddings, 'features'>;
-  const buf = readFileSync(bin);
-  const features = new Float32Array(
-    buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
-  );
-  if (features.length !== m.n * m.dim)
-    throw new Error(
-      `${bin} holds ${features.length} floats but ${meta} says ${m.n}×${m.dim}; the run's files are inconsistent — re-run the training.`,
-    );
-  return { ...m, features };
 }
 
 async function vegaLiteSvg(spec: vl.TopLevelSpec): Promise<string> {
@@ -217,34 +189,30 @@ const dataUri = (png: Buffer): string => `data:image/png;base64,${png.toString('
 /** Writes a self-contained HTML report (inline CSS, inline SVG, PNGs as data URIs) for one run. */
 export async function writeRunReport(opts: ReportOptions): Promise<ReportResult> {
   const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
-  if (!existsSync(opts.runsDb))
-    throw new Error(
-      `Runs database ${opts.runsDb} does not exist; pass --runs-db with the file pnpm train wrote.`,
-    );
-  const db = new Database(opts.runsDb, { readonly: true });
-  const run = db.prepare('SELECT * FROM runs WHERE id = ?').get(opts.runId) as RunRow | undefined;
-  if (!run) {
-    const ids = (db.prepare('SELECT id FROM runs ORDER BY id').all() as { id: number }[]).map(
-      (r) => r.id,
-    );
+  const db = RunsDb.openReadonly(opts.runsDb);
+  let run: ReturnType<RunsDb['getRun']>;
+  let epochs: ReturnType<RunsDb['epochs']>;
+  let recalls: ReturnType<RunsDb['recalls']>;
+  try {
+    run = db.getRun(opts.runId);
+    if (!run) {
+      const ids = db.listRuns().map((r) => r.id);
+      throw new Error(
+        `Run ${opts.runId} is not in ${opts.runsDb}; it holds runs ${ids.length ? ids.join(', ') : '(none)'}. See pnpm runs.`,
+      );
+    }
+    epochs = db.epochs(opts.runId);
+    recalls = db.recalls(opts.runId);
+  } finally {
     db.close();
-    throw new Error(
-      `Run ${opts.runId} is not in ${opts.runsDb}; it holds runs ${ids.length ? ids.join(', ') : '(none)'}. See pnpm runs.`,
-    );
   }
-  const epochs = db
-    .prepare('SELECT epoch, loss, lr, images_per_s FROM epochs WHERE run_id = ? ORDER BY epoch')
-    .all(opts.runId) as { epoch: number; loss: number; lr: number; images_per_s: number }[];
-  const recalls = db
-    .prepare('SELECT epoch, k, recall FROM recalls WHERE run_id = ? ORDER BY epoch, k')
-    .all(opts.runId) as { epoch: number; k: number; recall: number }[];
-  db.close();
   const config = JSON.parse(run.config) as Record<string, unknown>;
-  const dir = runDir(opts.runsDb, opts.runId);
-  const outDir = opts.outDir ?? join(dir, 'report');
+  const folder = runFolder(opts.runsDb, opts.runId);
+  const outDir = opts.outDir ?? folder.report;
+  const paths = reportFiles(outDir);
   mkdirSync(outDir, { recursive: true });
   const seed = opts.seed ?? 0;
-  const files: ReportResult['files'] = { html: join(outDir, 'report.html') };
+  const files: ReportResult['files'] = { html: paths.html };
 
   const lossSvg = await vegaLiteSvg(lineSpec(epochs, 'loss', 'Training loss per epoch', 'loss'));
   const lrSvg = await vegaLiteSvg(
@@ -264,7 +232,7 @@ export async function writeRunReport(opts: ReportOptions): Promise<ReportResult>
   let tsneHtml =
     '<p class="missing">No test embeddings were saved for this run (it did not finish), so there is no t-SNE or retrieval grid.</p>';
   let retrievalHtml = '';
-  const emb = loadTestEmbeddings(dir);
+  const emb = loadTestEmbeddings(folder.dir);
   if (emb) {
     const indexPath = (config.index as string | undefined) ?? defaultIndexPath(run.dataset);
     if (!existsSync(indexPath))
@@ -303,8 +271,8 @@ export async function writeRunReport(opts: ReportOptions): Promise<ReportResult>
           'fine',
         ),
       );
-      files.tsneCoarse = join(outDir, 'tsne-coarse.png');
-      files.tsneFine = join(outDir, 'tsne-fine.png');
+      files.tsneCoarse = paths.tsneCoarse;
+      files.tsneFine = paths.tsneFine;
       await sharp(Buffer.from(coarseSvg), { density: 144 })
         .flatten({ background: '#ffffff' })
         .png()
@@ -327,7 +295,7 @@ export async function writeRunReport(opts: ReportOptions): Promise<ReportResult>
         };
       });
       const png = await retrievalGridPng((row) => test.image(emb.indices[row]), gridRows);
-      files.retrieval = join(outDir, 'retrieval.png');
+      files.retrieval = paths.retrieval;
       writeFileSync(files.retrieval, png);
       const hits = gridRows.reduce((s, r) => s + r.correct.filter(Boolean).length, 0);
       const caption = gridRows

@@ -1,4 +1,4 @@
-import type { EpochLog } from './trainer.js';
+import type { EpochLog } from '../trainer.js';
 
 /** The end-of-run table: per-epoch loss / lr / throughput, then Recall@K. */
 export function formatRunTable(r: {

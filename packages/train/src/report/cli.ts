@@ -1,6 +1,6 @@
 import { createCommand, intOption, Option, pathOption, runCli } from '@maskcon/datasets';
-import { DEFAULT_CONFIG } from './config.js';
-import { writeRunReport } from './report-html.js';
+import { DEFAULT_CONFIG } from '../config.js';
+import { writeRunReport } from './run-report.js';
 
 const program = createCommand(
   'pnpm report',
