@@ -28,8 +28,8 @@ export const BACKEND_ORDER: readonly BackendName[] = [
 export interface BackendOptions {
   /**
    * OpenMP threads of the oneDNN kernels in this thread (the main thread, or one data-parallel
-   * worker); default MASKCON_NATIVE_THREADS, else every core. Workers pass cores / workers so that
-   * the process never runs more threads than cores.
+   * worker); default every core. Workers pass cores / workers so that the process never runs more
+   * threads than cores. MASKCON_NATIVE_THREADS, when set, overrides it.
    */
   threads?: number;
 }
@@ -138,10 +138,12 @@ async function initNative(opts: BackendOptions): Promise<BackendInfo> {
   const wasm = await initWasm();
   const { registerNativeKernels } = await import('./kernels/native.js');
   const names = registerNativeKernels(load.kernels);
+  // MASKCON_NATIVE_THREADS (a user's explicit choice) wins over the caller's share of the cores.
   const envThreads = Number(process.env.MASKCON_NATIVE_THREADS);
   const threads =
-    opts.threads ??
-    (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism());
+    Number.isInteger(envThreads) && envThreads > 0
+      ? envThreads
+      : (opts.threads ?? availableParallelism());
   load.kernels.setThreads(threads);
   const info = load.kernels.info();
   return {

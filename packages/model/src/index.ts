@@ -64,6 +64,7 @@ export {
   type BackendInfo,
   type BackendOptions,
 } from './backend.js';
+export { loadNative, type NativeKernels, type NativeLoad } from '@maskcon/native';
 export {
   registerNativeKernels,
   unregisterNativeKernels,

@@ -9,7 +9,14 @@
  *
  *   pnpm bench train [--arch resnet18|resnet34|resnet50|resnet-mini] [--batches 32,128]
  *     [--threads 1,2] [--bn-group-size 32] [--micro-batch N] [--K 8192] [--width 64 (resnet-mini only)] [--size 32] [--steps 3] [--warmup 1]
- *     [--backend wasm] [--no-torch] [--no-profile] [--python /usr/bin/python3]
+ *     [--stem auto|small|standard] [--backends native,wasm] [--native-threads workers,omp]
+ *     [--no-torch] [--no-profile] [--python /usr/bin/python3]
+ *
+ * --backends: ours on the `native` backend (oneDNN kernels on the wasm heap; dropped with its
+ * reason when the addon is not built) and/or plain `wasm`. --native-threads: how native uses T
+ * threads — `workers` (T data-parallel replicas with one OpenMP thread each) and/or `omp` (one
+ * replica whose oneDNN primitives run T OpenMP threads). The CPU's peak is measured once with a
+ * oneDNN sgemm and printed beside the per-kernel GFLOP/s of the profile.
  *
  * BatchNorm runs in groups of --bn-group-size images on both sides (our --bn-splits; PyTorch's
  * SplitBatchNorm as in MoCo's CIFAR code), so T replicas each hold whole groups.
@@ -19,7 +26,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,6 +44,9 @@ interface Options {
   steps: number;
   warmup: number;
   backend: string;
+  backends: string[];
+  nativeModes: ('workers' | 'omp')[];
+  stem: 'auto' | 'small' | 'standard';
   torch: boolean;
   profile: boolean;
   worker: string | null;
@@ -78,6 +88,9 @@ function parseArgs(argv: string[]): Options {
     steps: 3,
     warmup: 1,
     backend: 'wasm',
+    backends: ['native', 'wasm'],
+    nativeModes: ['workers', 'omp'],
+    stem: 'auto',
     torch: true,
     profile: true,
     worker: null,
@@ -142,7 +155,25 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--backend':
         o.backend = next();
+        o.backends = [o.backend];
         break;
+      case '--backends':
+        o.backends = next().split(',');
+        break;
+      case '--native-threads': {
+        const modes = next().split(',');
+        if (modes.some((m) => m !== 'workers' && m !== 'omp'))
+          throw new Error(`--native-threads takes workers and/or omp, got "${modes}"`);
+        o.nativeModes = modes as Options['nativeModes'];
+        break;
+      }
+      case '--stem': {
+        const v = next();
+        if (v !== 'auto' && v !== 'small' && v !== 'standard')
+          throw new Error(`--stem takes auto, small or standard, got "${v}"`);
+        o.stem = v;
+        break;
+      }
       case '--no-torch':
         o.torch = false;
         break;
@@ -204,6 +235,15 @@ async function buildSyntheticIndex(dir: string, size: number, classes: number): 
  * out, channels in → out) with their useful FLOPs 2·N·OH·OW·Cin·Cout·k², everything else by name.
  */
 function convKey(name: string, ins: number[][], outs: number[][]): { key: string; flops: number } {
+  if (name === 'BatchMatMul' && ins.length === 2 && outs.length === 1) {
+    // 2·batch·M·N·K; K is A's dimension that is not M (ambiguous only for square A, same count).
+    const out = outs[0];
+    const [m, n] = out.slice(-2);
+    const a = ins[0].slice(-2);
+    const k = a[0] === m ? a[1] : a[0];
+    const flops = 2 * out.reduce((p, q) => p * q, 1) * k;
+    return { key: `BatchMatMul ${m}×${k}·${k}×${n}`, flops };
+  }
   if (!name.startsWith('Conv2D') || ins.length < 2) return { key: name, flops: 0 };
   // Conv2D(x, filter) → y;  Conv2DBackpropFilter(x, dy) → filter;  Conv2DBackpropInput(dy, filter) → x
   const [x, f, y] =
@@ -214,6 +254,10 @@ function convKey(name: string, ins: number[][], outs: number[][]): { key: string
         : [outs[0], ins[1], ins[0]];
   const flops = 2 * y[0] * y[1] * y[2] * y[3] * f[0] * f[1] * f[2];
   return { key: `${name} ${f[0]}×${f[1]} ${x[1]}→${y[1]} px, ${f[2]}→${f[3]} ch`, flops };
+}
+
+function stemOf(o: Options): 'small' | 'standard' {
+  return o.stem === 'auto' ? (o.size <= 64 ? 'small' : 'standard') : o.stem;
 }
 
 /** Child process: time `steps` engine steps with `thread` replicas and print one JSON line. */
@@ -228,7 +272,7 @@ async function runOurs(o: Options): Promise<void> {
     method: 'maskcon' as const,
     arch: o.arch as typeof DEFAULT_CONFIG.arch,
     width: o.width,
-    stem: 'small' as const,
+    stem: stemOf(o),
     batchSize: o.batch,
     K: o.K,
     w: 1,
@@ -322,8 +366,12 @@ function parseResult(stdout: string): Result | null {
   return JSON.parse(line.startsWith('RESULT ') ? line.slice(7) : line) as Result;
 }
 
-function sub(cmd: string, args: string[]): { result: Result | null; err: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+function sub(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { result: Result | null; err: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, env });
   const stderr = r.stderr || '';
   const tail = stderr
     .trim()
@@ -373,50 +421,66 @@ async function main(): Promise<void> {
       `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width}` : `${o.arch} (small-image stem)`}, ${o.size}×${o.size}×3 images, ` +
         `K = ${o.K}, d = 128, projector 512, BN groups of ≤ ${o.bnGroup}; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
     );
+    // The CPU's peak, once per thread count: oneDNN's sgemm on 2048² matrices (best of 5).
+    const { loadNative } = await import('@maskcon/model');
+    const native = loadNative();
+    const peak = new Map<number, number>();
+    if (native.ok) {
+      for (const t of new Set([1, ...o.threads])) {
+        native.kernels.setThreads(t);
+        peak.set(t, native.kernels.peakGflops(2048, 5));
+      }
+      console.log(
+        `CPU peak (oneDNN ${native.kernels.info().version} sgemm 2048², ${native.kernels.info().isa}): ${[
+          ...peak,
+        ]
+          .map(([t, g]) => `${fmt(g, 0)} GFLOP/s on ${t} thread(s)`)
+          .join(', ')}.`,
+      );
+    } else if (o.backends.includes('native')) {
+      console.log(`native backend skipped: ${native.reason}`);
+      o.backends = o.backends.filter((b) => b !== 'native');
+    }
+    type Config = { label: string; backend: string; replicas: number; omp: number };
+    const configsFor = (threads: number): Config[] =>
+      o.backends.flatMap((backend): Config[] => {
+        if (backend !== 'native')
+          return [{ label: `${backend} ×${threads} workers`, backend, replicas: threads, omp: 1 }];
+        if (threads === 1) return [{ label: 'native', backend, replicas: 1, omp: 1 }];
+        return o.nativeModes.map((m) =>
+          m === 'workers'
+            ? { label: `native ×${threads} workers`, backend, replicas: threads, omp: 1 }
+            : { label: `native ${threads} OpenMP thr.`, backend, replicas: 1, omp: threads },
+        );
+      });
     const rows: {
       batch: number;
       threads: number;
       group?: number;
+      config?: Config;
       ours: Result | null;
       torch: Result | null;
       errs: string[];
     }[] = [];
     for (const batch of o.batches) {
       for (const threads of o.threads) {
-        const errs: string[] = [];
         // BN groups of --bn-group-size, smaller where a replica's share is smaller (both sides alike).
         const group = Math.min(o.bnGroup, batch / threads);
         if (!Number.isInteger(group) || batch % group !== 0 || (batch / group) % threads !== 0) {
-          errs.push(
-            `batch ${batch} does not split into ${threads} replicas of whole BN groups of ${group}; skipped`,
-          );
-          rows.push({ batch, threads, ours: null, torch: null, errs });
+          rows.push({
+            batch,
+            threads,
+            ours: null,
+            torch: null,
+            errs: [
+              `batch ${batch} does not split into ${threads} replicas of whole BN groups of ${group}; skipped`,
+            ],
+          });
           continue;
         }
-        process.stderr.write(`  running batch ${batch}, ${threads} thread(s)…\n`);
-        const ours = sub(process.execPath, [
-          ...process.execArgv,
-          self,
-          '--worker',
-          'ours',
-          '--batch',
-          `${batch}`,
-          '--thread',
-          `${threads}`,
-          '--index',
-          index,
-          '--backend',
-          o.backend,
-          '--micro-batch',
-          `${o.microBatch}`,
-          '--bn-group-size',
-          `${group}`,
-          ...common,
-          ...(o.profile ? [] : ['--no-profile']),
-        ]);
-        if (ours.err) errs.push(`ours: ${ours.err}`);
         let torch: { result: Result | null; err: string } = { result: null, err: '' };
         if (o.torch) {
+          process.stderr.write(`  running batch ${batch}, ${threads} thread(s): PyTorch…\n`);
           const py = path.join(here, 'maskcon_step.py');
           torch = sub(o.python, [
             py,
@@ -426,32 +490,78 @@ async function main(): Promise<void> {
             `${threads}`,
             '--bn-group-size',
             `${group}`,
+            '--stem',
+            stemOf(o),
             ...common,
           ]);
+        }
+        for (const config of configsFor(threads)) {
+          const errs: string[] = [];
+          process.stderr.write(
+            `  running batch ${batch}, ${threads} thread(s): ${config.label}…\n`,
+          );
+          const ours = sub(
+            process.execPath,
+            [
+              ...process.execArgv,
+              self,
+              '--worker',
+              'ours',
+              '--batch',
+              `${batch}`,
+              '--thread',
+              `${config.replicas}`,
+              '--index',
+              index,
+              '--backend',
+              config.backend,
+              '--micro-batch',
+              `${o.microBatch}`,
+              '--bn-group-size',
+              `${group}`,
+              '--stem',
+              stemOf(o),
+              ...common,
+              ...(o.profile ? [] : ['--no-profile']),
+            ],
+            { ...process.env, MASKCON_NATIVE_THREADS: `${config.omp}` },
+          );
+          if (ours.err) errs.push(`ours (${config.label}): ${ours.err}`);
           if (torch.err)
             errs.push(
               `pytorch: ${torch.err} (install with: apt-get install python3-torch python3-torchvision)`,
             );
+          rows.push({
+            batch,
+            threads,
+            group,
+            config,
+            ours: ours.result,
+            torch: torch.result,
+            errs,
+          });
         }
-        rows.push({ batch, threads, group, ours: ours.result, torch: torch.result, errs });
       }
     }
     const ob = rows.find((r) => r.ours)?.ours;
     const tb = rows.find((r) => r.torch)?.torch;
     console.log(
-      `ours: ${ob?.version ?? '?'}, backend ${ob?.backend ?? '?'} (T threads = T data-parallel replicas);  PyTorch: ${tb?.version ?? 'not run'} CPU (torch.set_num_threads(T))`,
+      `ours: ${ob?.version ?? '?'} (T threads = T data-parallel replicas, or for 'OpenMP' one replica with T oneDNN threads);  PyTorch: ${tb?.version ?? 'not run'} CPU (torch.set_num_threads(T));  load: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
     );
     console.log('');
     console.log(
-      '| batch | threads | BN group | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB |',
+      '| batch | threads | BN group | ours | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB | RSS ratio |',
     );
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const ratio = r.ours && r.torch ? r.ours.images_per_s / r.torch.images_per_s : NaN;
+      const rss = r.ours && r.torch ? r.ours.peak_rss_mb / r.torch.peak_rss_mb : NaN;
       console.log(
-        `| ${r.batch} | ${r.threads} | ${r.group ?? '—'} | ${fmt(r.ours?.images_per_s)} | ${fmt(r.torch?.images_per_s)} | ${fmt(ratio, 2)} | ` +
+        `| ${r.batch} | ${r.threads} | ${r.group ?? '—'} | ${r.config?.label ?? '—'} | ${fmt(r.ours?.images_per_s)} | ${fmt(r.torch?.images_per_s)} | ${fmt(ratio, 2)} | ` +
           `${fmt(r.ours?.step_s_min, 2)}–${fmt(r.ours?.step_s_max, 2)} | ${fmt(r.torch?.step_s_min, 2)}–${fmt(r.torch?.step_s_max, 2)} | ` +
-          `${fmt(r.ours?.peak_rss_mb, 0)} | ${fmt(r.torch?.peak_rss_mb, 0)} |`,
+          `${fmt(r.ours?.peak_rss_mb, 0)} | ${fmt(r.torch?.peak_rss_mb, 0)} | ${fmt(rss, 2)} |`,
       );
     }
     for (const r of rows)
@@ -459,15 +569,16 @@ async function main(): Promise<void> {
     for (const r of rows)
       if (r.ours?.error) console.log(`  batch ${r.batch} ours: WARNING ${r.ours.error}`);
     for (const r of rows) {
-      if (!r.ours?.profile) continue;
+      if (!r.ours?.profile || !r.config) continue;
       console.log('');
       const total = r.ours.profile_total_ms || 1;
       const kinds = new Map<string, number>();
       for (const p of r.ours.profile)
         kinds.set(p.name.split(' ')[0], (kinds.get(p.name.split(' ')[0]) ?? 0) + p.ms);
       const byKind = [...kinds].sort((a, b) => b[1] - a[1]);
+      const cpuPeak = peak.get(r.config.omp);
       console.log(
-        `Kernel-time profile of our step, batch ${r.batch}, 1 thread (tf.profile, one step, ${fmt(total, 0)} ms of kernel time).`,
+        `Kernel-time profile of our step, batch ${r.batch}, ${r.config.label} (tf.profile, one step, ${fmt(total, 0)} ms of kernel time).`,
       );
       console.log(
         `By kernel: ${byKind
@@ -475,12 +586,15 @@ async function main(): Promise<void> {
           .map(([k, ms]) => `${k} ${fmt((100 * ms) / total, 1)}%`)
           .join(', ')}.`,
       );
-      console.log(`Top 16 by kernel and shape (GFLOP/s = useful conv FLOPs / kernel time):`);
-      console.log('| kernel and shape | ms | share | calls | GFLOP/s |');
-      console.log('|---|---:|---:|---:|---:|');
-      for (const p of r.ours.profile.slice(0, 16)) {
+      console.log(
+        `Top 12 by kernel and shape (GFLOP/s = useful FLOPs / kernel time; peak = oneDNN sgemm on ${r.config.omp} thread(s): ${fmt(cpuPeak, 0)} GFLOP/s):`,
+      );
+      console.log('| kernel and shape | ms | share | calls | GFLOP/s | % of peak |');
+      console.log('|---|---:|---:|---:|---:|---:|');
+      for (const p of r.ours.profile.slice(0, 12)) {
+        const g = p.flops ? p.flops / p.ms / 1e6 : NaN;
         console.log(
-          `| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / total, 1)}% | ${p.calls} | ${p.flops ? fmt(p.flops / p.ms / 1e6, 1) : ''} |`,
+          `| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / total, 1)}% | ${p.calls} | ${p.flops ? fmt(g, 1) : ''} | ${p.flops && cpuPeak ? fmt((100 * g) / cpuPeak, 0) : ''} |`,
         );
       }
     }

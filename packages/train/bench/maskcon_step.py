@@ -91,16 +91,19 @@ class ResNetMini(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(h, 1), 1)
 
 
-def backbone(arch, in_ch, w):
+def backbone(arch, in_ch, w, stem="small"):
     if arch == "resnet-mini":
         return ResNetMini(in_ch, w)
     import torchvision
 
     m = getattr(torchvision.models, arch)(norm_layer=bn)
-    # small-image stem (images <= 64 px), as the MaskCon code: 3x3 stride-1 conv, no max-pool
-    m.conv1 = nn.Conv2d(in_ch, 64, 3, 1, 1, bias=False)
-    nn.init.kaiming_normal_(m.conv1.weight, mode="fan_out", nonlinearity="relu")
-    m.maxpool = nn.Identity()
+    if stem == "small":
+        # small-image stem (images <= 64 px), as the MaskCon code: 3x3 stride-1 conv, no max-pool
+        m.conv1 = nn.Conv2d(in_ch, 64, 3, 1, 1, bias=False)
+        nn.init.kaiming_normal_(m.conv1.weight, mode="fan_out", nonlinearity="relu")
+        m.maxpool = nn.Identity()
+    elif in_ch != 3:
+        m.conv1 = nn.Conv2d(in_ch, 64, 7, 2, 3, bias=False)
     m.feat = m.fc.in_features
     m.fc = nn.Identity()
     return m
@@ -109,9 +112,9 @@ def backbone(arch, in_ch, w):
 class Encoder(nn.Module):
     """Backbone + projector: normalize(proj(backbone(x)))."""
 
-    def __init__(self, arch, in_ch, w, hidden=512, dim=128):
+    def __init__(self, arch, in_ch, w, hidden=512, dim=128, stem="small"):
         super().__init__()
-        self.backbone = backbone(arch, in_ch, w)
+        self.backbone = backbone(arch, in_ch, w, stem)
         self.projector = nn.Sequential(nn.Linear(self.backbone.feat, hidden), nn.ReLU(), nn.Linear(hidden, dim))
 
     def forward(self, x):
@@ -119,8 +122,8 @@ class Encoder(nn.Module):
 
 
 class MaskCon:
-    def __init__(self, arch, in_ch, w, K, dim=128, t0=0.1, m=0.99, weight=1.0, tau=0.05, lr=0.02):
-        self.enc_q = Encoder(arch, in_ch, w, dim=dim)
+    def __init__(self, arch, in_ch, w, K, dim=128, t0=0.1, m=0.99, weight=1.0, tau=0.05, lr=0.02, stem="small"):
+        self.enc_q = Encoder(arch, in_ch, w, dim=dim, stem=stem)
         self.enc_k = copy.deepcopy(self.enc_q)
         for p in self.enc_k.parameters():
             p.requires_grad_(False)
@@ -184,6 +187,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stem", default="small", choices=["small", "standard"])
     ap.add_argument("--bn-group-size", type=int, default=0, help="images per BN group (0 = the whole batch)")
     a = ap.parse_args()
     global BN_SPLITS
@@ -192,7 +196,7 @@ def main():
     BN_SPLITS = a.batch // a.bn_group_size if a.bn_group_size else 1
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    model = MaskCon(a.arch, a.channels, a.width, a.K)
+    model = MaskCon(a.arch, a.channels, a.width, a.K, stem=a.stem)
     model.queue_labels = torch.randint(0, a.classes, (a.K,))
     n = a.batch
     xq = torch.randn(n, a.channels, a.size, a.size)
