@@ -20,7 +20,6 @@ import { fileURLToPath } from 'node:url';
 import {
   augmentBatch,
   BatchLoader,
-  datasetPipeline,
   makePipeline,
   Rng,
   type Pipeline,
@@ -180,16 +179,16 @@ async function main(): Promise<void> {
         name: 'strong 224×224 (cars196)',
         images: big,
         index: bigIndex,
-        spec: { kind: 'strong', dataset: 'cars196' },
-        pipeline: datasetPipeline('cars196', 'strong'),
+        spec: { kind: 'strong', size: 224, ...IMAGENET, family: 'cars196' },
+        pipeline: makePipeline('strong', { size: 224, ...IMAGENET, family: 'cars196' }),
         key: 'strong224',
       },
       {
         name: 'weak 224×224 (sop/cars196)',
         images: big,
         index: bigIndex,
-        spec: { kind: 'weak', dataset: 'sop_split1' },
-        pipeline: datasetPipeline('sop_split1', 'weak'),
+        spec: { kind: 'weak', size: 224, ...IMAGENET, family: 'sop' },
+        pipeline: makePipeline('weak', { size: 224, ...IMAGENET, family: 'sop' }),
         key: 'weak224',
       },
     ];

@@ -24,12 +24,6 @@ export {
   type PipelineOptions,
 } from './pipeline.js';
 export {
-  DATASET_AUGMENTATION,
-  DATASET_NORMALIZATION,
-  datasetPipeline,
-  type Normalization,
-} from './datasets.js';
-export {
   adjustBrightness,
   adjustContrast,
   adjustHue,

@@ -2,15 +2,14 @@ import type { Split } from '@maskcon/datasets';
 import type { PipelineFamily, PipelineKind } from './pipeline.js';
 
 /**
- * A pipeline by name, rebuilt inside each worker: a dataset's listing (`dataset`), or
- * explicit size/mean/std/family (with `dataset`, these override its values).
+ * A pipeline as data, rebuilt inside each worker: its kind, size, normalisation and family (a
+ * dataset's values come from its recipe, @maskcon/train's recipes.ts).
  */
 export interface PipelineSpec {
   kind: PipelineKind;
-  dataset?: string;
-  size?: number;
-  mean?: readonly number[];
-  std?: readonly number[];
+  size: number;
+  mean: readonly number[];
+  std: readonly number[];
   family?: PipelineFamily;
 }
 

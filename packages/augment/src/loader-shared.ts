@@ -1,4 +1,3 @@
-import { datasetPipeline } from './datasets.js';
 import type { PipelineSpec } from './loader-protocol.js';
 import { makePipeline, type Pipeline } from './pipeline.js';
 import type { Rng } from './rng.js';
@@ -14,19 +13,8 @@ export function epochPermutation(seed: number, epoch: number, n: number): Int32A
   return streamRng('epochOrder', seed, epoch).permutation(n);
 }
 
+/** The pipeline a spec names (rebuilt the same inside every loader thread). */
 export function buildPipeline(spec: PipelineSpec): Pipeline {
-  if (spec.dataset !== undefined) {
-    return datasetPipeline(spec.dataset, spec.kind, {
-      size: spec.size,
-      mean: spec.mean,
-      std: spec.std,
-    });
-  }
-  if (spec.size === undefined || spec.mean === undefined || spec.std === undefined) {
-    throw new Error(
-      `Pipeline '${spec.kind}' needs either a dataset name or size, mean and std; got ${JSON.stringify(spec)}.`,
-    );
-  }
   return makePipeline(spec.kind, {
     size: spec.size,
     mean: spec.mean,

@@ -141,40 +141,7 @@ export const PRESETS: Record<string, Partial<TrainConfig>> = {
   },
 };
 
-/**
- * The paper's hyperparameters (seed Table 1, its appendix, algorithm.md): batch 128, lr 0.02,
- * 200 epochs with 5 warm-up, K 8192 (ImageNet32: batch 256, 100 epochs, K 16384), and w / τ
- * per method and dataset. SOP uses the weak pipeline for both views, as the seed says.
- */
-export function paperPreset(dataset: string, method: string): Partial<TrainConfig> {
-  const base: Partial<TrainConfig> = {
-    epochs: 200,
-    batchSize: 128,
-    lr: 0.02,
-    warmupEpochs: 5,
-    K: 8192,
-    weightDecay: 5e-4,
-    t0: 0.1,
-    m: 0.99,
-    width: 32,
-  };
-  if (dataset === 'imagenet32') Object.assign(base, { batchSize: 256, epochs: 100, K: 16384 });
-  if (dataset.startsWith('sop_')) Object.assign(base, { augQ: 'weak', augK: 'weak' });
-  const table: Record<string, Record<string, { w: number; t?: number }>> = {
-    sop_split1: { maskcon: { w: 0.8, t: 0.1 }, grafit: { w: 0.8 }, coins: { w: 0.5 } },
-    sop_split2: { maskcon: { w: 0.5, t: 0.05 }, grafit: { w: 0.8 }, coins: { w: 0.2 } },
-    cars196: { maskcon: { w: 1, t: 0.1 }, grafit: { w: 1 }, coins: { w: 1 } },
-    cifar100: { maskcon: { w: 1, t: 0.05 }, grafit: { w: 0.8 }, coins: { w: 0.5 } },
-    cifartoy_good: { maskcon: { w: 1, t: 0.05 } },
-    cifartoy_bad: { maskcon: { w: 1, t: 0.05 } },
-  };
-  const hp = table[dataset]?.[method];
-  if (hp) {
-    base.w = hp.w;
-    if (hp.t !== undefined) base.t = hp.t;
-  }
-  return base;
-}
+export { paperPreset } from './recipes.js';
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = [
   'auto',

@@ -1,15 +1,7 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
-import {
-  DATASET_AUGMENTATION,
-  DATASET_NORMALIZATION,
-  buildPipeline,
-  streamRng,
-  loaderViewRngs,
-  type Pipeline,
-  type PipelineSpec,
-} from '@maskcon/augment';
+import { buildPipeline, streamRng, loaderViewRngs, type Pipeline } from '@maskcon/augment';
 import {
   METHODS,
   MaskConModel,
@@ -28,6 +20,7 @@ import {
   type TrainConfig,
 } from './config.js';
 import type { Collective } from './parallel/collective.js';
+import { pipelineSpec, runRecipe, type RunRecipe } from './recipes.js';
 import { embedImages } from './embed.js';
 
 /** Augmented views of a whole batch (B × size × size × C each, batch order), made by a loader. */
@@ -65,7 +58,8 @@ export class Replica {
   readonly pipeK: Pipeline;
   readonly pipeTest: Pipeline;
   private readonly channels: number;
-  private readonly normalization: { mean: readonly number[]; std: readonly number[] };
+  /** The dataset's recipe: size, normalisation and pipeline family of every view. */
+  readonly recipe: RunRecipe;
 
   private constructor(
     readonly cfg: TrainConfig,
@@ -77,10 +71,10 @@ export class Replica {
     this.testSet = openIndex(indexPath, 'test');
     const first = this.trainSet.image(0);
     this.channels = first.channels;
-    this.normalization = pipelineNormalization(cfg, this.trainSet);
-    this.pipeQ = buildPipeline(pipelineSpec(cfg, this.trainSet, cfg.augQ));
-    this.pipeK = buildPipeline(pipelineSpec(cfg, this.trainSet, cfg.augK));
-    this.pipeTest = buildPipeline(pipelineSpec(cfg, this.trainSet, 'test'));
+    this.recipe = runRecipe(cfg.dataset, this.trainSet, indexPath);
+    this.pipeQ = buildPipeline(pipelineSpec(this.recipe, cfg.augQ));
+    this.pipeK = buildPipeline(pipelineSpec(this.recipe, cfg.augK));
+    this.pipeTest = buildPipeline(pipelineSpec(this.recipe, 'test'));
     const w = collective.worldSize;
     if (cfg.batchSize % w !== 0)
       throw new Error(
@@ -269,8 +263,8 @@ export class Replica {
     await exportBackbone(this.model.encoderQ, dir, {
       arch: this.cfg.arch,
       inputShape: [size, size, this.channels],
-      mean: this.normalization.mean,
-      std: this.normalization.std,
+      mean: this.recipe.mean,
+      std: this.recipe.std,
       dataset: this.cfg.dataset,
       method: this.cfg.method,
       note: 'Output: pooled backbone features; L2-normalise them and compare by cosine similarity for retrieval.',
@@ -292,43 +286,4 @@ export class Replica {
     this.trainSet.close();
     this.testSet.close();
   }
-}
-
-/** The dataset's normalisation: the paper's where the dataset is one of its own, else the index's channel statistics. */
-function pipelineNormalization(
-  cfg: TrainConfig,
-  trainSet: CoarseFineDataset,
-): { mean: readonly number[]; std: readonly number[] } {
-  return (
-    DATASET_NORMALIZATION[knownDataset(cfg.dataset)] ?? {
-      mean: trainSet.channelMean,
-      std: trainSet.channelStd,
-    }
-  );
-}
-
-function knownDataset(dataset: string): string {
-  return dataset.startsWith('cifartoy') ? 'cifartoy' : dataset;
-}
-
-/**
- * The pipeline of `kind` for a run: the paper's per-dataset pipeline where the dataset is one
- * of the paper's (or Fashion-MNIST); otherwise the CIFAR-style pipeline at the index's recorded
- * image size (csv `--image-size`, else the first stored image's height) with the index's own
- * channel statistics. A name, so loader workers rebuild the same one.
- */
-export function pipelineSpec(
-  cfg: TrainConfig,
-  trainSet: CoarseFineDataset,
-  kind: TrainConfig['augQ'],
-): PipelineSpec {
-  const known = knownDataset(cfg.dataset);
-  if (known in DATASET_AUGMENTATION) return { kind, dataset: known };
-  return {
-    kind,
-    // The crop size the index records (csv --image-size); older indexes: the stored height.
-    size: trainSet.imageSize ?? trainSet.image(0).height,
-    mean: trainSet.channelMean,
-    std: trainSet.channelStd,
-  };
 }

@@ -13,7 +13,8 @@ import {
   type TrainConfig,
 } from './config.js';
 import { createEngine, type Engine } from './engine.js';
-import { pipelineSpec, type BatchViews } from './replica.js';
+import type { BatchViews } from './replica.js';
+import { pipelineSpec, runRecipe } from './recipes.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkpointPath, runDir, runFolder, saveTestEmbeddings } from './run-folder.js';
 import { ProgressBar } from './progress.js';
@@ -87,8 +88,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const labelsAll = cfg.labels === 'fine' ? trainSet.fineLabels() : trainSet.coarseLabels();
   const testFine = testSet.fineLabels();
   const testCoarseAll = testSet.coarseLabels();
-  const specQ = pipelineSpec(cfg, trainSet, cfg.augQ);
-  const specK = pipelineSpec(cfg, trainSet, cfg.augK);
+  const recipe = runRecipe(cfg.dataset, trainSet, indexPath);
+  const specQ = pipelineSpec(recipe, cfg.augQ);
+  const specK = pipelineSpec(recipe, cfg.augK);
   trainSet.close();
   testSet.close();
   validateAgainstData(cfg, trainIdx.length);
@@ -100,6 +102,10 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   log(
     `model: ${cfg.arch} ${cfg.arch === 'resnet-mini' ? `width ${cfg.width}` : `base width ${cfg.baseWidth}`}, ${engine.params.toLocaleString('en')} parameters; ${trainIdx.length} train / ${testIdx.length} test images; method ${cfg.method} (${cfg.labels} labels); ${workers} worker(s) on ${engine.backend}`,
   );
+  if (recipe.from === 'index')
+    log(
+      `recipe: ${cfg.dataset} is a user dataset; from its index: ${recipe.size}×${recipe.size} crops, CIFAR-style pipelines, its own mean [${recipe.mean.map((v) => v.toFixed(3)).join(', ')}] and std [${recipe.std.map((v) => v.toFixed(3)).join(', ')}]`,
+    );
 
   const db = new RunsDb(cfg.runsDb);
   let runId: number;
