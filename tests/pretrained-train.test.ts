@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readSafetensors, readTorchStateDict } from '@maskcon/model';
@@ -76,6 +76,18 @@ describe('training from pretrained torchvision weights', () => {
       [0, 1, 2].reduce((s, ch) => s + d[((oc * 3 + ch) * 3 + y) * 3 + x], 0);
     expect(mineC1[(1 * 3 + 2) * 8 + 5]).toBeCloseTo(summed(5, 1, 2), 5);
     expect(r.recall.map((x) => x.k)).toEqual([1, 2, 5, 10]);
+  });
+
+  it('refuses a .pth whose pickle calls os.system before any work, naming the global; nothing runs', () => {
+    const hostile = join(repo, 'packages/model/test/fixtures/hostile-os-system.pth');
+    const marker = '/tmp/maskcon-pth-hostile-ran'; // what its payload would touch
+    rmSync(marker, { force: true });
+    expect(() =>
+      parseTrainArgs(['--index', index, '--arch', 'resnet18', '--pretrained', hostile]),
+    ).toThrow(
+      /hostile-os-system\.pth.*refers to the Python global 'os\.system'.*nothing in it was run/s,
+    );
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('refuses a pretrained file that does not exist, before any work', () => {

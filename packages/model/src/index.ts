@@ -100,13 +100,19 @@ export {
 export {
   PretrainedMismatchError,
   loadPretrainedBackbone,
+  checkPretrainedFile,
   readStateDict,
   saveBackboneSafetensors,
   torchvisionBackboneState,
   type LoadPretrainedOptions,
   type LoadPretrainedReport,
 } from './pretrained.js';
-export { readTorchStateDict, PthError, type StateDictTensor } from './pth.js';
+export {
+  checkTorchStateDict,
+  readTorchStateDict,
+  PthError,
+  type StateDictTensor,
+} from './pth.js';
 export {
   IMAGENET_WEIGHTS,
   fetchCommand,

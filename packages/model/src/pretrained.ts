@@ -9,7 +9,13 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
 import { isBackboneParam } from './resnet.js';
-import { isLegacyTorchSave, isTorchZip, readTorchStateDict, type StateDictTensor } from './pth.js';
+import {
+  checkTorchStateDict,
+  isLegacyTorchSave,
+  isTorchZip,
+  readTorchStateDict,
+  type StateDictTensor,
+} from './pth.js';
 import { readSafetensors, writeSafetensors, type SafetensorsInput } from './safetensors.js';
 
 export interface LoadPretrainedOptions {
@@ -59,11 +65,8 @@ function ignoredName(name: string): boolean {
   return name.startsWith('fc.') || name.endsWith('.num_batches_tracked');
 }
 
-/** A state dict read from a `.pth` or `.safetensors` file (format detected by its magic bytes). */
-export function readStateDict(file: string): {
-  tensors: Map<string, StateDictTensor>;
-  metadata: Record<string, string>;
-} {
+/** The format of a weights file, told by its first bytes. */
+function weightsFormat(file: string): 'pth' | 'safetensors' {
   const head = new Uint8Array(8);
   let fd: number;
   try {
@@ -76,13 +79,30 @@ export function readStateDict(file: string): {
   } finally {
     closeSync(fd);
   }
-  if (isTorchZip(head)) return { tensors: readTorchStateDict(file), metadata: {} };
+  if (isTorchZip(head)) return 'pth';
   if (isLegacyTorchSave(head)) {
     throw new Error(
       `${file}: written by torch.save before PyTorch 1.6 (legacy format), which is not read; re-save it with a newer PyTorch: torch.save(torch.load(f), 'new.pth').`,
     );
   }
+  return 'safetensors';
+}
+
+/** A state dict read from a `.pth` or `.safetensors` file (format detected by its magic bytes). */
+export function readStateDict(file: string): {
+  tensors: Map<string, StateDictTensor>;
+  metadata: Record<string, string>;
+} {
+  if (weightsFormat(file) === 'pth') return { tensors: readTorchStateDict(file), metadata: {} };
   return readSafetensors(file);
+}
+
+/**
+ * Refuses a hostile or broken `.pth` before any work (its pickle is checked, its tensors are
+ * not read); safetensors files are checked when loaded.
+ */
+export function checkPretrainedFile(file: string): void {
+  if (weightsFormat(file) === 'pth') checkTorchStateDict(file);
 }
 
 /**

@@ -64,8 +64,66 @@ export function isLegacyTorchSave(head: Uint8Array): boolean {
   return head[0] === 0x80 && head[1] === 0x02 && head[2] === 0x8a && head[3] === 0x0a;
 }
 
+/**
+ * Checks a `torch.save` zip without reading its tensors: the archive, its pickle (globals,
+ * views within their storages) and each storage entry's size. Cheap enough to run before any
+ * work; returns each tensor's shape.
+ */
+export function checkTorchStateDict(file: string): Map<string, number[]> {
+  const { refs, storageEntries } = openStateDict(file);
+  const shapes = new Map<string, number[]>();
+  for (const [name, ref] of refs) {
+    storageEntry(file, name, ref, storageEntries);
+    shapes.set(name, [...ref.shape]);
+  }
+  return shapes;
+}
+
 /** Reads a `torch.save` zip holding a state dict of tensors; errors name the file. */
 export function readTorchStateDict(file: string): Map<string, StateDictTensor> {
+  const { refs, storageEntries, read } = openStateDict(file);
+  const storages = new Map<string, Buffer>();
+  const out = new Map<string, StateDictTensor>();
+  for (const [name, ref] of refs) {
+    let bytes = storages.get(ref.storage.key);
+    if (!bytes) {
+      const entry = storageEntry(file, name, ref, storageEntries);
+      bytes = read(entry, entry.size);
+      storages.set(ref.storage.key, bytes);
+    }
+    out.set(name, gather(ref, bytes));
+  }
+  return out;
+}
+
+/** The storage entry of a tensor, which must hold exactly numel × element-size bytes. */
+function storageEntry(
+  file: string,
+  name: string,
+  ref: TorchTensorRef,
+  entries: Map<string, ZipEntry>,
+): ZipEntry {
+  const s = ref.storage;
+  const entry = entries.get(s.key);
+  if (!entry)
+    throw new PthError(
+      `${file}: tensor '${name}' names storage ${s.key}, but there is no entry data/${s.key}.`,
+    );
+  const want = s.numel * ITEM_BYTES[s.dtype];
+  if (entry.size !== want) {
+    throw new PthError(
+      `${file}: storage data/${s.key} holds ${entry.size} bytes but its ${s.numel} ${s.dtype} elements need ${want}; the file is corrupt.`,
+    );
+  }
+  return entry;
+}
+
+/** The archive's entries and its unpickled state dict (tensor references, nothing read yet). */
+function openStateDict(file: string): {
+  refs: Map<string, TorchTensorRef>;
+  storageEntries: Map<string, ZipEntry>;
+  read: (e: ZipEntry, max: number) => Buffer;
+} {
   const fail = (why: string): never => {
     throw new PthError(`${file}: ${why}`);
   };
@@ -125,27 +183,10 @@ export function readTorchStateDict(file: string): Map<string, StateDictTensor> {
     );
   }
 
-  const storages = new Map<string, Buffer>();
-  const out = new Map<string, StateDictTensor>();
-  for (const [name, ref] of refs) {
-    const s = ref.storage;
-    let bytes = storages.get(s.key);
-    if (!bytes) {
-      const entry = byName.get(`${root}data/${s.key}`);
-      if (!entry)
-        fail(`tensor '${name}' names storage ${s.key}, but there is no entry data/${s.key}.`);
-      const want = s.numel * ITEM_BYTES[s.dtype];
-      if (entry!.size !== want) {
-        fail(
-          `storage data/${s.key} holds ${entry!.size} bytes but its ${s.numel} ${s.dtype} elements need ${want}; the file is corrupt.`,
-        );
-      }
-      bytes = read(entry!, want);
-      storages.set(s.key, bytes);
-    }
-    out.set(name, gather(ref, bytes));
-  }
-  return out;
+  const storageEntries = new Map<string, ZipEntry>();
+  for (const [name, e] of byName)
+    if (name.startsWith(`${root}data/`)) storageEntries.set(name.slice(`${root}data/`.length), e);
+  return { refs, storageEntries, read };
 }
 
 /** The elements a strided view reaches, in C order, decoded. Bounds were checked on unpickling. */

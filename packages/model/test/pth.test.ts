@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   backbone,
+  checkPretrainedFile,
+  checkTorchStateDict,
   createNetwork,
   initBackend,
   loadPretrainedBackbone,
@@ -131,6 +133,16 @@ describe('.pth state dicts written by torch.save (fixtures from scripts/gen-pth-
     expect(message).toContain(HOSTILE);
     expect(message).toMatch(/nothing in it was run/);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('checks a file before any work without reading its tensors', () => {
+    const shapes = checkTorchStateDict(PTH);
+    expect(shapes.size).toBe(122); // 20 convs, 20 BN × 5 (3 buffers), fc weight + bias
+    expect(shapes.get('conv1.weight')).toEqual([8, 3, 7, 7]);
+    expect(() => checkPretrainedFile(HOSTILE)).toThrow(/'os\.system'/);
+    expect(() =>
+      checkPretrainedFile(path.join(FIX, 'resnet18-w8-small.safetensors')),
+    ).not.toThrow();
   });
 
   it('refuses storages whose size or views do not fit, and missing storages', () => {

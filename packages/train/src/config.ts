@@ -1,6 +1,7 @@
 import {
   METHOD_NAMES,
   ARCH_NAMES,
+  checkPretrainedFile,
   resolvePretrained,
   type MethodName,
   type ArchName,
@@ -179,7 +180,9 @@ export function validateConfig(cfg: TrainConfig): void {
     bad(`--stem must be auto, small or standard, got ${cfg.stem}.`);
   if (cfg.pretrained !== undefined) {
     try {
-      resolvePretrained(cfg.pretrained, cfg.arch); // 'imagenet' needs its cached file: fetch first
+      // 'imagenet' needs its cached file (fetch first); a .pth's pickle is checked now, so a
+      // hostile or broken file stops the run before any model is built.
+      checkPretrainedFile(resolvePretrained(cfg.pretrained, cfg.arch));
     } catch (error) {
       bad((error as Error).message);
     }
