@@ -33,6 +33,11 @@ const BENCHES = {
     'bench/bench-embed.ts',
     'ResNet-18 embedding forward at 32 and 224 px: tfjs-wasm workers vs onnxruntime-node vs PyTorch',
   ],
+  serve: [
+    'packages/search',
+    'bench/bench-serve.ts',
+    'bounded load test of pnpm serve on 127.0.0.1: p50/p99 latency, errors, server memory',
+  ],
 };
 
 const program = createCommand(
