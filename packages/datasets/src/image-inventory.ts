@@ -68,7 +68,7 @@ export async function surveyImageFiles(
     states.push(state);
     done += 1;
     if (done % 256 === 0)
-      onProgress?.({ phase: 'hash', done, total: paths.length, unit: 'images' });
+      onProgress?.({ phase: 'images', done, total: paths.length, unit: 'images' });
     if (!previous) continue;
     if (!before) added.push(path);
     else if (state.sha256 === before.sha256 && state.bytes === before.bytes) {
@@ -77,7 +77,7 @@ export async function surveyImageFiles(
     } else if (state.bytes === MISSING) removed.push(path);
     else changed.push(path);
   }
-  onProgress?.({ phase: 'hash', done, total: paths.length, unit: 'images' });
+  onProgress?.({ phase: 'images', done, total: paths.length, unit: 'images' });
   if (previous) for (const path of previous.keys()) if (!listed.has(path)) removed.push(path);
   return {
     states,

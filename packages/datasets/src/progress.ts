@@ -41,7 +41,12 @@ export function createProgressPrinter(
     if (complete) finished = true;
     const elapsed = (now - started) / 1000;
     const rate = elapsed > 0 ? p.done / elapsed : 0;
-    const what = p.phase === 'hash' ? 'checksums' : `${p.split} images`;
+    const what =
+      p.phase === 'hash'
+        ? 'checksums'
+        : p.phase === 'images'
+          ? 'image files checked'
+          : `${p.split} images`;
     let line = `${label} ${what}: ${formatAmount(p.done, p.unit)}`;
     if (p.total !== undefined) {
       line += `/${formatAmount(p.total, p.unit)} (${p.total > 0 ? ((100 * p.done) / p.total).toFixed(0) : '100'}%)`;

@@ -78,8 +78,8 @@ export interface DatasetSource {
 
 /** Progress of a build, reported often (the listener throttles its own output). */
 export interface BuildProgress {
-  /** hash: checksums of the metadata files (bytes) or the image files (images); write: records. */
-  readonly phase: 'hash' | 'write';
+  /** hash: checksums of the source files (bytes); images: the image-file check; write: records. */
+  readonly phase: 'hash' | 'images' | 'write';
   /** Set when phase = 'write'. */
   readonly split?: Split;
   /** Bytes hashed or images written so far in this phase/split. */

@@ -3,6 +3,7 @@ import { copyFileSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeImageChanges } from '../src/image-inventory.js';
+import { createProgressPrinter } from '../src/progress.js';
 import { openIndex } from '../src/read-index.js';
 import { cars196Source } from '../src/sources/cars196.js';
 import { csvSource } from '../src/sources/csv.js';
@@ -115,7 +116,11 @@ describe('JPEG indexes track their image files (issue 16 item 1)', () => {
     const out = join(tempDir('stale-out'), 'shop.sqlite');
     await writeIndex(source(root, csv), out);
     utimesSync(join(root, files[1]), new Date(2020, 0, 1), new Date(2020, 0, 1));
-    const touched = await writeIndex(source(root, csv), out);
+    const lines: string[] = [];
+    const touched = await writeIndex(source(root, csv), out, {
+      onProgress: createProgressPrinter('shop', (line) => lines.push(line)),
+    });
+    expect(lines.some((l) => l.startsWith('shop image files checked: 8/8 (100%)'))).toBe(true);
     expect(touched.imageChanges).toMatchObject({ changed: [], added: [], removed: [], touched: 1 });
     expect(touched.reusedImages).toBe(8);
     expect((await writeIndex(source(root, csv), out)).upToDate).toBe(true);
