@@ -42,7 +42,7 @@ function randomUnitRows(n: number, d: number, rnd: () => number): number[][] {
 
 const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
 
-/** The algorithm of algorithm.md, element by element, literally (softmax, then divide by max). */
+/** MaskCon's target as docs/method.md states it, element by element, literally (softmax, then divide by max). */
 function naiveMaskcon(
   k: number[][],
   Q: number[][],
@@ -251,7 +251,7 @@ function naiveCrossEntropy(logits: number[], y: number[]): number {
 }
 
 /**
- * The whole loss of each method, element by element from algorithm.md: the method's target,
+ * The whole loss of each method, element by element from docs/method.md: the method's target,
  * then the mean cross-entropy of [q·k, q·Q]/τ0 (CoIns: mixed with its classifier loss).
  */
 function naiveMethodLoss(

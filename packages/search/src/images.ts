@@ -24,7 +24,7 @@ const FORMATS = new Set(['jpeg', 'png', 'webp']);
  *    larger, as datasets store their decoded copies), and the test pipeline then resizes it
  *    with torchvision's semantics, exactly as an index image;
  *  - a non-square image is resized to size×size, aspect not kept — the authors' test
- *    transform (docs/algorithm.md), which also batches non-square catalogues.
+ *    transform (docs/method.md), which also batches non-square catalogues.
  */
 export async function decodeForModel(
   input: Buffer | string,

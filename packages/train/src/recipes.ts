@@ -24,7 +24,7 @@ export interface DatasetRecipe {
 }
 
 /**
- * The paper's setting wherever a dataset does not say otherwise (seed, algorithm.md): SGD with
+ * The paper's setting wherever a dataset does not say otherwise (seed; docs/method.md): SGD with
  * batch 128, lr 0.02, weight decay 5e-4, 200 epochs with 5 warm-up, K 8192, τ0 0.1, m 0.99.
  */
 export const PAPER_BASE: Partial<TrainConfig> = {
