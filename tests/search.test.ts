@@ -129,7 +129,7 @@ describe('embed → search reproduces the run’s own retrieval lists', () => {
     const gallery = loadGallery(reader);
     for (let row = 0; row < meta.n; row++) {
       const want = nearestNeighbours(saved, meta.dim, [row], 10);
-      const hits = searchGallery(reader, gallery, { id: idOfRow.get(row), k: 10 });
+      const hits = await searchGallery(reader, gallery, { id: idOfRow.get(row), k: 10 });
       expect(hits.map((h) => rowOfId.get(h.id))).toEqual(Array.from(want.indices));
       for (let j = 0; j < 10; j++) expect(hits[j].score).toBeCloseTo(want.similarities[j], 3);
     }

@@ -168,7 +168,7 @@ export function buildProgram(): Command {
             await engine.close();
           }
         }
-        const hits = searchGallery(store, g, { id: o.id, vector, k: o.k, coarse: o.coarse });
+        const hits = await searchGallery(store, g, { id: o.id, vector, k: o.k, coarse: o.coarse });
         if (o.html) {
           await writeSearchHtml(o.html, store, hits, o.image ?? `item ${o.id}`);
           console.error(`wrote ${o.html}`);

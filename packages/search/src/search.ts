@@ -1,10 +1,10 @@
-import { nearestNeighbours } from '@maskcon/eval';
+import { topK } from '@maskcon/eval';
 import type { EmbeddingStore, StoreItem } from './store.js';
 
 /**
- * Exact cosine search over a store's vectors, through @maskcon/eval's retrieval kernel (the one
- * Recall@K uses, so its lists are the ones Recall@K scores: same similarity, same tie rule —
- * higher similarity first, then the lower row).
+ * Exact cosine search over a store's vectors, through @maskcon/eval's top-K (the kernel Recall@K
+ * uses, so its lists are the ones Recall@K scores: same similarity, same tie rule — higher
+ * similarity first, then the lower row).
  */
 
 export interface Gallery {
@@ -46,7 +46,11 @@ export interface SearchQuery {
 }
 
 /** The k most cosine-similar stored items of the query, best first. */
-export function searchGallery(store: EmbeddingStore, g: Gallery, q: SearchQuery): SearchHit[] {
+export async function searchGallery(
+  store: EmbeddingStore,
+  g: Gallery,
+  q: SearchQuery,
+): Promise<SearchHit[]> {
   if (!Number.isInteger(q.k) || q.k < 1)
     throw new Error(`--k must be a positive integer, got ${q.k}.`);
   if ((q.id === undefined) === (q.vector === undefined))
@@ -69,9 +73,8 @@ export function searchGallery(store: EmbeddingStore, g: Gallery, q: SearchQuery)
         `The query vector has ${queryVector.length} values; the store holds dim ${dim}.`,
       );
   }
-  // Candidate rows (all, or one coarse label's), then the query appended as the last row so the
-  // kernel's "never retrieve yourself" rule excludes exactly the query.
-  let rows: Int32Array | null = null;
+  // Candidate rows: all (the query row itself excluded by the kernel), or one coarse label's.
+  let sel: Int32Array | null = null;
   if (q.coarse !== undefined) {
     const keep: number[] = [];
     for (let i = 0; i < g.ids.length; i++)
@@ -82,31 +85,23 @@ export function searchGallery(store: EmbeddingStore, g: Gallery, q: SearchQuery)
         `No item with coarse label ${JSON.stringify(q.coarse)}${names.length ? `; labels: ${names.slice(0, 20).join(', ')}` : ' (this store has no labels)'}.`,
       );
     }
-    rows = Int32Array.from(keep);
-  } else if (selfRow >= 0) {
-    rows = null; // the query is a row of the gallery itself
+    sel = Int32Array.from(keep);
   }
-  let matrix: Float32Array;
-  let queryRow: number;
-  let rowIds: (r: number) => number;
-  if (rows === null && selfRow >= 0) {
-    matrix = g.vectors;
-    queryRow = selfRow;
-    rowIds = (r) => g.ids[r];
-  } else {
-    const sel = rows ?? null;
-    const n = sel ? sel.length : g.ids.length;
-    matrix = new Float32Array((n + 1) * dim);
-    if (sel)
-      for (let i = 0; i < n; i++)
-        matrix.set(g.vectors.subarray(sel[i] * dim, (sel[i] + 1) * dim), i * dim);
-    else matrix.set(g.vectors);
-    matrix.set(queryVector, n * dim);
-    queryRow = n;
-    rowIds = (r) => g.ids[sel ? sel[r] : r];
+  let gallery = g.vectors;
+  if (sel) {
+    gallery = new Float32Array(sel.length * dim);
+    for (let i = 0; i < sel.length; i++)
+      gallery.set(g.vectors.subarray(sel[i] * dim, (sel[i] + 1) * dim), i * dim);
   }
-  if (matrix.length / dim < 2) return [];
-  const r = nearestNeighbours(matrix, dim, [queryRow], q.k);
+  const n = gallery.length / dim;
+  if (n === 0 || (selfRow >= 0 && !sel && n < 2)) return [];
+  // One query: the exact float64 scan (a fast backend's set-up costs more than it saves).
+  const r = await topK(Float32Array.from(queryVector), gallery, q.k, {
+    dim,
+    backend: 'exact',
+    selfOffset: selfRow >= 0 && !sel ? selfRow : undefined,
+  });
+  const rowIds = (row: number) => g.ids[sel ? sel[row] : row];
   const hits: SearchHit[] = [];
   for (let j = 0; j < r.k; j++) {
     const id = rowIds(r.indices[j]);

@@ -109,7 +109,7 @@ export function searchApp(
     );
   });
 
-  app.get('/api/search', (c) => {
+  app.get('/api/search', async (c) => {
     const p = params(c);
     if (typeof p === 'string') return fail(c, 400, p);
     const idRaw = c.req.query('id');
@@ -121,7 +121,7 @@ export function searchApp(
         `id must be a stored item id (a positive integer), got ${idRaw ?? 'nothing'}.`,
       );
     if (!gallery.rowOf.has(id)) return fail(c, 404, `No item ${id} in this store.`);
-    const hits = searchGallery(store, gallery, { id, k: p.k, coarse: p.coarse });
+    const hits = await searchGallery(store, gallery, { id, k: p.k, coarse: p.coarse });
     return c.json({ query: { id }, hits: hits.map(hitJson) });
   });
 
@@ -159,7 +159,7 @@ export function searchApp(
       const vector = await serial(() =>
         embedImage(engine, bytes, { maxPixels, what: 'The upload' }),
       );
-      const hits = searchGallery(store, gallery, { vector, k: p.k, coarse: p.coarse });
+      const hits = await searchGallery(store, gallery, { vector, k: p.k, coarse: p.coarse });
       return c.json({ query: { upload: true }, hits: hits.map(hitJson) });
     },
   );
