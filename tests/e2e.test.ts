@@ -1,15 +1,15 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { Rng, augmentBatch, makePipeline } from '@maskcon/augment';
+import { Rng, augmentBatch, epochPermutation, makePipeline } from '@maskcon/augment';
 import { loadBackbone } from '@maskcon/model';
 import { recallAtK } from '@maskcon/eval';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { buildDataset, openIndex } from '@maskcon/datasets';
-import { parseTrainArgs, train } from '@maskcon/train';
+import { loadCheckpoint, parseTrainArgs, runFolder, train } from '@maskcon/train';
 import { writeFashionMnistLike } from './fixtures.js';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -17,11 +17,21 @@ const work = mkdtempSync(join(tmpdir(), 'maskcon-e2e-'));
 const raw = join(work, 'raw');
 const data = join(work, 'data');
 
-function cli(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', ...args], {
-    cwd: repo,
-    encoding: 'utf8',
-    timeout: 300_000,
+/**
+ * Runs a CLI in a child process. Asynchronously: a training run blocks for a minute or more, and
+ * a test worker blocked that long misses vitest's RPC deadline.
+ */
+function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', ...args],
+      { cwd: repo, encoding: 'utf8', timeout: 300_000, maxBuffer: 64 * 2 ** 20 },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') fail(err);
+        else done({ status: err ? (err.code as number) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -32,7 +42,7 @@ beforeAll(() => {
 
 describe('end to end: IDX files → SQLite index → MaskCon training → Recall@K', () => {
   it('builds the index and trains from the command line, recording the run', async () => {
-    const build = cli([
+    const build = await cli([
       'packages/datasets/src/cli.ts',
       'build',
       'fashion_mnist',
@@ -46,7 +56,7 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     expect(existsSync(index)).toBe(true);
 
     const runsDb = join(work, 'runs.sqlite');
-    const run = cli([
+    const run = await cli([
       'packages/train/src/cli.ts',
       '--dataset',
       'fashion_mnist',
@@ -68,7 +78,9 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
       '3',
     ]);
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/using (native|wasm)/); // native where the oneDNN addon was built
+    // native where the oneDNN addon was built, else wasm; the runs DB records the same.
+    const used = /using (native|wasm)/.exec(run.stderr)?.[1];
+    expect(used).toBeDefined();
     expect(run.stderr).toMatch(/img\/s ETA/);
 
     const db = new Database(runsDb, { readonly: true });
@@ -80,7 +92,7 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     }[];
     expect(runs).toHaveLength(1);
     expect(runs[0].status).toBe('finished');
-    expect(runs[0].backend).toBe('wasm');
+    expect(runs[0].backend).toBe(used);
     expect(runs[0].images_per_s).toBeGreaterThan(0);
     const epochs = db.prepare('SELECT * FROM epochs ORDER BY epoch').all() as {
       epoch: number;
@@ -105,7 +117,8 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
 
     // The exported TensorFlow.js backbone, loaded without the training code, reproduces the
     // run's test embeddings and therefore its Recall@K.
-    const { model, meta } = await loadBackbone(join(work, '1', 'model'));
+    const folder = runFolder(runsDb, 1);
+    const { model, meta } = await loadBackbone(folder.model);
     const test = openIndex(index, 'test');
     const pipe = makePipeline('test', { size: meta.inputShape[0], mean: meta.mean, std: meta.std });
     const batch = augmentBatch(
@@ -114,9 +127,7 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
       new Rng(0),
     );
     const out = model.predict(tf.tensor4d(batch, [test.size, ...meta.inputShape])) as tf.Tensor2D;
-    const saved = new Float32Array(
-      readFileSync(join(work, '1', 'test-embeddings.f32')).buffer.slice(0),
-    );
+    const saved = new Float32Array(readFileSync(folder.testEmbeddings).buffer.slice(0));
     const feats = out.dataSync() as Float32Array;
     expect(feats.length).toBe(saved.length);
     let err = 0;
@@ -127,7 +138,7 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     test.close();
 
     // `pnpm eval RUN` does the same from the command line and records it.
-    const ev = cli([
+    const ev = await cli([
       'packages/train/src/eval-cli.ts',
       '1',
       '--runs-db',
@@ -152,9 +163,9 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     db2.close();
   });
 
-  it('rejects bad hyperparameters before any work, with a non-zero exit', () => {
+  it('rejects bad hyperparameters before any work, with a non-zero exit', async () => {
     const runsDb = join(work, 'bad-runs.sqlite');
-    const bad = cli([
+    const bad = await cli([
       'packages/train/src/cli.ts',
       '--dataset',
       'fashion_mnist',
@@ -166,7 +177,7 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/--w must be in \[0, 1\], got 1.5/);
     expect(existsSync(runsDb)).toBe(false);
-    const notMultiple = cli([
+    const notMultiple = await cli([
       'packages/train/src/cli.ts',
       '--K',
       '100',
@@ -191,7 +202,7 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
         '--index',
         path,
         '--K',
-        '64',
+        '160',
         '--train-subset',
         '0',
         '--runs-db',
@@ -208,17 +219,47 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
     expect(a.epochs.map((e) => e.loss)).toEqual(b.epochs.map((e) => e.loss));
     expect(a.recall).toEqual(b.recall);
     expect(c.epochs[0].loss).not.toEqual(a.epochs[0].loss);
-    // The queue was filled from the data before the first step: K real keys, labels all valid.
+    // The queue after the run, from run a's final checkpoint. It was filled with K keys before
+    // the first step (K / B batches of epoch 0, pointer back at 0); each of the S steps then wrote
+    // its B keys at the pointer and advanced it by B (mod K). So the pointer is S·B mod K, and
+    // slot p holds the coarse label of the image the last step writing p took at that position,
+    // in the order epochPermutation(seed, epoch) gives the training images.
     const ds = openIndex(path, 'train');
     expect(ds.size).toBe(400);
+    const coarse = ds.coarseLabels();
     ds.close();
+    const cfg = args(5);
+    const { state, meta } = loadCheckpoint(runFolder(cfg.runsDb, a.runId).checkpoint);
+    const K = 160;
+    const B = cfg.batchSize; // 32
+    const steps = Math.floor(400 / B); // 12 steps in the one epoch (the last partial batch dropped)
+    expect([meta.epoch, meta.iteration]).toEqual([1, steps]);
+    expect(state.queueFilled).toBe(K);
+    expect(state.queuePtr).toBe((steps * B) % K); // 384 mod 160 = 64
+    const order = epochPermutation(5, 1, 400);
+    const expected = new Int32Array(K).fill(-1);
+    for (let step = 0; step < steps; step++)
+      for (let j = 0; j < B; j++) expected[(step * B + j) % K] = coarse[order[step * B + j]];
+    const labels = state.arrays.get('queue.labels');
+    expect(labels).toBeInstanceOf(Int32Array);
+    expect(Array.from(labels ?? [])).toEqual(Array.from(expected));
+    expect(new Set(expected).size).toBe(3); // all three coarse classes are in the queue
+    // The keys are the key encoder's L2-normalised projections: K rows of unit norm.
+    const keys = state.arrays.get('queue.keys') as Float32Array;
+    const dim = keys.length / K;
+    expect(Number.isInteger(dim) && dim > 1).toBe(true);
+    for (let r = 0; r < K; r++) {
+      let sq = 0;
+      for (let c = 0; c < dim; c++) sq += keys[r * dim + c] ** 2;
+      expect(Math.abs(Math.sqrt(sq) - 1)).toBeLessThan(1e-4);
+    }
   });
 
-  it('writes no index when the input is corrupt', () => {
+  it('writes no index when the input is corrupt', async () => {
     const empty = join(work, 'empty');
     spawnSync('mkdir', ['-p', empty]);
     const out = join(work, 'data-bad');
-    const build = cli([
+    const build = await cli([
       'packages/datasets/src/cli.ts',
       'build',
       'fashion_mnist',

@@ -324,6 +324,11 @@ function attributeName(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/** One line per registered method, from the methods registry. */
+const methodText = METHOD_NAMES.map(
+  (name) => `  ${name.padEnd(8)} ${METHODS[name].description}`,
+).join('\n');
+
 const presetText = Object.entries(PRESETS)
   .map(
     ([name, p]) =>
@@ -358,7 +363,7 @@ export function addTrainOptions(cmd: Command, except: readonly string[] = []): C
   }
   cmd.addHelpText(
     'after',
-    `\nPresets (applied first; every flag overrides them):\n${presetText}\n`,
+    `\nMethods (--method):\n${methodText}\n\nPresets (applied first; every flag overrides them):\n${presetText}\n`,
   );
   return cmd;
 }

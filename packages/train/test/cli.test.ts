@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { METHOD_NAMES, METHODS } from '@maskcon/model';
 import { RunsDb } from '../src/runs-db.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -67,6 +68,9 @@ describe('training CLIs (commander)', async () => {
       '--K <n> queue size K, a multiple of --batch-size (also --k) (default: 8192)',
     );
     expect(help).toContain('quick --epochs 4, --batch-size 128, --lr 0.05');
+    // One line per method, read from the methods registry.
+    for (const name of METHOD_NAMES)
+      expect(help).toContain(`${name} ${METHODS[name].description}`.replace(/\s+/g, ' '));
   });
 
   it('suggests the nearest flag for an unknown one, once, without a stack trace', async () => {
