@@ -4,6 +4,7 @@ import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { loadNative } from '@maskcon/model';
 import { checkpointPath, loadCheckpoint } from '@maskcon/train';
 import { buildTinyFashionIndex } from './fixtures.js';
 
@@ -11,7 +12,7 @@ const repo = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'maskcon-resume-'));
 let index = '';
 
-const trainArgs = (runsDb: string) => [
+const trainArgs = (runsDb: string, backend: 'wasm' | 'native' = 'wasm') => [
   'packages/train/src/cli.ts',
   '--preset',
   'tiny',
@@ -30,7 +31,7 @@ const trainArgs = (runsDb: string) => [
   '--workers',
   '1',
   '--backend',
-  'wasm',
+  backend,
   '--runs-db',
   runsDb,
 ];
@@ -46,18 +47,21 @@ beforeAll(async () => {
 });
 
 describe('checkpoints and resume', () => {
-  it('a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run', async () => {
+  // Bit-identity holds within one backend; 'native' (oneDNN kernels) where the addon is built.
+  it.each(
+    (['wasm', 'native'] as const).filter((b) => b === 'wasm' || loadNative().ok),
+  )('a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run (%s)', async (backend) => {
     // Uninterrupted reference.
-    const refDb = join(work, 'ref', 'runs.sqlite');
-    const ref = spawnSync(process.execPath, ['--import', 'tsx', ...trainArgs(refDb)], {
+    const refDb = join(work, `ref-${backend}`, 'runs.sqlite');
+    const ref = spawnSync(process.execPath, ['--import', 'tsx', ...trainArgs(refDb, backend)], {
       cwd: repo,
       encoding: 'utf8',
     });
     expect(ref.status, ref.stderr).toBe(0);
 
     // Same run, killed once two epochs are checkpointed.
-    const killedDb = join(work, 'killed', 'runs.sqlite');
-    const child = spawn(process.execPath, ['--import', 'tsx', ...trainArgs(killedDb)], {
+    const killedDb = join(work, `killed-${backend}`, 'runs.sqlite');
+    const child = spawn(process.execPath, ['--import', 'tsx', ...trainArgs(killedDb, backend)], {
       cwd: repo,
       stdio: 'ignore',
     });
@@ -97,7 +101,7 @@ describe('checkpoints and resume', () => {
   });
 
   it('refuses to resume a finished run or an unknown one', () => {
-    const refDb = join(work, 'ref', 'runs.sqlite');
+    const refDb = join(work, 'ref-wasm', 'runs.sqlite');
     const done = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '1', '--runs-db', refDb],
