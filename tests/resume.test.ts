@@ -53,9 +53,13 @@ describe('checkpoints and resume', () => {
   )('a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run (%s)', async (backend) => {
     // Uninterrupted reference.
     const refDb = join(work, `ref-${backend}`, 'runs.sqlite');
+    // One oneDNN thread per process: the test's own timing should not hang on OpenMP barriers
+    // when the machine is busy.
+    const env = { ...process.env, MASKCON_NATIVE_THREADS: '1' };
     const ref = spawnSync(process.execPath, ['--import', 'tsx', ...trainArgs(refDb, backend)], {
       cwd: repo,
       encoding: 'utf8',
+      env,
     });
     expect(ref.status, ref.stderr).toBe(0);
 
@@ -64,6 +68,7 @@ describe('checkpoints and resume', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...trainArgs(killedDb, backend)], {
       cwd: repo,
       stdio: 'ignore',
+      env,
     });
     const exited = new Promise<NodeJS.Signals | null>((r) =>
       child.on('exit', (_code, sig) => r(sig)),
@@ -80,7 +85,7 @@ describe('checkpoints and resume', () => {
     const resumed = spawnSync(
       process.execPath,
       ['--import', 'tsx', 'packages/train/src/cli.ts', '--resume', '1', '--runs-db', killedDb],
-      { cwd: repo, encoding: 'utf8' },
+      { cwd: repo, encoding: 'utf8', env },
     );
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resuming run 1 after epoch ${before}`));
@@ -98,7 +103,7 @@ describe('checkpoints and resume', () => {
     ).toBe('finished');
     expect((db.prepare('SELECT COUNT(*) AS n FROM epochs').get() as { n: number }).n).toBe(4);
     db.close();
-  });
+  }, 600_000);
 
   it('refuses to resume a finished run or an unknown one', () => {
     const refDb = join(work, 'ref-wasm', 'runs.sqlite');
