@@ -17,6 +17,7 @@ import { embedImage, openStoreEngine } from './query.js';
 import { loadGallery, searchGallery, type SearchHit } from './search.js';
 import { writeSearchHtml } from './html.js';
 import { EmbeddingStore } from './store.js';
+import { AnnIndex } from './ann.js';
 import { searchApp, startServer } from './serve.js';
 
 /** `pnpm embed | run search | serve | export`: one program, one subcommand each. */
@@ -152,6 +153,10 @@ export function buildProgram(): Command {
     .option('--coarse <label>', 'only items with this coarse label')
     .option('--json', 'print JSON')
     .option('--html <file>', 'write an HTML page with the result tiles')
+    .option(
+      '--ann',
+      'approximate search (usearch HNSW, saved as STORE.usearch); for galleries past ~1M',
+    )
     .addOption(engineOption())
     .action(async (file: string, o) => {
       if ((o.image === undefined) === (o.id === undefined))
@@ -168,7 +173,28 @@ export function buildProgram(): Command {
             await engine.close();
           }
         }
-        const hits = await searchGallery(store, g, { id: o.id, vector, k: o.k, coarse: o.coarse });
+        let ann: AnnIndex | undefined;
+        if (o.ann) {
+          ann = (await AnnIndex.open(file, g)) ?? undefined;
+          if (!ann) {
+            process.stderr.write(`building the ANN graph over ${g.ids.length} vectors…\n`);
+            ann = await AnnIndex.build(g);
+            try {
+              ann.save(file, g);
+            } catch (err) {
+              process.stderr.write(
+                `warning: the graph was not saved (${(err as Error).message}).\n`,
+              );
+            }
+          }
+        }
+        const hits = await searchGallery(store, g, {
+          id: o.id,
+          vector,
+          k: o.k,
+          coarse: o.coarse,
+          ann,
+        });
         if (o.html) {
           await writeSearchHtml(o.html, store, hits, o.image ?? `item ${o.id}`);
           console.error(`wrote ${o.html}`);

@@ -49,3 +49,4 @@ export {
 } from './images.js';
 export { ItemImages } from './item-image.js';
 export { searchApp, startServer, DEFAULT_MAX_UPLOAD_BYTES, type ServeOptions } from './serve.js';
+export { AnnIndex, DEFAULT_ANN_PARAMS, loadUsearch, type AnnParams } from './ann.js';

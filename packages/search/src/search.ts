@@ -1,4 +1,5 @@
 import { topK } from '@maskcon/eval';
+import type { AnnIndex } from './ann.js';
 import type { EmbeddingStore, StoreItem } from './store.js';
 
 /**
@@ -43,6 +44,8 @@ export interface SearchQuery {
   k: number;
   /** Only items with this coarse label name. */
   coarse?: string;
+  /** Approximate search through this graph instead of the exact scan. */
+  ann?: AnnIndex;
 }
 
 /** The k most cosine-similar stored items of the query, best first. */
@@ -72,6 +75,23 @@ export async function searchGallery(
       throw new Error(
         `The query vector has ${queryVector.length} values; the store holds dim ${dim}.`,
       );
+  }
+  if (q.ann) {
+    // Over-fetch: one more for the query item itself, 20× for a coarse filter; when the
+    // filter leaves fewer than k, the exact scan below answers instead.
+    const want = Math.min(g.ids.length, q.coarse !== undefined ? q.k * 20 : q.k + 1);
+    const r = q.ann.search(Float32Array.from(queryVector), want);
+    const hits: SearchHit[] = [];
+    for (let j = 0; j < r.ids.length && hits.length < q.k; j++) {
+      const id = r.ids[j];
+      if (id === q.id) continue;
+      if (q.coarse !== undefined && g.coarse[g.rowOf.get(id)!] !== q.coarse) continue;
+      hits.push({ rank: hits.length + 1, id, score: r.scores[j], item: store.item(id)! });
+    }
+    let eligible = 0;
+    for (let i = 0; i < g.ids.length; i++)
+      if ((q.coarse === undefined || g.coarse[i] === q.coarse) && g.ids[i] !== q.id) eligible++;
+    if (hits.length >= Math.min(q.k, eligible)) return hits;
   }
   // Candidate rows: all (the query row itself excluded by the kernel), or one coarse label's.
   let sel: Int32Array | null = null;
