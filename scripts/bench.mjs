@@ -33,6 +33,11 @@ const BENCHES = {
     'bench/bench-embed.ts',
     'ResNet-18 embedding forward at 32 and 224 px: tfjs-wasm workers vs onnxruntime-node vs PyTorch',
   ],
+  ann: [
+    'packages/search',
+    'bench/bench-ann.ts',
+    '--ann (usearch HNSW) vs exact search: build time, queries/s, recall@k',
+  ],
   serve: [
     'packages/search',
     'bench/bench-serve.ts',
