@@ -27,7 +27,11 @@ import {
 import { writeOfflineMetadata } from './offline-registry.js';
 
 const repo = resolve(import.meta.dirname, '..');
-const PACKAGES = ['datasets', 'augment', 'model', 'eval', 'train'];
+const PACKAGES = ['datasets', 'augment', 'native', 'model', 'eval', 'train', 'search'];
+/** Files beyond dist/ a package ships on purpose: native's addon sources, built on install. */
+const EXTRA_FILES: Record<string, RegExp> = {
+  '@maskcon/native': /^package\/(binding\.gyp|src\/addon\.cc|scripts\/build\.mjs)$/,
+};
 const SPEC = {
   arch: 'resnet18',
   width: 64,
@@ -216,6 +220,7 @@ describe('packed packages', () => {
       const files = m.files as string[];
       const stray = files.filter(
         (f) =>
+          !EXTRA_FILES[name]?.test(f) &&
           !/^package\/(dist\/.+\.(js|d\.ts|js\.map)|README\.md|CHANGELOG\.md|LICENSE|package\.json)$/.test(
             f,
           ),
@@ -240,6 +245,7 @@ describe('packed packages', () => {
       expect(m.sideEffects, name).toBeDefined();
     }
     expect(manifests.get('@maskcon/train')?.bin).toEqual({ 'maskcon-train': './dist/cli.js' });
+    expect(manifests.get('@maskcon/search')?.bin).toEqual({ 'maskcon-search': './dist/cli.js' });
     expect(manifests.get('@maskcon/eval')?.dependencies ?? {}).not.toHaveProperty('tsx');
     expect(manifests.get('@maskcon/train')?.dependencies ?? {}).not.toHaveProperty('tsx');
   });
@@ -324,10 +330,12 @@ describe('packed packages', () => {
     expect(out['1']).toBeGreaterThan(0.1);
   });
 
-  it('train: maskcon-train --help runs from the installed bin', async () => {
+  it('train, search: maskcon-train --help and maskcon-search --help run from the installed bins', async () => {
     const r = await run(join(app, 'node_modules', '.bin', 'maskcon-train'), ['--help'], app);
     expect(r.stdout).toContain('--dataset');
     expect(r.stdout).toContain('--preset');
+    const search = await run(join(app, 'node_modules', '.bin', 'maskcon-search'), ['--help'], app);
+    expect(search.stdout).toContain('embed');
   });
 
   it('the declarations type-check in a strict consumer (skipLibCheck off)', async () => {
@@ -339,8 +347,10 @@ describe('packed packages', () => {
         "import { createNetwork, MaskConModel, loadPretrainedBackbone } from '@maskcon/model';",
         "import { recallAtK, recallAtKParallel } from '@maskcon/eval';",
         "import { train, parseTrainArgs } from '@maskcon/train';",
+        "import { embedImage, startServer } from '@maskcon/search';",
         'export const used = [openIndex, buildDataset, makePipeline, Rng, BatchLoader, createNetwork,',
-        '  MaskConModel, loadPretrainedBackbone, recallAtK, recallAtKParallel, train, parseTrainArgs];',
+        '  MaskConModel, loadPretrainedBackbone, recallAtK, recallAtKParallel, train, parseTrainArgs,',
+        '  embedImage, startServer];',
         'export type D = CoarseFineDataset;',
         '',
       ].join('\n'),

@@ -1,5 +1,15 @@
+#!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { existsSync, mkdirSync, readFileSync, rmSync, cpSync, renameSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  cpSync,
+  renameSync,
+} from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { basename, dirname, join, resolve } from 'node:path';
 import { defaultIndexPath, type Split } from '@maskcon/datasets';
 import { layersModelToOnnx, loadBackbone, writeOnnxModel, type BackendName } from '@maskcon/model';
@@ -341,5 +351,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname))
+// Run as a program (also through an installed bin, which may be a symlink), not when imported.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url))
   await main();
