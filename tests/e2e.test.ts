@@ -78,10 +78,19 @@ describe('end to end: IDX files → SQLite index → MaskCon training → Recall
       '3',
     ]);
     expect(run.status, run.stderr).toBe(0);
-    // native where the oneDNN addon was built, else wasm; the runs DB records the same.
-    const used = /using (native|wasm)/.exec(run.stderr)?.[1];
+    // One line names the backend (native where the oneDNN addon was built); no fallback noise.
+    const used = /^backend: (native|wasm) \([^\n]+\)(; GPU: [^\n]+)?$/m.exec(run.stderr)?.[1];
     expect(used).toBeDefined();
-    expect(run.stderr).toMatch(/img\/s ETA/);
+    expect(run.stderr).not.toMatch(/falling back|\[backend\]/);
+    // Progress (items/s, ETA) for the queue fill, each epoch, the test embedding and Recall@K.
+    for (const stage of ['filling the queue', 'epoch 2/2', 'embedding test images', 'Recall@K'])
+      expect(run.stderr).toMatch(
+        new RegExp(`^${stage}[^\\[\\n]* \\[.*\\] \\d+/\\d+ [\\d.]+ \\w+/s ETA`, 'm'),
+      );
+    expect(run.stderr).toMatch(/^filling the queue \[.*\] 128\/128 /m);
+    // The summary names the test set Recall@K was measured on.
+    const testSize = openIndex(index, 'test').size;
+    expect(run.stdout).toContain(`fine-label Recall@K on all ${testSize} test images`);
 
     const db = new Database(runsDb, { readonly: true });
     const runs = db.prepare('SELECT * FROM runs').all() as {

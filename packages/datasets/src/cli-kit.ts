@@ -127,7 +127,7 @@ export function configureCommand(cmd: Command): Command {
     .helpOption('-h, --help', 'show this help and exit')
     .configureHelp({ sortOptions: false, showGlobalOptions: true })
     .configureOutput({ outputError: () => {} })
-    .addOption(new Option('--verbose', 'print stack traces of errors'));
+    .addOption(new Option('--verbose', 'print details (backend choice, stack traces of errors)'));
 }
 
 /** Commander's message without its `error: ` prefix, so it can be printed (or thrown) once. */
@@ -161,6 +161,9 @@ function verbose(argv: readonly string[]): boolean {
  */
 export function runCli(main: () => Promise<void> | void, argv = process.argv): void {
   exitQuietlyOnEpipe();
+  // --verbose reaches libraries and worker threads (e.g. the backend report) through the
+  // environment, which worker threads inherit.
+  if (argv.includes('--verbose')) process.env.MASKCON_VERBOSE = '1';
   Promise.resolve()
     .then(main)
     .catch((err: unknown) => {

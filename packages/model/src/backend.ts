@@ -3,9 +3,10 @@
  *
  * Order without a preference: tfjs-node-gpu → tfjs-node → native (the wasm
  * backend with oneDNN convolutions and matrix products from @maskcon/native) →
- * wasm (+ our forward-conv based gradient kernels) → cpu. Every fallback is
- * logged in one line with its reason, and the chosen backend is logged at the
- * end. MASKCON_NATIVE=0 (or preferring 'wasm') keeps the plain wasm kernels.
+ * wasm (+ our forward-conv based gradient kernels) → cpu. The choice is logged
+ * in one line (`backendLine`); each fallback's reason and the kernels in use
+ * only with `verbose` (or MASKCON_VERBOSE / MASKCON_DEBUG set). MASKCON_NATIVE=0
+ * (or preferring 'wasm') keeps the plain wasm kernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadNative } from '@maskcon/native';
@@ -32,11 +33,25 @@ export interface BackendOptions {
    * threads than cores. MASKCON_NATIVE_THREADS, when set, overrides it.
    */
   threads?: number;
+  /** Data-parallel workers sharing the cores, for the one-line report (default 1). */
+  workers?: number;
+  /**
+   * Log each fallback's reason and the full kernel list too (default: MASKCON_VERBOSE or
+   * MASKCON_DEBUG set in the environment, which the CLIs' `--verbose` sets).
+   */
+  verbose?: boolean;
 }
 
 export interface BackendInfo {
   name: BackendName;
+  /** Everything about the choice: library versions, ISA, threads, kernels registered. */
   detail: string;
+  /** A few words for the one-line report, e.g. `XNNPACK, SIMD`. */
+  summary: string;
+  /** CPU threads of its kernels in this thread, where the backend has its own (native). */
+  threads?: number;
+  /** Backends tried before this one (automatic choice only), each with why it was skipped. */
+  skipped: { name: BackendName; reason: string }[];
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -46,14 +61,15 @@ const NODE_INSTALL_HINT: Record<'tfjs-node-gpu' | 'tfjs-node', string> = {
   'tfjs-node-gpu':
     'To enable it (needs network access, Linux x64, an NVIDIA GPU with CUDA 11.2 + cuDNN 8.1): ' +
     "pnpm v10 skips dependency build scripts, so first approve it — add '@tensorflow/tfjs-node-gpu' to " +
-    '`onlyBuiltDependencies` in pnpm-workspace.yaml (or run `pnpm approve-builds`) — then run ' +
+    '`pnpm.onlyBuiltDependencies` in the root package.json (and remove it from ' +
+    '`pnpm.ignoredBuiltDependencies`) — then run ' +
     '`pnpm rebuild @tensorflow/tfjs-node-gpu`; alternatively run its install script directly with ' +
     '`cd packages/model/node_modules/@tensorflow/tfjs-node-gpu && npm run install` ' +
     '(downloads libtensorflow 2.9.1 and the prebuilt tfjs_binding.node).',
   'tfjs-node':
     'To enable it (needs network access): pnpm v10 skips dependency build scripts, so first approve it — ' +
-    "add '@tensorflow/tfjs-node' to `onlyBuiltDependencies` in pnpm-workspace.yaml (or run " +
-    '`pnpm approve-builds`) — then run `pnpm rebuild @tensorflow/tfjs-node`; alternatively run its ' +
+    "add '@tensorflow/tfjs-node' to `pnpm.onlyBuiltDependencies` in the root package.json (and " +
+    'remove it from `pnpm.ignoredBuiltDependencies`) — then run `pnpm rebuild @tensorflow/tfjs-node`; alternatively run its ' +
     'install script directly with `cd packages/model/node_modules/@tensorflow/tfjs-node && npm run install` ' +
     '(downloads libtensorflow 2.9.1 and the prebuilt tfjs_binding.node).',
 };
@@ -90,6 +106,8 @@ async function initNode(which: 'tfjs-node-gpu' | 'tfjs-node'): Promise<BackendIn
     return {
       name: loadedNodePackage,
       detail: `TensorFlow C library via ${'@tensorflow/' + loadedNodePackage} (already loaded in this process)`,
+      summary: 'TensorFlow C library',
+      skipped: [],
     };
   }
   let pkgJsonPath: string;
@@ -128,7 +146,12 @@ async function initNode(which: 'tfjs-node-gpu' | 'tfjs-node'): Promise<BackendIn
   }
   loadedNodePackage = which;
   const version = (requireHere(pkgJsonPath) as { version?: string }).version ?? '?';
-  return { name: which, detail: `TensorFlow C library via ${pkg} ${version}` };
+  return {
+    name: which,
+    detail: `TensorFlow C library via ${pkg} ${version}`,
+    summary: `TensorFlow C library ${version}`,
+    skipped: [],
+  };
 }
 
 /** The wasm backend with the oneDNN kernels of @maskcon/native on top of ours. */
@@ -149,6 +172,9 @@ async function initNative(opts: BackendOptions): Promise<BackendInfo> {
   return {
     name: 'native',
     detail: `oneDNN ${info.version} (${info.isa}, ${info.cpuRuntime} ${threads} thread(s)) for ${names.join(', ')} on the wasm heap; ${wasm.detail}`,
+    summary: `oneDNN ${info.version} ${info.isa} + ${wasm.summary.replace(', ', ' ')}`,
+    threads,
+    skipped: [],
   };
 }
 
@@ -192,6 +218,8 @@ async function initWasm(): Promise<BackendInfo> {
   return {
     name: 'wasm',
     detail: `XNNPACK wasm (SIMD ${simd ? 'on' : 'off'}, ${wasmModule.getThreadsCount()} thread(s)); gradient kernels: ${kernels.join(', ')}`,
+    summary: `XNNPACK${simd ? ', SIMD' : ', no SIMD'}`,
+    skipped: [],
   };
 }
 
@@ -199,7 +227,12 @@ async function initCpu(): Promise<BackendInfo> {
   const ok = await tf.setBackend('cpu');
   await tf.ready();
   if (!ok) throw new BackendUnavailable("tf.setBackend('cpu') returned false");
-  return { name: 'cpu', detail: 'pure-JS cpu backend (very slow for convolutions)' };
+  return {
+    name: 'cpu',
+    detail: 'pure-JS cpu backend (very slow for convolutions)',
+    summary: 'pure JavaScript, slow',
+    skipped: [],
+  };
 }
 
 function initOne(name: BackendName, opts: BackendOptions): Promise<BackendInfo> {
@@ -234,11 +267,45 @@ function explain(name: BackendName, reason: string): string {
   }
 }
 
+/** Whether backend details are logged: the option, else MASKCON_VERBOSE / MASKCON_DEBUG. */
+function isVerbose(opts: BackendOptions): boolean {
+  return opts.verbose ?? !!(process.env.MASKCON_VERBOSE || process.env.MASKCON_DEBUG);
+}
+
+/**
+ * The one-line report of a backend choice, e.g.
+ * `backend: wasm (XNNPACK, SIMD, 2 workers); GPU: tfjs-node-gpu not built — see README`.
+ * The GPU note appears when the automatic choice passed over tfjs-node-gpu.
+ */
+export function backendLine(info: BackendInfo, workers = 1): string {
+  const parts = [info.summary];
+  const threads = info.threads ?? 1;
+  const per = threads > 1 ? ` × ${threads} threads` : '';
+  if (workers > 1) parts.push(`${workers} workers${per}`);
+  else if (threads > 1) parts.push(`${threads} threads`);
+  let line = `backend: ${info.name} (${parts.join(', ')})`;
+  const gpu = info.skipped.find((s) => s.name === 'tfjs-node-gpu');
+  if (gpu) {
+    const why = /not built/.test(gpu.reason)
+      ? 'not built'
+      : /not installed|Cannot find/.test(gpu.reason)
+        ? 'not installed'
+        : 'unavailable';
+    line += `; GPU: tfjs-node-gpu ${why} — see README`;
+  }
+  return line;
+}
+
 async function select(
   preferred: BackendName | undefined,
   log: (msg: string) => void,
   opts: BackendOptions,
 ): Promise<BackendInfo> {
+  const verbose = isVerbose(opts);
+  const report = (info: BackendInfo) => {
+    log(backendLine(info, opts.workers));
+    if (verbose) log(`[backend] ${info.name}: ${info.detail}`);
+  };
   if (preferred != null) {
     if (!BACKEND_ORDER.includes(preferred)) {
       throw new Error(
@@ -251,16 +318,18 @@ async function select(
     } catch (e) {
       throw new Error(explain(preferred, firstLine(e)), { cause: e });
     }
-    log(`[backend] using ${info.name}: ${info.detail}`);
+    report(info);
     return info;
   }
+  const skipped: BackendInfo['skipped'] = [];
   for (const name of BACKEND_ORDER) {
     try {
-      const info = await initOne(name, opts);
-      log(`[backend] using ${info.name}: ${info.detail}`);
+      const info = { ...(await initOne(name, opts)), skipped };
+      report(info);
       return info;
     } catch (e) {
-      log(`[backend] ${name} unavailable, falling back: ${firstLine(e)}`);
+      skipped.push({ name, reason: firstLine(e) });
+      if (verbose) log(`[backend] ${name} unavailable, falling back: ${firstLine(e)}`);
     }
   }
   throw new Error('No TensorFlow.js backend could be initialised (not even cpu).');
@@ -291,7 +360,8 @@ export async function initBackend(
     preferred === current.name &&
     tf.getBackend() === backendIdOf(current.name)
   ) {
-    log(`[backend] using ${current.name} (already initialised): ${current.detail}`);
+    log(`${backendLine(current, opts.workers)} (already initialised)`);
+    if (isVerbose(opts)) log(`[backend] ${current.name}: ${current.detail}`);
     return current;
   }
   const run = select(preferred, log, opts);

@@ -62,6 +62,7 @@ export {
   currentBackend,
   type BackendName,
   type BackendInfo,
+  backendLine,
   type BackendOptions,
 } from './backend.js';
 export { loadNative, type NativeKernels, type NativeLoad } from '@maskcon/native';

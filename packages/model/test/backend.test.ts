@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNative } from '@maskcon/native';
-import { BACKEND_ORDER, type BackendInfo, initBackend } from '../src/backend.js';
+import { BACKEND_ORDER, type BackendInfo, backendLine, initBackend } from '../src/backend.js';
 import { nativeKernelsRegistered } from '../src/kernels/native.js';
 import { WASM_TRAINING_KERNEL_NAMES, wasmTrainingKernelsRegistered } from '../src/kernels/index.js';
 
@@ -31,14 +31,16 @@ describe('initBackend', () => {
   });
 
   it.skipIf(!nodeBackendsMissing)(
-    'falls back to wasm with MASKCON_NATIVE=0 and says why',
+    'falls back to wasm with MASKCON_NATIVE=0: one line by default, the reasons when verbose',
     async () => {
       const logs: string[] = [];
+      const verboseLogs: string[] = [];
       const prev = process.env.MASKCON_NATIVE;
       process.env.MASKCON_NATIVE = '0';
       let info: BackendInfo;
       try {
-        info = await initBackend(undefined, (m) => logs.push(m));
+        info = await initBackend(undefined, (m) => logs.push(m), { verbose: false, workers: 2 });
+        await initBackend(undefined, (m) => verboseLogs.push(m), { verbose: true });
       } finally {
         if (prev == null) delete process.env.MASKCON_NATIVE;
         else process.env.MASKCON_NATIVE = prev;
@@ -48,14 +50,22 @@ describe('initBackend', () => {
       expect(info.detail).toMatch(/Conv2DBackpropFilter/);
       expect(wasmTrainingKernelsRegistered()).toBe(true);
       expect(nativeKernelsRegistered()).toBe(false);
-      expect(logs).toHaveLength(4);
-      expect(logs[0]).toMatch(/tfjs-node-gpu unavailable.*native addon was not built/);
-      expect(logs[1]).toMatch(/tfjs-node unavailable.*native addon was not built/);
-      expect(logs[2]).toBe(
+      expect(info.skipped.map((s) => s.name)).toEqual(['tfjs-node-gpu', 'tfjs-node', 'native']);
+      expect(logs).toEqual([
+        'backend: wasm (XNNPACK, SIMD, 2 workers); GPU: tfjs-node-gpu not built — see README',
+      ]);
+      expect(backendLine(info)).toBe(
+        'backend: wasm (XNNPACK, SIMD); GPU: tfjs-node-gpu not built — see README',
+      );
+      expect(verboseLogs).toHaveLength(5);
+      expect(verboseLogs[0]).toMatch(/tfjs-node-gpu unavailable.*native addon was not built/);
+      expect(verboseLogs[1]).toMatch(/tfjs-node unavailable.*native addon was not built/);
+      expect(verboseLogs[2]).toBe(
         '[backend] native unavailable, falling back: disabled by MASKCON_NATIVE=0',
       );
-      expect(logs[3]).toMatch(/using wasm/);
-      for (const l of logs) expect(l).not.toMatch(/\n/);
+      expect(verboseLogs[3]).toMatch(/^backend: wasm \(XNNPACK, SIMD\); GPU/);
+      expect(verboseLogs[4]).toMatch(/^\[backend\] wasm: XNNPACK wasm \(SIMD on/);
+      for (const l of [...logs, ...verboseLogs]) expect(l).not.toMatch(/\n/);
 
       // the wasm backend computes (and our kernels are live)
       const y = tf.conv2d(
@@ -74,7 +84,10 @@ describe('initBackend', () => {
     'picks native where the addon loads, else says why and uses wasm',
     async () => {
       const logs: string[] = [];
-      const info = await initBackend(undefined, (m) => logs.push(m), { threads: 1 });
+      const info = await initBackend(undefined, (m) => logs.push(m), {
+        threads: 1,
+        verbose: true,
+      });
       expect(tf.getBackend()).toBe('wasm');
       const native = loadNative();
       if (native.ok) {
@@ -82,7 +95,7 @@ describe('initBackend', () => {
         expect(info.detail).toMatch(/oneDNN \d+\.\d+\.\d+ .*1 thread\(s\)\) for Conv2D/);
         expect(nativeKernelsRegistered()).toBe(true);
         expect(native.kernels.threads()).toBe(1);
-        expect(logs[2]).toMatch(/using native/);
+        expect(logs[2]).toMatch(/^backend: native \(oneDNN \d+\.\d+\.\d+ \w+ \+ XNNPACK SIMD\)/);
         // preferring wasm afterwards puts the wasm kernels back
         expect((await initBackend('wasm', () => {})).name).toBe('wasm');
         expect(nativeKernelsRegistered()).toBe(false);
@@ -109,7 +122,7 @@ describe('initBackend', () => {
     const info = await initBackend('cpu', (m) => logs.push(m));
     expect(info.name).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
-    expect(logs).toEqual([expect.stringMatching(/using cpu/)]);
+    expect(logs).toEqual(['backend: cpu (pure JavaScript, slow)']);
     const s = tf.sum(tf.tensor([1, 2, 3]));
     expect((await s.data())[0]).toBe(6);
   });

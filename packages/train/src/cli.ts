@@ -64,8 +64,14 @@ async function main(): Promise<void> {
     cfg = trainConfigFromOptions(opts);
   }
   const result = await train(cfg, { resumeRunId });
+  const n = (x: number) => x.toLocaleString('en');
+  const { testImages = 0, testSplitSize = 0 } = result;
+  const testSet =
+    testImages < testSplitSize
+      ? `${n(testImages)} of the ${n(testSplitSize)} test images (--test-subset ${cfg.testSubset}; \`pnpm eval ${result.runId}\` scores them all)`
+      : `all ${n(testImages)} test images`;
   console.log(
-    `\nrun ${result.runId}: ${cfg.method} on ${cfg.dataset} (w=${cfg.w}, τ=${cfg.t}, seed ${cfg.seed}) — fine-label Recall@K on the test split`,
+    `\nrun ${result.runId}: ${cfg.method} on ${cfg.dataset} (w=${cfg.w}, τ=${cfg.t}, seed ${cfg.seed}) — fine-label Recall@K on ${testSet}`,
   );
   console.log(formatRunTable(result));
 }

@@ -2,6 +2,7 @@
 export class ProgressBar {
   private readonly start = performance.now();
   private lastDraw = 0;
+  private lastDone = -1;
   private readonly tty = process.stderr.isTTY === true;
 
   constructor(
@@ -13,7 +14,10 @@ export class ProgressBar {
   update(done: number, itemsDone: number, extra = '', force = false): void {
     const now = performance.now();
     if (!force && now - this.lastDraw < (this.tty ? 500 : 10_000)) return;
+    // In a log (no TTY) the same state is not written twice (e.g. a last update, then finish).
+    if (!this.tty && force && done === this.lastDone) return;
     this.lastDraw = now;
+    this.lastDone = done;
     const elapsed = (now - this.start) / 1000;
     const rate = itemsDone / Math.max(elapsed, 1e-9);
     const frac = this.total > 0 ? done / this.total : 1;

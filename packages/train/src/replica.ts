@@ -162,6 +162,7 @@ export class Replica {
     const threads = Math.max(1, Math.floor(availableParallelism() / collective.worldSize));
     const backend = await initBackend(cfg.backend === 'auto' ? undefined : cfg.backend, log, {
       threads,
+      workers: collective.worldSize,
     });
     const r = new Replica(cfg, indexPath, collective, backend.name);
     const passes = r.model.passes;

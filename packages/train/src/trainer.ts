@@ -36,6 +36,9 @@ export interface TrainResult {
   epochs: EpochLog[];
   /** Recall@K (fraction) on the test split after the last epoch. */
   recall: { k: number; recall: number }[];
+  /** Test images Recall@K was measured on, and the size of the whole test split (when known). */
+  testImages?: number;
+  testSplitSize?: number;
   wallTimeS: number;
   /** Training throughput over all steps (images per second; each image gives two views). */
   imagesPerS: number;
@@ -91,6 +94,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const recipe = runRecipe(cfg.dataset, trainSet, indexPath);
   const specQ = pipelineSpec(recipe, cfg.augQ);
   const specK = pipelineSpec(recipe, cfg.augK);
+  const testSplitSize = testSet.size;
   trainSet.close();
   testSet.close();
   validateAgainstData(cfg, trainIdx.length);
@@ -181,10 +185,18 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   }
 
   const evaluate = async (epoch: number) => {
-    const { features, dim } = await engine.embed(testIdx);
+    const { features, dim } = await embedWithProgress(
+      engine,
+      testIdx,
+      `embedding test images (epoch ${epoch})`,
+    );
     if (epoch === cfg.epochs)
       saveTestEmbeddings(runDir(cfg.runsDb, runId), features, dim, testIdx, testLabels, testCoarse);
-    const r = await recallAtKParallel(features, dim, testLabels, RECALL_KS);
+    const bar = new ProgressBar('Recall@K', testIdx.length, 'queries');
+    const r = await recallAtKParallel(features, dim, testLabels, RECALL_KS, {
+      onProgress: (done) => bar.update(done, done),
+    });
+    bar.finish(testIdx.length, testIdx.length);
     recall = RECALL_KS.map((k) => ({ k, recall: r[k] }));
     db.logRecall(runId, epoch, recall);
     log(
@@ -209,6 +221,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   try {
     // Fill the queue with key-view projections of K training images before the first step.
     if (startEpoch === 1) {
+      const bar = new ProgressBar('filling the queue', cfg.K);
       let s = 0;
       for await (const b of batches(0, cfg.K / B)) {
         await engine.fill({
@@ -219,7 +232,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
           step: s++,
         });
         b.done();
+        bar.update(s * B, s * B);
       }
+      bar.finish(cfg.K, cfg.K);
     }
 
     for (let epoch = startEpoch; epoch <= cfg.epochs; epoch++) {
@@ -285,6 +300,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       workers,
       epochs,
       recall,
+      testImages: testIdx.length,
+      testSplitSize,
       wallTimeS,
       imagesPerS,
       params,
@@ -308,6 +325,36 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
  * A wasm trap in the middle of training is, in practice, its heap running out (a wasm32 heap
  * holds at most 4 GB per worker): say so, and what to change.
  */
+/**
+ * The test images' backbone features, in chunks so that a progress line can show the rate.
+ * A chunk is whole embedding batches per worker; an image's features do not depend on the
+ * other images of its batch (inference-mode BN), so the result equals one `engine.embed` call.
+ */
+async function embedWithProgress(
+  engine: Engine,
+  indices: Int32Array,
+  label: string,
+): Promise<{ features: Float32Array; dim: number }> {
+  const chunk = 1024 * engine.workers;
+  const bar = new ProgressBar(label, indices.length);
+  let features = new Float32Array(0);
+  let dim = 0;
+  for (let s = 0; s < indices.length; s += chunk) {
+    const part = await engine.embed(indices.subarray(s, Math.min(indices.length, s + chunk)));
+    if (s === 0) {
+      dim = part.dim;
+      features = new Float32Array(indices.length * dim);
+    }
+    features.set(part.features, s * dim);
+    bar.update(
+      s + part.features.length / Math.max(dim, 1),
+      s + part.features.length / Math.max(dim, 1),
+    );
+  }
+  bar.finish(indices.length, indices.length);
+  return { features, dim };
+}
+
 export function explainFailure(err: unknown, backend: string): unknown {
   const m = err instanceof Error ? err.message : String(err);
   if (
