@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 import { createCommand, intOption, Option, runCli } from '@maskcon/datasets';
 import { DEFAULT_CONFIG, type TrainConfig, validateConfig } from './config.js';
-import { addTrainOptions, flagOf, trainConfigFromOptions } from './options.js';
+import {
+  addTrainOptions,
+  DEFAULT_PRESET,
+  flagOf,
+  formatConfig,
+  trainConfigFromOptions,
+} from './options.js';
 import { formatRunTable } from './report/run-table.js';
 import { RunsDb } from './runs-db.js';
 import { train } from './trainer.js';
@@ -23,7 +29,7 @@ const program = addTrainOptions(
       ).join(', ')} may be given beside it`,
     ).argParser(intOption('--resume', { min: 1 })),
   )
-  .usage('--dataset fashion_mnist [--preset quick|paper|tiny] [--method maskcon] [flags]');
+  .usage('--dataset sop_split2 [--preset paper|quick|tiny] [--method maskcon] [flags]');
 
 async function main(): Promise<void> {
   program.parse();
@@ -60,8 +66,10 @@ async function main(): Promise<void> {
       backend: (given.backend as TrainConfig['backend'] | undefined) ?? stored.backend,
     };
     validateConfig(cfg);
+    console.log(formatConfig(cfg, `of run ${resumeRunId}`));
   } else {
     cfg = trainConfigFromOptions(opts);
+    console.log(formatConfig(cfg, (opts.preset as string | undefined) ?? DEFAULT_PRESET));
   }
   const result = await train(cfg, { resumeRunId });
   const n = (x: number) => x.toLocaleString('en');

@@ -28,6 +28,9 @@ import {
 
 export const PRESET_NAMES = Object.keys(PRESETS);
 
+/** The preset of a run that names none: the paper's setting for its dataset and method. */
+export const DEFAULT_PRESET = 'paper';
+
 /** One training flag. */
 export interface TrainOptionSpec {
   /** Long flag without dashes, e.g. `batch-size`. */
@@ -126,9 +129,9 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
     key: 'pretrained',
     value: 'file',
     description:
-      "backbone weights in torchvision names (.pth or .safetensors) to start from, or 'imagenet' for torchvision's (pnpm weights fetch ARCH)",
+      "backbone weights in torchvision names (.pth or .safetensors) to start from, 'imagenet' for torchvision's (pnpm weights fetch ARCH), or 'none' for random init",
     parse: pathOption('--pretrained'),
-    defaultText: 'none',
+    defaultText: "the preset's (paper: imagenet)",
   },
   {
     flag: 'skip-mismatched-stem',
@@ -346,7 +349,7 @@ export function addTrainOptions(cmd: Command, except: readonly string[] = []): C
   cmd.addOption(
     new Option(
       '--preset <name>',
-      `start from a preset (${PRESET_NAMES.join(', ')}; paper also takes the paper's w/τ per dataset and method); flags override it`,
+      `start from a preset (${PRESET_NAMES.join(', ')}; paper — the default — is the authors' setting for the dataset: ResNet-18, ImageNet weights, the paper's w/τ per method); flags override it`,
     ).argParser(enumOption('--preset', PRESET_NAMES)),
   );
   for (const o of TRAIN_OPTIONS) {
@@ -380,8 +383,9 @@ export function trainConfigFromOptions(opts: Record<string, unknown>): TrainConf
       if (v !== undefined) given.set(o.key, v);
     }
   let cfg: TrainConfig = { ...DEFAULT_CONFIG };
-  const preset = opts.preset as string | undefined;
-  if (preset !== undefined) {
+  // No --preset means the paper's setting for the dataset (`--preset quick` is the demo).
+  const preset = (opts.preset as string | undefined) ?? DEFAULT_PRESET;
+  {
     const paper =
       preset === 'paper'
         ? paperPreset(
@@ -393,9 +397,34 @@ export function trainConfigFromOptions(opts: Record<string, unknown>): TrainConf
   }
   const out = cfg as unknown as Record<string, unknown>;
   for (const [key, v] of given) out[key] = v;
+  if (cfg.pretrained === 'none') delete cfg.pretrained;
   if (METHODS[cfg.method]?.labels === 'fine') cfg.labels = 'fine';
   validateConfig(cfg);
   return cfg;
+}
+
+/**
+ * The resolved configuration as one compact block (printed when a run starts): what the run
+ * computes, grouped, every value after presets and flags.
+ */
+export function formatConfig(cfg: TrainConfig, preset: string = DEFAULT_PRESET): string {
+  const net =
+    cfg.arch === 'resnet-mini'
+      ? `resnet-mini width ${cfg.width}`
+      : `${cfg.arch} base width ${cfg.baseWidth}, stem ${cfg.stem}`;
+  const init =
+    cfg.pretrained === undefined
+      ? 'random init'
+      : `pretrained ${cfg.pretrained}${cfg.skipMismatchedStem ? ' (conv1 fresh if it does not fit)' : ''}`;
+  const lines = [
+    `config (preset ${preset}; flags override):`,
+    `  data     ${cfg.dataset}${cfg.index ? ` (${cfg.index})` : ''}, labels ${cfg.labels}, train subset ${cfg.trainSubset || 'all'}, test subset ${cfg.testSubset || 'all'}`,
+    `  network  ${net}, ${init}, projector 512 → 128`,
+    `  method   ${cfg.method} w ${cfg.w} τ ${cfg.t} τ0 ${cfg.t0}, K ${cfg.K}, m ${cfg.m}, aug q/k ${cfg.augQ}/${cfg.augK}`,
+    `  schedule ${cfg.epochs} epochs (${cfg.warmupEpochs} warm-up), batch ${cfg.batchSize}, lr ${cfg.lr}, wd ${cfg.weightDecay}, BN splits ${cfg.bnSplits}`,
+    `  run      seed ${cfg.seed}, backend ${cfg.backend}, workers ${cfg.workers || 'auto'}, eval every ${cfg.evalEvery || 'end'}, runs DB ${cfg.runsDb}`,
+  ];
+  return lines.join('\n');
 }
 
 /** A command that only parses training flags (no output, errors thrown). */

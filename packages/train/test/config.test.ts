@@ -1,10 +1,112 @@
-import { describe, expect, it } from 'vitest';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { formatConfig } from '../src/options.js';
 import {
   parseTrainArgs,
   resolveWorkers,
   validateAgainstData,
   DEFAULT_CONFIG,
 } from '../src/index.js';
+
+// The paper preset (the default) starts from `--pretrained imagenet`, which must be in the cache
+// before any work: a cache holding the small committed .pth under torchvision's file name.
+const noCache = mkdtempSync(join(tmpdir(), 'maskcon-nocache-'));
+beforeAll(() => {
+  const cache = mkdtempSync(join(tmpdir(), 'maskcon-cache-'));
+  mkdirSync(join(cache, 'weights'));
+  copyFileSync(
+    join(import.meta.dirname, '../../model/test/fixtures/resnet18-w8-standard.pth'),
+    join(cache, 'weights', 'resnet18-f37072fd.pth'),
+  );
+  process.env.MASKCON_CACHE = cache;
+});
+
+describe("paper presets (the authors' code: ResNet-18, ImageNet init, seed Table 1)", () => {
+  it('no --preset means the paper setting for the dataset; quick stays the demo', () => {
+    const small = ['cifar100', 'cifartoy_good', 'cifartoy_bad', 'imagenet32', 'fashion_mnist'];
+    for (const dataset of small) {
+      const c = parseTrainArgs(['--dataset', dataset]);
+      expect(
+        [c.arch, c.baseWidth, c.stem, c.pretrained, c.skipMismatchedStem, c.lr],
+        dataset,
+      ).toEqual(['resnet18', 64, 'small', 'imagenet', 1, 0.02]);
+    }
+    for (const dataset of ['sop_split1', 'sop_split2', 'cars196']) {
+      const c = parseTrainArgs(['--dataset', dataset]);
+      expect(
+        [
+          c.arch,
+          c.baseWidth,
+          c.stem,
+          c.pretrained,
+          c.skipMismatchedStem,
+          c.epochs,
+          c.batchSize,
+          c.K,
+        ],
+        dataset,
+      ).toEqual(['resnet18', 64, 'standard', 'imagenet', 0, 200, 128, 8192]);
+    }
+    // seed Table 1: w / τ per method on SOP-split1, SOP-split2, Cars196
+    const table1: [string, string, number, number | undefined][] = [
+      ['sop_split1', 'maskcon', 0.8, 0.1],
+      ['sop_split2', 'maskcon', 0.5, 0.05],
+      ['cars196', 'maskcon', 1, 0.1],
+      ['sop_split1', 'grafit', 0.8, undefined],
+      ['sop_split2', 'grafit', 0.8, undefined],
+      ['cars196', 'grafit', 1, undefined],
+      ['sop_split1', 'coins', 0.5, undefined],
+      ['sop_split2', 'coins', 0.2, undefined],
+      ['cars196', 'coins', 1, undefined],
+    ];
+    for (const [dataset, method, w, t] of table1) {
+      const c = parseTrainArgs(['--dataset', dataset, '--method', method]);
+      expect(c.w, `${method} on ${dataset}`).toBe(w);
+      if (t !== undefined) expect(c.t, `${method} on ${dataset}`).toBe(t);
+    }
+    const inet = parseTrainArgs(['--dataset', 'imagenet32']);
+    expect([inet.batchSize, inet.epochs, inet.K]).toEqual([256, 100, 16384]);
+    // the demo preset is unchanged
+    const quick = parseTrainArgs(['--preset', 'quick', '--dataset', 'fashion_mnist']);
+    expect([quick.arch, quick.width, quick.epochs, quick.lr, quick.K, quick.pretrained]).toEqual([
+      'resnet-mini',
+      16,
+      4,
+      0.05,
+      4096,
+      undefined,
+    ]);
+    expect(parseTrainArgs(['--dataset', 'cars196', '--pretrained', 'none']).pretrained).toBe(
+      undefined,
+    );
+  });
+
+  it('stops before any work with the fetch command when the ImageNet weights are not cached', () => {
+    const cache = process.env.MASKCON_CACHE;
+    process.env.MASKCON_CACHE = noCache;
+    try {
+      expect(() => parseTrainArgs(['--dataset', 'sop_split2'])).toThrow(
+        /ImageNet weights are not in the cache .*Fetch them first with: pnpm weights fetch resnet18/,
+      );
+    } finally {
+      process.env.MASKCON_CACHE = cache;
+    }
+  });
+
+  it('prints the resolved configuration as one compact block', () => {
+    const text = formatConfig(parseTrainArgs(['--dataset', 'sop_split2', '--epochs', '3']));
+    expect(text.split('\n')).toEqual([
+      'config (preset paper; flags override):',
+      '  data     sop_split2, labels coarse, train subset all, test subset all',
+      '  network  resnet18 base width 64, stem standard, pretrained imagenet, projector 512 → 128',
+      '  method   maskcon w 0.5 τ 0.05 τ0 0.1, K 8192, m 0.99, aug q/k weak/weak',
+      '  schedule 3 epochs (5 warm-up), batch 128, lr 0.02, wd 0.0005, BN splits 4',
+      `  run      seed 0, backend auto, workers auto, eval every 10, runs DB ${DEFAULT_CONFIG.runsDb}`,
+    ]);
+  });
+});
 
 describe('training configuration', () => {
   it('applies the preset first and flags over it', () => {
