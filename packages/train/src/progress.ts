@@ -49,3 +49,28 @@ export function formatDuration(seconds: number): string {
       ? `${m}m${String(r).padStart(2, '0')}s`
       : `${r}s`;
 }
+
+/** Levers that shorten a run, named when its estimate exceeds a day. */
+export const LONG_RUN_LEVERS = '--backend tfjs-node-gpu, --epochs, --train-subset';
+
+/**
+ * The run's plan: epochs × images per epoch (whole batches; the last partial batch is dropped)
+ * and, given a measured rate (images/s), the estimate of the whole run — with the levers that
+ * shorten it when it exceeds 24 h.
+ */
+export function formatPlan(
+  epochs: number,
+  trainImages: number,
+  batchSize: number,
+  imagesPerSecond?: number,
+): string {
+  const perEpoch = Math.floor(trainImages / batchSize) * batchSize;
+  const total = epochs * perEpoch;
+  let line = `plan: ${epochs} epochs × ${perEpoch.toLocaleString('en')} images = ${total.toLocaleString('en')} images`;
+  if (imagesPerSecond !== undefined && imagesPerSecond > 0) {
+    const seconds = total / imagesPerSecond;
+    line += `; at ${imagesPerSecond.toFixed(1)} img/s the run takes about ${formatDuration(seconds)}`;
+    if (seconds > 24 * 3600) line += `\nplan: over a day — shorten it with ${LONG_RUN_LEVERS}`;
+  }
+  return line;
+}

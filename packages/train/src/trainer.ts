@@ -17,7 +17,7 @@ import type { BatchViews } from './replica.js';
 import { pipelineSpec, runRecipe } from './recipes.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkpointPath, runDir, runFolder, saveTestEmbeddings } from './run-folder.js';
-import { ProgressBar } from './progress.js';
+import { formatPlan, ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
 
 export const RECALL_KS = [1, 2, 5, 10];
@@ -106,6 +106,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   log(
     `model: ${cfg.arch} ${cfg.arch === 'resnet-mini' ? `width ${cfg.width}` : `base width ${cfg.baseWidth}`}, ${engine.params.toLocaleString('en')} parameters; ${trainIdx.length} train / ${testIdx.length} test images; method ${cfg.method} (${cfg.labels} labels); ${workers} worker(s) on ${engine.backend}`,
   );
+  log(formatPlan(cfg.epochs, trainIdx.length, cfg.batchSize));
   if (recipe.from === 'index')
     log(
       `recipe: ${cfg.dataset} is a user dataset; from its index: ${recipe.size}×${recipe.size} crops, CIFAR-style pipelines, its own mean [${recipe.mean.map((v) => v.toFixed(3)).join(', ')}] and std [${recipe.std.map((v) => v.toFixed(3)).join(', ')}]`,
