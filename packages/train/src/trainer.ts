@@ -17,7 +17,7 @@ import type { BatchViews } from './replica.js';
 import { pipelineSpec, runRecipe } from './recipes.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkpointPath, runDir, runFolder, saveTestEmbeddings } from './run-folder.js';
-import { formatPlan, ProgressBar } from './progress.js';
+import { formatDuration, formatPlan, ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
 
 export const RECALL_KS = [1, 2, 5, 10];
@@ -238,6 +238,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       bar.finish(cfg.K, cfg.K);
     }
 
+    const loopStart = performance.now();
+    let loopImages = 0;
+    const runImages = cfg.epochs * itersPerEpoch * B;
     for (let epoch = startEpoch; epoch <= cfg.epochs; epoch++) {
       const bar = new ProgressBar(`epoch ${epoch}/${cfg.epochs}`, itersPerEpoch * B);
       const te = performance.now();
@@ -261,7 +264,17 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         }
         const shown =
           it >= 19 ? `loss ${(lossSoFar / (it + 1 - ((it + 1) % 20))).toFixed(3)} ` : '';
-        bar.update((it + 1) * B, (it + 1) * B, `${shown}lr ${lr.toExponential(2)}`);
+        loopImages += B;
+        const rate = loopImages / Math.max((performance.now() - loopStart) / 1000, 1e-9);
+        // after the first steps: the measured rate and the whole run's estimate
+        if (loopImages === Math.min(5, itersPerEpoch) * B)
+          log(formatPlan(cfg.epochs, itersPerEpoch * B, B, rate));
+        const runLeft = runImages - ((epoch - 1) * itersPerEpoch + it + 1) * B;
+        bar.update(
+          (it + 1) * B,
+          (it + 1) * B,
+          `${shown}lr ${lr.toExponential(2)} run ETA ${formatDuration(runLeft / rate)}`,
+        );
         it++;
         iter++;
       }
