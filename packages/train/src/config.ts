@@ -179,15 +179,6 @@ export function validateConfig(cfg: TrainConfig): void {
   posInt('--base-width', cfg.baseWidth);
   if (!['auto', 'small', 'standard'].includes(cfg.stem))
     bad(`--stem must be auto, small or standard, got ${cfg.stem}.`);
-  if (cfg.pretrained !== undefined) {
-    try {
-      // 'imagenet' needs its cached file (fetch first); a .pth's pickle is checked now, so a
-      // hostile or broken file stops the run before any model is built.
-      checkPretrainedFile(resolvePretrained(cfg.pretrained, cfg.arch));
-    } catch (error) {
-      bad((error as Error).message);
-    }
-  }
   posInt('--K', cfg.K);
   posInt('--bn-splits', cfg.bnSplits);
   if (!(cfg.w >= 0 && cfg.w <= 1)) bad(`--w must be in [0, 1], got ${cfg.w}.`);
@@ -233,6 +224,16 @@ export function validateConfig(cfg: TrainConfig): void {
   if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery > 0))
     bad(`--checkpoint-every must be a positive integer (epochs), got ${cfg.checkpointEvery}.`);
   if (!Number.isInteger(cfg.seed)) bad(`--seed must be an integer, got ${cfg.seed}.`);
+  // Files last: a mistyped number is reported before missing weights (which take a download).
+  if (cfg.pretrained !== undefined) {
+    try {
+      // 'imagenet' needs its cached file (fetch first); a .pth's pickle is checked now, so a
+      // hostile or broken file stops the run before any model is built.
+      checkPretrainedFile(resolvePretrained(cfg.pretrained, cfg.arch));
+    } catch (error) {
+      bad((error as Error).message);
+    }
+  }
 }
 
 /** Checks that depend on the data: K no larger than the training set, a full batch exists. */
