@@ -8,8 +8,8 @@
  * Checking is cheap: a file whose size and mtime match the table is taken as unchanged without
  * reading it; only new files and files whose size or mtime moved are hashed.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { hashFile } from './download.js';
 import { DatasetError } from './errors.js';
 import type { ProgressListener } from './source.js';
 import type { Split } from './types.js';
@@ -103,13 +103,11 @@ async function fileState(
 }
 
 async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    return await hashFile(path, 'sha256');
   } catch (error) {
     throw new DatasetError(`Could not read image ${path}: ${(error as Error).message}.`);
   }
-  return hash.digest('hex');
 }
 
 /** True when nothing that matters changed (touched files with the same bytes do not count). */

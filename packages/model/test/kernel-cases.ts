@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 /** The shape/stride/padding grids every conv and matmul kernel (wasm and native) is checked on. */
 
 export type Pad = 'same' | 'valid' | number;
@@ -82,4 +83,21 @@ export function matMulCases(): MatMulCase[] {
   cases.push({ a: [3, 9, 5], b: [3, 9, 6], tA: true, tB: false });
   cases.push({ a: [2, 4, 5], b: [1, 6, 5], tA: false, tB: true });
   return cases;
+}
+
+/** Largest |a − b| (Infinity when a NaN appears); the lengths must agree. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
 }

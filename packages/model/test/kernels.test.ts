@@ -11,7 +11,7 @@ import { setBackpropFilterChunk } from '../src/kernels/conv2d-backprop-filter.js
 import { batchNormTrainFused } from '../src/kernels/batch-norm.js';
 import { forceBatchMatMulOrientation } from '../src/kernels/batch-mat-mul.js';
 import { createTinyNetVars, seededValues, tinyNetLoss, type TinyNetConfig } from './tiny-net.js';
-import { type ConvCase, convCases, matMulCases, name } from './kernel-cases.js';
+import { type ConvCase, convCases, matMulCases, maxAbs, maxAbsDiff, name } from './kernel-cases.js';
 
 const TOL = 1e-3;
 
@@ -19,22 +19,6 @@ async function use(backend: 'cpu' | 'wasm'): Promise<void> {
   expect(await tf.setBackend(backend)).toBe(true);
   await tf.ready();
   expect(tf.getBackend()).toBe(backend);
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
 }
 
 function convOutShape(c: ConvCase): number[] {

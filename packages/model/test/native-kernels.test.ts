@@ -16,7 +16,7 @@ import {
   unregisterNativeKernels,
 } from '../src/kernels/native.js';
 import { createTinyNetVars, seededValues, tinyNetLoss } from './tiny-net.js';
-import { type ConvCase, convCases, matMulCases, name } from './kernel-cases.js';
+import { type ConvCase, convCases, matMulCases, maxAbs, maxAbsDiff, name } from './kernel-cases.js';
 
 const TOL = 1e-3;
 const native = loadNative();
@@ -24,22 +24,6 @@ const native = loadNative();
 async function use(backend: 'cpu' | 'wasm'): Promise<void> {
   expect(await tf.setBackend(backend)).toBe(true);
   await tf.ready();
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
 }
 
 const count = (s: number[]): number => s.reduce((p, q) => p * q, 1);

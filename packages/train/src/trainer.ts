@@ -354,16 +354,14 @@ async function embedWithProgress(
   let features = new Float32Array(0);
   let dim = 0;
   for (let s = 0; s < indices.length; s += chunk) {
-    const part = await engine.embed(indices.subarray(s, Math.min(indices.length, s + chunk)));
+    const end = Math.min(indices.length, s + chunk);
+    const part = await engine.embed(indices.subarray(s, end));
     if (s === 0) {
       dim = part.dim;
       features = new Float32Array(indices.length * dim);
     }
     features.set(part.features, s * dim);
-    bar.update(
-      s + part.features.length / Math.max(dim, 1),
-      s + part.features.length / Math.max(dim, 1),
-    );
+    bar.update(end, end);
   }
   bar.finish(indices.length, indices.length);
   return { features, dim };
