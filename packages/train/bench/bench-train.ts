@@ -220,6 +220,7 @@ async function buildSyntheticIndex(dir: string, size: number, classes: number): 
     {
       name: 'bench_synthetic',
       builderVersion: '1',
+      imageSize: size, // its recipe comes from the index, as for a user CSV dataset
       fineClassNames: Array.from({ length: fine }, (_, i) => `f${i}`),
       coarseClassNames: Array.from({ length: classes }, (_, i) => `c${i}`),
       sourceFiles: [],
