@@ -11,6 +11,8 @@
  *     [--threads 1,2] [--bn-group-size 32] [--micro-batch N] [--K 8192] [--width 64 (resnet-mini only)] [--size 32] [--steps 3] [--warmup 1]
  *     [--stem auto|small|standard] [--backends native,wasm] [--native-threads workers,omp]
  *     [--no-torch] [--no-profile] [--python /usr/bin/python3]
+ *   pnpm bench train --size 224 --stem standard --batches 16,64 --threads 2   # the SOP/Cars196 step
+ * (`pnpm bench train --help` lists the flags with their defaults.)
  *
  * --backends: ours on the `native` backend (oneDNN kernels on the wasm heap; dropped with its
  * reason when the addon is not built) and/or plain `wasm`. --native-threads: how native uses T
@@ -29,6 +31,16 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  CliError,
+  createCommand,
+  enumOption,
+  intListOption,
+  intOption,
+  Option,
+  runCli,
+} from '@maskcon/datasets';
+import { buildSyntheticIndex } from '../src/synthetic-index.js';
 
 interface Options {
   arch: string;
@@ -73,162 +85,164 @@ interface Result {
   error?: string;
 }
 
+/**
+ * The bench's flags, on the project's CLI kit (commander): help is generated from the schema
+ * that parses them. --worker, --batch, --thread and --index are the parent's instructions to its
+ * per-configuration child processes, hidden from help.
+ */
 function parseArgs(argv: string[]): Options {
   const cores = availableParallelism();
-  const o: Options = {
-    arch: 'resnet18',
-    batches: [32, 128],
-    threads: [...new Set([1, cores])],
-    K: 8192,
-    width: 64,
-    size: 32,
-    classes: 20,
-    bnGroup: 32,
-    microBatch: 0,
-    steps: 3,
-    warmup: 1,
-    backend: 'wasm',
-    backends: ['native', 'wasm'],
-    nativeModes: ['workers', 'omp'],
-    stem: 'auto',
-    torch: true,
-    profile: true,
-    worker: null,
-    batch: 128,
-    thread: 1,
-    index: '',
-    python: process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
+  const allCores = [...new Set([1, cores])];
+  const hidden = (flags: string, description: string) => new Option(flags, description).hideHelp();
+  const program = createCommand(
+    'pnpm bench train',
+    "The MaskCon training step as `pnpm train` runs it beside PyTorch's on CPU with the same threads: images/s, s/step and peak RSS per configuration, each in its own process.",
+  )
+    .addOption(
+      new Option('--arch <name>', 'backbone')
+        .default('resnet18')
+        .argParser(enumOption('--arch', ['resnet18', 'resnet34', 'resnet50', 'resnet-mini'])),
+    )
+    .addOption(
+      new Option('--batches <list>', 'batch sizes to time, comma-separated')
+        .default([32, 128], '32,128')
+        .argParser(intListOption('--batches', { min: 1 })),
+    )
+    .addOption(
+      new Option('--threads <list>', 'thread counts to compare, comma-separated')
+        .default(allCores, allCores.join(','))
+        .argParser(intListOption('--threads', { min: 1 })),
+    )
+    .addOption(
+      new Option('--size <px>', 'image side (224 with --stem standard: the SOP/Cars196 step)')
+        .default(32)
+        .argParser(intOption('--size', { min: 8 })),
+    )
+    .addOption(
+      new Option(
+        '--stem <kind>',
+        'auto (small for ≤ 64 px), small (3×3 stride 1, no max-pool) or standard',
+      )
+        .default('auto')
+        .argParser(enumOption('--stem', ['auto', 'small', 'standard'] as const)),
+    )
+    .addOption(
+      new Option('--K <n>', 'queue size').default(8192).argParser(intOption('--K', { min: 1 })),
+    )
+    .addOption(
+      new Option('--bn-group-size <n>', 'images per BatchNorm group, both sides')
+        .default(32)
+        .argParser(intOption('--bn-group-size', { min: 1 })),
+    )
+    .addOption(
+      new Option('--micro-batch <n>', 'images per forward/backward pass; 0 = automatic')
+        .default(0)
+        .argParser(intOption('--micro-batch', { min: 0 })),
+    )
+    .addOption(
+      new Option('--width <n>', 'resnet-mini stem width')
+        .default(64)
+        .argParser(intOption('--width', { min: 1 })),
+    )
+    .addOption(
+      new Option('--classes <n>', 'coarse classes of the synthetic data (5 fine classes each)')
+        .default(20)
+        .argParser(intOption('--classes', { min: 1 })),
+    )
+    .addOption(
+      new Option('--steps <n>', 'timed steps per configuration')
+        .default(3)
+        .argParser(intOption('--steps', { min: 1 })),
+    )
+    .addOption(
+      new Option('--warmup <n>', 'untimed steps before them')
+        .default(1)
+        .argParser(intOption('--warmup', { min: 0 })),
+    )
+    .addOption(
+      new Option(
+        '--backends <list>',
+        'ours: native and/or wasm, comma-separated (native is dropped, with its reason, where the addon is not built)',
+      )
+        .default(['native', 'wasm'], 'native,wasm')
+        .argParser(nameList('--backends', ['native', 'wasm', 'cpu'])),
+    )
+    .addOption(
+      new Option('--backend <name>', 'one backend (the same as --backends NAME)').argParser(
+        enumOption('--backend', ['native', 'wasm', 'cpu'] as const),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--native-threads <list>',
+        'how native uses T threads: workers (T replicas, one OpenMP thread each) and/or omp (one replica, T OpenMP threads)',
+      )
+        .default(['workers', 'omp'], 'workers,omp')
+        .argParser(nameList('--native-threads', ['workers', 'omp'])),
+    )
+    .option('--no-torch', 'skip PyTorch')
+    .option('--no-profile', 'skip the kernel-time profile')
+    .option(
+      '--python <path>',
+      'python with torch (apt-get install python3-torch python3-torchvision)',
+      process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
+    )
+    .addOption(hidden('--worker <kind>', 'child process: run one configuration'))
+    .addOption(
+      hidden('--batch <n>', 'child: batch size')
+        .default(128)
+        .argParser(intOption('--batch', { min: 1 })),
+    )
+    .addOption(
+      hidden('--thread <n>', 'child: replicas')
+        .default(1)
+        .argParser(intOption('--thread', { min: 1 })),
+    )
+    .addOption(hidden('--index <file>', 'child: the synthetic index').default(''))
+    // `pnpm bench train` passes the benchmark's name through.
+    .argument('[name]', 'train (as `pnpm bench` passes it)');
+  program.parse(argv, { from: 'user' });
+  const name = program.args[0];
+  if (name !== undefined && name !== 'train')
+    throw new CliError(`pnpm bench train takes no argument ${JSON.stringify(name)}.`);
+  const v = program.opts();
+  return {
+    arch: v.arch,
+    batches: v.batches,
+    threads: v.threads,
+    K: v.K,
+    width: v.width,
+    size: v.size,
+    classes: v.classes,
+    bnGroup: v.bnGroupSize,
+    microBatch: v.microBatch,
+    steps: v.steps,
+    warmup: v.warmup,
+    backend: v.backend ?? 'wasm',
+    backends: v.backend ? [v.backend] : v.backends,
+    nativeModes: v.nativeThreads,
+    stem: v.stem,
+    torch: v.torch,
+    profile: v.profile,
+    worker: v.worker ?? null,
+    batch: v.batch,
+    thread: v.thread,
+    index: v.index,
+    python: v.python,
   };
-  const list = (a: string, v: string): number[] => {
-    const xs = v.split(',').map(Number);
-    if (!xs.length || xs.some((x) => !Number.isInteger(x) || x <= 0))
-      throw new Error(`${a} needs a comma-separated list of positive integers, got "${v}"`);
-    return xs;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = (): string => {
-      const v = argv[++i];
-      if (v == null) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    const int = (): number => list(a, next())[0];
-    switch (a) {
-      case '--batches':
-        o.batches = list(a, next());
-        break;
-      case '--threads':
-        o.threads = list(a, next());
-        break;
-      case '--batch':
-        o.batch = int();
-        break;
-      case '--thread':
-        o.thread = int();
-        break;
-      case '--arch':
-        o.arch = next();
-        break;
-      case '--K':
-        o.K = int();
-        break;
-      case '--width':
-        o.width = int();
-        break;
-      case '--size':
-        o.size = int();
-        break;
-      case '--classes':
-        o.classes = int();
-        break;
-      case '--bn-group-size':
-        o.bnGroup = int();
-        break;
-      case '--micro-batch':
-        o.microBatch = Number(next());
-        break;
-      case '--steps':
-        o.steps = int();
-        break;
-      case '--warmup':
-        o.warmup = Number(next());
-        break;
-      case '--backend':
-        o.backend = next();
-        o.backends = [o.backend];
-        break;
-      case '--backends':
-        o.backends = next().split(',');
-        break;
-      case '--native-threads': {
-        const modes = next().split(',');
-        if (modes.some((m) => m !== 'workers' && m !== 'omp'))
-          throw new Error(`--native-threads takes workers and/or omp, got "${modes}"`);
-        o.nativeModes = modes as Options['nativeModes'];
-        break;
-      }
-      case '--stem': {
-        const v = next();
-        if (v !== 'auto' && v !== 'small' && v !== 'standard')
-          throw new Error(`--stem takes auto, small or standard, got "${v}"`);
-        o.stem = v;
-        break;
-      }
-      case '--no-torch':
-        o.torch = false;
-        break;
-      case '--no-profile':
-        o.profile = false;
-        break;
-      case '--worker':
-        o.worker = next();
-        break;
-      case '--index':
-        o.index = next();
-        break;
-      case '--python':
-        o.python = next();
-        break;
-      case 'train':
-        break; // `pnpm bench train` may pass the sub-command through
-      default:
-        throw new Error(`Unknown argument ${a}`);
-    }
-  }
-  return o;
 }
 
-/** A SQLite index of seeded random-texture RGB images (the pixel values do not change the cost). */
-async function buildSyntheticIndex(dir: string, size: number, classes: number): Promise<string> {
-  const { writeIndex } = await import('@maskcon/datasets');
-  const fine = classes * 5;
-  let s = 12345;
-  const rnd = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24;
-  const images = (n: number) =>
-    Array.from({ length: n }, (_, i) => {
-      const data = new Uint8Array(size * size * 3);
-      for (let j = 0; j < data.length; j++) data[j] = rnd();
-      return {
-        fine: i % fine,
-        coarse: (i % fine) % classes,
-        image: { data, height: size, width: size, channels: 3 },
-      };
-    });
-  const train = images(1024);
-  const test = images(16);
-  const res = await writeIndex(
-    {
-      name: 'bench_synthetic',
-      builderVersion: '1',
-      imageSize: size, // its recipe comes from the index, as for a user CSV dataset
-      fineClassNames: Array.from({ length: fine }, (_, i) => `f${i}`),
-      coarseClassNames: Array.from({ length: classes }, (_, i) => `c${i}`),
-      sourceFiles: [],
-      readSplit: (split) => ({ records: split === 'train' ? train : test }),
-    },
-    path.join(dir, 'bench_synthetic.sqlite'),
-  );
-  return res.path;
+/** A commander argument parser for a comma-separated list of names from `allowed`. */
+function nameList(flag: string, allowed: readonly string[]): (raw: string) => string[] {
+  return (raw) => {
+    const xs = raw.split(',').map((x) => x.trim());
+    const bad = xs.filter((x) => !allowed.includes(x));
+    if (bad.length > 0)
+      throw new CliError(
+        `${flag} takes ${allowed.join(', ')} (comma-separated), got ${JSON.stringify(raw)}.`,
+      );
+    return xs;
+  };
 }
 
 /**
@@ -401,7 +415,13 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const work = mkdtempSync(path.join(tmpdir(), 'maskcon-bench-train-'));
   try {
-    const index = await buildSyntheticIndex(work, o.size, o.classes);
+    // 1,024 train images: the children draw their batches from them (pixels do not change the cost).
+    const index = await buildSyntheticIndex(work, {
+      size: o.size,
+      classes: o.classes,
+      train: 1024,
+      test: 16,
+    });
     const common = [
       '--arch',
       o.arch,
@@ -419,7 +439,7 @@ async function main(): Promise<void> {
       `${o.warmup}`,
     ];
     console.log(
-      `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width}` : `${o.arch} (small-image stem)`}, ${o.size}×${o.size}×3 images, ` +
+      `MaskCon training step: ${o.arch === 'resnet-mini' ? `resnet-mini width ${o.width}` : `${o.arch} (${stemOf(o) === 'small' ? 'small-image stem: 3×3 stride 1, no max-pool' : 'standard stem: 7×7 stride 2 + max-pool'})`}, ${o.size}×${o.size}×3 images, ` +
         `K = ${o.K}, d = 128, projector 512, BN groups of ≤ ${o.bnGroup}; ${o.warmup} warm-up + ${o.steps} timed steps per run, one process per run; machine: ${availableParallelism()} cores.`,
     );
     // The CPU's peak, once per thread count: oneDNN's sgemm on 2048² matrices (best of 5).
@@ -604,4 +624,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+runCli(main);
