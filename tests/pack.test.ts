@@ -15,7 +15,8 @@ import { join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage, makePipeline, Rng } from '@maskcon/augment';
+import { decodeImage, makePipeline } from '@maskcon/augment';
+import { Rng, streamRng } from '@maskcon/random';
 import { recallAtK } from '@maskcon/eval';
 import {
   backbone,
@@ -27,7 +28,7 @@ import {
 import { writeOfflineMetadata } from './offline-registry.js';
 
 const repo = resolve(import.meta.dirname, '..');
-const PACKAGES = ['datasets', 'augment', 'native', 'model', 'eval', 'train', 'search'];
+const PACKAGES = ['random', 'datasets', 'augment', 'native', 'model', 'eval', 'train', 'search'];
 /** Files beyond dist/ a package ships on purpose: native's addon sources, built on install. */
 const EXTRA_FILES: Record<string, RegExp> = {
   '@maskcon/native': /^package\/(binding\.gyp|src\/addon\.cc|scripts\/build\.mjs)$/,
@@ -250,6 +251,24 @@ describe('packed packages', () => {
     expect(manifests.get('@maskcon/train')?.dependencies ?? {}).not.toHaveProperty('tsx');
   });
 
+  it('random: the README example draws the numbers the sources draw, with no dependencies', async () => {
+    const out = (await runExample('random')) as {
+      draws: number[];
+      order: number[];
+      sameForSameSeed: boolean;
+      forked: number;
+    };
+    const rng = new Rng(42);
+    expect(out.draws).toEqual([rng.next(), rng.uniform(-1, 1), rng.int(10)]);
+    expect(out.order).toEqual(Array.from(streamRng('epochOrder', 42, 3).permutation(8)));
+    expect(out.sameForSameSeed).toBe(true);
+    expect(out.forked).toBe(new Rng(42).fork(1).nextU32());
+    expect(manifests.get('@maskcon/random')?.dependencies ?? {}).toEqual({});
+    expect(manifests.get('@maskcon/model')?.dependencies ?? {}).not.toHaveProperty(
+      '@maskcon/augment',
+    );
+  });
+
   it('datasets: the README example builds an index from a CSV of images and reads it back', async () => {
     const out = (await runExample('datasets')) as {
       path: string;
@@ -343,12 +362,14 @@ describe('packed packages', () => {
       join(app, 'consumer.ts'),
       [
         "import { openIndex, buildDataset, type CoarseFineDataset } from '@maskcon/datasets';",
-        "import { makePipeline, Rng, BatchLoader } from '@maskcon/augment';",
+        "import { Rng, streamRng, RANDOM_STREAMS } from '@maskcon/random';",
+        "import { makePipeline, Rng as AugmentRng, BatchLoader } from '@maskcon/augment';",
         "import { createNetwork, MaskConModel, loadPretrainedBackbone } from '@maskcon/model';",
         "import { recallAtK, recallAtKParallel } from '@maskcon/eval';",
         "import { train, parseTrainArgs } from '@maskcon/train';",
         "import { embedImage, startServer } from '@maskcon/search';",
-        'export const used = [openIndex, buildDataset, makePipeline, Rng, BatchLoader, createNetwork,',
+        'export const used = [openIndex, buildDataset, makePipeline, Rng, streamRng, RANDOM_STREAMS,',
+        '  AugmentRng, BatchLoader, createNetwork,',
         '  MaskConModel, loadPretrainedBackbone, recallAtK, recallAtKParallel, train, parseTrainArgs,',
         '  embedImage, startServer];',
         'export type D = CoarseFineDataset;',

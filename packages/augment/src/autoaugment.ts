@@ -11,7 +11,7 @@ import {
   solarize,
 } from './color.js';
 import { affineBicubic, affineNearest, rotate } from './geometry.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@maskcon/random';
 import type { Transform } from './transforms.js';
 
 /*

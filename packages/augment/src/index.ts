@@ -1,4 +1,5 @@
-export { Rng } from './rng.js';
+// The generator and the named streams live in @maskcon/random; re-exported for existing callers.
+export { Rng, RANDOM_STREAMS, streamRng, type RandomStreamName } from '@maskcon/random';
 export {
   compose,
   hflip,
@@ -80,5 +81,4 @@ export {
 } from './autoaugment.js';
 export { BatchLoader, type Batch, type BatchLoaderOptions, type PipelineSpec } from './loader.js';
 export { loaderViewRngs, buildPipeline, epochPermutation } from './view-rng.js';
-export { RANDOM_STREAMS, streamRng, type RandomStreamName } from './streams.js';
 export { decodeImage, resizeShortSide } from './decode.js';

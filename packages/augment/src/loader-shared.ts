@@ -1,7 +1,6 @@
 import type { PipelineSpec } from './loader-protocol.js';
 import { makePipeline, type Pipeline } from './pipeline.js';
-import type { Rng } from './rng.js';
-import { streamRng } from './streams.js';
+import { type Rng, streamRng } from '@maskcon/random';
 
 /** The rng of batch `batch` in `epoch`: a function of (seed, epoch, batch) only. */
 export function batchRng(seed: number, epoch: number, batch: number): Rng {

@@ -2,7 +2,7 @@ import type { ImageU8 } from '@maskcon/datasets';
 import { checkPositiveInt } from './image.js';
 import { Normalizer } from './normalize.js';
 import { resampleRegionInto } from './resample.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@maskcon/random';
 import { cifar10Policy } from './autoaugment.js';
 import { gaussianBlurInPlace } from './blur.js';
 import { constantBlendTable, contrastMean, hueInto, hueShift, saturationInto } from './color.js';

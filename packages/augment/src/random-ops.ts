@@ -13,7 +13,7 @@ import {
   type Corners,
   type PerspectiveCoefficients,
 } from './geometry.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@maskcon/random';
 import type { Transform } from './transforms.js';
 
 /*

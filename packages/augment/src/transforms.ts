@@ -1,7 +1,7 @@
 import type { ImageU8 } from '@maskcon/datasets';
 import { checkImage, checkPositiveInt } from './image.js';
 import { resampleRegion } from './resample.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@maskcon/random';
 
 /**
  * An image-to-image augmentation. Randomness comes only from `rng`, so a transform is

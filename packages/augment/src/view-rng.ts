@@ -1,5 +1,5 @@
 import { batchRng } from './loader-shared.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@maskcon/random';
 
 export { buildPipeline, epochPermutation } from './loader-shared.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../src/rng.js';
+import { Rng } from '@maskcon/random';
 import { resizeBilinear, resampleRegion } from '../src/resample.js';
 import {
   randomResizedCrop,

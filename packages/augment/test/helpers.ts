@@ -1,5 +1,5 @@
 import type { ImageU8 } from '@maskcon/datasets';
-import { Rng } from '../src/rng.js';
+import { Rng } from '@maskcon/random';
 
 /** A random image with a fixed seed. */
 export function noiseImage(height: number, width: number, channels: number, seed = 1): ImageU8 {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gaussianBlur } from '../src/blur.js';
 import { resampleRegion } from '../src/resample.js';
-import { Rng } from '../src/rng.js';
+import { Rng } from '@maskcon/random';
 import { literalGaussianBlur, literalResizedCrop } from './literal.js';
 import { noiseImage } from './helpers.js';
 

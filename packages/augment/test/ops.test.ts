@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../src/rng.js';
+import { Rng } from '@maskcon/random';
 import { Normalizer, toNormalizedFloat } from '../src/normalize.js';
 import { resizeBilinear } from '../src/resample.js';
 import { compose, hflip, horizontalFlip, resize, resizedShape } from '../src/transforms.js';

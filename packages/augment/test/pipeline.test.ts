@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../src/rng.js';
+import { Rng } from '@maskcon/random';
 import { toNormalizedFloat } from '../src/normalize.js';
 import { augmentBatch, makePipeline } from '../src/pipeline.js';
 import { cifar10Policy } from '../src/autoaugment.js';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@maskcon/augment';
+import type { Rng } from '@maskcon/random';
 
 /** Standard normal samples from a seeded generator (Box–Muller), so initialisation is the
  * same on every backend. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type Rng, streamRng } from '@maskcon/augment';
+import { type Rng, streamRng } from '@maskcon/random';
 import { ParamStore } from './params.js';
 import { batchNormTrainFused } from './kernels/batch-norm.js';
 import { kaimingConv, linearInit } from './init.js';

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '@maskcon/augment';
+import { Rng } from '@maskcon/random';
 import {
   MaskConModel,
   inversePermutation,

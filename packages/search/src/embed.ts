@@ -1,4 +1,5 @@
-import { makePipeline, Rng } from '@maskcon/augment';
+import { makePipeline } from '@maskcon/augment';
+import { Rng } from '@maskcon/random';
 import type { Catalogue, CatalogueItem } from './catalogue.js';
 import type { EmbeddingEngine } from './model.js';
 import type { EmbeddingStore, ModelIdentity, NewItem } from './store.js';

@@ -1,4 +1,5 @@
-import { makePipeline, Rng } from '@maskcon/augment';
+import { makePipeline } from '@maskcon/augment';
+import { Rng } from '@maskcon/random';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { l2NormalizeInPlace } from './embed.js';

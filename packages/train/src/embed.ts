@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CoarseFineDataset } from '@maskcon/datasets';
-import { streamRng, type Pipeline } from '@maskcon/augment';
+import type { Pipeline } from '@maskcon/augment';
+import { streamRng } from '@maskcon/random';
 
 /**
  * Features of dataset images `indices` (test transform), in batches: `forward` maps an

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { openIndex, type CoarseFineDataset } from '@maskcon/datasets';
-import { buildPipeline, streamRng, loaderViewRngs, type Pipeline } from '@maskcon/augment';
+import { buildPipeline, loaderViewRngs, type Pipeline } from '@maskcon/augment';
+import { streamRng } from '@maskcon/random';
 import {
   METHODS,
   MaskConModel,

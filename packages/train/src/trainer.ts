@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
-import { BatchLoader, type Rng, epochPermutation, streamRng } from '@maskcon/augment';
+import { BatchLoader, epochPermutation } from '@maskcon/augment';
+import { type Rng, streamRng } from '@maskcon/random';
 import { learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
 import {

@@ -5,7 +5,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { TSNE } from '@saehrimnir/druidjs';
 import { openIndex, defaultIndexPath, type ImageU8 } from '@maskcon/datasets';
-import { Rng } from '@maskcon/augment';
+import { Rng } from '@maskcon/random';
 import { nearestNeighbours } from '@maskcon/eval';
 import { loadTestEmbeddings, reportFiles, runFolder, type TestEmbeddings } from '../run-folder.js';
 import { RunsDb } from '../runs-db.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../src/rng.js';
+import { Rng } from '../src/index.js';
 
 function draws(seed: number, n: number): number[] {
   const r = new Rng(seed);
