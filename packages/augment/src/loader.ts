@@ -277,10 +277,11 @@ export class BatchLoader {
   private pump: (() => void) | null = null;
 
   /**
-   * The batches of epoch `epoch` (1-based or 0-based, any integer), in order. Augmentation
-   * runs up to `prefetch` batches ahead of the consumer. One epoch at a time.
+   * The batches of epoch `epoch` (1-based or 0-based, any integer), in order, from batch
+   * `first` (a run resumed mid-epoch skips the batches it trained). Augmentation runs up to
+   * `prefetch` batches ahead of the consumer. One epoch at a time.
    */
-  async *epoch(epoch: number): AsyncGenerator<Batch, void, undefined> {
+  async *epoch(epoch: number, first = 0): AsyncGenerator<Batch, void, undefined> {
     if (this.closed) throw new Error('BatchLoader is closed; create a new one.');
     if (this.running)
       throw new Error(
@@ -288,6 +289,8 @@ export class BatchLoader {
       );
     if (!Number.isInteger(epoch))
       throw new Error(`BatchLoader.epoch needs an integer epoch, got ${epoch}.`);
+    if (!Number.isInteger(first) || first < 0)
+      throw new Error(`BatchLoader.epoch needs a non-negative integer first batch, got ${first}.`);
     this.running = true;
     this.start();
     const { seed } = this.options;
@@ -296,7 +299,7 @@ export class BatchLoader {
       this.options.shuffle === false ? null : epochPermutation(seed, epoch, this.length);
     const total = this.batchesPerEpoch;
     const slots = new Map<number, Pending>(); // batch number → its pending task
-    let next = 0;
+    let next = first;
     const dispatch = () => {
       if (this.fatal) return;
       while (next < total && slots.size < this.prefetch) {
@@ -339,7 +342,7 @@ export class BatchLoader {
     this.pump = dispatch;
     try {
       await Promise.all(this.ready);
-      for (let b = 0; b < total; b++) {
+      for (let b = first; b < total; b++) {
         dispatch();
         if (this.fatal) throw this.fatal;
         let p = slots.get(b);

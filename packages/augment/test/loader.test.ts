@@ -64,6 +64,25 @@ async function collect(options: Partial<BatchLoaderOptions>, epochs: number[]): 
 }
 
 describe('BatchLoader', () => {
+  it('starts an epoch at batch `first` with the same batches as the whole epoch from there (a resumed run)', async () => {
+    const loader = new BatchLoader({ indexPath, batchSize: 8, seed: 7, ...pipelines, workers: 2 });
+    try {
+      const whole: Batch[] = [];
+      for await (const b of loader.epoch(3)) whole.push(b);
+      const tail: Batch[] = [];
+      for await (const b of loader.epoch(3, 4)) tail.push(b);
+      expect(tail.map((b) => b.index)).toEqual([4, 5]);
+      for (const b of tail) {
+        const w = whole[b.index];
+        expect(Array.from(b.indices)).toEqual(Array.from(w.indices));
+        expect(Buffer.from(b.query.buffer).equals(Buffer.from(w.query.buffer))).toBe(true);
+        expect(Buffer.from(b.key.buffer).equals(Buffer.from(w.key.buffer))).toBe(true);
+      }
+    } finally {
+      await loader.close();
+    }
+  });
+
   it('gives identical batches with 1 and 3 workers, reshuffles every epoch and drops the last batch', async () => {
     const [one, three] = await Promise.all([
       collect({ workers: 1 }, [1, 2]),

@@ -9,6 +9,13 @@ export interface CheckpointMeta {
   runId: number;
   /** Last completed epoch. */
   epoch: number;
+  /**
+   * Steps of the next epoch already trained: 0 at an epoch's end; more when a run stopped
+   * mid-epoch on Ctrl-C/SIGTERM (a resumed run skips those batches).
+   */
+  step: number;
+  /** Sum of those steps' losses (so the resumed epoch logs its whole mean loss). */
+  epochLossSum: number;
   /** Iterations done (the learning-rate schedule's position). */
   iteration: number;
   config: TrainConfig;
@@ -32,6 +39,8 @@ export function saveCheckpoint(file: string, state: TrainingState, meta: Checkpo
     format: CHECKPOINT_FORMAT,
     run_id: String(meta.runId),
     epoch: String(meta.epoch),
+    step: String(meta.step),
+    epoch_loss_sum: String(meta.epochLossSum),
     iteration: String(meta.iteration),
     queue_ptr: String(state.queuePtr),
     queue_filled: String(state.queueFilled),
@@ -68,6 +77,9 @@ export function loadCheckpoint(file: string): { state: TrainingState; meta: Chec
     meta: {
       runId: num('run_id'),
       epoch: num('epoch'),
+      // Checkpoints written before mid-epoch stops hold whole epochs only.
+      step: metadata.step === undefined ? 0 : num('step'),
+      epochLossSum: Number(metadata.epoch_loss_sum ?? 0),
       iteration: num('iteration'),
       config: JSON.parse(metadata.config) as TrainConfig,
     },

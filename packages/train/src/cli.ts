@@ -10,6 +10,7 @@ import {
 } from './options.js';
 import { formatRunTable } from './report/run-table.js';
 import { RunsDb } from './runs-db.js';
+import { TrainingInterrupted } from './stop-request.js';
 import { train } from './trainer.js';
 
 /** Flags a resumed run may change: where it runs, never what it computes. */
@@ -71,7 +72,15 @@ async function main(): Promise<void> {
     cfg = trainConfigFromOptions(opts);
     console.log(formatConfig(cfg, (opts.preset as string | undefined) ?? DEFAULT_PRESET));
   }
-  const result = await train(cfg, { resumeRunId });
+  let result: Awaited<ReturnType<typeof train>>;
+  try {
+    result = await train(cfg, { resumeRunId });
+  } catch (err) {
+    if (!(err instanceof TrainingInterrupted)) throw err;
+    // Not an error: the run is checkpointed; the line says how to continue it.
+    process.stderr.write(`${err.message}\n`);
+    process.exit(err.exitCode);
+  }
   const n = (x: number) => x.toLocaleString('en');
   const { testImages = 0, testSplitSize = 0 } = result;
   const testSet =

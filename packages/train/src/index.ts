@@ -21,6 +21,7 @@ export {
 } from './options.js';
 export {
   train,
+  resumeCommand,
   explainFailure,
   RECALL_KS,
   type TrainResult,
@@ -66,3 +67,12 @@ export {
   type SweepResult,
 } from './sweep.js';
 export { writeRunReport, type ReportOptions, type ReportResult } from './report/run-report.js';
+export {
+  RunLock,
+  readRunLock,
+  lockLiveness,
+  effectiveStatus,
+  STALE_HEARTBEAT_S,
+  type RunLockInfo,
+} from './run-lock.js';
+export { StopRequest, TrainingInterrupted } from './stop-request.js';

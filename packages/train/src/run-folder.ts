@@ -3,6 +3,7 @@
  * `<dir>/runs.sqlite` owns `<dir>/<id>/`:
  *
  *   checkpoint.safetensors   both encoders, optimizer momentum, queue (written atomically)
+ *   lock.json                while a process trains the run: pid, host, heartbeat (run-lock.ts)
  *   model/                   the query encoder's backbone (TF.js layers model.json + weights.bin)
  *   test-embeddings.f32      final test features, n×dim float32 little-endian
  *   test-embeddings.json     n, dim, test-split image indices, fine and coarse labels
@@ -21,6 +22,8 @@ export function runDir(runsDb: string, runId: number): string {
 export interface RunFolder {
   dir: string;
   checkpoint: string;
+  /** Present while a process trains the run (run-lock.ts). */
+  lock: string;
   /** Folder of the exported backbone (model.json + weights.bin). */
   model: string;
   testEmbeddings: string;
@@ -39,6 +42,7 @@ export function runFolderAt(dir: string): RunFolder {
   return {
     dir,
     checkpoint: join(dir, 'checkpoint.safetensors'),
+    lock: join(dir, 'lock.json'),
     model: join(dir, 'model'),
     testEmbeddings: join(dir, 'test-embeddings.f32'),
     testEmbeddingsMeta: join(dir, 'test-embeddings.json'),

@@ -101,7 +101,7 @@ export class RunsDb {
 
   finishRun(
     runId: number,
-    status: 'finished' | 'failed' | 'diverged',
+    status: 'finished' | 'failed' | 'diverged' | 'interrupted',
     wallTimeS: number,
     imagesPerS: number,
   ): void {

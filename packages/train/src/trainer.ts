@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
 import { BatchLoader, epochPermutation } from '@maskcon/augment';
@@ -8,6 +8,7 @@ import { type Rng, streamRng } from '@maskcon/random';
 import { learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
 import {
+  DEFAULT_CONFIG,
   resolveLoaderWorkers,
   resolveWorkers,
   validateAgainstData,
@@ -20,6 +21,8 @@ import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { checkpointPath, runDir, runFolder, saveTestEmbeddings } from './run-folder.js';
 import { formatDuration, formatPlan, ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
+import { RunLock } from './run-lock.js';
+import { StopRequest, TrainingInterrupted } from './stop-request.js';
 
 export const RECALL_KS = [1, 2, 5, 10];
 
@@ -73,9 +76,43 @@ function subsetIndices(n: number, limit: number, rng: Rng): Int32Array {
   return rng.permutation(n).subarray(0, limit).slice().sort();
 }
 
-/** Trains one run end to end: data → queue fill → epochs → Recall@K; recorded in the runs DB. */
+/** Takes the lock of run `runId` in its folder (refused while another process trains it). */
+function claimRun(runsDb: string, runId: number, log: (m: string) => void): RunLock {
+  const { dir, lock } = runFolder(runsDb, runId);
+  mkdirSync(dir, { recursive: true });
+  return RunLock.acquire(lock, runId, log);
+}
+
+/** `pnpm train --resume <run>` as a user types it (the runs DB named when not the default). */
+export function resumeCommand(runsDb: string, runId: number): string {
+  const quote = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`);
+  return `pnpm train --resume ${runId}${runsDb === DEFAULT_CONFIG.runsDb ? '' : ` --runs-db ${quote(runsDb)}`}`;
+}
+
+/**
+ * Trains one run end to end: data → queue fill → epochs → Recall@K; recorded in the runs DB.
+ * The run's folder holds a lock while it trains (run-lock.ts). Ctrl-C / SIGTERM stop it at the
+ * next step boundary with a checkpoint, status `interrupted`, and a TrainingInterrupted error
+ * whose message is the command that resumes it.
+ */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const claim: { lock?: RunLock } = {};
+  // A resumed run is claimed before any work: a live trainer of it is refused, not joined.
+  if (hooks.resumeRunId !== undefined) claim.lock = claimRun(cfg.runsDb, hooks.resumeRunId, log);
+  try {
+    return await trainClaimed(cfg, hooks, log, claim);
+  } finally {
+    claim.lock?.release();
+  }
+}
+
+async function trainClaimed(
+  cfg: TrainConfig,
+  hooks: TrainHooks,
+  log: (m: string) => void,
+  claim: { lock?: RunLock },
+): Promise<TrainResult> {
   const t0 = performance.now();
   const indexPath = cfg.index ?? defaultIndexPath(cfg.dataset);
 
@@ -116,15 +153,33 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
   const db = new RunsDb(cfg.runsDb);
   let runId: number;
   let startEpoch = 1;
+  /** Steps of startEpoch already trained (a run stopped mid-epoch), and their loss sum. */
+  let startStep = 0;
+  let startLossSum = 0;
   let iter = 0;
+  let queueFilled = false;
   if (hooks.resumeRunId !== undefined) {
     runId = hooks.resumeRunId;
-    const ck = loadCheckpoint(checkpointPath(cfg.runsDb, runId));
-    await engine.importState(ck.state);
-    startEpoch = ck.meta.epoch + 1;
-    iter = ck.meta.iteration;
-    db.rewindRun(runId, ck.meta.epoch);
-    log(`resuming run ${runId} after epoch ${ck.meta.epoch} (iteration ${iter})`);
+    const file = checkpointPath(cfg.runsDb, runId);
+    if (existsSync(file)) {
+      const ck = loadCheckpoint(file);
+      await engine.importState(ck.state);
+      startEpoch = ck.meta.epoch + 1;
+      startStep = ck.meta.step;
+      startLossSum = ck.meta.epochLossSum;
+      iter = ck.meta.iteration;
+      queueFilled = true;
+      db.rewindRun(runId, ck.meta.epoch);
+      log(
+        startStep > 0
+          ? `resuming run ${runId} in epoch ${startEpoch} after step ${startStep} (iteration ${iter})`
+          : `resuming run ${runId} after epoch ${ck.meta.epoch} (iteration ${iter})`,
+      );
+    } else {
+      // Everything derives from the configuration and seed: starting over gives the same run.
+      db.rewindRun(runId, 0);
+      log(`run ${runId} stopped before its first checkpoint; training it again from the start`);
+    }
   } else {
     runId = db.startRun({
       dataset: cfg.dataset,
@@ -133,7 +188,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       backend: engine.backend,
       gitRev: gitRevision(),
     });
+    claim.lock = claimRun(cfg.runsDb, runId, log);
   }
+  const lock = claim.lock!;
   const ckptFile = checkpointPath(cfg.runsDb, runId);
   const B = cfg.batchSize;
   const itersPerEpoch = Math.floor(trainIdx.length / B); // the last incomplete batch is dropped
@@ -165,10 +222,11 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       : `data: each training worker augments its share of the batch${cfg.loaderWorkers < 0 ? ' (no core left free for a loader thread; --loader-workers N adds one)' : ''}`,
   );
   type Planned = { indices: Int32Array; labels: Int32Array; views?: BatchViews; done: () => void };
-  async function* batches(epoch: number, count: number): AsyncGenerator<Planned> {
+  /** Batches `first`..`count - 1` of `epoch`. */
+  async function* batches(epoch: number, count: number, first = 0): AsyncGenerator<Planned> {
     if (loader) {
-      let it = 0;
-      for await (const b of loader.epoch(epoch)) {
+      let it = first;
+      for await (const b of loader.epoch(epoch, first)) {
         if (it++ >= count) break;
         yield {
           indices: b.indices,
@@ -180,7 +238,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       return;
     }
     const order = epochPermutation(cfg.seed, epoch, trainIdx.length);
-    for (let it = 0; it < count; it++) {
+    for (let it = first; it < count; it++) {
       const indices = Int32Array.from(order.subarray(it * B, (it + 1) * B), (j) => trainIdx[j]);
       yield { indices, labels: Int32Array.from(indices, (i) => labelsAll[i]), done: () => {} };
     }
@@ -191,6 +249,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       engine,
       testIdx,
       `embedding test images (epoch ${epoch})`,
+      () => lock.beat(),
     );
     if (epoch === cfg.epochs)
       saveTestEmbeddings(runDir(cfg.runsDb, runId), features, dim, testIdx, testLabels, testCoarse);
@@ -220,9 +279,41 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     );
   };
 
+  const stop = new StopRequest((signal) =>
+    log(
+      `\n${signal}: stopping at the next step boundary with a checkpoint (a second ${signal} ends the process at once; the last checkpoint stays)`,
+    ),
+  );
+  /**
+   * Ends the run at a step boundary after a stop signal: `step` steps of epoch `epochDone + 1`
+   * are trained (their losses sum to `lossSum`); the checkpoint there is what a resume starts from.
+   */
+  const stopAt = async (epochDone: number, step: number, lossSum: number): Promise<never> => {
+    mkdirSync(dirname(ckptFile), { recursive: true });
+    saveCheckpoint(ckptFile, await engine.exportState(), {
+      runId,
+      epoch: epochDone,
+      step,
+      epochLossSum: lossSum,
+      iteration: iter,
+      config: cfg,
+    });
+    const where =
+      epochDone >= cfg.epochs
+        ? 'after the last epoch'
+        : `in epoch ${epochDone + 1} after step ${step} of ${itersPerEpoch}`;
+    throw new TrainingInterrupted(
+      `Stopped on ${stop.signal} ${where}; checkpoint written to ${ckptFile}. Resume with: ${resumeCommand(cfg.runsDb, runId)}`,
+      runId,
+      stop.exitCode,
+    );
+  };
+  /** Lets a pending signal's handler run between synchronous steps (microtasks alone never yield). */
+  const yieldToSignals = () => new Promise<void>((r) => setImmediate(r));
+
   try {
     // Fill the queue with key-view projections of K training images before the first step.
-    if (startEpoch === 1) {
+    if (!queueFilled) {
       const bar = new ProgressBar('filling the queue', cfg.K);
       let s = 0;
       for await (const b of batches(0, cfg.K / B)) {
@@ -235,6 +326,14 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         });
         b.done();
         bar.update(s * B, s * B);
+        lock.beat(0, s);
+        await yieldToSignals();
+        if (stop.requested)
+          throw new TrainingInterrupted(
+            `Stopped on ${stop.signal} while filling the queue, before the run's first checkpoint. Start it again with: ${resumeCommand(cfg.runsDb, runId)}`,
+            runId,
+            stop.exitCode,
+          );
       }
       bar.finish(cfg.K, cfg.K);
     }
@@ -243,12 +342,18 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
     let loopImages = 0;
     const runImages = cfg.epochs * itersPerEpoch * B;
     for (let epoch = startEpoch; epoch <= cfg.epochs; epoch++) {
+      const first = epoch === startEpoch ? startStep : 0;
+      if (stop.requested) await stopAt(epoch - 1, first, first > 0 ? startLossSum : 0);
       const bar = new ProgressBar(`epoch ${epoch}/${cfg.epochs}`, itersPerEpoch * B);
       const te = performance.now();
       let lr = 0;
-      let lossSoFar = 0;
-      let it = 0;
-      for await (const b of batches(epoch, itersPerEpoch)) {
+      let lossSoFar = first > 0 ? startLossSum : 0;
+      let it = first;
+      for await (const b of batches(epoch, itersPerEpoch, first)) {
+        if (stop.requested) {
+          b.done();
+          await stopAt(epoch - 1, it, lossSoFar + (await engine.takeLossSum()));
+        }
         lr = learningRateAt(iter, cfg.lr, warmupIters, totalIters);
         await engine.step({
           indices: b.indices,
@@ -278,13 +383,20 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         );
         it++;
         iter++;
+        lock.beat(epoch, it);
+        await yieldToSignals();
       }
       const epochLoss = (lossSoFar + (await engine.takeLossSum())) / itersPerEpoch;
       const secs = (performance.now() - te) / 1000;
       trainSeconds += secs;
       bar.finish(itersPerEpoch * B, itersPerEpoch * B, `loss ${epochLoss.toFixed(3)}`);
       if (!Number.isFinite(epochLoss)) throw diverged(epoch, itersPerEpoch - 1);
-      const e: EpochLog = { epoch, loss: epochLoss, lr, imagesPerS: (itersPerEpoch * B) / secs };
+      const e: EpochLog = {
+        epoch,
+        loss: epochLoss,
+        lr,
+        imagesPerS: ((itersPerEpoch - first) * B) / secs,
+      };
       epochs.push(e);
       db.logEpoch(runId, e);
       if (epoch % cfg.checkpointEvery === 0 || epoch === cfg.epochs) {
@@ -292,6 +404,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
         saveCheckpoint(ckptFile, await engine.exportState(), {
           runId,
           epoch,
+          step: 0,
+          epochLossSum: 0,
           iteration: iter,
           config: cfg,
         });
@@ -300,7 +414,9 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0 && epoch !== cfg.epochs)
         await evaluate(epoch);
     }
+    if (stop.requested) await stopAt(cfg.epochs, 0, 0);
     await evaluate(cfg.epochs);
+    if (stop.requested) await stopAt(cfg.epochs, 0, 0);
     await engine.exportModel(runFolder(cfg.runsDb, runId).model);
     log(
       `exported the query encoder's backbone to ${runFolder(cfg.runsDb, runId).model} (TensorFlow.js layers model)`,
@@ -322,14 +438,20 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<T
       params,
     };
   } catch (err) {
+    const interrupted = err instanceof TrainingInterrupted;
     db.finishRun(
       runId,
-      (err as { diverged?: boolean }).diverged ? 'diverged' : 'failed',
+      interrupted
+        ? 'interrupted'
+        : (err as { diverged?: boolean }).diverged
+          ? 'diverged'
+          : 'failed',
       (performance.now() - t0) / 1000,
       0,
     );
-    throw explainFailure(err, engine.backend);
+    throw interrupted ? err : explainFailure(err, engine.backend);
   } finally {
+    stop.dispose();
     db.close();
     await loader?.close().catch(() => undefined);
     await engine.close().catch(() => undefined);
@@ -349,6 +471,7 @@ async function embedWithProgress(
   engine: Engine,
   indices: Int32Array,
   label: string,
+  onChunk: () => void,
 ): Promise<{ features: Float32Array; dim: number }> {
   const chunk = 1024 * engine.workers;
   const bar = new ProgressBar(label, indices.length);
@@ -363,6 +486,7 @@ async function embedWithProgress(
     }
     features.set(part.features, s * dim);
     bar.update(end, end);
+    onChunk();
   }
   bar.finish(indices.length, indices.length);
   return { features, dim };
