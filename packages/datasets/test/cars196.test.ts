@@ -14,27 +14,9 @@ import { writeIndex } from '../src/write-index.js';
 import { tempDir } from './helpers.js';
 import { jpegBytes, testDecoder, writeFile } from './image-fixtures.js';
 import { MatWriter, type MatIn } from './mat5-writer.js';
+import { annotationsMat, writeCarsDevkit } from './source-fixtures.js';
 
 const TABLE2 = [18, 50, 36, 30, 29, 14, 7, 12];
-
-const scalar = (v: number): MatIn => ({ kind: 'double', dims: [1, 1], values: [v] });
-
-/** A cars_*_annos.mat `annotations` struct array, fields in the devkit's order. */
-function annotationsMat(rows: { fname: string; classId: number }[]): MatIn {
-  return {
-    kind: 'struct',
-    dims: [1, rows.length],
-    fields: ['bbox_x1', 'bbox_y1', 'bbox_x2', 'bbox_y2', 'class', 'fname'],
-    elements: rows.map((r) => ({
-      bbox_x1: scalar(1),
-      bbox_y1: scalar(2),
-      bbox_x2: scalar(10),
-      bbox_y2: scalar(8),
-      class: scalar(r.classId),
-      fname: { kind: 'char', text: r.fname },
-    })),
-  };
-}
 
 /** The devkit layout with every class once in train and once in test (196 + 196 tiny JPEGs). */
 async function writeDevkit(
@@ -43,23 +25,18 @@ async function writeDevkit(
 ): Promise<string> {
   const root = tempDir('cars');
   const jpeg = await jpegBytes(10, 9, [20, 120, 220]);
-  const w = new MatWriter();
-  const meta: MatIn = {
-    kind: 'cell',
-    dims: [1, names.length],
-    cells: names.map((text) => ({ kind: 'char', text })),
-  };
-  writeFile(join(root, 'devkit', 'cars_meta.mat'), w.file({ class_names: meta }, { compress }));
-  for (const split of ['train', 'test'] as const) {
-    const rows = names.map((_, i) => ({
+  const rows = (split: 'train' | 'test') =>
+    names.map((_, i) => ({
       fname: `${String(i + 1).padStart(5, '0')}.jpg`,
       classId: split === 'train' ? i + 1 : names.length - i,
     }));
-    for (const r of rows) writeFile(join(root, `cars_${split}`, r.fname), jpeg);
-    const file =
-      split === 'train' ? join('devkit', 'cars_train_annos.mat') : 'cars_test_annos_withlabels.mat';
-    writeFile(join(root, file), w.file({ annotations: annotationsMat(rows) }, { compress }));
-  }
+  await writeCarsDevkit(
+    root,
+    names,
+    { train: rows('train'), test: rows('test') },
+    async () => jpeg,
+    compress,
+  );
   return root;
 }
 

@@ -7,6 +7,7 @@ import { sopSource } from '../src/sources/sop.js';
 import { writeIndex } from '../src/write-index.js';
 import { tempDir } from './helpers.js';
 import { jpegBytes, testDecoder, writeFile } from './image-fixtures.js';
+import { writeSopFolder } from './source-fixtures.js';
 
 /** Products: [class_id, super_class_id, image count]. */
 const PRODUCTS: [number, number, number][] = [
@@ -27,27 +28,17 @@ interface Fixture {
   labels: Map<string, [number, number]>;
 }
 
-/** Ebay_train.txt / Ebay_test.txt in the published format (products 1–4 train, 5–8 test) plus tiny JPEGs. */
+/** Ebay_*.txt in the published format (products 1–4 train, 5–8 test) plus tiny JPEGs. */
 async function writeSop(options: { lines?: (lines: string[]) => string[] } = {}): Promise<Fixture> {
   const root = tempDir('sop');
   const jpeg = await jpegBytes(12, 10, [200, 30, 30]);
-  const labels = new Map<string, [number, number]>();
-  const files = {
-    train: ['image_id class_id super_class_id path'],
-    test: ['image_id class_id super_class_id path'],
-  };
-  let imageId = 1;
-  for (const [product, superId, count] of PRODUCTS) {
-    for (let k = 0; k < count; k++) {
-      const path = `${CATEGORIES[superId - 1]}_final/${1000 + product}_${k}.JPG`;
-      writeFile(join(root, path), jpeg);
-      labels.set(path, [product, superId]);
-      files[product <= 4 ? 'train' : 'test'].push(`${imageId++} ${product} ${superId} ${path}`);
-    }
-  }
-  const lines = options.lines ?? ((l) => l);
-  writeFile(join(root, 'Ebay_train.txt'), lines(files.train).join('\n') + '\n');
-  writeFile(join(root, 'Ebay_test.txt'), files.test.join('\n') + '\n');
+  const products = PRODUCTS.map(([classId, superId, images]) => ({
+    classId,
+    superId,
+    images,
+    train: classId <= 4,
+  }));
+  const labels = await writeSopFolder(root, products, CATEGORIES, async () => jpeg, options.lines);
   return { root, labels };
 }
 

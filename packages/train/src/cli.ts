@@ -8,6 +8,7 @@ import {
   formatConfig,
   trainConfigFromOptions,
 } from './options.js';
+import { planRun } from './plan.js';
 import { formatRunTable } from './report/run-table.js';
 import { RunsDb } from './runs-db.js';
 import { TrainingInterrupted } from './stop-request.js';
@@ -30,7 +31,21 @@ const program = addTrainOptions(
       ).join(', ')} may be given beside it`,
     ).argParser(intOption('--resume', { min: 1 })),
   )
-  .usage('--dataset sop_split2 [--preset paper|quick|tiny] [--method maskcon] [flags]');
+  .addOption(
+    new Option(
+      '--plan',
+      'print the resolved configuration and the plan (epochs × images, from the index or, before it is built, the published count and the build command), then exit without creating a run',
+    ),
+  )
+  .addOption(
+    new Option(
+      '--dry-run',
+      "as --plan, plus a measured rate from a few training steps of the run's network on synthetic images of the dataset's size, and the whole run's estimate",
+    ),
+  )
+  .usage(
+    '--dataset sop_split2 [--preset paper|quick|tiny] [--method maskcon] [--plan|--dry-run] [flags]',
+  );
 
 async function main(): Promise<void> {
   program.parse();
@@ -68,6 +83,12 @@ async function main(): Promise<void> {
     };
     validateConfig(cfg);
     console.log(formatConfig(cfg, `of run ${resumeRunId}`));
+  } else if (opts.plan || opts.dryRun) {
+    // A plan reports a missing pretrained file (or index) instead of stopping at it.
+    cfg = trainConfigFromOptions(opts, { checkFiles: false });
+    console.log(formatConfig(cfg, (opts.preset as string | undefined) ?? DEFAULT_PRESET));
+    await planRun(cfg, { measure: opts.dryRun === true });
+    return;
   } else {
     cfg = trainConfigFromOptions(opts);
     console.log(formatConfig(cfg, (opts.preset as string | undefined) ?? DEFAULT_PRESET));

@@ -155,8 +155,11 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = [
 ];
 export const PIPELINE_KINDS: readonly PipelineKind[] = ['strong', 'weak', 'test'];
 
-/** Checks every hyperparameter before any work; throws a sentence naming the bad value. */
-export function validateConfig(cfg: TrainConfig): void {
+/**
+ * Checks every hyperparameter before any work; throws a sentence naming the bad value. Then the
+ * pretrained file, unless `checkFiles` is false (a plan reports a missing file instead).
+ */
+export function validateConfig(cfg: TrainConfig, { checkFiles = true } = {}): void {
   const bad = (msg: string) => {
     throw new Error(`Invalid configuration: ${msg}`);
   };
@@ -225,7 +228,7 @@ export function validateConfig(cfg: TrainConfig): void {
     bad(`--checkpoint-every must be a positive integer (epochs), got ${cfg.checkpointEvery}.`);
   if (!Number.isInteger(cfg.seed)) bad(`--seed must be an integer, got ${cfg.seed}.`);
   // Files last: a mistyped number is reported before missing weights (which take a download).
-  if (cfg.pretrained !== undefined) {
+  if (checkFiles && cfg.pretrained !== undefined) {
     try {
       // 'imagenet' needs its cached file (fetch first); a .pth's pickle is checked now, so a
       // hostile or broken file stops the run before any model is built.

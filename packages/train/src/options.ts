@@ -25,6 +25,7 @@ import {
   PIPELINE_KINDS,
   type TrainConfig,
 } from './config.js';
+import { tableRecipe } from './recipes.js';
 
 export const PRESET_NAMES = Object.keys(PRESETS);
 
@@ -373,9 +374,13 @@ export function addTrainOptions(cmd: Command, except: readonly string[] = []): C
 
 /**
  * The TrainConfig from a command's parsed options: defaults, then the preset (with the paper's
- * per-dataset values for `paper`), then every given flag; then validateConfig.
+ * per-dataset values for `paper`), then every given flag; then validateConfig (with
+ * `checkFiles: false`, the pretrained file is left to the caller, as `--plan` reports it).
  */
-export function trainConfigFromOptions(opts: Record<string, unknown>): TrainConfig {
+export function trainConfigFromOptions(
+  opts: Record<string, unknown>,
+  { checkFiles = true } = {},
+): TrainConfig {
   const given = new Map<keyof TrainConfig, unknown>();
   for (const o of TRAIN_OPTIONS)
     for (const f of [o.flag, ...(o.aliases ?? [])]) {
@@ -399,7 +404,7 @@ export function trainConfigFromOptions(opts: Record<string, unknown>): TrainConf
   for (const [key, v] of given) out[key] = v;
   if (cfg.pretrained === 'none') delete cfg.pretrained;
   if (METHODS[cfg.method]?.labels === 'fine') cfg.labels = 'fine';
-  validateConfig(cfg);
+  validateConfig(cfg, { checkFiles });
   return cfg;
 }
 
@@ -416,9 +421,10 @@ export function formatConfig(cfg: TrainConfig, preset: string = DEFAULT_PRESET):
     cfg.pretrained === undefined
       ? 'random init'
       : `pretrained ${cfg.pretrained}${cfg.skipMismatchedStem ? ' (conv1 fresh if it does not fit)' : ''}`;
+  const size = tableRecipe(cfg.dataset)?.size;
   const lines = [
     `config (preset ${preset}; flags override):`,
-    `  data     ${cfg.dataset}${cfg.index ? ` (${cfg.index})` : ''}, labels ${cfg.labels}, train subset ${cfg.trainSubset || 'all'}, test subset ${cfg.testSubset || 'all'}`,
+    `  data     ${cfg.dataset}${cfg.index ? ` (${cfg.index})` : ''}, ${size ? `${size}×${size} px` : 'image size from its index'}, labels ${cfg.labels}, train subset ${cfg.trainSubset || 'all'}, test subset ${cfg.testSubset || 'all'}`,
     `  network  ${net}, ${init}, projector 512 → 128`,
     `  method   ${cfg.method} w ${cfg.w} τ ${cfg.t} τ0 ${cfg.t0}, K ${cfg.K}, m ${cfg.m}, aug q/k ${cfg.augQ}/${cfg.augK}`,
     `  schedule ${cfg.epochs} epochs (${cfg.warmupEpochs} warm-up), batch ${cfg.batchSize}, lr ${cfg.lr}, wd ${cfg.weightDecay}, BN splits ${cfg.bnSplits}`,

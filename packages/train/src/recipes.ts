@@ -17,6 +17,11 @@ export interface DatasetRecipe {
   std: readonly number[];
   /** Augmentation family: which strong / weak pipelines of @maskcon/augment it uses. */
   family: PipelineFamily;
+  /**
+   * Train-split images of the published data (packages/datasets/README.md), for a plan made
+   * before the index is built. sop_split1's depends on the recipe's seed: the paper's is given.
+   */
+  trainImages: number;
   /** `--preset paper` on this dataset, over PAPER_BASE: network, schedule, pipelines. */
   paper: Partial<TrainConfig>;
   /** The paper's w / τ per method on this dataset (seed Table 1 and its appendix). */
@@ -63,6 +68,7 @@ const PAPER_NET_224: Partial<TrainConfig> = {
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } as const;
 const CIFARTOY: Omit<DatasetRecipe, 'paper'> = {
   size: 32,
+  trainImages: 40_000,
   mean: [0.4914, 0.4822, 0.4465],
   std: [0.2023, 0.1994, 0.201],
   family: 'cifar',
@@ -72,6 +78,7 @@ const CIFARTOY: Omit<DatasetRecipe, 'paper'> = {
 export const DATASET_RECIPES = {
   cifar100: {
     size: 32,
+    trainImages: 50_000,
     mean: [0.507, 0.487, 0.441],
     std: [0.267, 0.256, 0.276],
     family: 'cifar',
@@ -82,6 +89,7 @@ export const DATASET_RECIPES = {
   cifartoy_bad: { ...CIFARTOY, paper: PAPER_NET_SMALL },
   imagenet32: {
     size: 32,
+    trainImages: 1_281_167,
     ...IMAGENET,
     family: 'cifar',
     paper: { ...PAPER_NET_SMALL, batchSize: 256, epochs: 100, K: 16384 },
@@ -92,6 +100,7 @@ export const DATASET_RECIPES = {
   // `quick` trains at that size too; conv1 takes one channel, so it is fresh either way).
   fashion_mnist: {
     size: 28,
+    trainImages: 60_000,
     mean: [0.286],
     std: [0.353],
     family: 'cifar',
@@ -101,6 +110,7 @@ export const DATASET_RECIPES = {
   // SOP uses the weak pipeline for both views, as the seed says.
   sop_split1: {
     size: 224,
+    trainImages: 25_368, // the paper's 2,517 products; the recipe's count depends on --seed
     ...IMAGENET,
     family: 'sop',
     paper: { ...PAPER_NET_224, augQ: 'weak', augK: 'weak' },
@@ -108,6 +118,7 @@ export const DATASET_RECIPES = {
   },
   sop_split2: {
     size: 224,
+    trainImages: 14_980, // 1,498 products with 12 images, 10 of each in train
     ...IMAGENET,
     family: 'sop',
     paper: { ...PAPER_NET_224, augQ: 'weak', augK: 'weak' },
@@ -115,6 +126,7 @@ export const DATASET_RECIPES = {
   },
   cars196: {
     size: 224,
+    trainImages: 8_144,
     ...IMAGENET,
     family: 'cars196',
     paper: PAPER_NET_224,

@@ -2,8 +2,10 @@ import { join } from 'node:path';
 import { writeIndex } from '@maskcon/datasets';
 
 export interface SyntheticIndexOptions {
-  /** Side of the stored square RGB images (px); recorded as the index's image size. */
+  /** Side of the stored square images (px); recorded as the index's image size. */
   size: number;
+  /** 3 (RGB, the default) or 1 (grey). */
+  channels?: number;
   /** Coarse classes; there are 5 fine classes per coarse class. */
   classes: number;
   /** Images in the train and test splits. */
@@ -14,26 +16,26 @@ export interface SyntheticIndexOptions {
 }
 
 /**
- * A SQLite index of seeded random-texture RGB images, for timing the training step (`pnpm bench
+ * A SQLite index of seeded random-texture images, for timing the training step (`pnpm bench
  * train`, `pnpm train --dry-run`): the cost of a step does not depend on the pixel values. The
  * index records its image size, so a dataset without a recipe reads it like a user CSV index.
  * Written as `<dir>/synthetic.sqlite`; returns its path.
  */
 export async function buildSyntheticIndex(
   dir: string,
-  { size, classes, train, test, seed = 12345 }: SyntheticIndexOptions,
+  { size, channels = 3, classes, train, test, seed = 12345 }: SyntheticIndexOptions,
 ): Promise<string> {
   const fine = classes * 5;
   let s = seed >>> 0;
   const rnd = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24;
   const images = (n: number) =>
     Array.from({ length: n }, (_, i) => {
-      const data = new Uint8Array(size * size * 3);
+      const data = new Uint8Array(size * size * channels);
       for (let j = 0; j < data.length; j++) data[j] = rnd();
       return {
         fine: i % fine,
         coarse: (i % fine) % classes,
-        image: { data, height: size, width: size, channels: 3 },
+        image: { data, height: size, width: size, channels },
       };
     });
   const res = await writeIndex(

@@ -99,7 +99,7 @@ describe("paper presets (the authors' code: ResNet-18, ImageNet init, seed Table
     const text = formatConfig(parseTrainArgs(['--dataset', 'sop_split2', '--epochs', '3']));
     expect(text.split('\n')).toEqual([
       'config (preset paper; flags override):',
-      '  data     sop_split2, labels coarse, train subset all, test subset all',
+      '  data     sop_split2, 224×224 px, labels coarse, train subset all, test subset all',
       '  network  resnet18 base width 64, stem standard, pretrained imagenet, projector 512 → 128',
       '  method   maskcon w 0.5 τ 0.05 τ0 0.1, K 8192, m 0.99, aug q/k weak/weak',
       '  schedule 3 epochs (5 warm-up), batch 128, lr 0.02, wd 0.0005, BN splits 4',
