@@ -86,6 +86,7 @@ describe('registration', () => {
       'BatchMatMul',
       'Conv2DBackpropFilter',
       'Conv2DBackpropInput',
+      'Identity',
       'Mean',
       'Sum',
     ]);
@@ -109,6 +110,28 @@ describe('registration', () => {
 
     registerWasmTrainingKernels();
     expect(wasmTrainingKernelsRegistered()).toBe(true);
+  });
+});
+
+describe('Identity (the clone tfjs makes of every tensor saved for a gradient)', () => {
+  it('shares the buffer instead of copying, and frees it with the last reference', async () => {
+    await use('wasm');
+    const backend = tf.backend() as unknown as { getMemoryOffset(id: object): number };
+    const before = tf.engine().backend.numDataIds();
+    const x = tf.tensor([1, -2, 3, 4.5], [2, 2]);
+    const y = tf.clone(x);
+    expect(y.dataId).toBe(x.dataId);
+    expect(backend.getMemoryOffset(y.dataId)).toBe(backend.getMemoryOffset(x.dataId));
+    expect(tf.engine().backend.numDataIds()).toBe(before + 1);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, -2, 3, 4.5]);
+    y.dispose();
+    expect(tf.engine().backend.numDataIds()).toBe(before);
+    // gradients that rely on saved clones (Relu keeps its output, Mul its inputs) are unchanged
+    const v = tf.tensor([-1, 2, 3]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), t)))(v);
+    expect(Array.from(await g.data())).toEqual([0, 4, 6]);
+    tf.dispose([v, g]);
   });
 });
 

@@ -9,6 +9,7 @@ import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { batchMatMulConfig } from './batch-mat-mul.js';
 import { meanConfig, sumConfig } from './reduce.js';
+import { identityConfig } from './identity.js';
 import { replacedKernels as replaced } from './originals.js';
 
 export { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
@@ -25,6 +26,7 @@ const CONFIGS: readonly tf.KernelConfig[] = [
   batchMatMulConfig,
   sumConfig,
   meanConfig,
+  identityConfig,
 ];
 
 /** Names of the kernels registered for the 'wasm' backend by `registerWasmTrainingKernels()`. */
