@@ -7,7 +7,7 @@ import { loadNative } from '@maskcon/native';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels } from '../src/kernels/index.js';
+import { batchNormTrainFused, registerWasmTrainingKernels } from '../src/kernels/index.js';
 import {
   NATIVE_KERNEL_NAMES,
   nativeImplementations,
@@ -120,6 +120,8 @@ describe.skipIf(!native.ok)('oneDNN kernels on the wasm heap', () => {
       'Conv2DBackpropFilter',
       'Conv2DBackpropInput',
       'FusedConv2D',
+      'MaskconBatchNormGrad',
+      'MaskconBatchNormTrain',
     ]);
     expect(nativeKernelsRegistered()).toBe(true);
     const wasmConv = tf.getKernel('Conv2D', 'wasm');
@@ -256,6 +258,54 @@ describe.skipIf(!native.ok)('oneDNN kernels on the wasm heap', () => {
       const got = await runOn('wasm', [c.a, c.b], 700 + 2 * i, f);
       expect(got.shape).toEqual(ref.shape);
       expect(maxAbsDiff(ref.data, got.data)).toBeLessThan(TOL);
+    });
+  });
+
+  describe('split BatchNorm (training) forward and backward', () => {
+    // [n, h, w, c, groups]: one and several groups, channels off the 16-lane blocks, 1×1 maps.
+    const cases: [number, number, number, number, number][] = [
+      [4, 5, 6, 3, 1],
+      [4, 5, 6, 3, 2],
+      [8, 3, 3, 16, 4],
+      [6, 4, 4, 17, 3],
+      [2, 1, 1, 7, 1],
+      [3, 7, 5, 33, 1],
+    ];
+    it.each(cases.map((c) => [c.join('×'), c] as const))('%s', async (_n, c) => {
+      const [n, h, w, ch, groups] = c;
+      /** y, mean, variance and the gradients of Σ y·r for seeded r, as flat arrays. */
+      const run = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
+        await use(backend);
+        const x = tf.add(seeded([n, h, w, ch], 21), 0.5) as tf.Tensor4D;
+        const gamma = tf.add(seeded([ch], 22), 1);
+        const beta = seeded([ch], 23);
+        const r = seeded([n, h, w, ch], 24);
+        const tensors = tf.memory().numTensors;
+        const outs: tf.Tensor[] = [];
+        const g = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+          const res = batchNormTrainFused(xi as tf.Tensor4D, gi, bi, 1e-5, groups);
+          outs.push(tf.keep(res.y.clone()), res.mean, res.variance);
+          return tf.sum(tf.mul(res.y, r));
+        })([x, gamma, beta]);
+        const all = [...outs, ...g];
+        const data = await Promise.all(all.map(async (t) => Float32Array.from(await t.data())));
+        tf.dispose(all);
+        expect(tf.memory().numTensors).toBe(tensors);
+        tf.dispose([x, gamma, beta, r]);
+        return data;
+      };
+      const ref = await run('cpu');
+      const before = [...nativeImplementations().keys()].filter((k) => k.startsWith('BatchNorm'));
+      const got = await run('wasm');
+      const after = [...nativeImplementations().keys()].filter((k) => k.startsWith('BatchNorm'));
+      expect(after.length, 'forward and backward ran on oneDNN').toBe(before.length + 2);
+      const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'];
+      expect(ref[1]).toHaveLength(groups * ch);
+      for (let i = 0; i < names.length; i++) {
+        expect(got[i], names[i]).toHaveLength(ref[i].length);
+        expect(maxAbs(ref[i]), names[i]).toBeGreaterThan(0);
+        expect(maxAbsDiff(ref[i], got[i]), names[i]).toBeLessThan(TOL);
+      }
     });
   });
 

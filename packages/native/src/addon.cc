@@ -46,6 +46,15 @@ struct Plan {
   std::string impl;
 };
 
+// A batch normalization over one group of images (see BatchNorm).
+struct BnPlan {
+  dnnl::primitive prim;
+  memory::desc data, stat;
+  std::optional<memory> scratchpad;
+  size_t scratchBytes = 0;
+  std::string impl;
+};
+
 constexpr size_t kAlign = 64;
 size_t alignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -54,6 +63,7 @@ struct ThreadState {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
   std::unordered_map<std::string, std::unique_ptr<Plan>> plans;
+  std::unordered_map<std::string, std::unique_ptr<BnPlan>> bnPlans;
   void* arena = nullptr;
   size_t arenaBytes = 0;
   ~ThreadState() { std::free(arena); }
@@ -326,6 +336,123 @@ Napi::Value MatMul(const Napi::CallbackInfo& info) {
   }
 }
 
+// Training-mode batch normalization of an NHWC batch whose statistics are per group of
+// n/groups consecutive images (split BN): each group is one oneDNN batch_normalization over
+// {n/groups, c, h, w} in nhwc, with separate scale (gamma) and shift (beta) and biased variance.
+// forward:  slots 0 = x, 1 = gamma, 2 = beta, 3 = y, 4 = mean [groups, c], 5 = variance [groups, c]
+// backward: slots 0 = dy, 1 = x, 2 = gamma, 3 = beta, 4 = mean, 5 = variance, 6 = dx, 7 = dgamma,
+// 8 = dbeta (dgamma/dbeta summed over the groups). oneDNN 2.6's backward refuses to run without the
+// shift argument although the gradients do not depend on it.
+enum BnKind { kBnForward = 0, kBnBackward = 1 };
+
+std::unique_ptr<BnPlan> makeBnPlan(ThreadState& st, int kind, int64_t rows, int64_t h, int64_t w,
+                                   int64_t c, float eps) {
+  auto plan = std::make_unique<BnPlan>();
+  plan->data = memory::desc({rows, c, h, w}, dt::f32, tag::nhwc);
+  plan->stat = memory::desc({c}, dt::f32, tag::x);
+  const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, plan->data, eps,
+                                             flags);
+  dnnl::batch_normalization_forward::primitive_desc fpd(fd, scratchpadAttr(), st.eng);
+  if (kind == kBnForward) {
+    plan->prim = dnnl::batch_normalization_forward(fpd);
+    plan->scratchBytes = fpd.scratchpad_desc().get_size();
+    if (plan->scratchBytes > 0) plan->scratchpad = memory(fpd.scratchpad_desc(), st.eng, DNNL_MEMORY_NONE);
+    plan->impl = fpd.impl_info_str();
+  } else {
+    dnnl::batch_normalization_backward::desc bd(dnnl::prop_kind::backward, plan->data, plan->data,
+                                                eps, flags);
+    dnnl::batch_normalization_backward::primitive_desc bpd(bd, scratchpadAttr(), st.eng, fpd);
+    plan->prim = dnnl::batch_normalization_backward(bpd);
+    plan->scratchBytes = bpd.scratchpad_desc().get_size();
+    if (plan->scratchBytes > 0) plan->scratchpad = memory(bpd.scratchpad_desc(), st.eng, DNNL_MEMORY_NONE);
+    plan->impl = bpd.impl_info_str();
+  }
+  return plan;
+}
+
+// batchNorm(kind, heap, offsets[6 | 9], [n, h, w, c, groups], eps) → implementation name.
+Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const int kind = info[0].As<Napi::Number>().Int32Value();
+    if (kind != kBnForward && kind != kBnBackward)
+      throw Napi::RangeError::New(env, "batchNorm kind must be 0 (forward) or 1 (backward)");
+    size_t heapBytes;
+    char* base = heapBase(info[1], &heapBytes);
+    const std::vector<int64_t> g = intArgs(info[3], 5, "shape");
+    const int64_t n = g[0], h = g[1], w = g[2], c = g[3], groups = g[4];
+    if (n <= 0 || h <= 0 || w <= 0 || c <= 0 || groups <= 0 || n % groups != 0)
+      throw Napi::RangeError::New(env, "batchNorm: the batch must split into whole groups");
+    const float eps = info[4].As<Napi::Number>().FloatValue();
+    const int64_t data = 4 * n * h * w * c, stat = 4 * groups * c, vec = 4 * c;
+    const std::vector<int64_t> bytes =
+        kind == kBnForward ? std::vector<int64_t>{data, vec, vec, data, stat, stat}
+                           : std::vector<int64_t>{data, data, vec, vec, stat, stat, data, vec, vec};
+    const std::vector<int64_t> offsets = intArgs(info[2], bytes.size(), "offsets");
+    std::vector<char*> ptrs = pointers(env, base, heapBytes, offsets, bytes);
+    for (char* p : ptrs)
+      if (p == nullptr) throw Napi::TypeError::New(env, "batchNorm: an operand offset is missing");
+    ThreadState& st = state();
+    const int64_t rows = n / groups;
+    std::vector<int64_t> key{kind, rows, h, w, c};
+    key.push_back(static_cast<int64_t>(static_cast<double>(eps) * 1e12));
+    auto it = st.bnPlans.find(keyOf('b', key));
+    if (it == st.bnPlans.end())
+      it = st.bnPlans.emplace(keyOf('b', key), makeBnPlan(st, kind, rows, h, w, c, eps)).first;
+    BnPlan& plan = *it->second;
+    // Per-group partial dgamma/dbeta after the first group live at the end of the arena.
+    const size_t partial = kind == kBnBackward && groups > 1 ? alignUp(2 * vec) : 0;
+    char* arena = st.arenaFor(alignUp(plan.scratchBytes) + partial);
+    if (plan.scratchpad) plan.scratchpad->set_data_handle(arena);
+    const size_t groupBytes = static_cast<size_t>(data / groups);
+    auto mem = [&](const memory::desc& d, void* p) { return memory(d, st.eng, p); };
+    for (int64_t gi = 0; gi < groups; gi++) {
+      const size_t off = gi * groupBytes;
+      const size_t soff = gi * vec;
+      std::unordered_map<int, memory> args;
+      if (plan.scratchpad) args.insert({DNNL_ARG_SCRATCHPAD, *plan.scratchpad});
+      if (kind == kBnForward) {
+        args.insert({DNNL_ARG_SRC, mem(plan.data, ptrs[0] + off)});
+        args.insert({DNNL_ARG_SCALE, mem(plan.stat, ptrs[1])});
+        args.insert({DNNL_ARG_SHIFT, mem(plan.stat, ptrs[2])});
+        args.insert({DNNL_ARG_DST, mem(plan.data, ptrs[3] + off)});
+        args.insert({DNNL_ARG_MEAN, mem(plan.stat, ptrs[4] + soff)});
+        args.insert({DNNL_ARG_VARIANCE, mem(plan.stat, ptrs[5] + soff)});
+      } else {
+        char* dg = gi == 0 ? ptrs[7] : arena + alignUp(plan.scratchBytes);
+        char* db = gi == 0 ? ptrs[8] : arena + alignUp(plan.scratchBytes) + vec;
+        args.insert({DNNL_ARG_DIFF_DST, mem(plan.data, ptrs[0] + off)});
+        args.insert({DNNL_ARG_SRC, mem(plan.data, ptrs[1] + off)});
+        args.insert({DNNL_ARG_SCALE, mem(plan.stat, ptrs[2])});
+        args.insert({DNNL_ARG_SHIFT, mem(plan.stat, ptrs[3])});
+        args.insert({DNNL_ARG_MEAN, mem(plan.stat, ptrs[4] + soff)});
+        args.insert({DNNL_ARG_VARIANCE, mem(plan.stat, ptrs[5] + soff)});
+        args.insert({DNNL_ARG_DIFF_SRC, mem(plan.data, ptrs[6] + off)});
+        args.insert({DNNL_ARG_DIFF_SCALE, mem(plan.stat, dg)});
+        args.insert({DNNL_ARG_DIFF_SHIFT, mem(plan.stat, db)});
+      }
+      plan.prim.execute(st.strm, args);
+      st.strm.wait();
+      if (kind == kBnBackward && gi > 0) {
+        float* sumG = reinterpret_cast<float*>(ptrs[7]);
+        float* sumB = reinterpret_cast<float*>(ptrs[8]);
+        const float* pg = reinterpret_cast<const float*>(arena + alignUp(plan.scratchBytes));
+        const float* pb = pg + c;
+        for (int64_t i = 0; i < c; i++) {
+          sumG[i] += pg[i];
+          sumB[i] += pb[i];
+        }
+      }
+    }
+    return Napi::String::New(env, plan.impl);
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(env, std::string("oneDNN: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "oneDNN: out of memory for the batch-norm scratchpad");
+  }
+}
+
 // setThreads(n): OpenMP threads for this JS thread's primitives (a per-thread setting).
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int n = info[0].As<Napi::Number>().Int32Value();
@@ -342,6 +469,7 @@ Napi::Value Threads(const Napi::CallbackInfo& info) {
 Napi::Value ClearCache(const Napi::CallbackInfo& info) {
   ThreadState& st = state();
   st.plans.clear();
+  st.bnPlans.clear();
   std::free(st.arena);
   st.arena = nullptr;
   st.arenaBytes = 0;
@@ -384,7 +512,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   }
   o.Set("isa", isa);
   o.Set("threads", omp_get_max_threads());
-  o.Set("cachedPlans", static_cast<double>(state().plans.size()));
+  o.Set("cachedPlans", static_cast<double>(state().plans.size() + state().bnPlans.size()));
   o.Set("arenaBytes", static_cast<double>(state().arenaBytes));
   return o;
 }
@@ -392,6 +520,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv", Napi::Function::New(env, Conv));
   exports.Set("matmul", Napi::Function::New(env, MatMul));
+  exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));

@@ -51,6 +51,13 @@ export interface NativeInfo {
 interface Addon {
   conv(kind: number, heap: ArrayBufferView, offsets: number[], shape: number[]): string;
   matmul(heap: ArrayBufferView, offsets: number[], shape: number[]): string;
+  batchNorm(
+    kind: number,
+    heap: ArrayBufferView,
+    offsets: number[],
+    shape: number[],
+    eps: number,
+  ): string;
   setThreads(n: number): void;
   threads(): number;
   clearCache(): void;
@@ -69,6 +76,45 @@ export interface ConvOperands {
   /** bias [co], forward only */
   bias?: number;
 }
+
+/** Which batch normalization a `batchNorm` call computes. */
+export const BatchNormKind = { forward: 0, backward: 1 } as const;
+
+/** NHWC batch [n, h, w, c] normalised per group of n / groups consecutive images (split BN). */
+export interface BatchNormShape {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  groups: number;
+  eps: number;
+}
+
+/** Byte offsets of a training-mode batch normalization's operands in the heap. */
+export type BatchNormOperands =
+  | {
+      kind: 'forward';
+      /** in: x [n,h,w,c], gamma [c], beta [c]; out: y [n,h,w,c], mean and variance [groups, c] */
+      x: number;
+      gamma: number;
+      beta: number;
+      y: number;
+      mean: number;
+      variance: number;
+    }
+  | {
+      kind: 'backward';
+      /** in: dy, x, gamma, beta, the forward's mean and variance; out: dx, dgamma and dbeta [c] */
+      dy: number;
+      x: number;
+      gamma: number;
+      beta: number;
+      mean: number;
+      variance: number;
+      dx: number;
+      dgamma: number;
+      dbeta: number;
+    };
 
 export interface NativeKernels {
   /** Runs one convolution in place on `heap`; returns oneDNN's implementation name. */
@@ -96,6 +142,11 @@ export interface NativeKernels {
       transposeB: boolean;
     },
   ): string;
+  /**
+   * Training-mode batch normalization (biased variance, statistics per group) forward or
+   * backward, in place on `heap`; returns oneDNN's implementation name.
+   */
+  batchNorm(heap: ArrayBufferView, at: BatchNormOperands, s: BatchNormShape): string;
   /** OpenMP threads for the calling JS thread's primitives (main thread or one worker). */
   setThreads(n: number): void;
   threads(): number;
@@ -147,6 +198,19 @@ function wrap(addon: Addon): NativeKernels {
         heap,
         [at.a, at.b, at.c],
         [s.batchA, s.batchB, s.m, s.k, s.n, s.transposeA ? 1 : 0, s.transposeB ? 1 : 0],
+      );
+    },
+    batchNorm(heap, at, s) {
+      const offsets =
+        at.kind === 'forward'
+          ? [at.x, at.gamma, at.beta, at.y, at.mean, at.variance]
+          : [at.dy, at.x, at.gamma, at.beta, at.mean, at.variance, at.dx, at.dgamma, at.dbeta];
+      return addon.batchNorm(
+        BatchNormKind[at.kind],
+        heap,
+        offsets,
+        [s.n, s.h, s.w, s.c, s.groups],
+        s.eps,
       );
     },
     setThreads: (n) => addon.setThreads(n),

@@ -75,6 +75,8 @@ interface Result {
   images_per_s: number;
   step_s_min: number;
   step_s_max: number;
+  /** CPU seconds (all threads of the process) per timed step: less sensitive to other jobs' load. */
+  cpu_s_per_step?: number;
   peak_rss_mb: number;
   threads: number;
   version?: string;
@@ -318,11 +320,14 @@ async function runOurs(o: Options): Promise<void> {
   const tensorsBefore = tensors();
   const times: number[] = [];
   let loss = NaN;
+  // Process CPU time covers the worker threads too (one process per configuration).
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < o.steps; i++) {
     const t0 = performance.now();
     loss = await step(o.warmup + i);
     times.push((performance.now() - t0) / 1000);
   }
+  const cpu = process.cpuUsage(cpu0);
   const leaked = tensors() - tensorsBefore;
   const total = times.reduce((p, q) => p + q, 0);
   let profile: Result['profile'];
@@ -359,6 +364,7 @@ async function runOurs(o: Options): Promise<void> {
     images_per_s: (n * o.steps) / total,
     step_s_min: Math.min(...times),
     step_s_max: Math.max(...times),
+    cpu_s_per_step: (cpu.user + cpu.system) / 1e6 / o.steps,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     threads: engine.workers,
     backend: engine.backend,

@@ -205,10 +205,12 @@ def main():
     for _ in range(a.warmup):
         model.step(xq, xk, labels).item()
     times = []
+    c0 = time.process_time()  # CPU seconds of every thread: comparable under a shared machine's load
     for _ in range(a.steps):
         t0 = time.perf_counter()
         loss = model.step(xq, xk, labels).item()
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - c0
     total = sum(times)
     print(json.dumps({
         "impl": "pytorch",
@@ -218,6 +220,7 @@ def main():
         "images_per_s": n * a.steps / total,
         "step_s_min": min(times),
         "step_s_max": max(times),
+        "cpu_s_per_step": cpu / a.steps,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": torch.get_num_threads(),
         "bn_splits": BN_SPLITS,

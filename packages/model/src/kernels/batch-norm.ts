@@ -16,6 +16,68 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/**
+ * Kernel names of the same op and its gradient as single kernels, for a backend that provides
+ * them (the native backend: oneDNN batch_normalization, kernels/native.ts). Where none is
+ * registered the op is composed from tfjs ops as below.
+ *   BATCH_NORM_TRAIN: {x, gamma, beta} → [y, mean G×C, variance G×C]
+ *   BATCH_NORM_GRAD:  {dy, x, gamma, beta, mean, variance} → [dx, dgamma, dbeta]
+ */
+export const BATCH_NORM_TRAIN = 'MaskconBatchNormTrain';
+export const BATCH_NORM_GRAD = 'MaskconBatchNormGrad';
+export interface BatchNormAttrs {
+  eps: number;
+  groups: number;
+}
+
+function hasSingleKernels(x: tf.Tensor): boolean {
+  const backend = tf.getBackend();
+  return (
+    x.dtype === 'float32' &&
+    tf.getKernel(BATCH_NORM_TRAIN, backend) != null &&
+    tf.getKernel(BATCH_NORM_GRAD, backend) != null
+  );
+}
+
+/** The op as the two single kernels (same contract as the composed form below). */
+function batchNormTrainKernels(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  groups: number,
+): BatchNormTrainResult {
+  let stats: { mean: tf.Tensor2D; variance: tf.Tensor2D } | null = null;
+  const attrs = { eps, groups } as unknown as tf.NamedAttrMap;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, g, b] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, mean, variance] = tf
+      .engine()
+      .runKernel(BATCH_NORM_TRAIN, { x: xi, gamma: g, beta: b }, attrs) as tf.Tensor[];
+    stats = { mean: tf.keep(mean) as tf.Tensor2D, variance: tf.keep(variance) as tf.Tensor2D };
+    save([xi, g, b, mean, variance]); // saved clones share the data (kernels/identity.ts)
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, gs, bs, ms, vs] = saved;
+        const [dx, dGamma, dBeta] = tf
+          .engine()
+          .runKernel(
+            BATCH_NORM_GRAD,
+            { dy: dy as tf.Tensor, x: xs, gamma: gs, beta: bs, mean: ms, variance: vs },
+            attrs,
+          ) as tf.Tensor[];
+        return [dx, tf.reshape(dGamma, gs.shape), tf.reshape(dBeta, gs.shape)];
+      },
+    };
+  });
+  const y = op(x, gamma, beta) as tf.Tensor4D;
+  const s = stats as { mean: tf.Tensor2D; variance: tf.Tensor2D } | null;
+  if (s == null) throw new Error('batchNormTrainFused: statistics were not computed');
+  return { y, mean: s.mean, variance: s.variance };
+}
+
 export interface BatchNormTrainResult {
   y: tf.Tensor4D;
   /** Per-group batch mean and biased variance, G×C (kept: the caller disposes them). */
@@ -33,6 +95,7 @@ export function batchNormTrainFused(
   const [n, h, w, c] = x.shape;
   if (n % groups !== 0)
     throw new Error(`Batch of ${n} cannot be split into ${groups} BatchNorm groups.`);
+  if (hasSingleKernels(x)) return batchNormTrainKernels(x, gamma, beta, eps, groups);
   const r = (n / groups) * h * w;
   let stats: { mean: tf.Tensor2D; variance: tf.Tensor2D } | null = null;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

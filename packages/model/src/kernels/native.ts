@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { NativeKernels, ConvGeometry, ConvKind } from '@maskcon/native';
 import { ConvKind as Kind } from '@maskcon/native';
 import type { Info, WasmBackend } from './wasm-ops.js';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, type BatchNormAttrs } from './batch-norm.js';
 
 /** The kernels ours replace, by name (tfjs's or this project's wasm kernels). */
 const previous = new Map<string, tf.KernelConfig>();
@@ -275,6 +276,79 @@ function batchMatMulNative(args: KernelArgs): Info {
   return callPrevious(tf.BatchMatMul, args);
 }
 
+/**
+ * Training-mode split BatchNorm forward (kernels/batch-norm.ts's BATCH_NORM_TRAIN): x [n,h,w,c],
+ * gamma, beta [c] → y, mean [groups, c], biased variance [groups, c]. One oneDNN pass per group
+ * instead of the ~10 elementwise wasm passes of the composed op.
+ */
+function batchNormTrainNative(args: KernelArgs): Info[] {
+  const backend = args.backend as WasmBackend;
+  const { x, gamma, beta } = args.inputs as { x: Info; gamma: Info; beta: Info };
+  const { eps, groups } = args.attrs as unknown as BatchNormAttrs;
+  const [n, h, w, c] = x.shape;
+  if (addon == null) throw new Error('native kernels: the addon is not loaded');
+  const y = backend.makeOutput(x.shape, 'float32');
+  const mean = backend.makeOutput([groups, c], 'float32');
+  const variance = backend.makeOutput([groups, c], 'float32');
+  const key = `BatchNormTrain [${n},${h},${w},${c}] groups ${groups}`;
+  implementations.set(
+    key,
+    addon.batchNorm(
+      heapOf(backend),
+      {
+        kind: 'forward',
+        x: offsetOf(backend, x),
+        gamma: offsetOf(backend, gamma),
+        beta: offsetOf(backend, beta),
+        y: offsetOf(backend, y),
+        mean: offsetOf(backend, mean),
+        variance: offsetOf(backend, variance),
+      },
+      { n, h, w, c, groups, eps },
+    ),
+  );
+  return [y, mean, variance];
+}
+
+/** Its backward: dy, x, gamma, beta, mean, variance → dx [n,h,w,c], dgamma, dbeta [c]. */
+function batchNormGradNative(args: KernelArgs): Info[] {
+  const backend = args.backend as WasmBackend;
+  const { dy, x, gamma, beta, mean, variance } = args.inputs as Record<string, Info>;
+  const { eps, groups } = args.attrs as unknown as BatchNormAttrs;
+  const [n, h, w, c] = x.shape;
+  if (addon == null) throw new Error('native kernels: the addon is not loaded');
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const dgamma = backend.makeOutput([c], 'float32');
+  const dbeta = backend.makeOutput([c], 'float32');
+  const key = `BatchNormGrad [${n},${h},${w},${c}] groups ${groups}`;
+  implementations.set(
+    key,
+    addon.batchNorm(
+      heapOf(backend),
+      {
+        kind: 'backward',
+        dy: offsetOf(backend, dy),
+        x: offsetOf(backend, x),
+        gamma: offsetOf(backend, gamma),
+        beta: offsetOf(backend, beta),
+        mean: offsetOf(backend, mean),
+        variance: offsetOf(backend, variance),
+        dx: offsetOf(backend, dx),
+        dgamma: offsetOf(backend, dgamma),
+        dbeta: offsetOf(backend, dbeta),
+      },
+      { n, h, w, c, groups, eps },
+    ),
+  );
+  return [dx, dgamma, dbeta];
+}
+
+/** Kernels of this project's own ops (no tfjs kernel underneath to fall back to). */
+const OWN_KERNELS: ReadonlyArray<[string, (args: KernelArgs) => Info[]]> = [
+  [BATCH_NORM_TRAIN, batchNormTrainNative],
+  [BATCH_NORM_GRAD, batchNormGradNative],
+];
+
 const KERNELS: ReadonlyArray<[string, (args: KernelArgs) => Info]> = [
   [tf.Conv2D, conv2dNative],
   [tf.FusedConv2D, fusedConv2dNative],
@@ -291,8 +365,17 @@ const configs: tf.KernelConfig[] = KERNELS.map(([kernelName, fn]) => ({
   setupFunc: (backend) => previous.get(kernelName)?.setupFunc?.(backend),
 }));
 
+const ownConfigs: tf.KernelConfig[] = OWN_KERNELS.map(([kernelName, fn]) => ({
+  kernelName,
+  backendName: 'wasm',
+  kernelFunc: fn as unknown as tf.KernelFunc,
+}));
+
 /** Names of the kernels `registerNativeKernels` puts on the wasm backend. */
-export const NATIVE_KERNEL_NAMES: readonly string[] = Object.freeze(KERNELS.map(([n]) => n));
+export const NATIVE_KERNEL_NAMES: readonly string[] = Object.freeze([
+  ...KERNELS.map(([n]) => n),
+  ...OWN_KERNELS.map(([n]) => n),
+]);
 
 /**
  * Registers the oneDNN kernels for 'wasm' on top of whatever is registered (call after
@@ -309,6 +392,8 @@ export function registerNativeKernels(kernels: NativeKernels): readonly string[]
     tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
   }
+  for (const config of ownConfigs)
+    if (tf.getKernel(config.kernelName, 'wasm') == null) tf.registerKernel(config);
   return NATIVE_KERNEL_NAMES;
 }
 
@@ -321,11 +406,14 @@ export function unregisterNativeKernels(): void {
     if (prev != null) tf.registerKernel(prev);
     previous.delete(config.kernelName);
   }
+  for (const config of ownConfigs)
+    if (tf.getKernel(config.kernelName, 'wasm') === config)
+      tf.unregisterKernel(config.kernelName, 'wasm');
 }
 
 /** True when our oneDNN kernels are the active wasm kernels. */
 export function nativeKernelsRegistered(): boolean {
-  return configs.every((c) => tf.getKernel(c.kernelName, 'wasm') === c);
+  return [...configs, ...ownConfigs].every((c) => tf.getKernel(c.kernelName, 'wasm') === c);
 }
 
 /** oneDNN's implementation per kernel and shape run so far (e.g. 'brgconv:avx512_core'). */
