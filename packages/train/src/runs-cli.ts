@@ -1,6 +1,8 @@
 import { createCommand, intOption, Option, pathOption, runCli } from '@maskcon/datasets';
 import { DEFAULT_CONFIG } from './config.js';
 import { RunsDb, type RunRow } from './runs-db.js';
+import { effectiveStatus } from './run-lock.js';
+import { runFolder } from './run-folder.js';
 
 function pct(rec: Map<number, number>, k: number): string {
   return (rec.has(k) ? (100 * rec.get(k)!).toFixed(2) : '-').padStart(7);
@@ -13,13 +15,13 @@ function list(db: RunsDb, path: string): void {
     return;
   }
   console.log(
-    '  id  status    dataset        method   w     τ      epochs  backend  img/s     R@1    R@2    R@5   R@10',
+    '  id  status       dataset        method   w     τ      epochs  backend  img/s     R@1    R@2    R@5   R@10',
   );
   for (const r of rows) {
     const c = JSON.parse(r.config) as { w: number; t: number; epochs: number };
     const rec = new Map(db.finalRecalls(r.id).map((x) => [x.k, x.recall]));
     console.log(
-      `${String(r.id).padStart(4)}  ${r.status.padEnd(8)}  ${r.dataset.padEnd(13)}  ${r.method.padEnd(7)}  ${String(c.w).padEnd(4)}  ${String(c.t).padEnd(5)}  ${String(c.epochs).padStart(6)}  ${(r.backend ?? '-').padEnd(7)}  ${(r.images_per_s ?? 0).toFixed(1).padStart(6)}${pct(rec, 1)}${pct(rec, 2)}${pct(rec, 5)}${pct(rec, 10)}`,
+      `${String(r.id).padStart(4)}  ${effectiveStatus(r.status, runFolder(path, r.id).lock).padEnd(11)}  ${r.dataset.padEnd(13)}  ${r.method.padEnd(7)}  ${String(c.w).padEnd(4)}  ${String(c.t).padEnd(5)}  ${String(c.epochs).padStart(6)}  ${(r.backend ?? '-').padEnd(7)}  ${(r.images_per_s ?? 0).toFixed(1).padStart(6)}${pct(rec, 1)}${pct(rec, 2)}${pct(rec, 5)}${pct(rec, 10)}`,
     );
   }
 }
