@@ -51,6 +51,8 @@ function makeData(n: number, dim: number): { emb: Float32Array; labels: Int32Arr
 /** Child mode: `--one fast|exact embFile labelsFile n dim threads` → one JSON line. */
 async function runOne(args: string[]): Promise<void> {
   const [impl, embFile, labelsFile, nStr, dimStr, threadsStr] = args;
+  if (embFile === undefined || labelsFile === undefined)
+    throw new Error('bench-recall --one needs: fast|exact EMB_FILE LABELS_FILE N DIM THREADS.');
   const n = Number(nStr);
   const dim = Number(dimStr);
   const emb = new Float32Array(readFileSync(embFile).buffer.slice(0));
@@ -82,14 +84,18 @@ async function runOne(args: string[]): Promise<void> {
 
 function parseList(argv: string[], flag: string, fallback: number[]): number[] {
   const i = argv.indexOf(flag);
-  return i >= 0 ? argv[i + 1].split(',').map(Number) : fallback;
+  if (i < 0) return fallback;
+  const value = argv[i + 1];
+  if (value === undefined)
+    throw new Error(`${flag} needs a comma-separated list, e.g. ${flag} 1,2`);
+  return value.split(',').map(Number);
 }
 
 function measure(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Measurement | string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24, env });
   if (r.status !== 0)
     return `failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}`;
-  return JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as Measurement;
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as Measurement;
 }
 
 async function main(): Promise<void> {
@@ -167,7 +173,7 @@ async function main(): Promise<void> {
           ]);
         let reference: RecallResult | undefined;
         for (const [name, cmd, args, env] of impls) {
-          process.stderr.write(`N=${n} d=${dim}: ${name} … (load ${loadavg()[0].toFixed(1)})\n`);
+          process.stderr.write(`N=${n} d=${dim}: ${name} … (load ${loadavg()[0]?.toFixed(1)})\n`);
           const m = measure(cmd, args, env);
           if (typeof m === 'string') {
             rows.push([n.toLocaleString('en'), String(dim), name, m, '', '', '', '', '']);
@@ -176,7 +182,9 @@ async function main(): Promise<void> {
           if (m.backend) notes.add(`${name}: backend ${m.backend}`);
           if (m.blas) notes.add(`${name.split(',')[0]}: BLAS ${m.blas}`);
           reference ??= m.recalls;
-          const same = KS.every((k) => Math.abs(m.recalls[k] - reference![k]) < 1e-12);
+          const ref = reference;
+          // a missing K gives NaN, which is not "same"
+          const same = KS.every((k) => Math.abs((m.recalls[k] ?? NaN) - (ref[k] ?? NaN)) < 1e-12);
           rows.push([
             n.toLocaleString('en'),
             String(dim),
@@ -184,8 +192,8 @@ async function main(): Promise<void> {
             m.seconds.toFixed(2),
             m.cpuSeconds.toFixed(2),
             m.peakRssMB.toFixed(0),
-            (100 * m.recalls[1]).toFixed(2),
-            (100 * m.recalls[10]).toFixed(2),
+            (100 * (m.recalls[1] ?? NaN)).toFixed(2),
+            (100 * (m.recalls[10] ?? NaN)).toFixed(2),
             same ? 'yes' : 'NO',
           ]);
           process.stderr.write(
@@ -199,9 +207,9 @@ async function main(): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]?.length ?? 0)));
   const line = (cells: string[]) =>
-    `| ${cells.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
+    `| ${cells.map((cell, c) => (c < 3 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join(' | ')} |`;
   console.log(line(header));
   console.log(
     `|${widths.map((w, c) => (c < 3 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,

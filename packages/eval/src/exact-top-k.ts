@@ -71,37 +71,46 @@ export async function exactTopKFromCandidates(
    */
   const resolve = (q: number, values: Float32Array, ids: Int32Array, r: number, kp: number) => {
     const self = hasSelf ? (s.selfOffset as number) + q : -1;
+    if (ids.length < (r + 1) * kp || values.length < (r + 1) * kp)
+      throw new Error(
+        `exactTopK: the candidate source returned ${ids.length} ids and ${values.length} values, fewer than ${r + 1} rows of ${kp}.`,
+      );
+    // Below, every index is < len ≤ kp (the buffers' length), and len ≥ k: a row holds kp ≥ k + 1
+    // candidates when the query itself may be among them, and skips it at most once.
     let len = 0;
     for (let t = r * kp; t < (r + 1) * kp; t++) {
       if (ids[t] === self) continue;
-      candIdx[len] = ids[t];
-      candSim[len++] = values[t];
+      candIdx[len] = ids[t]!;
+      candSim[len++] = values[t]!;
     }
-    const cut = candSim[k - 1] - delta; // the window's lower edge
-    if (kp < n && candSim[len - 1] >= cut) return false;
+    const cut = candSim[k - 1]! - delta; // the window's lower edge
+    if (kp < n && candSim[len - 1]! >= cut) return false;
     let windowEnd = k;
-    while (windowEnd < len && candSim[windowEnd] >= cut) windowEnd++;
+    while (windowEnd < len && candSim[windowEnd]! >= cut) windowEnd++;
     // Runs of candidates closer than δ to their neighbour are re-scored and sorted exactly.
     const out = q * k;
     let emitted = 0;
     for (let start = 0; emitted < k; ) {
       let end = start + 1;
-      while (end < windowEnd && candSim[end - 1] - candSim[end] <= delta) end++;
+      while (end < windowEnd && candSim[end - 1]! - candSim[end]! <= delta) end++;
       if (end - start === 1) {
-        indices[out + emitted] = candIdx[start];
+        const id = candIdx[start]!;
+        indices[out + emitted] = id;
         if (s.withSimilarities)
-          similarities[out + emitted] = exactDot(queries, q, gallery, candIdx[start], dim);
+          similarities[out + emitted] = exactDot(queries, q, gallery, id, dim);
         emitted++;
       } else {
         order.length = 0;
         for (let c = start; c < end; c++) {
-          exact[c] = exactDot(queries, q, gallery, candIdx[c], dim);
+          exact[c] = exactDot(queries, q, gallery, candIdx[c]!, dim);
           order.push(c);
         }
-        order.sort((a, b) => exact[b] - exact[a] || candIdx[a] - candIdx[b]);
-        for (let c = 0; c < order.length && emitted < k; c++, emitted++) {
-          indices[out + emitted] = candIdx[order[c]];
-          if (s.withSimilarities) similarities[out + emitted] = exact[order[c]];
+        order.sort((a, b) => exact[b]! - exact[a]! || candIdx[a]! - candIdx[b]!);
+        for (const c of order) {
+          if (emitted === k) break;
+          indices[out + emitted] = candIdx[c]!;
+          if (s.withSimilarities) similarities[out + emitted] = exact[c]!;
+          emitted++;
         }
       }
       start = end;
@@ -156,7 +165,7 @@ export function fullScan(
   for (let j = 0; j < n; j++) {
     if (j === self) continue;
     const sim = exactDot(queries, q, gallery, j, dim);
-    if (sim >= list.thresholds[0]) list.offer(0, j, sim);
+    if (sim >= list.thresholds[0]!) list.offer(0, j, sim);
   }
   indices.set(list.indices, out);
   if (similarities.length > 0) similarities.set(list.similarities, out);

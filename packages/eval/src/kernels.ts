@@ -25,6 +25,15 @@ export function similarityTile(
   out: Float64Array,
   stride: number,
 ): void {
+  // Every read below is inside these bounds, checked once here (hence the `!` on reads).
+  if (i1 * dim > x.length || j1 * dim > x.length || i0 < 0 || j0 < 0)
+    throw new RangeError(
+      `similarityTile: rows [${i0}, ${i1}) × [${j0}, ${j1}) of dim ${dim} exceed the ${x.length} values given.`,
+    );
+  if ((i1 - i0 - 1) * stride + (j1 - j0) > out.length)
+    throw new RangeError(
+      `similarityTile: the output (${out.length} values) is smaller than the tile.`,
+    );
   const dEven = dim - (dim & 1); // last index of the paired loop; an odd tail goes to `even`
   const hasTail = (dim & 1) === 1;
   let i = i0;
@@ -46,14 +55,14 @@ export function similarityTile(
         be0 = 0,
         be1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        const a0 = x[a + k],
-          a1 = x[a + k + 1];
-        const b0 = x[b + k],
-          b1 = x[b + k + 1];
-        const c0 = x[c + k],
-          c1 = x[c + k + 1];
-        const e0 = x[e + k],
-          e1 = x[e + k + 1];
+        const a0 = x[a + k]!,
+          a1 = x[a + k + 1]!;
+        const b0 = x[b + k]!,
+          b1 = x[b + k + 1]!;
+        const c0 = x[c + k]!,
+          c1 = x[c + k + 1]!;
+        const e0 = x[e + k]!,
+          e1 = x[e + k + 1]!;
         ac0 += a0 * c0;
         ac1 += a1 * c1;
         ae0 += a0 * e0;
@@ -65,10 +74,10 @@ export function similarityTile(
       }
       if (hasTail) {
         const k = dEven;
-        ac0 += x[a + k] * x[c + k];
-        ae0 += x[a + k] * x[e + k];
-        bc0 += x[b + k] * x[c + k];
-        be0 += x[b + k] * x[e + k];
+        ac0 += x[a + k]! * x[c + k]!;
+        ae0 += x[a + k]! * x[e + k]!;
+        bc0 += x[b + k]! * x[c + k]!;
+        be0 += x[b + k]! * x[e + k]!;
       }
       out[rowA + j] = ac0 + ac1;
       out[rowA + j + 1] = ae0 + ae1;
@@ -83,16 +92,16 @@ export function similarityTile(
         bc0 = 0,
         bc1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        const c0 = x[c + k],
-          c1 = x[c + k + 1];
-        ac0 += x[a + k] * c0;
-        ac1 += x[a + k + 1] * c1;
-        bc0 += x[b + k] * c0;
-        bc1 += x[b + k + 1] * c1;
+        const c0 = x[c + k]!,
+          c1 = x[c + k + 1]!;
+        ac0 += x[a + k]! * c0;
+        ac1 += x[a + k + 1]! * c1;
+        bc0 += x[b + k]! * c0;
+        bc1 += x[b + k + 1]! * c1;
       }
       if (hasTail) {
-        ac0 += x[a + dEven] * x[c + dEven];
-        bc0 += x[b + dEven] * x[c + dEven];
+        ac0 += x[a + dEven]! * x[c + dEven]!;
+        bc0 += x[b + dEven]! * x[c + dEven]!;
       }
       out[rowA + j] = ac0 + ac1;
       out[rowB + j] = bc0 + bc1;
@@ -111,16 +120,16 @@ export function similarityTile(
         ae0 = 0,
         ae1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        const a0 = x[a + k],
-          a1 = x[a + k + 1];
-        ac0 += a0 * x[c + k];
-        ac1 += a1 * x[c + k + 1];
-        ae0 += a0 * x[e + k];
-        ae1 += a1 * x[e + k + 1];
+        const a0 = x[a + k]!,
+          a1 = x[a + k + 1]!;
+        ac0 += a0 * x[c + k]!;
+        ac1 += a1 * x[c + k + 1]!;
+        ae0 += a0 * x[e + k]!;
+        ae1 += a1 * x[e + k + 1]!;
       }
       if (hasTail) {
-        ac0 += x[a + dEven] * x[c + dEven];
-        ae0 += x[a + dEven] * x[e + dEven];
+        ac0 += x[a + dEven]! * x[c + dEven]!;
+        ae0 += x[a + dEven]! * x[e + dEven]!;
       }
       out[rowA + j] = ac0 + ac1;
       out[rowA + j + 1] = ae0 + ae1;
@@ -130,10 +139,10 @@ export function similarityTile(
       let ac0 = 0,
         ac1 = 0;
       for (let k = 0; k < dEven; k += 2) {
-        ac0 += x[a + k] * x[c + k];
-        ac1 += x[a + k + 1] * x[c + k + 1];
+        ac0 += x[a + k]! * x[c + k]!;
+        ac1 += x[a + k + 1]! * x[c + k + 1]!;
       }
-      if (hasTail) ac0 += x[a + dEven] * x[c + dEven];
+      if (hasTail) ac0 += x[a + dEven]! * x[c + dEven]!;
       out[rowA + j] = ac0 + ac1;
     }
   }
@@ -153,13 +162,15 @@ export function exactDot(
 ): number {
   const p = a * dim;
   const q = b * dim;
+  if (a < 0 || b < 0 || p + dim > x.length || q + dim > y.length)
+    throw new RangeError(`exactDot: row ${a} or ${b} of dim ${dim} is outside the vectors given.`);
   let even = 0;
   let odd = 0;
   let c = 0;
   for (; c + 1 < dim; c += 2) {
-    even += x[p + c] * y[q + c];
-    odd += x[p + c + 1] * y[q + c + 1];
+    even += x[p + c]! * y[q + c]!;
+    odd += x[p + c + 1]! * y[q + c + 1]!;
   }
-  if (c < dim) even += x[p + c] * y[q + c];
+  if (c < dim) even += x[p + c]! * y[q + c]!;
   return even + odd;
 }

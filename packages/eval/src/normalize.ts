@@ -14,18 +14,15 @@ export function l2NormalizeRows(embeddings: Float32Array, dim: number): Float32A
       `l2NormalizeRows: embeddings has ${embeddings.length} values, which is not a multiple of dim ${dim}.`,
     );
   }
-  const n = embeddings.length / dim;
+  const n = embeddings.length / dim; // an integer: checked above
   const out = new Float32Array(embeddings.length); // N×dim
   for (let r = 0; r < n; r++) {
-    const base = r * dim;
+    const row = embeddings.subarray(r * dim, (r + 1) * dim);
     let sq = 0;
-    for (let c = 0; c < dim; c++) {
-      const v = embeddings[base + c];
-      sq += v * v;
-    }
+    for (const v of row) sq += v * v;
     if (sq === 0) continue;
     const inv = 1 / Math.sqrt(sq);
-    for (let c = 0; c < dim; c++) out[base + c] = embeddings[base + c] * inv;
+    for (let c = 0; c < dim; c++) out[r * dim + c] = row[c]! * inv;
   }
   return out;
 }

@@ -79,7 +79,7 @@ export async function recallAtKParallel(
   const perWorker: number[][] = Array.from({ length: workers }, () => []);
   let totalPairs = 0;
   for (let i0 = 0; i0 < n; i0 += chunkSize) {
-    for (let j0 = i0; j0 < n; j0 += chunkSize) perWorker[totalPairs++ % workers].push(i0, j0);
+    for (let j0 = i0; j0 < n; j0 += chunkSize) perWorker[totalPairs++ % workers]!.push(i0, j0);
   }
 
   // Compiled JavaScript (dist/) starts the worker module directly; only from the TypeScript
@@ -185,9 +185,11 @@ interface NeighbourLists {
  * in exactly one worker's lists, so no candidate appears twice.
  */
 function mergeNeighbourLists(lists: NeighbourLists[], n: number, maxK: number): Int32Array {
-  let acc = lists[0];
-  for (let w = 1; w < lists.length; w++) {
-    const b = lists[w];
+  const [first, ...others] = lists;
+  if (!first) throw new Error('mergeNeighbourLists: no worker returned neighbour lists.');
+  // Every list is N×maxK with N counts (TopKNeighbours), so the reads below are in range.
+  let acc = first;
+  for (const b of others) {
     const out: NeighbourLists = {
       similarities: new Float64Array(n * maxK),
       indices: new Int32Array(n * maxK),
@@ -195,8 +197,8 @@ function mergeNeighbourLists(lists: NeighbourLists[], n: number, maxK: number): 
     };
     for (let q = 0; q < n; q++) {
       const base = q * maxK;
-      const ca = acc.counts[q];
-      const cb = b.counts[q];
+      const ca = acc.counts[q]!;
+      const cb = b.counts[q]!;
       const total = Math.min(maxK, ca + cb);
       let ia = 0;
       let ib = 0;
@@ -205,14 +207,14 @@ function mergeNeighbourLists(lists: NeighbourLists[], n: number, maxK: number): 
         if (ib >= cb) takeA = true;
         else if (ia >= ca) takeA = false;
         else {
-          const sa = acc.similarities[base + ia];
-          const sb = b.similarities[base + ib];
-          takeA = sa > sb || (sa === sb && acc.indices[base + ia] < b.indices[base + ib]);
+          const sa = acc.similarities[base + ia]!;
+          const sb = b.similarities[base + ib]!;
+          takeA = sa > sb || (sa === sb && acc.indices[base + ia]! < b.indices[base + ib]!);
         }
         const src = takeA ? acc : b;
         const at = base + (takeA ? ia++ : ib++);
-        out.similarities[base + r] = src.similarities[at];
-        out.indices[base + r] = src.indices[at];
+        out.similarities[base + r] = src.similarities[at]!;
+        out.indices[base + r] = src.indices[at]!;
       }
       out.counts[q] = total;
     }

@@ -29,14 +29,14 @@ const tile = new Float64Array(data.chunkSize * data.chunkSize); // chunk×chunk 
 const port = parentPort!;
 let sinceReport = 0;
 let lastReport = performance.now();
-for (let p = 0; p < data.pairs.length; p += 2) {
+for (let p = 0; p + 1 < data.pairs.length; p += 2) {
   sweepBlockPair(
     x,
     data.dim,
     data.n,
     data.chunkSize,
-    data.pairs[p],
-    data.pairs[p + 1],
+    data.pairs[p]!, // (i0, j0) pairs: p + 1 is in range
+    data.pairs[p + 1]!,
     tile,
     neighbours,
   );

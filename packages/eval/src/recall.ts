@@ -89,14 +89,15 @@ export function recallFromNeighbours(
     const base = i * maxK;
     const label = labels[i];
     let rank = 0;
-    while (rank < maxK && labels[indices[base + rank]] !== label) rank++;
-    hitsAtRank[rank]++;
+    // indices holds n×maxK item indices < n, the labels' length
+    while (rank < maxK && labels[indices[base + rank]!] !== label) rank++;
+    hitsAtRank[rank]!++;
   }
   const cumulative = new Float64Array(maxK + 1); // cumulative[K] = #queries with firstHit < K
-  for (let r = 0; r < maxK; r++) cumulative[r + 1] = cumulative[r] + hitsAtRank[r];
+  for (let r = 0; r < maxK; r++) cumulative[r + 1] = cumulative[r]! + hitsAtRank[r]!;
 
   const result: RecallResult = {};
-  for (const k of ks) result[k] = cumulative[Math.min(k, maxK)] / n;
+  for (const k of ks) result[k] = cumulative[Math.min(k, maxK)]! / n;
   return result;
 }
 

@@ -34,7 +34,7 @@ export function nearestNeighbours(
   const similarities = new Float64Array(queries.length * kk);
   for (let q = 0; q < queries.length; q++) {
     const i = queries[q];
-    if (!Number.isInteger(i) || i < 0 || i >= n)
+    if (i === undefined || !Number.isInteger(i) || i < 0 || i >= n)
       throw new RangeError(`nearestNeighbours: query ${i} is not a row index in [0, ${n}).`);
     fullScan(x, i, x, n, dim, kk, i, indices, similarities, q * kk);
   }

@@ -57,10 +57,11 @@ function formatPercent(recall: number | undefined): string {
 }
 
 function textTable(header: string[], body: string[][]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c].length)));
+  // every row has the header's cells
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]?.length ?? 0)));
   const line = (cells: string[]): string =>
     cells
-      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
       .join('  ')
       .trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');

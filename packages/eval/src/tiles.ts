@@ -25,10 +25,11 @@ export function sweepBlockPair(
   for (let i = i0; i < i1; i++) {
     const row = (i - i0) * chunkSize - j0;
     for (let j = diagonal ? i + 1 : j0; j < j1; j++) {
-      const s = tile[row + j];
+      // similarityTile filled row..row+j1 of the tile; i, j < n, the lists' count.
+      const s = tile[row + j]!;
       // Cheap rejection first: most of the N² pairs are below both lists' thresholds.
-      if (s >= thresholds[i]) neighbours.offer(i, j, s);
-      if (s >= thresholds[j]) neighbours.offer(j, i, s);
+      if (s >= thresholds[i]!) neighbours.offer(i, j, s);
+      if (s >= thresholds[j]!) neighbours.offer(j, i, s);
     }
   }
 }

@@ -35,11 +35,16 @@ export class TopKNeighbours {
     const idx = this.indices;
     const base = query * k;
     const count = this.counts[query];
+    if (count === undefined)
+      throw new RangeError(
+        `TopKNeighbours.offer: query ${query} is not one of the ${this.counts.length} lists.`,
+      );
+    // base + k ≤ the arrays' length from here on.
     let pos: number;
     if (count === k) {
       const worst = base + k - 1;
-      const ws = sims[worst];
-      if (sim < ws || (sim === ws && candidate > idx[worst])) return;
+      const ws = sims[worst]!;
+      if (sim < ws || (sim === ws && candidate > idx[worst]!)) return;
       pos = k - 1; // the worst entry falls off
     } else {
       pos = count;
@@ -47,14 +52,15 @@ export class TopKNeighbours {
     }
     while (pos > 0) {
       const prev = base + pos - 1;
-      const ps = sims[prev];
-      if (ps > sim || (ps === sim && idx[prev] < candidate)) break;
+      const ps = sims[prev]!;
+      const pi = idx[prev]!;
+      if (ps > sim || (ps === sim && pi < candidate)) break;
       sims[base + pos] = ps;
-      idx[base + pos] = idx[prev];
+      idx[base + pos] = pi;
       pos--;
     }
     sims[base + pos] = sim;
     idx[base + pos] = candidate;
-    if (this.counts[query] === k) this.thresholds[query] = sims[base + k - 1];
+    if (this.counts[query] === k) this.thresholds[query] = sims[base + k - 1]!;
   }
 }

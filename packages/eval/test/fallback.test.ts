@@ -22,12 +22,12 @@ it('falls back to the exact path, with a one-line reason, when onnxruntime-node 
   });
   expect(recalls).toEqual(recallAtK(emb, dim, labels, [1, 5]));
   expect(reports).toHaveLength(1);
-  expect(reports[0][0]).toBe('exact');
+  expect(reports[0]?.[0]).toBe('exact');
   // (vitest wraps the thrown error in its own message, so only the frame is checked.)
-  expect(reports[0][1]).toMatch(
+  expect(reports[0]?.[1]).toMatch(
     /^onnxruntime-node is not available \(.+\); it is an optional dependency of @maskcon\/eval — run `pnpm install` to add it$/,
   );
-  expect(reports[0][1]).not.toContain('\n'); // one line, whatever the loader printed
+  expect(reports[0]?.[1]).not.toContain('\n'); // one line, whatever the loader printed
 
   const found = await topK(emb.subarray(0, 3 * dim), emb, 4, { dim, selfOffset: 0 });
   expect(found.backend).toBe('exact');

@@ -27,18 +27,19 @@ function naiveRecall(emb: Float32Array, dim: number, labels: Int32Array, ks: num
   const x = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     let sq = 0;
-    for (let c = 0; c < dim; c++) sq += emb[i * dim + c] ** 2;
+    for (let c = 0; c < dim; c++) sq += emb[i * dim + c]! ** 2;
     const norm = Math.sqrt(sq);
-    for (let c = 0; c < dim; c++) x[i * dim + c] = norm === 0 ? 0 : emb[i * dim + c] / norm;
+    for (let c = 0; c < dim; c++) x[i * dim + c] = norm === 0 ? 0 : emb[i * dim + c]! / norm;
   }
   const sim: number[][] = [];
   for (let i = 0; i < n; i++) {
-    sim.push([]);
+    const row: number[] = [];
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let c = 0; c < dim; c++) s += x[i * dim + c] * x[j * dim + c];
-      sim[i].push(s);
+      for (let c = 0; c < dim; c++) s += x[i * dim + c]! * x[j * dim + c]!;
+      row.push(s);
     }
+    sim.push(row);
   }
   const out: Record<number, number> = {};
   for (const k of ks) {
@@ -46,7 +47,7 @@ function naiveRecall(emb: Float32Array, dim: number, labels: Int32Array, ks: num
     for (let i = 0; i < n; i++) {
       const order = [...Array(n).keys()]
         .filter((j) => j !== i)
-        .sort((a, b) => sim[i][b] - sim[i][a] || a - b);
+        .sort((a, b) => sim[i]![b]! - sim[i]![a]! || a - b);
       if (order.slice(0, k).some((j) => labels[j] === labels[i])) hits++;
     }
     out[k] = hits / n;
@@ -91,7 +92,7 @@ describe('recallAtK against the naive O(N²) definition', () => {
       const r = rand();
       if (r < 0.3) {
         const src = Math.floor(rand() * i);
-        for (let c = 0; c < dim; c++) emb[i * dim + c] = emb[src * dim + c];
+        for (let c = 0; c < dim; c++) emb[i * dim + c] = emb[src * dim + c]!;
       } else if (r < 0.4) {
         emb.fill(0, i * dim, (i + 1) * dim);
       }
@@ -231,7 +232,7 @@ describe('recallAtKParallel (worker threads) against recallAtK and the naive def
       const r = rand();
       if (r < 0.2 && i > 0) {
         const src = Math.floor(rand() * i);
-        for (let c = 0; c < dim; c++) emb[i * dim + c] = emb[src * dim + c];
+        for (let c = 0; c < dim; c++) emb[i * dim + c] = emb[src * dim + c]!;
       } else if (r < 0.25) emb.fill(0, i * dim, (i + 1) * dim);
     }
     const expected = naiveRecall(emb, dim, labels, ks);

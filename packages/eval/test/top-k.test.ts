@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { l2NormalizeRows, recallAtK, recallAtKParallel, topK } from '../src/index.js';
 import { float32DotErrorBound, openOnnxCandidates } from '../src/backends/onnx.js';
-import { exactDot } from '../src/kernels.js';
+import { exactDot, similarityTile } from '../src/kernels.js';
+import { TopKNeighbours } from '../src/topk.js';
 import { exactTopKFromCandidates } from '../src/exact-top-k.js';
 
 /** Seeded uniform [0, 1) generator (mulberry32). */
@@ -44,7 +45,7 @@ function tieHeavyRows(rand: () => number, n: number, dim: number): Float32Array 
     row.set(protos.subarray(Math.floor(rand() * 5) * dim).subarray(0, dim));
     if (r < 0.6) {
       const c = Math.floor(rand() * dim);
-      row[c] *= 1 + (rand() < 0.5 ? -1 : 1) * 2 ** -(20 + Math.floor(rand() * 4));
+      row[c]! *= 1 + (rand() < 0.5 ? -1 : 1) * 2 ** -(20 + Math.floor(rand() * 4));
     }
   }
   return x;
@@ -129,11 +130,11 @@ describe('topK on ONNX Runtime against the exact definition', () => {
     const u = randomRows(rand, 1, dim);
     const gallery = new Float32Array(n * dim);
     for (let j = 0; j < n; j++) {
-      for (let c = 0; c < dim; c++) gallery[j * dim + c] = u[c] * (1 + (rand() - 0.5) * 2 ** -22);
+      for (let c = 0; c < dim; c++) gallery[j * dim + c] = u[c]! * (1 + (rand() - 0.5) * 2 ** -22);
     }
     const queries = new Float32Array(4 * dim);
     for (let i = 0; i < 4; i++) {
-      for (let c = 0; c < dim; c++) queries[i * dim + c] = u[c] + 0.1 * (rand() - 0.5);
+      for (let c = 0; c < dim; c++) queries[i * dim + c] = u[c]! + 0.1 * (rand() - 0.5);
     }
     const fast = await topK(queries, gallery, 20, { dim, backend: 'onnxruntime' });
     const naive = naiveTopK(queries, gallery, dim, 20);
@@ -158,10 +159,11 @@ describe('the ONNX Runtime candidate source', () => {
     for (let r = 0; r < m; r++) {
       const seen = new Set<number>();
       for (let t = 0; t < n; t++) {
-        const j = indices[r * n + t];
+        const j = indices[r * n + t]!;
+        const v = values[r * n + t]!;
         seen.add(j);
-        worst = Math.max(worst, Math.abs(values[r * n + t] - exactDot(g, 50 + r, g, j, dim)));
-        if (t > 0) expect(values[r * n + t]).toBeLessThanOrEqual(values[r * n + t - 1]);
+        worst = Math.max(worst, Math.abs(v - exactDot(g, 50 + r, g, j, dim)));
+        if (t > 0) expect(v).toBeLessThanOrEqual(values[r * n + t - 1]!);
       }
       expect(seen.size).toBe(n); // every gallery row once
       expect(indices[r * n]).toBe(50 + r); // a unit row is its own best match
@@ -258,5 +260,27 @@ describe('topK input checks', () => {
     await expect(topK(g, g, 1, { dim: 2, backend: 'faiss' as unknown as 'exact' })).rejects.toThrow(
       /unknown similarity backend 'faiss'; use one of auto, exact, onnxruntime/,
     );
+  });
+});
+
+describe('kernel bounds (checked once per call, so the inner loops read in range)', () => {
+  it('refuse rows, lists and outputs outside the arrays they are given', () => {
+    const x = new Float32Array([1, 0, 0, 1, 1, 1]); // 3 rows of dim 2
+    const out = new Float64Array(9);
+    similarityTile(x, 2, 0, 3, 0, 3, out, 3);
+    expect(Array.from(out)).toEqual([1, 0, 1, 0, 1, 1, 1, 1, 2]);
+    expect(() => similarityTile(x, 2, 0, 4, 0, 3, out, 3)).toThrow(
+      /rows \[0, 4\) × \[0, 3\) of dim 2 exceed the 6 values given/,
+    );
+    expect(() => similarityTile(x, 2, 0, 3, 0, 3, new Float64Array(8), 3)).toThrow(
+      /output \(8 values\) is smaller than the tile/,
+    );
+    expect(exactDot(x, 2, x, 1, 2)).toBe(1);
+    expect(() => exactDot(x, 3, x, 0, 2)).toThrow(/row 3 or 0 of dim 2 is outside/);
+    const lists = new TopKNeighbours(2, 1);
+    lists.offer(1, 0, 0.5);
+    expect(Array.from(lists.indices)).toEqual([0, 0]);
+    expect(Array.from(lists.counts)).toEqual([0, 1]);
+    expect(() => lists.offer(2, 0, 0.5)).toThrow(/query 2 is not one of the 2 lists/);
   });
 });

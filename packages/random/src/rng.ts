@@ -62,9 +62,9 @@ export class Rng {
     const p = new Int32Array(n);
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const t = p[i];
-      p[i] = p[j];
+      const j = this.int(i + 1); // 0 ≤ j ≤ i < n
+      const t = p[i]!;
+      p[i] = p[j]!;
       p[j] = t;
     }
     return p;

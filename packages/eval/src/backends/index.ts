@@ -46,7 +46,9 @@ export async function openCandidateSource(
   const names = backend === 'auto' ? Object.keys(CANDIDATE_SOURCES) : [backend];
   const reasons: string[] = [];
   for (const name of names) {
-    const source = await CANDIDATE_SOURCES[name](gallery, n, dim, threads);
+    const open = CANDIDATE_SOURCES[name];
+    if (!open) throw new RangeError(`similarity backend '${name}' has no candidate source.`);
+    const source = await open(gallery, n, dim, threads);
     if (typeof source !== 'string') return source;
     if (backend !== 'auto') throw new Error(`similarity backend '${name}': ${source}.`);
     reasons.push(source);

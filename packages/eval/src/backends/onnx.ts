@@ -64,10 +64,14 @@ export async function openOnnxCandidates(
       const q = new ort.Tensor('float32', queries, [m, dim]);
       const k = new ort.Tensor('int64', BigInt64Array.of(BigInt(kp)), [1]);
       const out = await session.run({ q, g, k });
+      if (!out.values || !out.indices)
+        throw new Error('ONNX Runtime returned no `values`/`indices` output for the top-k graph.');
       const values = out.values.data as Float32Array; // m×kp, best first
       const wide = out.indices.data as BigInt64Array; // m×kp
       const indices = new Int32Array(wide.length);
-      for (let i = 0; i < wide.length; i++) indices[i] = Number(wide[i]);
+      wide.forEach((v, i) => {
+        indices[i] = Number(v);
+      });
       return { values, indices };
     },
     release: () => session.release(),
