@@ -31,7 +31,7 @@ const repo = resolve(import.meta.dirname, '..');
 const PACKAGES = ['random', 'datasets', 'augment', 'native', 'model', 'eval', 'train', 'search'];
 /** Files beyond dist/ a package ships on purpose: native's addon sources, built on install. */
 const EXTRA_FILES: Record<string, RegExp> = {
-  '@maskcon/native': /^package\/(binding\.gyp|src\/addon\.cc|scripts\/build\.mjs)$/,
+  '@maskcon/native': /^package\/(binding\.gyp|src\/(addon|memory-ops)\.cc|scripts\/build\.mjs)$/,
 };
 const SPEC = {
   arch: 'resnet18',

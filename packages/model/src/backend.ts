@@ -3,25 +3,34 @@
  *
  * Order without a preference: tfjs-node-gpu → tfjs-node → native (the wasm
  * backend with oneDNN convolutions and matrix products from @maskcon/native) →
+ * native-memory (tfjs's cpu backend, tensors outside any wasm heap, with oneDNN
+ * convolutions, products, BatchNorm and max-pooling; no 4 GB cap) →
  * wasm (+ our forward-conv based gradient kernels) → cpu. The choice is logged
  * in one line (`backendLine`); each fallback's reason and the kernels in use
  * only with `verbose` (or MASKCON_VERBOSE / MASKCON_DEBUG set). MASKCON_NATIVE=0
  * (or preferring 'wasm') keeps the plain wasm kernels.
  */
 import * as tf from '@tensorflow/tfjs';
-import { loadNative } from '@maskcon/native';
+import { loadNative, loadNativeMemory } from '@maskcon/native';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
-export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'native' | 'wasm' | 'cpu';
+export type BackendName =
+  | 'tfjs-node-gpu'
+  | 'tfjs-node'
+  | 'native'
+  | 'native-memory'
+  | 'wasm'
+  | 'cpu';
 
 /** Fallback order used when no backend is preferred. */
 export const BACKEND_ORDER: readonly BackendName[] = [
   'tfjs-node-gpu',
   'tfjs-node',
   'native',
+  'native-memory',
   'wasm',
   'cpu',
 ];
@@ -178,6 +187,41 @@ async function initNative(opts: BackendOptions): Promise<BackendInfo> {
   };
 }
 
+/** Our cpu-backend subclass on native memory, with oneDNN for the heavy kernels. */
+async function initNativeMemory(opts: BackendOptions): Promise<BackendInfo> {
+  const load = loadNativeMemory();
+  if (!load.ok) throw new BackendUnavailable(load.reason);
+  const native = loadNative();
+  const { registerNativeMemoryBackend, NATIVE_MEMORY } = await import(
+    './kernels/native-memory/index.js'
+  );
+  const names = registerNativeMemoryBackend(load.ops);
+  let ok = false;
+  try {
+    ok = await tf.setBackend(NATIVE_MEMORY);
+    await tf.ready();
+  } catch (e) {
+    throw new BackendUnavailable(`tf.setBackend('${NATIVE_MEMORY}') threw: ${firstLine(e)}`);
+  }
+  if (!ok || tf.getBackend() !== NATIVE_MEMORY)
+    throw new BackendUnavailable(`tf.setBackend('${NATIVE_MEMORY}') returned false`);
+  const envThreads = Number(process.env.MASKCON_NATIVE_THREADS);
+  const threads =
+    Number.isInteger(envThreads) && envThreads > 0
+      ? envThreads
+      : (opts.threads ?? availableParallelism());
+  load.ops.setThreads(threads);
+  const info = native.ok ? native.kernels.info() : null;
+  const lib = info ? `oneDNN ${info.version} ${info.isa}` : 'oneDNN';
+  return {
+    name: 'native-memory',
+    detail: `${lib} (OpenMP ${threads} thread(s)) for ${names.join(', ')} on tensors outside the wasm heap; every other kernel is tfjs's cpu (JS) kernel`,
+    summary: `${lib} + JS kernels, no heap cap`,
+    threads,
+    skipped: [],
+  };
+}
+
 async function initWasm(): Promise<BackendInfo> {
   // Preferring plain wasm after native: put our wasm kernels back under the oneDNN ones.
   const { unregisterNativeKernels } = await import('./kernels/native.js');
@@ -242,6 +286,8 @@ function initOne(name: BackendName, opts: BackendOptions): Promise<BackendInfo> 
       return initNode(name);
     case 'native':
       return initNative(opts);
+    case 'native-memory':
+      return initNativeMemory(opts);
     case 'wasm':
       return initWasm();
     case 'cpu':
@@ -259,7 +305,8 @@ function explain(name: BackendName, reason: string): string {
     case 'tfjs-node':
       return `Backend '${name}' is not available: ${reason}. ${NODE_INSTALL_HINT[name]} Or use initBackend('wasm').`;
     case 'native':
-      return `Backend 'native' is not available: ${reason}. Use --backend wasm (or MASKCON_NATIVE=0) for the wasm kernels.`;
+    case 'native-memory':
+      return `Backend '${name}' is not available: ${reason}. Use --backend wasm (or MASKCON_NATIVE=0) for the wasm kernels.`;
     case 'wasm':
       return `Backend 'wasm' is not available: ${reason}. Check that @tensorflow/tfjs-backend-wasm 4.22.0 and its .wasm files (dist/*.wasm) are installed, or use initBackend('cpu').`;
     default:

@@ -26,8 +26,15 @@ const nodeBackendsMissing =
   !nativeAddonBuilt('@tensorflow/tfjs-node-gpu') && !nativeAddonBuilt('@tensorflow/tfjs-node');
 
 describe('initBackend', () => {
-  it('tries tfjs-node-gpu, tfjs-node, native, wasm, cpu in that order', () => {
-    expect(BACKEND_ORDER).toEqual(['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu']);
+  it('tries tfjs-node-gpu, tfjs-node, native, native-memory, wasm, cpu in that order', () => {
+    expect(BACKEND_ORDER).toEqual([
+      'tfjs-node-gpu',
+      'tfjs-node',
+      'native',
+      'native-memory',
+      'wasm',
+      'cpu',
+    ]);
   });
 
   it.skipIf(!nodeBackendsMissing)(
@@ -50,21 +57,29 @@ describe('initBackend', () => {
       expect(info.detail).toMatch(/Conv2DBackpropFilter/);
       expect(wasmTrainingKernelsRegistered()).toBe(true);
       expect(nativeKernelsRegistered()).toBe(false);
-      expect(info.skipped.map((s) => s.name)).toEqual(['tfjs-node-gpu', 'tfjs-node', 'native']);
+      expect(info.skipped.map((s) => s.name)).toEqual([
+        'tfjs-node-gpu',
+        'tfjs-node',
+        'native',
+        'native-memory',
+      ]);
       expect(logs).toEqual([
         'backend: wasm (XNNPACK, SIMD, 2 workers); GPU: tfjs-node-gpu not built — see README',
       ]);
       expect(backendLine(info)).toBe(
         'backend: wasm (XNNPACK, SIMD); GPU: tfjs-node-gpu not built — see README',
       );
-      expect(verboseLogs).toHaveLength(5);
+      expect(verboseLogs).toHaveLength(6);
       expect(verboseLogs[0]).toMatch(/tfjs-node-gpu unavailable.*native addon was not built/);
       expect(verboseLogs[1]).toMatch(/tfjs-node unavailable.*native addon was not built/);
       expect(verboseLogs[2]).toBe(
         '[backend] native unavailable, falling back: disabled by MASKCON_NATIVE=0',
       );
-      expect(verboseLogs[3]).toMatch(/^backend: wasm \(XNNPACK, SIMD\); GPU/);
-      expect(verboseLogs[4]).toMatch(/^\[backend\] wasm: XNNPACK wasm \(SIMD on/);
+      expect(verboseLogs[3]).toBe(
+        '[backend] native-memory unavailable, falling back: disabled by MASKCON_NATIVE=0',
+      );
+      expect(verboseLogs[4]).toMatch(/^backend: wasm \(XNNPACK, SIMD\); GPU/);
+      expect(verboseLogs[5]).toMatch(/^\[backend\] wasm: XNNPACK wasm \(SIMD on/);
       for (const l of [...logs, ...verboseLogs]) expect(l).not.toMatch(/\n/);
 
       // the wasm backend computes (and our kernels are live)

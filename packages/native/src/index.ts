@@ -246,3 +246,4 @@ export function loadNative(): NativeLoad {
   }
   return loaded;
 }
+export * from './memory.js';

@@ -15,7 +15,8 @@
  * (`pnpm bench train --help` lists the flags with their defaults.)
  *
  * --backends: ours on the `native` backend (oneDNN kernels on the wasm heap; dropped with its
- * reason when the addon is not built) and/or plain `wasm`. --native-threads: how native uses T
+ * reason when the addon is not built), `native-memory` (oneDNN kernels on tensors outside any
+ * wasm heap, one replica with T OpenMP threads) and/or plain `wasm`. --native-threads: how native uses T
  * threads — `workers` (T data-parallel replicas with one OpenMP thread each) and/or `omp` (one
  * replica whose oneDNN primitives run T OpenMP threads). The CPU's peak is measured once with a
  * oneDNN sgemm and printed beside the per-kernel GFLOP/s of the profile.
@@ -464,13 +465,24 @@ async function main(): Promise<void> {
           .map(([t, g]) => `${fmt(g, 0)} GFLOP/s on ${t} thread(s)`)
           .join(', ')}.`,
       );
-    } else if (o.backends.includes('native')) {
-      console.log(`native backend skipped: ${native.reason}`);
-      o.backends = o.backends.filter((b) => b !== 'native');
+    } else if (o.backends.some((b) => b.startsWith('native'))) {
+      console.log(`native backends skipped: ${native.reason}`);
+      o.backends = o.backends.filter((b) => !b.startsWith('native'));
     }
     type Config = { label: string; backend: string; replicas: number; omp: number };
     const configsFor = (threads: number): Config[] =>
       o.backends.flatMap((backend): Config[] => {
+        // native-memory: one replica whose oneDNN primitives run T OpenMP threads (no wasm heap
+        // per replica to multiply).
+        if (backend === 'native-memory')
+          return [
+            {
+              label: threads === 1 ? backend : `${backend} ${threads} OpenMP thr.`,
+              backend,
+              replicas: 1,
+              omp: threads,
+            },
+          ];
         if (backend !== 'native')
           return [{ label: `${backend} ×${threads} workers`, backend, replicas: threads, omp: 1 }];
         if (threads === 1) return [{ label: 'native', backend, replicas: 1, omp: 1 }];

@@ -7,7 +7,14 @@ import {
   type ArchName,
 } from '@maskcon/model';
 
-export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'native' | 'wasm' | 'cpu';
+export type BackendChoice =
+  | 'auto'
+  | 'tfjs-node-gpu'
+  | 'tfjs-node'
+  | 'native'
+  | 'native-memory'
+  | 'wasm'
+  | 'cpu';
 export type PipelineKind = 'strong' | 'weak' | 'test';
 
 /** Everything that determines a training run. Same config + seed ⇒ same result. */
@@ -150,6 +157,7 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = [
   'tfjs-node-gpu',
   'tfjs-node',
   'native',
+  'native-memory',
   'wasm',
   'cpu',
 ];
