@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian/Ubuntu machine with Node.js 20:
-# Debian's packages (Fashion-MNIST, the default real data; oneDNN, for the native CPU kernels),
-# pnpm (the pinned version), and the workspace's npm dependencies from the lockfile.
-#   --with-test-deps   also headless Chromium, for the tests that open pages in a browser
+# Debian's packages (Fashion-MNIST, the default real data; oneDNN, for the native CPU kernels;
+# a C++ compiler, make and python3, with which node-gyp builds the oneDNN addon and, where no
+# prebuilt binary can be downloaded, better-sqlite3), pnpm (the pinned version), and the
+# workspace's npm dependencies from the lockfile.
+#   --with-test-deps   also what the test suite checks against: headless Chromium (the tests that
+#                      open pages in a browser) and Debian's PyTorch/torchvision for
+#                      /usr/bin/python3 (the test that loads a .pth written by torch.save)
 # One line per step; each step's full output goes to .install.log and is shown only when the
 # step fails.
 set -euo pipefail
@@ -43,9 +47,10 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@"
 }
 
-PACKAGES=(dataset-fashion-mnist libdnnl-dev)
+PACKAGES=(dataset-fashion-mnist libdnnl-dev g++ make python3)
 # Headless Chromium: the end-to-end tests that open `pnpm report` and `pnpm serve` pages.
-if [ "${1:-}" = "--with-test-deps" ]; then PACKAGES+=(chromium); fi
+# python3-torchvision (and python3-torch): packages/model/test/pth.test.ts, skipped without them.
+if [ "${1:-}" = "--with-test-deps" ]; then PACKAGES+=(chromium python3-torchvision); fi
 read -r -a MISSING <<<"$(apt_missing "${PACKAGES[@]}")"
 if [ "${#MISSING[@]}" -gt 0 ]; then
   step "installing Debian packages: ${MISSING[*]}" apt_install "${MISSING[@]}"

@@ -6,7 +6,7 @@
  * installs it; a declared @maskcon/* package it never imports drags in a whole subtree (as
  * `@maskcon/model` → `@maskcon/augment` did for `Rng`).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import ts from 'typescript';
@@ -21,6 +21,7 @@ const PACKAGES = readdirSync(packagesDir, { withFileTypes: true })
 
 interface Manifest {
   name: string;
+  files?: string[];
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
@@ -47,13 +48,21 @@ function shippedSources(dir: string): string[] {
 interface Usage {
   /** Package name → the files importing it. */
   imported: Map<string, string[]>;
-  /** All source text, for packages loaded through a computed `import(name)`. */
+  /**
+   * The text of every shipped file, for packages loaded through a computed `import(name)` or
+   * used by a shipped build file (native's binding.gyp includes node-addon-api's headers).
+   */
   text: string;
 }
 
-function usage(dir: string): Usage {
+function usage(dir: string, manifest: Manifest): Usage {
   const imported = new Map<string, string[]>();
   let text = '';
+  for (const entry of manifest.files ?? []) {
+    const file = join(dir, entry);
+    if (!/^(README|CHANGELOG|LICENSE)/.test(entry) && existsSync(file) && statSync(file).isFile())
+      text += readFileSync(file, 'utf8');
+  }
   for (const file of shippedSources(dir)) {
     const source = readFileSync(file, 'utf8');
     text += source;
@@ -105,7 +114,7 @@ describe('package dependencies', () => {
     it(`${pkg}: every package its sources import is declared, every declared one is used`, () => {
       const dir = join(packagesDir, pkg);
       const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;
-      const { imported, text } = usage(dir);
+      const { imported, text } = usage(dir, manifest);
       const deps = declared(manifest);
 
       const undeclared = [...imported]
@@ -117,8 +126,8 @@ describe('package dependencies', () => {
       ).toEqual([]);
 
       // A @maskcon package must be imported. A third-party one may instead be loaded through a
-      // computed `import(name)` (so the package type-checks without it, e.g. sharp, tfjs-node):
-      // then its name appears quoted in the sources.
+      // computed `import(name)` (so the package type-checks without it, e.g. sharp, tfjs-node)
+      // or used by a shipped build file: then its name appears quoted in a shipped file.
       const unused = [...deps].filter(
         (name) =>
           !imported.has(name) &&

@@ -9,7 +9,15 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -191,7 +199,8 @@ beforeAll(async () => {
       pnpm: {
         // the tarballs name each other by version range; these are not on any registry yet
         overrides: local,
-        onlyBuiltDependencies: ['better-sqlite3', 'sharp'],
+        // @maskcon/native compiles its oneDNN addon at install (scripts/build.mjs)
+        onlyBuiltDependencies: ['@maskcon/native', 'better-sqlite3', 'sharp'],
         ignoredBuiltDependencies: [
           '@tensorflow/tfjs-node',
           '@tensorflow/tfjs-node-gpu',
@@ -267,6 +276,43 @@ describe('packed packages', () => {
     expect(manifests.get('@maskcon/model')?.dependencies ?? {}).not.toHaveProperty(
       '@maskcon/augment',
     );
+  });
+
+  it('native: the tarball compiles its addon at install and it loads, or it says why not', async () => {
+    const r = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const { loadNative } = await import('@maskcon/native'); const n = loadNative();" +
+          ' console.log(JSON.stringify({ ok: n.ok, reason: n.ok ? undefined : n.reason,' +
+          ' kernels: n.ok ? Object.keys(n.kernels).sort() : [] }));',
+      ],
+      app,
+    );
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as {
+      ok: boolean;
+      reason?: string;
+      kernels: string[];
+    };
+    // One or the other, decided by this machine: the addon is built where oneDNN's headers are
+    // (scripts/install.sh installs libdnnl-dev), and otherwise the install left its reason.
+    const buildable =
+      process.platform === 'linux' &&
+      process.arch === 'x64' &&
+      existsSync('/usr/include/oneapi/dnnl/dnnl.hpp');
+    if (buildable) {
+      expect(out, out.reason).toMatchObject({ ok: true });
+      expect(out.kernels).toContain('conv');
+      expect(
+        existsSync(join(app, 'node_modules/@maskcon/native/build/Release/maskcon_native.node')),
+      ).toBe(true);
+    } else {
+      expect(out.ok).toBe(false);
+      expect(out.reason).toMatch(
+        /^@maskcon\/native: (oneDNN headers not found|oneDNN addon is built only on linux-x64)/,
+      );
+    }
   });
 
   it('datasets: the README example builds an index from a CSV of images and reads it back', async () => {

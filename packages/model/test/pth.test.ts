@@ -190,6 +190,10 @@ const python = '/usr/bin/python3';
 const hasTorch =
   existsSync(python) &&
   spawnSync(python, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+if (!hasTorch)
+  console.warn(
+    `SKIPPED the torch.save check: ${python} cannot import torch and torchvision (apt-get install python3-torchvision; scripts/install.sh --with-test-deps and .ci/run do this).`,
+  );
 
 describe('full-size torchvision ResNet-18 from a .pth made by PyTorch at test time', () => {
   it.skipIf(!hasTorch)(

@@ -28,14 +28,27 @@ if (!existsSync('/usr/include/oneapi/dnnl/dnnl.hpp'))
     "oneDNN headers not found (/usr/include/oneapi/dnnl/dnnl.hpp); install Debian's libdnnl-dev (scripts/install.sh does) and run `pnpm install` again",
   );
 
-let gyp;
 try {
-  gyp = require.resolve('node-gyp/bin/node-gyp.js');
+  require.resolve('node-addon-api');
 } catch {
-  unavailable('node-gyp is not installed (a devDependency of @maskcon/native)');
+  unavailable(
+    'node-addon-api is not installed (a dependency of @maskcon/native); run `pnpm install` again',
+  );
+}
+// node-gyp: this repository's own (a devDependency), else the one npm and pnpm put on the PATH
+// of install scripts, so that installing the published package needs no node-gyp dependency.
+let gyp = [];
+try {
+  gyp = [process.execPath, require.resolve('node-gyp/bin/node-gyp.js')];
+} catch {
+  if (spawnSync('node-gyp', ['--version'], { encoding: 'utf8' }).status !== 0)
+    unavailable(
+      'node-gyp is neither installed nor on the PATH of the install script (npm and pnpm provide one); install node-gyp and run the install again',
+    );
+  gyp = ['node-gyp'];
 }
 rmSync(reasonFile, { force: true });
-const r = spawnSync(process.execPath, [gyp, 'rebuild', '--release'], {
+const r = spawnSync(gyp[0], [...gyp.slice(1), 'rebuild', '--release'], {
   cwd: root,
   encoding: 'utf8',
 });
