@@ -21,6 +21,7 @@ export {
   type StemName,
 } from './resnet.js';
 export { MemoryQueue } from './queue.js';
+export { firstNonFinite, describeNonFinite, type NonFinite } from './finite.js';
 export {
   METHODS,
   METHOD_NAMES,

@@ -17,6 +17,7 @@ import {
   type StateDictTensor,
 } from './pth.js';
 import { readSafetensors, writeSafetensors, type SafetensorsInput } from './safetensors.js';
+import { describeNonFinite, firstNonFinite } from './finite.js';
 
 export interface LoadPretrainedOptions {
   /**
@@ -216,6 +217,17 @@ export function loadPretrainedBackbone(
     }
     throw new PretrainedMismatchError(lines.join('\n'), missing, unexpected, mismatched);
   }
+
+  // NaN/Inf weights would train to chance level without a word: refuse the file, untouched.
+  const bad = firstNonFinite(
+    [...model.keys()]
+      .filter((n) => !skipped.includes(n))
+      .map((n) => [n, fileTensors.get(n)!.data as Float32Array] as const),
+  );
+  if (bad)
+    throw new Error(
+      `${file}: ${describeNonFinite(bad, fileTensors.get(bad.name)!.data.length)}; the weights are damaged — download or export them again.`,
+    );
 
   const loaded: string[] = [];
   for (const [name, v] of model) {

@@ -175,6 +175,25 @@ describe('loadPretrainedBackbone errors', () => {
     p.dispose();
   });
 
+  it('refuses weights holding a NaN or Inf, naming the file and the first bad tensor, and leaves the model untouched', () => {
+    const name = 'layer2.0.bn1.running_mean';
+    let length = 0;
+    const f = variant('inf', (m) => {
+      const t = m.get(name)!;
+      const data = Float32Array.from(t.data as Float32Array);
+      data[1] = Number.POSITIVE_INFINITY;
+      length = data.length;
+      m.set(name, { ...t, data });
+    });
+    const p = createNetwork(spec('small'), 5);
+    const before = p.snapshot();
+    expect(() => loadPretrainedBackbone(p, f)).toThrow(
+      `${f}: tensor ${name} holds Infinity (element 1 of ${length}); the weights are damaged`,
+    );
+    for (const [n, v] of before) expect(maxAbsDiff(p.get(n).dataSync(), v)).toBe(0);
+    p.dispose();
+  });
+
   it('explains the stem mismatch and can skip conv1 explicitly', () => {
     const p = createNetwork(spec('small'), 5);
     expect(() => loadPretrainedBackbone(p, STANDARD)).toThrow(

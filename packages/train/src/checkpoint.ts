@@ -1,5 +1,12 @@
 import { existsSync } from 'node:fs';
-import { readSafetensors, writeSafetensors, type SafetensorsInput } from '@maskcon/model';
+import {
+  describeNonFinite,
+  firstNonFinite,
+  readSafetensors,
+  writeSafetensors,
+  type NonFinite,
+  type SafetensorsInput,
+} from '@maskcon/model';
 import type { TrainingState } from './parallel/protocol.js';
 import type { TrainConfig } from './config.js';
 
@@ -22,12 +29,26 @@ export interface CheckpointMeta {
 }
 
 /**
+ * The first NaN/Inf of a training state (both encoders' parameters and BatchNorm running
+ * statistics, optimizer momentum, the queue's keys), or undefined when all are finite.
+ */
+export function firstNonFiniteInState(state: TrainingState): NonFinite | undefined {
+  return firstNonFinite(state.arrays);
+}
+
+/**
  * Writes the whole training state (both encoders, optimizer momentum, queue keys and labels)
  * as one safetensors file, atomically (temporary file + rename): a killed run leaves the
  * previous checkpoint intact. Data order and augmentation derive from (seed, epoch, step),
  * so no RNG state needs saving.
  */
 export function saveCheckpoint(file: string, state: TrainingState, meta: CheckpointMeta): void {
+  // Never replace a good checkpoint with a diverged state (the trainer checks first and stops).
+  const bad = firstNonFiniteInState(state);
+  if (bad)
+    throw new Error(
+      `Not writing checkpoint ${file}: ${describeNonFinite(bad, state.arrays.get(bad.name)!.length)}.`,
+    );
   const tensors: [string, SafetensorsInput][] = [];
   for (const [name, data] of state.arrays) {
     tensors.push([
@@ -66,6 +87,11 @@ export function loadCheckpoint(file: string): { state: TrainingState; meta: Chec
       );
     arrays.set(name, t.data);
   }
+  const bad = firstNonFinite(arrays);
+  if (bad)
+    throw new Error(
+      `${file}: ${describeNonFinite(bad, arrays.get(bad.name)!.length)}; this checkpoint cannot be resumed. Start the run again (pnpm train with its settings), or restore a good copy of the file.`,
+    );
   const num = (k: string) => {
     const v = Number(metadata[k]);
     if (!Number.isInteger(v) || v < 0)

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { openIndex, defaultIndexPath } from '@maskcon/datasets';
 import { BatchLoader, epochPermutation } from '@maskcon/augment';
 import { type Rng, streamRng } from '@maskcon/random';
-import { learningRateAt } from '@maskcon/model';
+import { describeNonFinite, learningRateAt } from '@maskcon/model';
 import { recallAtKParallel } from '@maskcon/eval';
 import {
   DEFAULT_CONFIG,
@@ -17,7 +17,12 @@ import {
 import { createEngine, type Engine } from './engine.js';
 import type { BatchViews } from './replica.js';
 import { pipelineSpec, runRecipe } from './recipes.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import {
+  firstNonFiniteInState,
+  loadCheckpoint,
+  saveCheckpoint,
+  type CheckpointMeta,
+} from './checkpoint.js';
 import { checkpointPath, runDir, runFolder, saveTestEmbeddings } from './run-folder.js';
 import { formatDuration, formatPlan, ProgressBar } from './progress.js';
 import { RunsDb } from './runs-db.js';
@@ -115,6 +120,10 @@ async function trainClaimed(
 ): Promise<TrainResult> {
   const t0 = performance.now();
   const indexPath = cfg.index ?? defaultIndexPath(cfg.dataset);
+  // A resumed run's checkpoint is read (and checked: finite, complete) before any model is built.
+  const resumeFile =
+    hooks.resumeRunId === undefined ? undefined : checkpointPath(cfg.runsDb, hooks.resumeRunId);
+  let resumeFrom = resumeFile && existsSync(resumeFile) ? loadCheckpoint(resumeFile) : undefined;
 
   // Labels and sizes are read here; pixels are read by the replicas.
   const trainSet = openIndex(indexPath, 'train', { preloadMaxBytes: 0 });
@@ -160,9 +169,9 @@ async function trainClaimed(
   let queueFilled = false;
   if (hooks.resumeRunId !== undefined) {
     runId = hooks.resumeRunId;
-    const file = checkpointPath(cfg.runsDb, runId);
-    if (existsSync(file)) {
-      const ck = loadCheckpoint(file);
+    if (resumeFrom) {
+      const ck = resumeFrom;
+      resumeFrom = undefined; // the engine holds the state now
       await engine.importState(ck.state);
       startEpoch = ck.meta.epoch + 1;
       startStep = ck.meta.step;
@@ -266,17 +275,36 @@ async function trainClaimed(
   };
 
   let lastGood = startEpoch - 1;
-  const diverged = (epoch: number, step: number) => {
+  const diverged = (what: string) => {
     const kept =
       lastGood > 0
         ? `the last good checkpoint (epoch ${lastGood}) is kept at ${ckptFile}`
-        : 'no checkpoint was written yet';
+        : existsSync(ckptFile)
+          ? `the last good checkpoint is kept at ${ckptFile}`
+          : 'no checkpoint was written yet';
     return Object.assign(
       new Error(
-        `The loss became NaN or infinite in epoch ${epoch} (by step ${step + 1}); training stopped and ${kept}. Lower --lr (or check the data) and start again.`,
+        `${what}; training stopped, ${kept}, and no model is exported. Lower --lr (or check the data) and start again.`,
       ),
       { diverged: true },
     );
+  };
+  const lossDiverged = (epoch: number, step: number) =>
+    diverged(`The loss became NaN or infinite in epoch ${epoch} (by step ${step + 1})`);
+  /**
+   * Writes the checkpoint — after checking every parameter, BN statistic, momentum and queue key
+   * is finite (a loss that stays finite does not prove the weights are: ReLU hides NaN): a
+   * diverged state stops the run and never replaces the last good checkpoint.
+   */
+  const checkpoint = async (meta: Omit<CheckpointMeta, 'runId' | 'iteration' | 'config'>) => {
+    const state = await engine.exportState();
+    const bad = firstNonFiniteInState(state);
+    if (bad)
+      throw diverged(
+        `The parameters became non-finite by epoch ${meta.epoch + (meta.step > 0 ? 1 : 0)} (${describeNonFinite(bad, state.arrays.get(bad.name)!.length)})`,
+      );
+    mkdirSync(dirname(ckptFile), { recursive: true });
+    saveCheckpoint(ckptFile, state, { ...meta, runId, iteration: iter, config: cfg });
   };
 
   const stop = new StopRequest((signal) =>
@@ -289,15 +317,7 @@ async function trainClaimed(
    * are trained (their losses sum to `lossSum`); the checkpoint there is what a resume starts from.
    */
   const stopAt = async (epochDone: number, step: number, lossSum: number): Promise<never> => {
-    mkdirSync(dirname(ckptFile), { recursive: true });
-    saveCheckpoint(ckptFile, await engine.exportState(), {
-      runId,
-      epoch: epochDone,
-      step,
-      epochLossSum: lossSum,
-      iteration: iter,
-      config: cfg,
-    });
+    await checkpoint({ epoch: epochDone, step, epochLossSum: lossSum });
     const where =
       epochDone >= cfg.epochs
         ? 'after the last epoch'
@@ -366,7 +386,7 @@ async function trainClaimed(
         b.done();
         if (it % 20 === 19) {
           lossSoFar += await engine.takeLossSum(); // read back only for the progress line
-          if (!Number.isFinite(lossSoFar)) throw diverged(epoch, it);
+          if (!Number.isFinite(lossSoFar)) throw lossDiverged(epoch, it);
         }
         const shown =
           it >= 19 ? `loss ${(lossSoFar / (it + 1 - ((it + 1) % 20))).toFixed(3)} ` : '';
@@ -390,7 +410,7 @@ async function trainClaimed(
       const secs = (performance.now() - te) / 1000;
       trainSeconds += secs;
       bar.finish(itersPerEpoch * B, itersPerEpoch * B, `loss ${epochLoss.toFixed(3)}`);
-      if (!Number.isFinite(epochLoss)) throw diverged(epoch, itersPerEpoch - 1);
+      if (!Number.isFinite(epochLoss)) throw lossDiverged(epoch, itersPerEpoch - 1);
       const e: EpochLog = {
         epoch,
         loss: epochLoss,
@@ -400,15 +420,7 @@ async function trainClaimed(
       epochs.push(e);
       db.logEpoch(runId, e);
       if (epoch % cfg.checkpointEvery === 0 || epoch === cfg.epochs) {
-        mkdirSync(dirname(ckptFile), { recursive: true });
-        saveCheckpoint(ckptFile, await engine.exportState(), {
-          runId,
-          epoch,
-          step: 0,
-          epochLossSum: 0,
-          iteration: iter,
-          config: cfg,
-        });
+        await checkpoint({ epoch, step: 0, epochLossSum: 0 });
         lastGood = epoch;
       }
       if (cfg.evalEvery > 0 && epoch % cfg.evalEvery === 0 && epoch !== cfg.epochs)
