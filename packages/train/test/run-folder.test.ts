@@ -17,6 +17,7 @@ describe('run folder', () => {
     expect(f).toEqual({
       dir: '/data/runs/12',
       checkpoint: '/data/runs/12/checkpoint.safetensors',
+      lock: '/data/runs/12/lock.json',
       model: '/data/runs/12/model',
       testEmbeddings: '/data/runs/12/test-embeddings.f32',
       testEmbeddingsMeta: '/data/runs/12/test-embeddings.json',
