@@ -14,6 +14,7 @@ import {
 import { MemoryQueue } from './queue.js';
 import { installLeanGradients } from './lean-gradients.js';
 import { SgdMomentum } from './sgd.js';
+import { momentumAverage } from './kernels/updates.js';
 import {
   METHODS,
   lossWithTargets,
@@ -152,7 +153,7 @@ export class MaskConModel {
     tf.tidy(() => {
       for (const [name, pq] of this.encoderQ.trainable) {
         const pk = this.encoderK.trainable.get(name)!;
-        pk.assign(tf.add(tf.mul(pk, m), tf.mul(pq, 1 - m)));
+        pk.assign(momentumAverage(pk, pq, m));
       }
     });
   }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { sgdMomentumUpdate } from './kernels/updates.js';
 
 /**
  * SGD with momentum and weight decay, as torch.optim.SGD (dampening 0, no Nesterov):
@@ -12,19 +13,17 @@ export class SgdMomentum {
   ) {}
 
   step(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
+    const h = { lr, momentum: this.momentum, weightDecay: this.weightDecay };
     tf.tidy(() => {
       for (const [name, p] of params) {
         const g = grads[name];
         if (!g) continue;
-        const d = this.weightDecay !== 0 ? tf.add(g, tf.mul(p, this.weightDecay)) : g;
-        let b = this.buffers.get(name);
-        if (!b) {
-          b = tf.variable(d, false);
-          this.buffers.set(name, b);
-        } else {
-          b.assign(tf.add(tf.mul(b, this.momentum), d));
-        }
-        p.assign(tf.sub(p, tf.mul(b, lr)));
+        const b = this.buffers.get(name);
+        // One pass per parameter where the backend has the fused kernel (kernels/updates.ts).
+        const next = sgdMomentumUpdate(p, g, b ?? null, h);
+        if (!b) this.buffers.set(name, tf.variable(next.b, false));
+        else b.assign(next.b);
+        p.assign(next.p);
       }
     });
   }

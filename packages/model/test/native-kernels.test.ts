@@ -6,8 +6,14 @@
 import { loadNative } from '@maskcon/native';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { batchNormTrainFused, registerWasmTrainingKernels } from '../src/kernels/index.js';
+import {
+  MOMENTUM_AVERAGE,
+  SGD_MOMENTUM,
+  momentumAverage,
+  sgdMomentumUpdate,
+} from '../src/kernels/updates.js';
 import {
   NATIVE_KERNEL_NAMES,
   nativeImplementations,
@@ -122,6 +128,8 @@ describe.skipIf(!native.ok)('oneDNN kernels on the wasm heap', () => {
       'FusedConv2D',
       'MaskconBatchNormGrad',
       'MaskconBatchNormTrain',
+      'MaskconMomentumAverage',
+      'MaskconSgdMomentum',
     ]);
     expect(nativeKernelsRegistered()).toBe(true);
     const wasmConv = tf.getKernel('Conv2D', 'wasm');
@@ -306,6 +314,79 @@ describe.skipIf(!native.ok)('oneDNN kernels on the wasm heap', () => {
         expect(maxAbs(ref[i]), names[i]).toBeGreaterThan(0);
         expect(maxAbsDiff(ref[i], got[i]), names[i]).toBeLessThan(TOL);
       }
+    });
+  });
+
+  describe('parameter updates: one pass, the same float32 operations as the tfjs composition', () => {
+    /** Elements that differ bit for bit (or in length). */
+    const mismatches = (a: Float32Array, b: Float32Array): number => {
+      let d = Math.abs(a.length - b.length);
+      for (let i = 0; i < Math.min(a.length, b.length); i++) if (!Object.is(a[i], b[i])) d++;
+      return d;
+    };
+    // 70,000 floats take the OpenMP-parallel loop; 37 the short one.
+    const cases = [
+      { n: 37, first: true, weightDecay: 0 },
+      { n: 37, first: false, weightDecay: 1e-4 },
+      { n: 70_000, first: false, weightDecay: 5e-4 },
+      { n: 70_000, first: true, weightDecay: 5e-4 },
+    ];
+    it.each(
+      cases.map((c) => [`SGD momentum n=${c.n} first=${c.first} wd=${c.weightDecay}`, c] as const),
+    )('%s', async (_n, c) => {
+      const h = { lr: 0.03, momentum: 0.9, weightDecay: c.weightDecay };
+      const shape = [c.n];
+      // cpu: the composition (no fused kernel there); wasm: the oneDNN backend's kernel itself.
+      const run = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
+        await use(backend);
+        const [p, g, b] = [seeded(shape, 31), seeded(shape, 32), seeded(shape, 33)];
+        const out =
+          backend === 'cpu'
+            ? sgdMomentumUpdate(p, g, c.first ? null : b, h)
+            : (() => {
+                const [pNew, bNew] = tf
+                  .engine()
+                  .runKernel(
+                    SGD_MOMENTUM,
+                    c.first ? { p, g } : { p, g, b },
+                    h as unknown as tf.NamedAttrMap,
+                  ) as tf.Tensor[];
+                return { p: pNew, b: bNew };
+              })();
+        const data = [Float32Array.from(await out.p.data()), Float32Array.from(await out.b.data())];
+        tf.dispose([p, g, b, out.p, out.b]);
+        return data;
+      };
+      const ref = await run('cpu');
+      const got = await run('wasm');
+      expect(maxAbs(ref[0])).toBeGreaterThan(0);
+      expect(got[0]).toEqual(ref[0]);
+      expect(got[1]).toEqual(ref[1]);
+      // and the op itself takes the kernel on the native backend
+      await use('wasm');
+      const spy = vi.spyOn(tf.engine(), 'runKernel');
+      const [p, g] = [seeded(shape, 31), seeded(shape, 32)];
+      const viaOp = sgdMomentumUpdate(p, g, null, h);
+      expect(spy.mock.calls.some(([k]) => k === SGD_MOMENTUM)).toBe(true);
+      spy.mockRestore();
+      tf.dispose([p, g, viaOp.p, viaOp.b]);
+    });
+
+    it.each([37, 70_000])('momentum average n=%i', async (n) => {
+      const run = async (backend: 'cpu' | 'wasm'): Promise<Float32Array> => {
+        await use(backend);
+        const [k, q] = [seeded([n], 41), seeded([n], 42)];
+        const out =
+          backend === 'cpu'
+            ? momentumAverage(k, q, 0.999)
+            : (tf.engine().runKernel(MOMENTUM_AVERAGE, { k, q }, { m: 0.999 }) as tf.Tensor);
+        const data = Float32Array.from(await out.data());
+        tf.dispose([k, q, out]);
+        return data;
+      };
+      const ref = await run('cpu');
+      expect(maxAbs(ref)).toBeGreaterThan(0);
+      expect(mismatches(await run('wasm'), ref)).toBe(0);
     });
   });
 

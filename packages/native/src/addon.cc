@@ -453,6 +453,64 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   }
 }
 
+// Parameter updates of a training step, one pass each instead of the 3–6 elementwise wasm
+// passes (and temporaries) of their tfjs compositions. oneDNN has no optimizer primitive, so
+// these are plain loops, parallel over this thread's OpenMP threads. Each output element is
+// computed with the same float32 operations in the same order as the composition (no FMA
+// contraction: -std=c++17 keeps -ffp-contract off, and baseline x86-64 has no FMA).
+//
+// sgdMomentum(heap, offsets[5] = [p, g, b (-1 on the first step), pOut, bOut], n,
+//             lr, momentum, weightDecay):  d = g + wd·p;  b' = μ·b + d (b' = d first);  p' = p − lr·b'
+Napi::Value SgdMomentum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t heapBytes;
+  char* base = heapBase(info[0], &heapBytes);
+  const int64_t n = info[2].As<Napi::Number>().Int64Value();
+  if (n < 0) throw Napi::RangeError::New(env, "sgdMomentum: negative length");
+  const std::vector<int64_t> offsets = intArgs(info[1], 5, "offsets");
+  std::vector<char*> ptrs = pointers(env, base, heapBytes, offsets, std::vector<int64_t>(5, 4 * n));
+  if (ptrs[0] == nullptr || ptrs[1] == nullptr || ptrs[3] == nullptr || ptrs[4] == nullptr)
+    throw Napi::TypeError::New(env, "sgdMomentum: a required operand offset is missing");
+  const float lr = info[3].As<Napi::Number>().FloatValue();
+  const float mu = info[4].As<Napi::Number>().FloatValue();
+  const float wd = info[5].As<Napi::Number>().FloatValue();
+  const float* p = reinterpret_cast<const float*>(ptrs[0]);
+  const float* g = reinterpret_cast<const float*>(ptrs[1]);
+  const float* b = reinterpret_cast<const float*>(ptrs[2]);
+  float* pOut = reinterpret_cast<float*>(ptrs[3]);
+  float* bOut = reinterpret_cast<float*>(ptrs[4]);
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; i++) {
+    const float d = wd != 0.f ? g[i] + p[i] * wd : g[i];
+    const float bi = b != nullptr ? b[i] * mu + d : d;
+    bOut[i] = bi;
+    pOut[i] = p[i] - bi * lr;
+  }
+  return env.Undefined();
+}
+
+// momentumAverage(heap, offsets[3] = [k, q, out], n, m):  out = k·m + q·(1 − m)  (MoCo's key
+// encoder update).
+Napi::Value MomentumAverage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t heapBytes;
+  char* base = heapBase(info[0], &heapBytes);
+  const int64_t n = info[2].As<Napi::Number>().Int64Value();
+  if (n < 0) throw Napi::RangeError::New(env, "momentumAverage: negative length");
+  const std::vector<int64_t> offsets = intArgs(info[1], 3, "offsets");
+  std::vector<char*> ptrs = pointers(env, base, heapBytes, offsets, std::vector<int64_t>(3, 4 * n));
+  for (char* ptr : ptrs)
+    if (ptr == nullptr) throw Napi::TypeError::New(env, "momentumAverage: an operand offset is missing");
+  const float m = info[3].As<Napi::Number>().FloatValue();
+  const float rest = static_cast<float>(1.0 - info[3].As<Napi::Number>().DoubleValue());
+  const float* k = reinterpret_cast<const float*>(ptrs[0]);
+  const float* q = reinterpret_cast<const float*>(ptrs[1]);
+  float* out = reinterpret_cast<float*>(ptrs[2]);
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; i++) out[i] = k[i] * m + q[i] * rest;
+  return env.Undefined();
+}
+
 // setThreads(n): OpenMP threads for this JS thread's primitives (a per-thread setting).
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int n = info[0].As<Napi::Number>().Int32Value();
@@ -521,6 +579,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv", Napi::Function::New(env, Conv));
   exports.Set("matmul", Napi::Function::New(env, MatMul));
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
+  exports.Set("sgdMomentum", Napi::Function::New(env, SgdMomentum));
+  exports.Set("momentumAverage", Napi::Function::New(env, MomentumAverage));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));

@@ -58,6 +58,15 @@ interface Addon {
     shape: number[],
     eps: number,
   ): string;
+  sgdMomentum(
+    heap: ArrayBufferView,
+    offsets: number[],
+    n: number,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void;
+  momentumAverage(heap: ArrayBufferView, offsets: number[], n: number, m: number): void;
   setThreads(n: number): void;
   threads(): number;
   clearCache(): void;
@@ -147,6 +156,23 @@ export interface NativeKernels {
    * backward, in place on `heap`; returns oneDNN's implementation name.
    */
   batchNorm(heap: ArrayBufferView, at: BatchNormOperands, s: BatchNormShape): string;
+  /**
+   * One SGD-with-momentum step on `n` floats (torch.optim.SGD: d = g + wd·p, b' = μ·b + d or d
+   * on the first step (`b` absent), p' = p − lr·b'), written to `pOut` and `bOut`.
+   */
+  sgdMomentum(
+    heap: ArrayBufferView,
+    at: { p: number; g: number; b?: number; pOut: number; bOut: number },
+    n: number,
+    h: { lr: number; momentum: number; weightDecay: number },
+  ): void;
+  /** out = k·m + q·(1 − m) on `n` floats (MoCo's key-encoder update). */
+  momentumAverage(
+    heap: ArrayBufferView,
+    at: { k: number; q: number; out: number },
+    n: number,
+    m: number,
+  ): void;
   /** OpenMP threads for the calling JS thread's primitives (main thread or one worker). */
   setThreads(n: number): void;
   threads(): number;
@@ -212,6 +238,19 @@ function wrap(addon: Addon): NativeKernels {
         [s.n, s.h, s.w, s.c, s.groups],
         s.eps,
       );
+    },
+    sgdMomentum(heap, at, n, h) {
+      addon.sgdMomentum(
+        heap,
+        [at.p, at.g, at.b ?? -1, at.pOut, at.bOut],
+        n,
+        h.lr,
+        h.momentum,
+        h.weightDecay,
+      );
+    },
+    momentumAverage(heap, at, n, m) {
+      addon.momentumAverage(heap, [at.k, at.q, at.out], n, m);
     },
     setThreads: (n) => addon.setThreads(n),
     threads: () => addon.threads(),

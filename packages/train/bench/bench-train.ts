@@ -83,8 +83,12 @@ interface Result {
   version?: string;
   backend?: string;
   loss: number;
-  profile?: { name: string; ms: number; calls: number; flops: number }[];
+  /** Per kernel and shape; `native` = one of the oneDNN kernels of the native backend. */
+  profile?: { name: string; ms: number; calls: number; flops: number; native: boolean }[];
+  /** Kernel time of the profiled step (scopes such as customGrad ops excluded: they nest kernels). */
   profile_total_ms?: number;
+  /** Wall time of the profiled step. */
+  profile_step_ms?: number;
   error?: string;
 }
 
@@ -333,21 +337,28 @@ async function runOurs(o: Options): Promise<void> {
   const total = times.reduce((p, q) => p + q, 0);
   let profile: Result['profile'];
   let profileTotal: number | undefined;
+  let profileStep: number | undefined;
   if (o.profile && o.thread === 1) {
     // In-process replica: tf.profile sees every kernel of one step.
+    const { NATIVE_KERNEL_NAMES } = await import('@maskcon/model');
+    const nativeNames = new Set(o.backend === 'native' ? NATIVE_KERNEL_NAMES : []);
+    const t0 = performance.now();
     const prof = await tf.profile(async () => {
       await step(o.warmup + o.steps);
     });
-    const byName = new Map<string, { ms: number; calls: number; flops: number }>();
+    profileStep = performance.now() - t0;
+    const byName = new Map<string, { ms: number; calls: number; flops: number; native: boolean }>();
     profileTotal = 0;
     for (const k of prof.kernels) {
+      // A customGrad op (e.g. BatchNorm) appears as a scope whose time includes its kernels'.
+      if (tf.getKernel(k.name, tf.getBackend()) == null) continue;
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
       const { key, flops } = convKey(
         k.name,
         k.inputShapes as number[][],
         k.outputShapes as number[][],
       );
-      const e = byName.get(key) ?? { ms: 0, calls: 0, flops: 0 };
+      const e = byName.get(key) ?? { ms: 0, calls: 0, flops: 0, native: nativeNames.has(k.name) };
       e.ms += ms;
       e.calls += 1;
       e.flops += flops;
@@ -373,6 +384,7 @@ async function runOurs(o: Options): Promise<void> {
     loss,
     profile,
     profile_total_ms: profileTotal,
+    profile_step_ms: profileStep,
   };
   if (leaked !== 0) result.error = `tensor count changed by ${leaked} over ${o.steps} steps`;
   await engine.close();
@@ -591,15 +603,16 @@ async function main(): Promise<void> {
     );
     console.log('');
     console.log(
-      '| batch | threads | BN group | ours | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | ours peak RSS MB | PyTorch peak RSS MB | RSS ratio |',
+      '| batch | threads | BN group | ours | ours img/s | PyTorch img/s | ours/PyTorch | ours s/step (min–max) | PyTorch s/step (min–max) | CPU s/step ours / PyTorch | ours peak RSS MB | PyTorch peak RSS MB | RSS ratio |',
     );
-    console.log('|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const ratio = r.ours && r.torch ? r.ours.images_per_s / r.torch.images_per_s : NaN;
       const rss = r.ours && r.torch ? r.ours.peak_rss_mb / r.torch.peak_rss_mb : NaN;
       console.log(
         `| ${r.batch} | ${r.threads} | ${r.group ?? '—'} | ${r.config?.label ?? '—'} | ${fmt(r.ours?.images_per_s)} | ${fmt(r.torch?.images_per_s)} | ${fmt(ratio, 2)} | ` +
           `${fmt(r.ours?.step_s_min, 2)}–${fmt(r.ours?.step_s_max, 2)} | ${fmt(r.torch?.step_s_min, 2)}–${fmt(r.torch?.step_s_max, 2)} | ` +
+          `${fmt(r.ours?.cpu_s_per_step, 2)} / ${fmt(r.torch?.cpu_s_per_step, 2)} | ` +
           `${fmt(r.ours?.peak_rss_mb, 0)} | ${fmt(r.torch?.peak_rss_mb, 0)} | ${fmt(rss, 2)} |`,
       );
     }
@@ -611,29 +624,28 @@ async function main(): Promise<void> {
       if (!r.ours?.profile || !r.config) continue;
       console.log('');
       const total = r.ours.profile_total_ms || 1;
-      const kinds = new Map<string, number>();
-      for (const p of r.ours.profile)
-        kinds.set(p.name.split(' ')[0], (kinds.get(p.name.split(' ')[0]) ?? 0) + p.ms);
-      const byKind = [...kinds].sort((a, b) => b[1] - a[1]);
+      const stepMs = r.ours.profile_step_ms ?? total;
+      const nativeMs = r.ours.profile.reduce((a, p) => a + (p.native ? p.ms : 0), 0);
       const cpuPeak = peak.get(r.config.omp);
+      const pct = (ms: number): string => `${fmt((100 * ms) / stepMs, 0)}%`;
       console.log(
-        `Kernel-time profile of our step, batch ${r.batch}, ${r.config.label} (tf.profile, one step, ${fmt(total, 0)} ms of kernel time).`,
+        `Profile of one step of ours, batch ${r.batch}, ${r.config.label} (tf.profile): ${fmt(stepMs, 0)} ms wall — ` +
+          `oneDNN kernels ${fmt(nativeMs, 0)} ms (${pct(nativeMs)}), wasm kernels ${fmt(total - nativeMs, 0)} ms (${pct(total - nativeMs)}), ` +
+          `outside kernels (JS, tape, allocation, augmentation) ${fmt(stepMs - total, 0)} ms (${pct(stepMs - total)}).`,
       );
       console.log(
-        `By kernel: ${byKind
-          .slice(0, 8)
-          .map(([k, ms]) => `${k} ${fmt((100 * ms) / total, 1)}%`)
-          .join(', ')}.`,
+        `Every convolution and product by shape, then the 10 slowest other kernels (GFLOP/s = useful FLOPs / kernel time; peak = oneDNN sgemm on ${r.config.omp} thread(s): ${fmt(cpuPeak, 0)} GFLOP/s):`,
       );
-      console.log(
-        `Top 12 by kernel and shape (GFLOP/s = useful FLOPs / kernel time; peak = oneDNN sgemm on ${r.config.omp} thread(s): ${fmt(cpuPeak, 0)} GFLOP/s):`,
-      );
-      console.log('| kernel and shape | ms | share | calls | GFLOP/s | % of peak |');
-      console.log('|---|---:|---:|---:|---:|---:|');
-      for (const p of r.ours.profile.slice(0, 12)) {
+      console.log('| kernel and shape | on | ms | share of step | calls | GFLOP/s | % of peak |');
+      console.log('|---|---|---:|---:|---:|---:|---:|');
+      const rowsShown = [
+        ...r.ours.profile.filter((p) => p.flops > 0),
+        ...r.ours.profile.filter((p) => p.flops === 0).slice(0, 10),
+      ];
+      for (const p of rowsShown) {
         const g = p.flops ? p.flops / p.ms / 1e6 : NaN;
         console.log(
-          `| ${p.name} | ${fmt(p.ms, 1)} | ${fmt((100 * p.ms) / total, 1)}% | ${p.calls} | ${p.flops ? fmt(g, 1) : ''} | ${p.flops && cpuPeak ? fmt((100 * g) / cpuPeak, 0) : ''} |`,
+          `| ${p.name} | ${p.native ? 'oneDNN' : 'wasm'} | ${fmt(p.ms, 1)} | ${pct(p.ms)} | ${p.calls} | ${p.flops ? fmt(g, 1) : ''} | ${p.flops && cpuPeak ? fmt((100 * g) / cpuPeak, 0) : ''} |`,
         );
       }
     }

@@ -13,6 +13,7 @@ import type { NativeKernels, ConvGeometry, ConvKind } from '@maskcon/native';
 import { ConvKind as Kind } from '@maskcon/native';
 import type { Info, WasmBackend } from './wasm-ops.js';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, type BatchNormAttrs } from './batch-norm.js';
+import { MOMENTUM_AVERAGE, SGD_MOMENTUM, type SgdMomentumAttrs } from './updates.js';
 
 /** The kernels ours replace, by name (tfjs's or this project's wasm kernels). */
 const previous = new Map<string, tf.KernelConfig>();
@@ -343,10 +344,56 @@ function batchNormGradNative(args: KernelArgs): Info[] {
   return [dx, dgamma, dbeta];
 }
 
+/** One SGD-with-momentum step (kernels/updates.ts): {p, g, b?} → [p', b']. */
+function sgdMomentumNative(args: KernelArgs): Info[] {
+  const backend = args.backend as WasmBackend;
+  const { p, g, b } = args.inputs as { p: Info; g: Info; b?: Info };
+  const h = args.attrs as unknown as SgdMomentumAttrs;
+  if (addon == null) throw new Error('native kernels: the addon is not loaded');
+  const n = sizeOf(p.shape);
+  if (sizeOf(g.shape) !== n || (b != null && sizeOf(b.shape) !== n))
+    throw new Error(`${SGD_MOMENTUM}: parameter, gradient and buffer sizes differ`);
+  const pOut = backend.makeOutput(p.shape, 'float32');
+  const bOut = backend.makeOutput(p.shape, 'float32');
+  addon.sgdMomentum(
+    heapOf(backend),
+    {
+      p: offsetOf(backend, p),
+      g: offsetOf(backend, g),
+      b: b != null ? offsetOf(backend, b) : undefined,
+      pOut: offsetOf(backend, pOut),
+      bOut: offsetOf(backend, bOut),
+    },
+    n,
+    h,
+  );
+  return [pOut, bOut];
+}
+
+/** k·m + q·(1 − m) (kernels/updates.ts). */
+function momentumAverageNative(args: KernelArgs): Info {
+  const backend = args.backend as WasmBackend;
+  const { k, q } = args.inputs as { k: Info; q: Info };
+  const { m } = args.attrs as unknown as { m: number };
+  if (addon == null) throw new Error('native kernels: the addon is not loaded');
+  const n = sizeOf(k.shape);
+  if (sizeOf(q.shape) !== n) throw new Error(`${MOMENTUM_AVERAGE}: operand sizes differ`);
+  const out = backend.makeOutput(k.shape, 'float32');
+  addon.momentumAverage(
+    heapOf(backend),
+    { k: offsetOf(backend, k), q: offsetOf(backend, q), out: offsetOf(backend, out) },
+    n,
+    m,
+  );
+  return out;
+}
+
 /** Kernels of this project's own ops (no tfjs kernel underneath to fall back to). */
-const OWN_KERNELS: ReadonlyArray<[string, (args: KernelArgs) => Info[]]> = [
+const OWN_KERNELS: ReadonlyArray<[string, (args: KernelArgs) => Info | Info[]]> = [
   [BATCH_NORM_TRAIN, batchNormTrainNative],
   [BATCH_NORM_GRAD, batchNormGradNative],
+  [SGD_MOMENTUM, sgdMomentumNative],
+  [MOMENTUM_AVERAGE, momentumAverageNative],
 ];
 
 const KERNELS: ReadonlyArray<[string, (args: KernelArgs) => Info]> = [
