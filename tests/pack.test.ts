@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage, makePipeline } from '@maskcon/augment';
 import { Rng, streamRng } from '@maskcon/random';
 import { recallAtK } from '@maskcon/eval';
+import { decodeOnnxModel, encodeOnnxModel, ONNX_FLOAT } from '@maskcon/onnx';
 import {
   backbone,
   createNetwork,
@@ -36,7 +37,17 @@ import {
 import { writeOfflineMetadata } from './offline-registry.js';
 
 const repo = resolve(import.meta.dirname, '..');
-const PACKAGES = ['random', 'datasets', 'augment', 'native', 'model', 'eval', 'train', 'search'];
+const PACKAGES = [
+  'random',
+  'onnx',
+  'datasets',
+  'augment',
+  'native',
+  'model',
+  'eval',
+  'train',
+  'search',
+];
 /** Files beyond dist/ a package ships on purpose: native's addon sources, built on install. */
 const EXTRA_FILES: Record<string, RegExp> = {
   '@maskcon/native': /^package\/(binding\.gyp|src\/(addon|memory-ops)\.cc|scripts\/build\.mjs)$/,
@@ -278,6 +289,36 @@ describe('packed packages', () => {
     );
   });
 
+  it('onnx: the README example encodes a graph and decodes it back, as the sources do', async () => {
+    const out = (await runExample('onnx')) as Record<string, unknown>;
+    const W = Float32Array.from([1, 0, 0, 1, 1, 1]);
+    const bytes = encodeOnnxModel({
+      irVersion: 8,
+      opset: 17,
+      producerName: 'readme',
+      producerVersion: '1',
+      docString: '',
+      graphName: 'linear',
+      nodes: [{ name: 'gemm', opType: 'Gemm', input: ['x', 'W'], output: ['y'] }],
+      initializers: [
+        { name: 'W', dataType: ONNX_FLOAT, dims: [3, 2], rawData: new Uint8Array(W.buffer) },
+      ],
+      inputs: [{ name: 'x', dims: ['batch', 3] }],
+      outputs: [{ name: 'y', dims: ['batch', 2] }],
+      metadata: { note: 'a 3→2 linear map' },
+    });
+    const model = decodeOnnxModel(bytes);
+    expect(out).toEqual({
+      bytes: bytes.length,
+      opTypes: ['Gemm'],
+      inputs: model.inputs,
+      initializers: [{ name: 'W', dims: [3, 2], bytes: 24 }],
+      metadata: { note: 'a 3→2 linear map' },
+    });
+    expect(Object.keys(manifests.get('@maskcon/onnx')?.dependencies ?? {})).toEqual(['protobufjs']);
+    expect(manifests.get('@maskcon/eval')?.dependencies ?? {}).not.toHaveProperty('@maskcon/model');
+  });
+
   it('native: the tarball compiles its addon at install and it loads, or it says why not', async () => {
     const r = await run(
       process.execPath,
@@ -409,13 +450,14 @@ describe('packed packages', () => {
       [
         "import { openIndex, buildDataset, type CoarseFineDataset } from '@maskcon/datasets';",
         "import { Rng, streamRng, RANDOM_STREAMS } from '@maskcon/random';",
+        "import { encodeOnnxModel, decodeOnnxModel } from '@maskcon/onnx';",
         "import { makePipeline, Rng as AugmentRng, BatchLoader } from '@maskcon/augment';",
         "import { createNetwork, MaskConModel, loadPretrainedBackbone } from '@maskcon/model';",
         "import { recallAtK, recallAtKParallel } from '@maskcon/eval';",
         "import { train, parseTrainArgs } from '@maskcon/train';",
         "import { embedImage, startServer } from '@maskcon/search';",
         'export const used = [openIndex, buildDataset, makePipeline, Rng, streamRng, RANDOM_STREAMS,',
-        '  AugmentRng, BatchLoader, createNetwork,',
+        '  AugmentRng, BatchLoader, createNetwork, encodeOnnxModel, decodeOnnxModel,',
         '  MaskConModel, loadPretrainedBackbone, recallAtK, recallAtKParallel, train, parseTrainArgs,',
         '  embedImage, startServer];',
         'export type D = CoarseFineDataset;',

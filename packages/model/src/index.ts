@@ -147,4 +147,4 @@ export {
   ONNX_OPSET,
   ONNX_OUTPUT_NAME,
 } from './onnx/export.js';
-export { decodeOnnxModel, ONNX_MAX_BYTES, type DecodedOnnxModel } from './onnx/proto.js';
+export { decodeOnnxModel, ONNX_MAX_BYTES, type DecodedOnnxModel } from '@maskcon/onnx';

@@ -7,128 +7,58 @@
  *   s = Gemm(q, g, transB=1)            // m×N
  *   values, indices = TopK(s, k, axis=1, largest=1, sorted=1)   // m×k each
  *
- * Every dimension is symbolic, so one encoded model serves every N, d and k.
- *
- * The bytes are encoded with protobufjs from a reflection subset of onnx.proto (field numbers
- * from the ONNX specification, `onnx/onnx.proto3`), holding only the messages and fields this
- * graph uses. The `embed` helper's ONNX exporter (packages/model/src/onnx/) encodes whole
- * networks the same way; eval does not import @maskcon/model (tfjs) for one small graph, so the
- * two subsets can merge once the exporter's encoder moves into a leaf package.
+ * Every dimension is symbolic, so one encoded model serves every N, d and k. The bytes are
+ * encoded by `@maskcon/onnx`, the project's one copy of the ONNX protobuf schema (model's
+ * exporter writes whole networks with it), which depends on protobufjs only — not on tfjs.
  */
-import protobuf from 'protobufjs';
+import {
+  ATTR_INT,
+  ONNX_FLOAT,
+  ONNX_INT64,
+  encodeOnnxModel,
+  type OnnxAttribute,
+} from '@maskcon/onnx';
 
-/** onnx.proto field numbers (ONNX IR version 8). */
-const ONNX_SUBSET = {
-  nested: {
-    onnx: {
-      nested: {
-        ModelProto: {
-          fields: {
-            irVersion: { type: 'int64', id: 1 },
-            producerName: { type: 'string', id: 2 },
-            graph: { type: 'GraphProto', id: 7 },
-            opsetImport: { rule: 'repeated', type: 'OperatorSetIdProto', id: 8 },
-          },
-        },
-        OperatorSetIdProto: {
-          fields: { domain: { type: 'string', id: 1 }, version: { type: 'int64', id: 2 } },
-        },
-        GraphProto: {
-          fields: {
-            node: { rule: 'repeated', type: 'NodeProto', id: 1 },
-            name: { type: 'string', id: 2 },
-            input: { rule: 'repeated', type: 'ValueInfoProto', id: 11 },
-            output: { rule: 'repeated', type: 'ValueInfoProto', id: 12 },
-          },
-        },
-        NodeProto: {
-          fields: {
-            input: { rule: 'repeated', type: 'string', id: 1 },
-            output: { rule: 'repeated', type: 'string', id: 2 },
-            name: { type: 'string', id: 3 },
-            opType: { type: 'string', id: 4 },
-            attribute: { rule: 'repeated', type: 'AttributeProto', id: 5 },
-          },
-        },
-        AttributeProto: {
-          fields: {
-            name: { type: 'string', id: 1 },
-            i: { type: 'int64', id: 3 },
-            type: { type: 'int32', id: 20 },
-          },
-        },
-        ValueInfoProto: {
-          fields: { name: { type: 'string', id: 1 }, type: { type: 'TypeProto', id: 2 } },
-        },
-        TypeProto: { fields: { tensorType: { type: 'TensorTypeProto', id: 1 } } },
-        TensorTypeProto: {
-          fields: {
-            elemType: { type: 'int32', id: 1 },
-            shape: { type: 'TensorShapeProto', id: 2 },
-          },
-        },
-        TensorShapeProto: { fields: { dim: { rule: 'repeated', type: 'Dimension', id: 1 } } },
-        Dimension: { fields: { dimParam: { type: 'string', id: 2 } } },
-      },
-    },
-  },
-};
-
-/** TensorProto.DataType values. */
-const FLOAT = 1;
-const INT64 = 7;
-/** AttributeProto.AttributeType.INT */
-const ATTR_INT = 2;
-
-function valueInfo(name: string, elemType: number, dims: string[]) {
-  return {
-    name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((dimParam) => ({ dimParam })) } } },
-  };
-}
-
-function intAttr(name: string, i: number) {
-  return { name, i, type: ATTR_INT };
-}
+const intAttr = (name: string, i: number): OnnxAttribute => ({ name, type: ATTR_INT, i });
 
 let encoded: Uint8Array | undefined;
 
 /** The similarity + top-k graph as ONNX model bytes (opset 17), encoded once per process. */
 export function similarityTopKModel(): Uint8Array {
-  if (encoded) return encoded;
-  const Model = protobuf.Root.fromJSON(ONNX_SUBSET).lookupType('onnx.ModelProto');
-  const model = {
+  encoded ??= encodeOnnxModel({
     irVersion: 8,
+    opset: 17,
     producerName: '@maskcon/eval',
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'similarity_top_k',
-      node: [
-        {
-          name: 'similarity',
-          opType: 'Gemm',
-          input: ['q', 'g'],
-          output: ['s'],
-          attribute: [intAttr('transB', 1)],
-        },
-        {
-          name: 'top_k',
-          opType: 'TopK',
-          input: ['s', 'k'],
-          output: ['values', 'indices'],
-          attribute: [intAttr('axis', 1), intAttr('largest', 1), intAttr('sorted', 1)],
-        },
-      ],
-      input: [
-        valueInfo('q', FLOAT, ['m', 'd']),
-        valueInfo('g', FLOAT, ['n', 'd']),
-        valueInfo('k', INT64, ['one']),
-      ],
-      output: [valueInfo('values', FLOAT, ['m', 'kk']), valueInfo('indices', INT64, ['m', 'kk'])],
-    },
-  };
-  const invalid = Model.verify(model);
-  if (invalid) throw new Error(`similarityTopKModel: bad ONNX message (${invalid}).`);
-  encoded = Model.encode(Model.fromObject(model)).finish();
+    producerVersion: '',
+    docString: '',
+    graphName: 'similarity_top_k',
+    nodes: [
+      {
+        name: 'similarity',
+        opType: 'Gemm',
+        input: ['q', 'g'],
+        output: ['s'],
+        attribute: [intAttr('transB', 1)],
+      },
+      {
+        name: 'top_k',
+        opType: 'TopK',
+        input: ['s', 'k'],
+        output: ['values', 'indices'],
+        attribute: [intAttr('axis', 1), intAttr('largest', 1), intAttr('sorted', 1)],
+      },
+    ],
+    initializers: [],
+    inputs: [
+      { name: 'q', dims: ['m', 'd'], elemType: ONNX_FLOAT },
+      { name: 'g', dims: ['n', 'd'], elemType: ONNX_FLOAT },
+      { name: 'k', dims: ['one'], elemType: ONNX_INT64 },
+    ],
+    outputs: [
+      { name: 'values', dims: ['m', 'kk'], elemType: ONNX_FLOAT },
+      { name: 'indices', dims: ['m', 'kk'], elemType: ONNX_INT64 },
+    ],
+    metadata: {},
+  });
   return encoded;
 }

@@ -12,7 +12,7 @@ import {
   encodeOnnxModel,
   type OnnxNode,
   type OnnxTensor,
-} from './proto.js';
+} from '@maskcon/onnx';
 
 /**
  * ONNX export of an exported backbone (the TF.js layers model of `exportBackbone`): the layer

@@ -1,10 +1,11 @@
 import protobuf from 'protobufjs';
 
 /**
- * The part of ONNX's protobuf schema (onnx/onnx.proto3, IR version 7) that a feed-forward CNN
- * needs: a model, its graph, nodes with attributes, tensors, typed inputs/outputs and string
- * metadata. Field numbers and enum values are the specification's; the schema is given to
- * protobufjs as reflection JSON so no code generator or .proto file is involved.
+ * The part of ONNX's protobuf schema (onnx/onnx.proto3) that a feed-forward graph needs: a
+ * model, its graph, nodes with attributes, tensors, typed inputs/outputs and string metadata.
+ * Field numbers and enum values are the specification's; the schema is given to protobufjs as
+ * reflection JSON so no code generator or .proto file is involved. The one home of this schema:
+ * `@maskcon/model`'s exporter and `@maskcon/eval`'s similarity + top-k graph both encode here.
  */
 const ONNX_SCHEMA = {
   nested: {
@@ -138,6 +139,8 @@ export interface OnnxValueInfo {
   name: string;
   /** A number is a fixed size, a string a symbolic one (e.g. 'batch'). */
   dims: (number | string)[];
+  /** onnx.TensorProto.DataType of the elements; ONNX_FLOAT when absent. */
+  elemType?: number;
   docString?: string;
 }
 export interface OnnxModel {
@@ -165,7 +168,7 @@ const valueInfo = (v: OnnxValueInfo) => ({
   docString: v.docString ?? '',
   type: {
     tensorType: {
-      elemType: ONNX_FLOAT,
+      elemType: v.elemType ?? ONNX_FLOAT,
       shape: {
         dim: v.dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
       },

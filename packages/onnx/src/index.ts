@@ -1,0 +1,16 @@
+export {
+  ATTR_FLOAT,
+  ATTR_INT,
+  ATTR_INTS,
+  ONNX_FLOAT,
+  ONNX_INT64,
+  ONNX_MAX_BYTES,
+  decodeOnnxModel,
+  encodeOnnxModel,
+  type DecodedOnnxModel,
+  type OnnxAttribute,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from './proto.js';
