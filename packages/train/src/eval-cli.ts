@@ -16,7 +16,7 @@ import { BACKEND_ORDER, initBackend, loadBackbone, type BackendName } from '@mas
 import { DEFAULT_KS, formatRecallTable, recallAtK } from '@maskcon/eval';
 import { DEFAULT_CONFIG, type TrainConfig } from './config.js';
 import { ProgressBar } from './progress.js';
-import { RunsDb } from './runs-db.js';
+import { describeTestSet, RunsDb, type TestSetInfo } from './runs-db.js';
 import { runFolder } from './run-folder.js';
 import { embedImages } from './embed.js';
 
@@ -104,6 +104,25 @@ async function main(): Promise<void> {
     );
   const pipe = makePipeline('test', { size: h, mean: meta.mean, std: meta.std });
   const n = ds.size;
+  const testSet: TestSetInfo = {
+    split,
+    images: n,
+    splitImages: n,
+    labels: runCfg?.labels ?? null,
+  };
+  if (runId !== null) {
+    // Numbers are comparable only on the same test set: say so before the embedding starts.
+    const trained = db.finalTestSet(runId);
+    if (
+      trained &&
+      (trained.split !== testSet.split ||
+        trained.images !== testSet.images ||
+        trained.labels !== testSet.labels)
+    )
+      process.stderr.write(
+        `warning: run ${runId} measured its Recall@K in training on ${describeTestSet(trained)}; this evaluation uses ${describeTestSet(testSet)} — the two are not comparable.\n`,
+      );
+  }
   const bar = new ProgressBar(`embedding ${split}`, n);
   const { features, dim } = embedImages(
     ds,
@@ -117,7 +136,7 @@ async function main(): Promise<void> {
   );
   bar.finish(n, n);
   const recalls = recallAtK(features, dim, ds.fineLabels(), ks);
-  db.logEvaluation({ runId, model: modelDir, indexPath, split, images: n, recalls });
+  db.logEvaluation({ runId, model: modelDir, indexPath, testSet, recalls });
   console.log(
     `\n${modelDir} on ${indexPath} (${split}, ${n} images, backend ${backend.name}) — fine-label Recall@K (%):\n`,
   );

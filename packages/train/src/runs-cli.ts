@@ -1,11 +1,16 @@
 import { createCommand, intOption, Option, pathOption, runCli } from '@maskcon/datasets';
 import { DEFAULT_CONFIG } from './config.js';
-import { RunsDb, type RunRow } from './runs-db.js';
+import { RunsDb, type RunRow, type TestSetInfo } from './runs-db.js';
 import { effectiveStatus } from './run-lock.js';
 import { runFolder } from './run-folder.js';
 
 function pct(rec: Map<number, number>, k: number): string {
   return (rec.has(k) ? (100 * rec.get(k)!).toFixed(2) : '-').padStart(7);
+}
+
+/** "256/600 test" (images scored / images in the split), or "unknown" for rows of older versions. */
+function testSetCell(t: TestSetInfo | undefined): string {
+  return t ? `${t.images}/${t.splitImages} ${t.split}` : 'unknown';
 }
 
 function list(db: RunsDb, path: string): void {
@@ -15,13 +20,15 @@ function list(db: RunsDb, path: string): void {
     return;
   }
   console.log(
-    '  id  status       dataset        method   w     τ      epochs  backend  img/s     R@1    R@2    R@5   R@10',
+    '  id  status       dataset        method   w     τ      epochs  backend  img/s     R@1    R@2    R@5   R@10  test set         labels',
   );
   for (const r of rows) {
-    const c = JSON.parse(r.config) as { w: number; t: number; epochs: number };
+    const c = JSON.parse(r.config) as { w: number; t: number; epochs: number; labels?: string };
     const rec = new Map(db.finalRecalls(r.id).map((x) => [x.k, x.recall]));
+    const testSet = rec.size > 0 ? db.finalTestSet(r.id) : undefined;
+    const testCell = rec.size > 0 ? testSetCell(testSet) : '-';
     console.log(
-      `${String(r.id).padStart(4)}  ${effectiveStatus(r.status, runFolder(path, r.id).lock).padEnd(11)}  ${r.dataset.padEnd(13)}  ${r.method.padEnd(7)}  ${String(c.w).padEnd(4)}  ${String(c.t).padEnd(5)}  ${String(c.epochs).padStart(6)}  ${(r.backend ?? '-').padEnd(7)}  ${(r.images_per_s ?? 0).toFixed(1).padStart(6)}${pct(rec, 1)}${pct(rec, 2)}${pct(rec, 5)}${pct(rec, 10)}`,
+      `${String(r.id).padStart(4)}  ${effectiveStatus(r.status, runFolder(path, r.id).lock).padEnd(11)}  ${r.dataset.padEnd(13)}  ${r.method.padEnd(7)}  ${String(c.w).padEnd(4)}  ${String(c.t).padEnd(5)}  ${String(c.epochs).padStart(6)}  ${(r.backend ?? '-').padEnd(7)}  ${(r.images_per_s ?? 0).toFixed(1).padStart(6)}${pct(rec, 1)}${pct(rec, 2)}${pct(rec, 5)}${pct(rec, 10)}  ${testCell.padEnd(15)}  ${testSet?.labels ?? c.labels ?? 'unknown'}`,
     );
   }
 }
@@ -50,6 +57,11 @@ function compare(db: RunsDb, ids: number[]): void {
     if (recs.every((m) => !m.has(k))) continue;
     console.log(`R@${k}`.padEnd(16) + recs.map((m) => col(pct(m, k).trim())).join(''));
   }
+  // Recall@K of different test sets are different numbers: show what each was measured on.
+  const sets = runs.map((r, i) => (recs[i].size > 0 ? testSetCell(db.finalTestSet(r.id)) : '-'));
+  console.log('test set'.padEnd(16) + sets.map(col).join(''));
+  if (new Set(sets).size > 1)
+    console.log('(Recall@K measured on different test sets: not comparable)');
 }
 
 const program = createCommand('pnpm runs', 'List the runs in the runs database, or compare some.')

@@ -2,6 +2,41 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+/**
+ * The test set a Recall@K was measured on: which split, how many of its images, and the
+ * `--labels` the run trained with. Recall@K on 256 of 600 images and on all 600 are different
+ * numbers; they are only comparable when these agree.
+ */
+export interface TestSetInfo {
+  split: string;
+  /** Images scored. */
+  images: number;
+  /** Images in the whole split (more than `images` with --test-subset). */
+  splitImages: number;
+  /** The run's --labels (fine or coarse), or null for a model folder of no known run. */
+  labels: string | null;
+}
+
+/** Columns added after the first release; rows written before them read as NULL (unknown). */
+const ADDED_COLUMNS: [table: string, column: string, type: string][] = [
+  ['recalls', 'split', 'TEXT'],
+  ['recalls', 'test_images', 'INTEGER'],
+  ['recalls', 'split_images', 'INTEGER'],
+  ['recalls', 'labels', 'TEXT'],
+  ['evaluations', 'split_images', 'INTEGER'],
+  ['evaluations', 'labels', 'TEXT'],
+];
+
+/** "256 of the 600 test images, coarse labels" / "all 600 test images, fine labels" / "an unrecorded test set". */
+export function describeTestSet(t: TestSetInfo | undefined): string {
+  if (!t) return 'a test set not recorded (Recall@K stored before test sets were)';
+  const which =
+    t.images < t.splitImages
+      ? `${t.images.toLocaleString('en')} of the ${t.splitImages.toLocaleString('en')} ${t.split} images`
+      : `all ${t.images.toLocaleString('en')} ${t.split} images`;
+  return `${which}, ${t.labels ?? 'unknown'} labels`;
+}
+
 /** The local runs database: one row per run, per-epoch metrics, Recall@K per evaluation. */
 export class RunsDb {
   private readonly db: Database.Database;
@@ -59,6 +94,19 @@ export class RunsDb {
         PRIMARY KEY (run_id, epoch, k)
       );
     `);
+    // Migration: a database written by an older version gains the new columns (NULL = unknown).
+    this.db.transaction(() => {
+      for (const [table, column, type] of ADDED_COLUMNS)
+        if (!this.hasColumn(table, column))
+          this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+    })();
+  }
+
+  private hasColumn(table: string, column: string): boolean {
+    const cols = this.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as {
+      name: string;
+    }[];
+    return cols.some((c) => c.name === column);
   }
 
   startRun(r: {
@@ -92,11 +140,57 @@ export class RunsDb {
       .run(runId, e.epoch, e.loss, e.lr, e.imagesPerS);
   }
 
-  logRecall(runId: number, epoch: number, recalls: { k: number; recall: number }[]): void {
-    const st = this.db.prepare(`INSERT OR REPLACE INTO recalls VALUES (?, ?, ?, ?)`);
+  /** Recall@K of a run after `epoch`, with the test set it was measured on. */
+  logRecall(
+    runId: number,
+    epoch: number,
+    recalls: { k: number; recall: number }[],
+    testSet?: TestSetInfo,
+  ): void {
+    const st = this.db.prepare(
+      `INSERT OR REPLACE INTO recalls (run_id, epoch, k, recall, split, test_images, split_images, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
     this.db.transaction(() => {
-      for (const r of recalls) st.run(runId, epoch, r.k, r.recall);
+      for (const r of recalls)
+        st.run(
+          runId,
+          epoch,
+          r.k,
+          r.recall,
+          testSet?.split ?? null,
+          testSet?.images ?? null,
+          testSet?.splitImages ?? null,
+          testSet?.labels ?? null,
+        );
     })();
+  }
+
+  /**
+   * The test set of a run's last Recall@K, or undefined when there is none or it was stored
+   * before test sets were (an old database, read-only and so not migrated, included).
+   */
+  finalTestSet(runId: number): TestSetInfo | undefined {
+    if (!this.hasColumn('recalls', 'test_images')) return undefined;
+    const row = this.db
+      .prepare(
+        `SELECT split, test_images, split_images, labels FROM recalls WHERE run_id = ? AND epoch = (SELECT MAX(epoch) FROM recalls WHERE run_id = ?) LIMIT 1`,
+      )
+      .get(runId, runId) as
+      | {
+          split: string | null;
+          test_images: number | null;
+          split_images: number | null;
+          labels: string | null;
+        }
+      | undefined;
+    if (!row || row.split === null || row.test_images === null || row.split_images === null)
+      return undefined;
+    return {
+      split: row.split,
+      images: row.test_images,
+      splitImages: row.split_images,
+      labels: row.labels,
+    };
   }
 
   finishRun(
@@ -117,21 +211,22 @@ export class RunsDb {
     runId: number | null;
     model: string;
     indexPath: string;
-    split: string;
-    images: number;
+    testSet: TestSetInfo;
     recalls: Record<number, number>;
   }): number {
     const info = this.db
       .prepare(
-        `INSERT INTO evaluations (run_id, created_at, model, index_path, split, images, recalls) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO evaluations (run_id, created_at, model, index_path, split, images, split_images, labels, recalls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         e.runId,
         new Date().toISOString(),
         e.model,
         e.indexPath,
-        e.split,
-        e.images,
+        e.testSet.split,
+        e.testSet.images,
+        e.testSet.splitImages,
+        e.testSet.labels,
         JSON.stringify(e.recalls),
       );
     return Number(info.lastInsertRowid);

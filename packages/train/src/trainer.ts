@@ -268,7 +268,12 @@ async function trainClaimed(
     });
     bar.finish(testIdx.length, testIdx.length);
     recall = RECALL_KS.map((k) => ({ k, recall: r[k] }));
-    db.logRecall(runId, epoch, recall);
+    db.logRecall(runId, epoch, recall, {
+      split: 'test',
+      images: testIdx.length,
+      splitImages: testSplitSize,
+      labels: cfg.labels,
+    });
     log(
       `epoch ${epoch}: ${recall.map((x) => `R@${x.k} ${(100 * x.recall).toFixed(2)}`).join('  ')}`,
     );
