@@ -169,20 +169,58 @@ export async function loadBackbone(
     throw new Error(
       `No exported model at ${dir} (model.json missing); train a run first — it exports runs/<id>/model/.`,
     );
-  const json = JSON.parse(readFileSync(jsonPath, 'utf8')) as {
+  const damaged = (what: string) =>
+    new Error(
+      `${what}; the exported model in ${dir} is damaged — export it again (pnpm train writes runs/<id>/model/).`,
+    );
+  let json: {
     modelTopology: object;
     weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
     userDefinedMetadata?: { maskcon?: ExportMetadata };
   };
+  try {
+    json = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  } catch (err) {
+    throw damaged(`${jsonPath} is not valid JSON (${(err as Error).message})`);
+  }
+  if (
+    typeof json?.modelTopology !== 'object' ||
+    !Array.isArray(json.weightsManifest) ||
+    !json.weightsManifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights))
+  )
+    throw damaged(`${jsonPath} lacks a modelTopology or a weightsManifest of paths and weights`);
   const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = json.weightsManifest.flatMap((g) =>
-    g.paths.map((pth) => readFileSync(join(dir, pth))),
-  );
+  const files = json.weightsManifest.flatMap((g) => g.paths);
+  for (const f of files)
+    if (typeof f !== 'string' || f !== basename(f) || f === '..' || f === '.')
+      throw damaged(`${jsonPath} names the weights file "${f}", which is not a file beside it`);
+  const buffers = files.map((f) => {
+    try {
+      return readFileSync(join(dir, f));
+    } catch (err) {
+      throw damaged(`cannot read ${join(dir, f)} (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  });
   const all = Buffer.concat(buffers);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  const model = await tf.loadLayersModel(
-    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }),
+  // Every weight's bytes must be there: a truncated weights.bin would otherwise load garbage.
+  const bytesOf: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+  const expected = specs.reduce(
+    (n, w) => n + (bytesOf[w.dtype] ?? 4) * w.shape.reduce((a, b) => a * b, 1),
+    0,
   );
+  if (!specs.some((w) => w.quantization) && all.byteLength !== expected)
+    throw damaged(
+      `${files.map((f) => join(dir, f)).join(', ')} hold${files.length === 1 ? 's' : ''} ${all.byteLength.toLocaleString('en')} bytes but ${jsonPath} lists ${expected.toLocaleString('en')} bytes of weights (truncated, or from another export)`,
+    );
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }),
+    );
+  } catch (err) {
+    throw damaged(`${jsonPath} does not describe a loadable model (${(err as Error).message})`);
+  }
   const meta = json.userDefinedMetadata?.maskcon;
   if (!meta)
     throw new Error(

@@ -14,6 +14,29 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+/** Why a folder could not be made, in words (not `ENOTDIR … mkdir`). */
+export function mkdirReason(err: unknown): string {
+  const { code, message } = err as NodeJS.ErrnoException;
+  return code === 'ENOTDIR' || code === 'EEXIST'
+    ? 'a file is in the way of one of its folders'
+    : code === 'EACCES' || code === 'EPERM'
+      ? 'permission denied'
+      : code === 'EROFS'
+        ? 'the file system is read-only'
+        : message;
+}
+
+/** Creates an output folder given by `flag`, or says which folder could not be made and why. */
+export function makeOutputFolder(dir: string, flag: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new Error(
+      `Cannot create the ${flag} folder ${dir} (${mkdirReason(err)}); pass ${flag} naming a folder you can write to.`,
+    );
+  }
+}
+
 /** A run's folder, beside the runs database: `<runs-db dir>/<run id>/`. */
 export function runDir(runsDb: string, runId: number): string {
   return join(dirname(runsDb), String(runId));

@@ -76,7 +76,7 @@ function withDb(fn: (db: RunsDb, path: string) => void): void {
   const path = program.opts().runsDb as string;
   const db = new RunsDb(path);
   try {
-    fn(db, path);
+    RunsDb.guard(path, () => fn(db, path)); // a damaged page can surface in any query
   } finally {
     db.close();
   }

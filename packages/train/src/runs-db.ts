@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeOutputFolder, mkdirReason } from './run-folder.js';
 
 /**
  * The test set a Recall@K was measured on: which split, how many of its images, and the
@@ -41,18 +42,93 @@ export function describeTestSet(t: TestSetInfo | undefined): string {
 export class RunsDb {
   private readonly db: Database.Database;
 
-  /** Opens (creating it and its tables when missing) the runs database at `path`. */
-  constructor(path: string, opts: { readonly?: boolean } = {}) {
+  /**
+   * Opens (creating it and its tables when missing) the runs database at `path`. A file that
+   * cannot be opened, is damaged or is another SQLite database is refused with a sentence
+   * naming it; nothing is written to it.
+   */
+  constructor(
+    readonly path: string,
+    opts: { readonly?: boolean } = {},
+  ) {
     if (opts.readonly) {
       if (!existsSync(path))
         throw new Error(
           `Runs database ${path} does not exist; pass --runs-db with the file pnpm train wrote.`,
         );
-      this.db = new Database(path, { readonly: true, fileMustExist: true });
+      this.db = RunsDb.guard(
+        path,
+        () => new Database(path, { readonly: true, fileMustExist: true }),
+      );
+      RunsDb.guard(path, () => this.checkIsRunsDb());
       return;
     }
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    RunsDb.checkPath(path);
+    makeOutputFolder(dirname(path), '--runs-db');
+    this.db = RunsDb.guard(path, () => new Database(path));
+    RunsDb.guard(path, () => this.createTables());
+  }
+
+  /**
+   * Whether `path` can be a runs database, without creating anything: an existing file must
+   * open as one; otherwise its nearest existing folder must be a writable folder. Checked
+   * before any model is built.
+   */
+  static checkPath(path: string): void {
+    const cannot = (why: string) =>
+      new Error(
+        `Cannot open the runs database ${path} (${why}); pass --runs-db a file in a folder you can write to.`,
+      );
+    if (existsSync(path)) {
+      if (statSync(path).isDirectory()) throw cannot('it is a folder');
+      return;
+    }
+    let dir = dirname(path);
+    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+    if (!statSync(dir).isDirectory()) throw cannot(`${dir} is a file, not a folder`);
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      throw cannot(`${dir}: ${mkdirReason(err)}`);
+    }
+  }
+
+  /** Runs `f`, turning SQLite's errors into sentences naming the runs database. */
+  static guard<T>(path: string, f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (
+        !(err instanceof Database.SqliteError) &&
+        (err as { code?: string }).code !== 'SQLITE_CANTOPEN'
+      )
+        throw err;
+      const { code, message } = err as { code: string; message: string };
+      if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'))
+        throw new Error(
+          `The runs database ${path} is damaged or not a SQLite file (${message}); pass --runs-db the runs.sqlite pnpm train wrote, or move this file away to start a new one.`,
+        );
+      throw new Error(
+        `Cannot use the runs database ${path} (${message}); pass --runs-db a file in a folder you can write to.`,
+      );
+    }
+  }
+
+  /** A SQLite file holding tables but no `runs` table is something else (e.g. a dataset index). */
+  private checkIsRunsDb(): void {
+    const tables = (
+      this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as {
+        name: string;
+      }[]
+    ).map((t) => t.name);
+    if (tables.length > 0 && !tables.includes('runs'))
+      throw new Error(
+        `${this.path} is a SQLite database but not a runs database (its tables: ${tables.slice(0, 5).join(', ')}); pass --runs-db the runs.sqlite pnpm train wrote.`,
+      );
+  }
+
+  private createTables(): void {
+    this.checkIsRunsDb();
     this.db.pragma('journal_mode = WAL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS runs (

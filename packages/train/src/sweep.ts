@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { makeOutputFolder } from './run-folder.js';
 import { join } from 'node:path';
 import { METHODS, methodOf, type MethodName } from '@maskcon/model';
 import { resolveWorkers, type TrainConfig } from './config.js';
@@ -130,6 +131,7 @@ export async function runSweep(
   } = {},
 ): Promise<SweepResult> {
   const cells = sweepCells(spec);
+  makeOutputFolder(spec.outDir, '--out'); // before any training: a bad --out is named at once
   const rows: SweepRow[] = [];
   for (const [i, cell] of cells.entries()) {
     const existing = findFinishedRun(spec.base.runsDb, cell.cfg);
@@ -151,7 +153,6 @@ export async function runSweep(
   const title = `${spec.base.dataset}: ${spec.method} sweep, fine-label Recall@K (%) on the test split`;
   const markdown = formatSweepMarkdown(rows, best, title);
   const html = formatSweepHtml(rows, best, title);
-  mkdirSync(spec.outDir, { recursive: true });
   const files = { markdown: join(spec.outDir, 'sweep.md'), html: join(spec.outDir, 'sweep.html') };
   writeFileSync(files.markdown, markdown + '\n');
   writeFileSync(files.html, html);

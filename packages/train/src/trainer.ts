@@ -102,6 +102,8 @@ export function resumeCommand(runsDb: string, runId: number): string {
  */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  // Paths first: an unusable --runs-db is named before any data is read or model built.
+  RunsDb.checkPath(cfg.runsDb);
   const claim: { lock?: RunLock } = {};
   // A resumed run is claimed before any work: a live trainer of it is refused, not joined.
   if (hooks.resumeRunId !== undefined) claim.lock = claimRun(cfg.runsDb, hooks.resumeRunId, log);

@@ -1,5 +1,5 @@
 import { cpus, totalmem, type as osType, release, arch as osArch } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
@@ -7,7 +7,13 @@ import { TSNE } from '@saehrimnir/druidjs';
 import { openIndex, defaultIndexPath, type ImageU8 } from '@maskcon/datasets';
 import { Rng } from '@maskcon/random';
 import { nearestNeighbours } from '@maskcon/eval';
-import { loadTestEmbeddings, reportFiles, runFolder, type TestEmbeddings } from '../run-folder.js';
+import {
+  loadTestEmbeddings,
+  makeOutputFolder,
+  reportFiles,
+  runFolder,
+  type TestEmbeddings,
+} from '../run-folder.js';
 import { RunsDb } from '../runs-db.js';
 
 export interface ReportOptions {
@@ -210,7 +216,7 @@ export async function writeRunReport(opts: ReportOptions): Promise<ReportResult>
   const folder = runFolder(opts.runsDb, opts.runId);
   const outDir = opts.outDir ?? folder.report;
   const paths = reportFiles(outDir);
-  mkdirSync(outDir, { recursive: true });
+  makeOutputFolder(outDir, '--out');
   const seed = opts.seed ?? 0;
   const files: ReportResult['files'] = { html: paths.html };
 
