@@ -16,6 +16,7 @@ import { createEngine } from './engine.js';
 import { formatDuration, formatPlan } from './progress.js';
 import { runRecipe, tableRecipe, type RunRecipe } from './recipes.js';
 import { buildSyntheticIndex } from './synthetic-index.js';
+import { explainFailure } from './trainer.js';
 
 /** Untimed and timed steps of a dry run. */
 export const DRY_RUN_WARMUP_STEPS = 1;
@@ -162,6 +163,9 @@ async function measureStepRate(
           `dry run: step ${step + 1}/${total} ${formatDuration(s)}${step < DRY_RUN_WARMUP_STEPS ? ' (untimed)' : ''}`,
         );
       }
+    } catch (err) {
+      // What would stop the run stops the dry run, said the same way (e.g. a full wasm heap).
+      throw explainFailure(err, engine.backend);
     } finally {
       await engine.close();
     }
