@@ -166,6 +166,8 @@ async function paperRun(
   ]);
   expect(evaluated.status, evaluated.stderr).toBe(0);
   expect(evaluated.stdout).toContain(`(test, ${n.test} images,`);
+  // Same test set as training measured on: pnpm eval raises no comparability warning.
+  expect(evaluated.stderr).not.toContain('not comparable');
   const evalDb = new Database(runsDb, { readonly: true });
   const row = evalDb
     .prepare('SELECT images, recalls FROM evaluations WHERE run_id = ?')
