@@ -4,7 +4,7 @@ import { mkdtempSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { loadNative } from '@maskcon/model';
+import { loadNative, loadNativeMemory } from '@maskcon/model';
 import { checkpointPath, loadCheckpoint, readRunLock, runFolder } from '@maskcon/train';
 import { buildTinyFashionIndex } from './fixtures.js';
 
@@ -12,7 +12,7 @@ const repo = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'maskcon-resume-'));
 let index = '';
 
-const trainArgs = (runsDb: string, backend: 'wasm' | 'native' = 'wasm') => [
+const trainArgs = (runsDb: string, backend: 'wasm' | 'native' | 'native-memory' = 'wasm') => [
   'packages/train/src/cli.ts',
   '--preset',
   'tiny',
@@ -89,9 +89,12 @@ beforeAll(async () => {
 });
 
 describe('checkpoints and resume', () => {
-  // Bit-identity holds within one backend; 'native' (oneDNN kernels) where the addon is built.
+  // Bit-identity holds within one backend; 'native' and 'native-memory' (oneDNN kernels) where
+  // the addon is built.
   it.each(
-    (['wasm', 'native'] as const).filter((b) => b === 'wasm' || loadNative().ok),
+    (['wasm', 'native', 'native-memory'] as const).filter(
+      (b) => b === 'wasm' || (b === 'native' ? loadNative() : loadNativeMemory()).ok,
+    ),
   )('a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run (%s)', async (backend) => {
     // Uninterrupted reference.
     const refDb = join(work, `ref-${backend}`, 'runs.sqlite');

@@ -66,7 +66,13 @@ export {
   backendLine,
   type BackendOptions,
 } from './backend.js';
-export { loadNative, type NativeKernels, type NativeLoad } from '@maskcon/native';
+export {
+  loadNative,
+  loadNativeMemory,
+  type NativeKernels,
+  type NativeLoad,
+  type NativeMemoryLoad,
+} from '@maskcon/native';
 export {
   registerNativeKernels,
   unregisterNativeKernels,

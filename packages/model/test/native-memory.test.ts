@@ -116,6 +116,7 @@ describe.skipIf(!memory.ok)('oneDNN kernels on native memory', () => {
   it('replaces exactly the heavy kernels; everything else is the cpu kernel', async () => {
     await use('native-memory');
     expect([...NATIVE_MEMORY_KERNEL_NAMES].sort()).toEqual([
+      'Add',
       'BatchMatMul',
       'Conv2D',
       'Conv2DBackpropFilter',
@@ -125,12 +126,16 @@ describe.skipIf(!memory.ok)('oneDNN kernels on native memory', () => {
       'MaskconBatchNormTrain',
       'MaxPool',
       'MaxPoolGrad',
+      'Multiply',
+      'Relu',
+      'Step',
+      'Sub',
     ]);
     expect(tf.getKernel('Conv2D', NATIVE_MEMORY)?.kernelFunc).not.toBe(
       tf.getKernel('Conv2D', 'cpu')?.kernelFunc,
     );
-    expect(tf.getKernel('Relu', NATIVE_MEMORY)?.kernelFunc).toBe(
-      tf.getKernel('Relu', 'cpu')?.kernelFunc,
+    expect(tf.getKernel('Exp', NATIVE_MEMORY)?.kernelFunc).toBe(
+      tf.getKernel('Exp', 'cpu')?.kernelFunc,
     );
     expect(tf.getKernelsForBackend(NATIVE_MEMORY).length).toBe(
       tf.getKernelsForBackend('cpu').length + 2,
@@ -296,6 +301,59 @@ describe.skipIf(!memory.ok)('oneDNN kernels on native memory', () => {
         'BatchNormTrainGrad',
       );
     });
+  });
+});
+
+describe.skipIf(!memory.ok)('elementwise kernels on native memory', () => {
+  // 2·16384 elements (above the size where the addon takes over), with NaN, ±0 and ±Inf planted.
+  const n = 2 * 16384;
+  const special = (v: Float32Array): Float32Array => {
+    v.set([Number.NaN, -0, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1e-30], 5);
+    return v;
+  };
+  /** First index where the bits differ (any NaN equals any NaN: V8 may flip its sign); −1 if none. */
+  const sameBits = (a: Float32Array, b: Float32Array): number => {
+    const ua = new Uint32Array(a.buffer);
+    const ub = new Uint32Array(b.buffer);
+    expect(a.length).toBe(b.length);
+    return ua.findIndex((u, i) => u !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i])));
+  };
+  const on = async (
+    backend: 'cpu' | 'native-memory',
+    f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+  ) => {
+    await use(backend);
+    const a = tf.tensor(special(seededValues(n, 3)), [8, 64, 64]);
+    const b = tf.tensor(seededValues(n, 4), [8, 64, 64]);
+    const out = f(a, b);
+    const v = Float32Array.from((await out.data()) as Float32Array);
+    tf.dispose([a, b, out]);
+    return v;
+  };
+  for (const [label, f] of [
+    ['Add', (a: tf.Tensor, b: tf.Tensor) => tf.add(a, b)],
+    ['Sub', (a: tf.Tensor, b: tf.Tensor) => tf.sub(a, b)],
+    ['Multiply', (a: tf.Tensor, b: tf.Tensor) => tf.mul(a, b)],
+    ['Relu', (a: tf.Tensor) => tf.relu(a)],
+    ['Step', (a: tf.Tensor) => tf.step(a)],
+  ] as const) {
+    it(`${label}: bit-identical to the cpu kernel (NaN, ±0, ±Inf included)`, async () => {
+      const ref = await on('cpu', f);
+      const got = await on('native-memory', f);
+      expect(sameBits(got, ref)).toBe(-1);
+      expect(ref.some((x) => Number.isNaN(x))).toBe(true);
+    });
+  }
+
+  it('broadcasts and small tensors stay on the cpu kernels and agree', async () => {
+    const f = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.add(
+        tf.mul(a, tf.slice(b, [0, 0, 0], [1, 1, 64])),
+        tf.relu(tf.slice(a, [0, 0, 0], [1, 1, 64])),
+      );
+    const ref = await on('cpu', f);
+    const got = await on('native-memory', f);
+    expect(new Uint32Array(got.buffer)).toEqual(new Uint32Array(ref.buffer));
   });
 });
 

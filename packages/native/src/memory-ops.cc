@@ -518,6 +518,45 @@ Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- elementwise ------------------------------------------------------------------------------
+
+// elementwise(op, a, b | null, out, length): the full-tensor passes a training step makes outside
+// its convolutions (ReLU, its gradient's Step and Mul, residual Add), on OpenMP threads. Plain
+// loops with tfjs's semantics (NaN propagates, ReLU(−0) = +0); each result is the correctly
+// rounded float32 of the operation, as in tfjs's JS kernels.
+enum { kAdd = 0, kSub = 1, kMul = 2, kRelu = 3, kStep = 4 };
+
+Napi::Value Elementwise(const Napi::CallbackInfo& info) {
+  const int op = info[0].As<Napi::Number>().Int32Value();
+  if (op < kAdd || op > kStep) throw Napi::RangeError::New(info.Env(), "unknown elementwise op");
+  const int64_t n = info[4].As<Napi::Number>().Int64Value();
+  const float* a = floats(info[1], n, "a");
+  const float* b = op <= kMul ? floats(info[2], n, "b") : nullptr;
+  float* out = floats(info[3], n, "out");
+  switch (op) {
+    case kAdd:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+      break;
+    case kSub:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) out[i] = a[i] - b[i];
+      break;
+    case kMul:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+      break;
+    case kRelu:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) out[i] = a[i] > 0.f ? a[i] : (a[i] != a[i] ? a[i] : 0.f);
+      break;
+    default:
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; i++) out[i] = a[i] > 0.f ? 1.f : (a[i] != a[i] ? a[i] : 0.f);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   const int n = info[0].As<Napi::Number>().Int32Value();
   if (n < 1) throw Napi::RangeError::New(info.Env(), "threads must be ≥ 1");
@@ -546,6 +585,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("maxPool", Napi::Function::New(env, MaxPool));
   exports.Set("maxPoolBackward", Napi::Function::New(env, MaxPoolBackward));
   exports.Set("reluBackward", Napi::Function::New(env, ReluBackward));
+  exports.Set("elementwise", Napi::Function::New(env, Elementwise));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));
   exports.Set("arenaBytes", Napi::Function::New(env, ArenaBytes));

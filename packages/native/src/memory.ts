@@ -71,6 +71,13 @@ interface MemoryAddon {
   maxPool(x: Float32Array, y: Float32Array, shape: number[]): string;
   maxPoolBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, shape: number[]): string;
   reluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array, length: number): void;
+  elementwise(
+    op: number,
+    a: Float32Array,
+    b: Float32Array | null,
+    out: Float32Array,
+    length: number,
+  ): void;
   setThreads(n: number): void;
   clearCache(): void;
   arenaBytes(): number;
@@ -137,6 +144,15 @@ export interface NativeMemoryOps {
   ): string;
   /** dx = dy where x > 0, else 0 (first `length` elements). */
   reluBackward(t: { dy: Float32Array; x: Float32Array; dx: Float32Array }, length: number): void;
+  /**
+   * out = a + b, a − b, a · b (same length), max(0, a) or step(a) (1 where a > 0, else 0), over
+   * the first `length` elements; NaN propagates as in tfjs.
+   */
+  elementwise(
+    op: ElementwiseOp,
+    t: { a: Float32Array; b?: Float32Array; out: Float32Array },
+    length: number,
+  ): void;
   /** OpenMP threads of the calling JS thread's primitives. */
   setThreads(n: number): void;
   /** Drops the calling thread's cached primitives and their arena. */
@@ -144,6 +160,9 @@ export interface NativeMemoryOps {
   /** Bytes of the calling thread's reorder/scratchpad arena. */
   arenaBytes(): number;
 }
+
+export const ELEMENTWISE_OPS = { add: 0, sub: 1, mul: 2, relu: 3, step: 4 } as const;
+export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
 
 export type NativeMemoryLoad = { ok: true; ops: NativeMemoryOps } | { ok: false; reason: string };
 
@@ -223,6 +242,8 @@ function wrap(a: MemoryAddon): NativeMemoryOps {
     maxPool: (t, g) => a.maxPool(t.x, t.y, poolShape(g)),
     maxPoolBackward: (t, g) => a.maxPoolBackward(t.x, t.dy, t.dx, poolShape(g)),
     reluBackward: (t, length) => a.reluBackward(t.dy, t.x, t.dx, length),
+    elementwise: (op, t, length) =>
+      a.elementwise(ELEMENTWISE_OPS[op], t.a, t.b ?? null, t.out, length),
     setThreads: (n) => a.setThreads(n),
     clearCache: () => a.clearCache(),
     arenaBytes: () => a.arenaBytes(),

@@ -169,14 +169,14 @@ function parseArgs(argv: string[]): Options {
     .addOption(
       new Option(
         '--backends <list>',
-        'ours: native and/or wasm, comma-separated (native is dropped, with its reason, where the addon is not built)',
+        'ours: native, native-memory (oneDNN on tensors outside the wasm heap, one replica with T OpenMP threads) and/or wasm, comma-separated (the native ones are dropped, with the reason, where the addon is not built)',
       )
         .default(['native', 'wasm'], 'native,wasm')
-        .argParser(nameList('--backends', ['native', 'wasm', 'cpu'])),
+        .argParser(nameList('--backends', ['native', 'native-memory', 'wasm', 'cpu'])),
     )
     .addOption(
       new Option('--backend <name>', 'one backend (the same as --backends NAME)').argParser(
-        enumOption('--backend', ['native', 'wasm', 'cpu'] as const),
+        enumOption('--backend', ['native', 'native-memory', 'wasm', 'cpu'] as const),
       ),
     )
     .addOption(

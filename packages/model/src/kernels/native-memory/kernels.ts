@@ -372,6 +372,42 @@ function batchNormTrainGrad(args: Args): Info[] {
   return [dx.info, dgamma.info, dbeta.info];
 }
 
+/** Below this many elements the JS loop beats the call into the addon. */
+const MIN_NATIVE_ELEMENTS = 1 << 14;
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Add/Sub/Multiply of two float32 tensors of one shape (no broadcast) on OpenMP threads. */
+function binary(name: string, op: 'add' | 'sub' | 'mul'): (args: Args) => Info {
+  return (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { a, b } = args.inputs as { a: Info; b: Info };
+    const n = sizeOf(a.shape);
+    if (ops == null || !f32(a, b) || !sameShape(a.shape, b.shape) || n < MIN_NATIVE_ELEMENTS)
+      return cpu(name, args) as Info;
+    const out = output(backend, [...a.shape]);
+    ops.elementwise(op, { a: values(backend, a), b: values(backend, b), out: out.v }, n);
+    return out.info;
+  };
+}
+
+/** Relu, and Step with alpha 0 (ReLU's gradient is dy · step(x)). */
+function unary(name: string, op: 'relu' | 'step'): (args: Args) => Info {
+  return (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs as { x: Info };
+    const alpha = (args.attrs as { alpha?: number } | undefined)?.alpha ?? 0;
+    const n = sizeOf(x.shape);
+    if (ops == null || !f32(x) || alpha !== 0 || n < MIN_NATIVE_ELEMENTS)
+      return cpu(name, args) as Info;
+    const out = output(backend, [...x.shape]);
+    ops.elementwise(op, { a: values(backend, x), out: out.v }, n);
+    return out.info;
+  };
+}
+
 /** The kernels that replace the cpu backend's (or add to them), by name. */
 export const MEMORY_KERNELS: ReadonlyArray<[string, (args: Args) => Info | Info[]]> = [
   [tf.Conv2D, conv2d],
@@ -383,4 +419,9 @@ export const MEMORY_KERNELS: ReadonlyArray<[string, (args: Args) => Info | Info[
   [tf.MaxPoolGrad, maxPoolGrad],
   [BATCH_NORM_TRAIN, batchNormTrain],
   [BATCH_NORM_GRAD, batchNormTrainGrad],
+  [tf.Add, binary(tf.Add, 'add')],
+  [tf.Sub, binary(tf.Sub, 'sub')],
+  [tf.Multiply, binary(tf.Multiply, 'mul')],
+  [tf.Relu, unary(tf.Relu, 'relu')],
+  [tf.Step, unary(tf.Step, 'step')],
 ];
