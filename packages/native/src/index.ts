@@ -6,10 +6,7 @@
  * `loadNative()` never throws: it returns the addon, or the one-line reason it is unavailable
  * (disabled with MASKCON_NATIVE=0, not built on this platform, libdnnl missing, load error).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { DISABLED_REASON, nativeDisabled, requireAddon } from './load-addon.js';
 
 /** Which convolution a `conv` call computes. */
 export const ConvKind = { forward: 0, backwardData: 1, backwardWeights: 2 } as const;
@@ -185,8 +182,6 @@ export interface NativeKernels {
 
 export type NativeLoad = { ok: true; kernels: NativeKernels } | { ok: false; reason: string };
 
-const packageRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const addonPath = path.join(packageRoot, 'build', 'Release', 'maskcon_native.node');
 let loaded: NativeLoad | null = null;
 
 function wrap(addon: Addon): NativeKernels {
@@ -265,24 +260,10 @@ function wrap(addon: Addon): NativeKernels {
  * MASKCON_NATIVE=0 disables it.
  */
 export function loadNative(): NativeLoad {
-  if (process.env.MASKCON_NATIVE === '0')
-    return { ok: false, reason: 'disabled by MASKCON_NATIVE=0' };
+  if (nativeDisabled()) return { ok: false, reason: DISABLED_REASON };
   if (loaded != null) return loaded;
-  if (!existsSync(addonPath)) {
-    const reasonFile = path.join(packageRoot, 'build', 'unavailable.txt');
-    const reason = existsSync(reasonFile)
-      ? readFileSync(reasonFile, 'utf8').trim()
-      : 'the addon was not built (run `pnpm install`, or `pnpm --filter @maskcon/native run install`)';
-    loaded = { ok: false, reason: `@maskcon/native: ${reason}` };
-    return loaded;
-  }
-  try {
-    const addon = createRequire(import.meta.url)(addonPath) as Addon;
-    loaded = { ok: true, kernels: wrap(addon) };
-  } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    loaded = { ok: false, reason: `@maskcon/native: loading ${addonPath} failed: ${msg}` };
-  }
+  const r = requireAddon<Addon>('maskcon_native.node');
+  loaded = r.ok ? { ok: true, kernels: wrap(r.addon) } : r;
   return loaded;
 }
 export * from './memory.js';

@@ -8,10 +8,7 @@
  * `loadNativeMemory()` never throws: it returns the ops, or the one-line reason they are
  * unavailable (MASKCON_NATIVE=0, not built on this platform, libdnnl missing, load error).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { DISABLED_REASON, nativeDisabled, requireAddon } from './load-addon.js';
 import type { ConvGeometry, ConvKind } from './index.js';
 
 /** Max-pool geometry on NHWC tensors; padded cells never win. */
@@ -166,8 +163,6 @@ export type ElementwiseOp = keyof typeof ELEMENTWISE_OPS;
 
 export type NativeMemoryLoad = { ok: true; ops: NativeMemoryOps } | { ok: false; reason: string };
 
-const packageRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const addonPath = path.join(packageRoot, 'build', 'Release', 'maskcon_native_memory.node');
 let loaded: NativeMemoryLoad | null = null;
 
 const poolShape = (g: PoolGeometry): number[] => [
@@ -252,22 +247,9 @@ function wrap(a: MemoryAddon): NativeMemoryOps {
 
 /** Loads the ops once (cached); returns why they are unavailable instead of throwing. */
 export function loadNativeMemory(): NativeMemoryLoad {
-  if (process.env.MASKCON_NATIVE === '0')
-    return { ok: false, reason: 'disabled by MASKCON_NATIVE=0' };
+  if (nativeDisabled()) return { ok: false, reason: DISABLED_REASON };
   if (loaded != null) return loaded;
-  if (!existsSync(addonPath)) {
-    const reasonFile = path.join(packageRoot, 'build', 'unavailable.txt');
-    const reason = existsSync(reasonFile)
-      ? readFileSync(reasonFile, 'utf8').trim()
-      : 'the addon was not built (run `pnpm install`, or `pnpm --filter @maskcon/native run install`)';
-    loaded = { ok: false, reason: `@maskcon/native: ${reason}` };
-    return loaded;
-  }
-  try {
-    loaded = { ok: true, ops: wrap(createRequire(import.meta.url)(addonPath) as MemoryAddon) };
-  } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    loaded = { ok: false, reason: `@maskcon/native: loading ${addonPath} failed: ${msg}` };
-  }
+  const r = requireAddon<MemoryAddon>('maskcon_native_memory.node');
+  loaded = r.ok ? { ok: true, ops: wrap(r.addon) } : r;
   return loaded;
 }

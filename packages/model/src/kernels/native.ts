@@ -9,17 +9,21 @@
  * was registered before ours (tfjs's, or this project's wasm gradient kernel).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { NativeKernels, ConvGeometry, ConvKind } from '@maskcon/native';
+import type { NativeKernels, ConvKind } from '@maskcon/native';
 import { ConvKind as Kind } from '@maskcon/native';
 import type { Info, WasmBackend } from './wasm-ops.js';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, type BatchNormAttrs } from './batch-norm.js';
 import { MOMENTUM_AVERAGE, SGD_MOMENTUM, type SgdMomentumAttrs } from './updates.js';
+import {
+  convGeometry as geometry,
+  convKey as keyOf,
+  oneDnnAttempts,
+  sizeOf,
+} from './onednn-common.js';
 
 /** The kernels ours replace, by name (tfjs's or this project's wasm kernels). */
 const previous = new Map<string, tf.KernelConfig>();
 let addon: NativeKernels | null = null;
-/** Geometries oneDNN refused, so they are not retried on every step. */
-const refused = new Set<string>();
 /** oneDNN implementation chosen per kernel and shape, for benchmarks and logs. */
 const implementations = new Map<string, string>();
 
@@ -40,45 +44,7 @@ function heapOf(backend: WasmBackend): Uint8Array {
 
 const offsetOf = (backend: WasmBackend, info: Info): number => backend.getMemoryOffset(info.dataId);
 
-function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((p, q) => p * q, 1);
-}
-
-/** Runs `run` on the addon unless this geometry was refused before; null = fall back. */
-function tryNative(kernel: string, key: string, run: () => string): boolean {
-  if (refused.has(key)) return false;
-  try {
-    implementations.set(key, run());
-    return true;
-  } catch (e) {
-    refused.add(key);
-    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    console.warn(`[native] ${kernel} ${key}: ${msg}; using the wasm kernel for this shape`);
-    return false;
-  }
-}
-
-function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
-  const p = info.padInfo;
-  return {
-    n: info.batchSize,
-    h: info.inHeight,
-    w: info.inWidth,
-    ci: info.inChannels,
-    kh: info.filterHeight,
-    kw: info.filterWidth,
-    co: info.outChannels,
-    oh: info.outHeight,
-    ow: info.outWidth,
-    strides: [info.strideHeight, info.strideWidth],
-    dilations: [info.dilationHeight, info.dilationWidth],
-    pads: [p.top, p.bottom, p.left, p.right],
-  };
-}
-
-function keyOf(kernel: string, g: ConvGeometry, extra = ''): string {
-  return `${kernel}[${g.n},${g.h},${g.w},${g.ci}]*[${g.kh},${g.kw},${g.co}] s${g.strides} d${g.dilations} p${g.pads}${extra}`;
-}
+const tryNative = oneDnnAttempts('native', 'wasm', implementations);
 
 function nhwc(dataFormat: unknown): boolean {
   return dataFormat == null || dataFormat === 'NHWC';

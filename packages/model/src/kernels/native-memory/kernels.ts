@@ -7,9 +7,10 @@
  * refuses) runs tfjs's JS kernel of the cpu backend instead.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ConvGeometry, NativeMemoryOps, PoolGeometry } from '@maskcon/native';
+import type { NativeMemoryOps, PoolGeometry } from '@maskcon/native';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, type BatchNormAttrs } from '../batch-norm.js';
+import { convGeometry as geometry, convKey, oneDnnAttempts, sizeOf } from '../onednn-common.js';
 
 type Info = tf.TensorInfo;
 type Args = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
@@ -21,7 +22,6 @@ let ops: NativeMemoryOps | null = null;
 const cpuKernels = new Map<string, tf.KernelConfig>();
 /** oneDNN's implementation per kernel and shape run so far. */
 const implementations = new Map<string, string>();
-const refused = new Set<string>();
 
 export function setOps(o: NativeMemoryOps): void {
   ops = o;
@@ -47,47 +47,12 @@ function values(backend: MathBackendCPU, t: Info): Float32Array {
   return v;
 }
 
-const sizeOf = (shape: readonly number[]): number => shape.reduce((p, q) => p * q, 1);
-
 function output(backend: MathBackendCPU, shape: number[]): { info: Info; v: Float32Array } {
   const v = new Float32Array(sizeOf(shape));
   return { info: backend.makeTensorInfo(shape, 'float32', v), v };
 }
 
-/** Runs `run` unless this geometry was refused before; false = use the cpu kernel. */
-function tryNative(kernel: string, key: string, run: () => string): boolean {
-  if (refused.has(key)) return false;
-  try {
-    implementations.set(key, run());
-    return true;
-  } catch (e) {
-    refused.add(key);
-    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    console.warn(`[native-memory] ${kernel} ${key}: ${msg}; using the JS kernel for this shape`);
-    return false;
-  }
-}
-
-function geometry(info: tf.backend_util.Conv2DInfo): ConvGeometry {
-  const p = info.padInfo;
-  return {
-    n: info.batchSize,
-    h: info.inHeight,
-    w: info.inWidth,
-    ci: info.inChannels,
-    kh: info.filterHeight,
-    kw: info.filterWidth,
-    co: info.outChannels,
-    oh: info.outHeight,
-    ow: info.outWidth,
-    strides: [info.strideHeight, info.strideWidth],
-    dilations: [info.dilationHeight, info.dilationWidth],
-    pads: [p.top, p.bottom, p.left, p.right],
-  };
-}
-
-const convKey = (kernel: string, g: ConvGeometry, extra = ''): string =>
-  `${kernel}[${g.n},${g.h},${g.w},${g.ci}]*[${g.kh},${g.kw},${g.co}] s${g.strides} d${g.dilations} p${g.pads}${extra}`;
+const tryNative = oneDnnAttempts('native-memory', 'JS', implementations);
 
 const nhwc = (dataFormat: unknown): boolean => dataFormat == null || dataFormat === 'NHWC';
 const f32 = (...ts: Info[]): boolean => ts.every((t) => t.dtype === 'float32');
